@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// Config holds the core's limits. Zero values mean the documented default.
+type Config struct {
+	// MaxConsumersPerSession bounds consumers on one channel/session (0 = no limit).
+	MaxConsumersPerSession int
+	// MaxQueues bounds queues per vhost (0 = no limit).
+	MaxQueues int
+	Logger    zerolog.Logger
+}
+
+// Broker is the set of virtual hosts.
+type Broker struct {
+	cfg    Config
+	log    zerolog.Logger
+	mu     sync.RWMutex
+	vhosts map[string]*VHost
+}
+
+// New returns a broker with the default vhost "/".
+func New(cfg Config) *Broker {
+	b := &Broker{cfg: cfg, log: cfg.Logger, vhosts: map[string]*VHost{}}
+	b.AddVHost("/")
+	return b
+}
+
+// VHost returns the named virtual host.
+func (b *Broker) VHost(name string) (*VHost, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	v, ok := b.vhosts[name]
+	return v, ok
+}
+
+// AddVHost creates a virtual host with its predeclared exchanges; adding
+// an existing one returns it.
+func (b *Broker) AddVHost(name string) *VHost {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v, ok := b.vhosts[name]; ok {
+		return v
+	}
+	v := newVHost(b, name)
+	b.vhosts[name] = v
+	return v
+}
+
+// VHosts lists the virtual host names in order.
+func (b *Broker) VHosts() []string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	names := make([]string, 0, len(b.vhosts))
+	for n := range b.vhosts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ReleaseOwner deletes the exclusive queues of a closed connection, in
+// every vhost.
+func (b *Broker) ReleaseOwner(owner ConnID) {
+	b.mu.RLock()
+	vs := make([]*VHost, 0, len(b.vhosts))
+	for _, v := range b.vhosts {
+		vs = append(vs, v)
+	}
+	b.mu.RUnlock()
+	for _, v := range vs {
+		v.releaseOwner(owner)
+	}
+}

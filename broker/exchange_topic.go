@@ -1,0 +1,114 @@
+package broker
+
+import (
+	"strings"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// topicRouter matches routing keys against binding patterns the way RabbitMQ
+// does: words are separated by '.', '*' matches exactly one word, '#' matches
+// zero or more words. The empty key has zero words (so only "" and "#" match
+// it), and "a..b" has an empty middle word. Patterns live in a trie so a
+// publish costs the depth of the key, not the number of bindings.
+type topicRouter struct{ root *topicNode }
+
+type topicNode struct {
+	children map[string]*topicNode
+	bindings []*binding
+}
+
+func newTopicRouter() *topicRouter { return &topicRouter{root: &topicNode{}} }
+
+// topicWords splits key into words without allocating when buf is big enough.
+func topicWords(key string, buf []string) []string {
+	if key == "" {
+		return buf[:0]
+	}
+	words := buf[:0]
+	for {
+		i := strings.IndexByte(key, '.')
+		if i < 0 {
+			return append(words, key)
+		}
+		words = append(words, key[:i])
+		key = key[i+1:]
+	}
+}
+
+// patternWords splits a binding key and folds runs of '#' into one, which
+// matches the same keys and keeps matching from going exponential.
+func patternWords(key string) []string {
+	var words []string
+	for _, w := range topicWords(key, nil) {
+		if w == "#" && len(words) > 0 && words[len(words)-1] == "#" {
+			continue
+		}
+		words = append(words, w)
+	}
+	return words
+}
+
+func (r *topicRouter) add(b *binding) {
+	n := r.root
+	for _, w := range patternWords(b.key) {
+		if n.children == nil {
+			n.children = map[string]*topicNode{}
+		}
+		c := n.children[w]
+		if c == nil {
+			c = &topicNode{}
+			n.children[w] = c
+		}
+		n = c
+	}
+	n.bindings = append(n.bindings, b)
+}
+
+func (r *topicRouter) remove(b *binding) {
+	words := patternWords(b.key)
+	path := make([]*topicNode, 0, len(words)+1)
+	n := r.root
+	path = append(path, n)
+	for _, w := range words {
+		n = n.children[w]
+		if n == nil {
+			return
+		}
+		path = append(path, n)
+	}
+	n.bindings = removeBinding(n.bindings, b)
+	// Prune nodes left empty so a churn of bindings does not leak the trie.
+	for i := len(words) - 1; i >= 0; i-- {
+		c := path[i+1]
+		if len(c.bindings) > 0 || len(c.children) > 0 {
+			break
+		}
+		delete(path[i].children, words[i])
+	}
+}
+
+func (r *topicRouter) route(key string, _ message.Table, fn func(*binding)) {
+	var buf [16]string
+	r.root.match(topicWords(key, buf[:]), 0, fn)
+}
+
+func (n *topicNode) match(words []string, i int, fn func(*binding)) {
+	if i == len(words) {
+		for _, b := range n.bindings {
+			fn(b)
+		}
+	} else if n.children != nil {
+		if c := n.children[words[i]]; c != nil {
+			c.match(words, i+1, fn)
+		}
+		if c := n.children["*"]; c != nil {
+			c.match(words, i+1, fn)
+		}
+	}
+	if h := n.children["#"]; h != nil {
+		for j := i; j <= len(words); j++ {
+			h.match(words, j, fn)
+		}
+	}
+}

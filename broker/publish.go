@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"slices"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// PublishResult says what became of a published message.
+type PublishResult struct {
+	// Routed is true when at least one queue was chosen by routing; a
+	// mandatory message that is not routed is returned to its publisher.
+	Routed bool
+	// Rejected is true when a queue refused the message (x-overflow
+	// reject-publish): a confirming publisher gets a nack.
+	Rejected bool
+}
+
+// publish routes msg and enqueues it. routes is the caller's scratch slice.
+func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Queue) (PublishResult, error) {
+	v.mu.RLock()
+	x, ok := v.exchanges[exchange]
+	v.mu.RUnlock()
+	if !ok {
+		return PublishResult{}, errNoExchange(exchange, v.name)
+	}
+	if x.internal {
+		return PublishResult{}, errorf(CodeAccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchange, v.name)
+	}
+	qs := v.route(x, key, msg.Properties.Headers, (*routes)[:0])
+	*routes = qs[:0]
+	if len(qs) == 0 {
+		return PublishResult{}, nil
+	}
+	if _, hasBCC := msg.Properties.Headers["BCC"]; hasBCC {
+		// Blind copies: the BCC header never reaches consumers.
+		stripped := *msg
+		stripped.Properties.Headers = msg.Properties.Headers.Clone()
+		delete(stripped.Properties.Headers, "BCC")
+		msg = &stripped
+	}
+	res := PublishResult{Routed: true}
+	now := time.Now().UnixNano()
+	for i, q := range qs {
+		r, dead := q.enqueue(msg, now)
+		if r == rejected {
+			res.Rejected = true
+		}
+		if dead != nil {
+			v.deadLetter(q, dead)
+		}
+		qs[i] = nil // do not keep queues alive through the scratch slice
+	}
+	return res, nil
+}
+
+// routingKeys is the key plus the sender-selected CC and BCC keys.
+func routingKeys(key string, headers message.Table) []string {
+	keys := []string{key}
+	for _, h := range [...]string{"CC", "BCC"} {
+		if l, ok := headers[h].([]any); ok {
+			for _, k := range l {
+				if s, ok := message.String(k); ok {
+					keys = append(keys, s)
+				}
+			}
+		}
+	}
+	return keys
+}
+
+// route finds the queues a message goes to, following exchange-to-exchange
+// bindings and alternate exchanges, each exchange visited once.
+func (v *VHost) route(x *Exchange, key string, headers message.Table, out []*Queue) []*Queue {
+	var keys []string
+	if headers != nil {
+		if _, cc := headers["CC"]; cc {
+			keys = routingKeys(key, headers)
+		} else if _, bcc := headers["BCC"]; bcc {
+			keys = routingKeys(key, headers)
+		}
+	}
+	addQueue := func(q *Queue) {
+		if !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	// The common case, one exchange bound straight to queues, needs no
+	// work list.
+	var work []*Exchange
+	visited := []*Exchange{x}
+	for cur := x; cur != nil; {
+		matched := false
+		if cur.name == "" {
+			v.mu.RLock()
+			if keys == nil {
+				if q, ok := v.queues[key]; ok {
+					matched = true
+					addQueue(q)
+				}
+			} else {
+				for _, k := range keys {
+					if q, ok := v.queues[k]; ok {
+						matched = true
+						addQueue(q)
+					}
+				}
+			}
+			v.mu.RUnlock()
+		} else {
+			visit := func(b *binding) {
+				matched = true
+				if b.queue != nil {
+					addQueue(b.queue)
+				} else if !slices.Contains(visited, b.exch) {
+					visited = append(visited, b.exch)
+					work = append(work, b.exch)
+				}
+			}
+			cur.mu.RLock()
+			if keys == nil {
+				cur.router.route(key, headers, visit)
+			} else {
+				for _, k := range keys {
+					cur.router.route(k, headers, visit)
+				}
+			}
+			ae := cur.alternate
+			cur.mu.RUnlock()
+			if !matched && ae != "" {
+				v.mu.RLock()
+				alt, ok := v.exchanges[ae]
+				v.mu.RUnlock()
+				if ok && !slices.Contains(visited, alt) {
+					visited = append(visited, alt)
+					work = append(work, alt)
+				}
+			}
+		}
+		cur = nil
+		if len(work) > 0 {
+			cur, work = work[0], work[1:]
+		}
+	}
+	return out
+}
+
+// deadLetter republishes messages that left q through its dead-letter
+// exchange, with an x-death history as RabbitMQ writes it. Messages of a
+// queue without one are dropped. Called with no queue lock held.
+func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
+	if len(dead) == 0 || !q.cfg.hasDLX {
+		return
+	}
+	v.mu.RLock()
+	x, ok := v.exchanges[q.cfg.dlx]
+	v.mu.RUnlock()
+	if !ok {
+		return // RabbitMQ drops silently when the DLX does not exist
+	}
+	now := time.Now()
+	var routes []*Queue
+	for _, d := range dead {
+		m := deadLettered(d.e.msg, q, d.reason, now)
+		key := d.e.msg.RoutingKey
+		if q.cfg.hasDLRK {
+			key = q.cfg.dlrk
+		}
+		m.Exchange, m.RoutingKey = q.cfg.dlx, key
+		routes = v.route(x, key, m.Properties.Headers, routes[:0])
+		for _, target := range routes {
+			if deathCycle(m, target.name) {
+				continue
+			}
+			_, more := target.enqueue(m, now.UnixNano())
+			if more != nil {
+				v.deadLetter(target, more)
+			}
+		}
+	}
+}
+
+// deadLettered copies m with its x-death history updated for leaving q.
+func deadLettered(orig *message.Message, q *Queue, reason string, now time.Time) *message.Message {
+	m := *orig
+	m.Properties.Headers = orig.Properties.Headers.Clone()
+	if m.Properties.Headers == nil {
+		m.Properties.Headers = message.Table{}
+	}
+	m.Properties.Flags |= message.FlagHeaders
+	h := m.Properties.Headers
+	keys := []any{orig.RoutingKey}
+	if cc, ok := h["CC"].([]any); ok {
+		keys = append(keys, cc...)
+	}
+	var deaths []any
+	if l, ok := h["x-death"].([]any); ok {
+		deaths = l
+	}
+	// One entry per (queue, reason): a repeat bumps its count and moves it
+	// to the front.
+	var cur message.Table
+	for i, d := range deaths {
+		t, ok := d.(message.Table)
+		if !ok {
+			continue
+		}
+		if qn, _ := message.String(t["queue"]); qn == q.name {
+			if r, _ := message.String(t["reason"]); r == reason {
+				cur = t
+				deaths = slices.Delete(slices.Clone(deaths), i, i+1)
+				break
+			}
+		}
+	}
+	if cur == nil {
+		cur = message.Table{"count": int64(0), "reason": reason, "queue": q.name,
+			"exchange": orig.Exchange, "routing-keys": keys}
+		if orig.Properties.Has(message.FlagExpiration) {
+			cur["original-expiration"] = orig.Properties.Expiration
+		}
+	}
+	n, _ := message.Int(cur["count"])
+	cur["count"] = n + 1
+	cur["time"] = now.Truncate(time.Second)
+	h["x-death"] = append([]any{cur}, deaths...)
+	if _, ok := h["x-first-death-reason"]; !ok {
+		h["x-first-death-reason"] = reason
+		h["x-first-death-queue"] = q.name
+		h["x-first-death-exchange"] = orig.Exchange
+	}
+	h["x-last-death-reason"] = reason
+	h["x-last-death-queue"] = q.name
+	h["x-last-death-exchange"] = orig.Exchange
+	// The per-message TTL does not follow the message, so it cannot expire
+	// again in the dead-letter queue.
+	m.Properties.Flags &^= message.FlagExpiration
+	m.Properties.Expiration = ""
+	return &m
+}
+
+// deathCycle reports whether delivering m to queue would close a cycle of
+// automatic dead-lettering: RabbitMQ drops such a message unless a client
+// rejected it somewhere on the way.
+func deathCycle(m *message.Message, queue string) bool {
+	deaths, _ := m.Properties.Headers["x-death"].([]any)
+	seen := false
+	for _, d := range deaths {
+		t, ok := d.(message.Table)
+		if !ok {
+			continue
+		}
+		if r, _ := message.String(t["reason"]); r == "rejected" {
+			return false
+		}
+		if qn, _ := message.String(t["queue"]); qn == queue {
+			seen = true
+		}
+	}
+	return seen
+}

@@ -1,0 +1,471 @@
+package broker
+
+import (
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// ConnID identifies a client connection; exclusive queues belong to one.
+// Zero is no connection.
+type ConnID uint64
+
+// QueueDecl is a queue.declare: what the client asked for.
+type QueueDecl struct {
+	Name       string // "" asks for a server-named queue
+	Passive    bool
+	Durable    bool
+	Exclusive  bool
+	AutoDelete bool
+	Args       message.Table
+	Owner      ConnID // the declaring connection
+}
+
+// QueueInfo answers a declare, purge or delete.
+type QueueInfo struct {
+	Name      string
+	Messages  int // ready messages, as RabbitMQ counts them
+	Consumers int
+}
+
+// Queue holds messages until consumers take them. All of its state below mu
+// is owned by whoever holds mu; it is held briefly and never across I/O.
+type Queue struct {
+	vh         *VHost
+	name       string
+	durable    bool
+	exclusive  bool
+	autoDelete bool
+	owner      ConnID
+	args       message.Table
+	cfg        queueConfig
+
+	// bindings where this queue is the destination; guarded by vh.mu.
+	bindings []*binding
+
+	mu          sync.Mutex
+	ready       readyList
+	unacked     int
+	consumers   []*Consumer // by priority, highest first; then by arrival
+	rr          int         // round-robin position within the top group
+	exclusiveC  bool        // a consumer holds exclusive access
+	hadConsumer bool        // auto-delete waits for a first consumer
+	seq         uint64
+	deleted     bool
+	expiryTimer *time.Timer
+	expiryAt    int64
+	idleTimer   *time.Timer
+	lastUsed    int64
+}
+
+// Name is the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// Durable reports whether the queue survives a restart.
+func (q *Queue) Durable() bool { return q.durable }
+
+// Info returns the queue's counts now.
+func (q *Queue) Info() QueueInfo {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueueInfo{Name: q.name, Messages: q.ready.count, Consumers: len(q.consumers)}
+}
+
+// Unacked is the number of messages delivered and not yet settled.
+func (q *Queue) Unacked() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.unacked
+}
+
+func (q *Queue) accessibleBy(owner ConnID) bool { return !q.exclusive || q.owner == owner }
+
+// deadLetter is a message leaving a queue for its dead-letter exchange.
+type deadLetter struct {
+	e      *entry
+	reason string
+}
+
+// enqueueResult says what one queue did with a published message.
+type enqueueResult uint8
+
+const (
+	enqueued enqueueResult = iota
+	rejected               // x-overflow reject-publish refused it
+	dropped                // the queue is gone
+)
+
+// enqueue takes a published message. The caller publishes the returned dead
+// letters once no queue lock is held.
+func (q *Queue) enqueue(m *message.Message, now int64) (enqueueResult, []deadLetter) {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return dropped, nil
+	}
+	q.seq++
+	e := &entry{msg: m, seq: q.seq, expiresAt: q.expiryFor(m, now)}
+	if q.cfg.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
+		e.priority = min(m.Properties.Priority, q.cfg.maxPriority)
+	}
+	var dead []deadLetter
+	if q.full(e.size()) {
+		switch q.cfg.overflow {
+		case OverflowRejectPublish:
+			q.mu.Unlock()
+			return rejected, nil
+		case OverflowRejectPublishDLX:
+			dead = append(dead, deadLetter{e, "maxlen"})
+			q.mu.Unlock()
+			return rejected, dead
+		}
+	}
+	q.ready.push(e)
+	dead = q.dispatchLocked(now, dead)
+	if q.cfg.overflow == OverflowDropHead {
+		for q.overLimit() {
+			dead = append(dead, deadLetter{q.ready.popOldest(), "maxlen"})
+		}
+	}
+	if q.cfg.hasTTL && q.cfg.messageTTL == 0 {
+		// A zero TTL means "deliver now or never": what no consumer took at
+		// once expires at once.
+		for q.ready.count > 0 {
+			dead = append(dead, deadLetter{q.ready.pop(), "expired"})
+		}
+	}
+	q.armExpiryLocked(now)
+	q.mu.Unlock()
+	return enqueued, dead
+}
+
+// full reports whether a new message of size n would cross a length limit.
+func (q *Queue) full(n int64) bool {
+	return (q.cfg.maxLength >= 0 && int64(q.ready.count)+1 > q.cfg.maxLength) ||
+		(q.cfg.maxLengthBytes >= 0 && q.ready.bytes+n > q.cfg.maxLengthBytes)
+}
+
+func (q *Queue) overLimit() bool {
+	return q.ready.count > 0 &&
+		((q.cfg.maxLength >= 0 && int64(q.ready.count) > q.cfg.maxLength) ||
+			(q.cfg.maxLengthBytes >= 0 && q.ready.bytes > q.cfg.maxLengthBytes))
+}
+
+// expiryFor is the earlier of the queue's TTL and the message's expiration.
+func (q *Queue) expiryFor(m *message.Message, now int64) int64 {
+	var at int64
+	if q.cfg.hasTTL {
+		at = now + int64(q.cfg.messageTTL)
+	}
+	if m.Properties.Has(message.FlagExpiration) {
+		if ms, err := strconv.ParseInt(m.Properties.Expiration, 10, 64); err == nil && ms >= 0 {
+			if t := now + ms*int64(time.Millisecond); at == 0 || t < at {
+				at = t
+			}
+		}
+	}
+	return at
+}
+
+// dispatchLocked hands ready messages to consumers with credit, expiring
+// messages that reach the head past their deadline. q.mu must be held.
+func (q *Queue) dispatchLocked(now int64, dead []deadLetter) []deadLetter {
+	for q.ready.count > 0 {
+		e := q.ready.peek()
+		if e.expiresAt != 0 && e.expiresAt <= now {
+			q.ready.pop()
+			dead = append(dead, deadLetter{e, "expired"})
+			continue
+		}
+		if len(q.consumers) == 0 {
+			break
+		}
+		c, ok := q.offerLocked(e)
+		if !ok {
+			break
+		}
+		q.ready.pop()
+		if c.noAck {
+			continue
+		}
+		q.unacked++
+	}
+	return dead
+}
+
+// offerLocked gives e to the first consumer, in priority then round-robin
+// order, that has credit for it. Lower-priority consumers get messages only
+// while every higher one is out of credit, as RabbitMQ's consumer priorities.
+func (q *Queue) offerLocked(e *entry) (*Consumer, bool) {
+	if q.cfg.singleActive {
+		c := q.consumers[0]
+		return c, c.s.deliver(c, q, e)
+	}
+	n := len(q.consumers)
+	for start := 0; start < n; {
+		end := start + 1
+		for end < n && q.consumers[end].priority == q.consumers[start].priority {
+			end++
+		}
+		size := end - start
+		off := 0
+		if start == 0 {
+			off = q.rr % size
+		}
+		for i := 0; i < size; i++ {
+			k := (off + i) % size
+			c := q.consumers[start+k]
+			if c.s.deliver(c, q, e) {
+				if start == 0 {
+					q.rr = k + 1
+				}
+				return c, true
+			}
+		}
+		start = end
+	}
+	return nil, false
+}
+
+// kick retries delivery after credit was freed or a consumer arrived.
+func (q *Queue) kick() {
+	q.mu.Lock()
+	now := time.Now().UnixNano()
+	dead := q.dispatchLocked(now, nil)
+	q.armExpiryLocked(now)
+	q.mu.Unlock()
+	q.vh.deadLetter(q, dead)
+}
+
+// settle records that deliveries were acked.
+func (q *Queue) settle(n int) {
+	q.mu.Lock()
+	if !q.deleted {
+		q.unacked -= n
+	}
+	q.mu.Unlock()
+}
+
+// requeue puts delivered messages back at their places, redelivered.
+func (q *Queue) requeue(es []*entry) {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return
+	}
+	for _, e := range es {
+		e.redelivered = true
+		q.ready.requeue(e)
+		q.unacked--
+	}
+	now := time.Now().UnixNano()
+	dead := q.dispatchLocked(now, nil)
+	q.armExpiryLocked(now)
+	q.mu.Unlock()
+	q.vh.deadLetter(q, dead)
+}
+
+// reject settles deliveries the client refused without requeue: they are
+// dead-lettered when the queue has a dead-letter exchange.
+func (q *Queue) reject(es []*entry) {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return
+	}
+	q.unacked -= len(es)
+	q.mu.Unlock()
+	dead := make([]deadLetter, len(es))
+	for i, e := range es {
+		dead[i] = deadLetter{e, "rejected"}
+	}
+	q.vh.deadLetter(q, dead)
+}
+
+// get takes the next ready message for a basic.get.
+func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
+	q.mu.Lock()
+	now := time.Now().UnixNano()
+	q.lastUsed = now
+	var dead []deadLetter
+	for q.ready.count > 0 {
+		e := q.ready.pop()
+		if e.expiresAt != 0 && e.expiresAt <= now {
+			dead = append(dead, deadLetter{e, "expired"})
+			continue
+		}
+		if !noAck {
+			q.unacked++
+		}
+		d := s.recordGet(q, e, noAck)
+		remaining := q.ready.count
+		q.armExpiryLocked(now)
+		q.mu.Unlock()
+		q.vh.deadLetter(q, dead)
+		return d, remaining, true
+	}
+	q.armExpiryLocked(now)
+	q.mu.Unlock()
+	q.vh.deadLetter(q, dead)
+	return Delivery{}, 0, false
+}
+
+// purge drops every ready message; delivered ones stay with their consumers.
+func (q *Queue) purge() int {
+	q.mu.Lock()
+	n := q.ready.count
+	q.ready.clear()
+	q.armExpiryLocked(time.Now().UnixNano())
+	q.mu.Unlock()
+	return n
+}
+
+// armExpiryLocked points the queue's one expiry timer at the earliest
+// deadline among the heads of its levels. Like RabbitMQ, a message expires
+// when it reaches the head, so only heads are ever watched.
+func (q *Queue) armExpiryLocked(now int64) {
+	var at int64
+	for i := range q.ready.levels {
+		if e := q.ready.levels[i].peek(); e != nil && e.expiresAt != 0 && (at == 0 || e.expiresAt < at) {
+			at = e.expiresAt
+		}
+	}
+	if at == q.expiryAt {
+		return
+	}
+	q.expiryAt = at
+	if q.expiryTimer != nil {
+		q.expiryTimer.Stop()
+		q.expiryTimer = nil
+	}
+	if at != 0 && !q.deleted {
+		q.expiryTimer = time.AfterFunc(time.Duration(at-now), q.expireDue)
+	}
+}
+
+// expireDue runs on the expiry timer and removes every head that is due.
+func (q *Queue) expireDue() {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return
+	}
+	now := time.Now().UnixNano()
+	var dead []deadLetter
+	for i := range q.ready.levels {
+		d := &q.ready.levels[i]
+		for d.len() > 0 && d.peek().expiresAt != 0 && d.peek().expiresAt <= now {
+			e := d.popFront()
+			q.ready.count--
+			q.ready.bytes -= e.size()
+			dead = append(dead, deadLetter{e, "expired"})
+		}
+	}
+	q.expiryAt = 0 // force a re-arm
+	q.expiryTimer = nil
+	q.armExpiryLocked(now)
+	q.mu.Unlock()
+	q.vh.deadLetter(q, dead)
+}
+
+// touch records use of the queue for x-expires and re-arms its idle timer.
+func (q *Queue) touchLocked(now int64) {
+	q.lastUsed = now
+	if q.cfg.expires == 0 || q.deleted || len(q.consumers) > 0 {
+		return
+	}
+	if q.idleTimer == nil {
+		q.idleTimer = time.AfterFunc(q.cfg.expires, q.idleCheck)
+	} else {
+		q.idleTimer.Reset(q.cfg.expires)
+	}
+}
+
+// idleCheck deletes a queue unused for its x-expires period.
+func (q *Queue) idleCheck() {
+	q.mu.Lock()
+	if q.deleted || len(q.consumers) > 0 {
+		q.mu.Unlock()
+		return
+	}
+	idle := time.Duration(time.Now().UnixNano() - q.lastUsed)
+	if idle < q.cfg.expires {
+		q.idleTimer.Reset(q.cfg.expires - idle)
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Unlock()
+	q.vh.deleteQueue(q)
+}
+
+// addConsumer registers c, keeping consumers ordered by priority.
+func (q *Queue) addConsumer(c *Consumer) error {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return errNoQueue(q.name, q.vh.name)
+	}
+	if q.exclusiveC || (c.exclusive && len(q.consumers) > 0) {
+		q.mu.Unlock()
+		return errorf(CodeAccessRefused, "queue '%s' in vhost '%s' in exclusive use", q.name, q.vh.name)
+	}
+	i := len(q.consumers)
+	for i > 0 && q.consumers[i-1].priority < c.priority {
+		i--
+	}
+	q.consumers = slices.Insert(q.consumers, i, c)
+	q.exclusiveC = c.exclusive
+	q.hadConsumer = true
+	q.mu.Unlock()
+	q.kick()
+	return nil
+}
+
+// removeConsumer unregisters c; an auto-delete queue goes with its last one.
+func (q *Queue) removeConsumer(c *Consumer) {
+	q.mu.Lock()
+	i := slices.Index(q.consumers, c)
+	if i < 0 {
+		q.mu.Unlock()
+		return
+	}
+	q.consumers = slices.Delete(q.consumers, i, i+1)
+	if c.exclusive {
+		q.exclusiveC = false
+	}
+	last := len(q.consumers) == 0
+	autoDelete := last && q.autoDelete && !q.deleted
+	if last {
+		q.touchLocked(time.Now().UnixNano())
+	}
+	q.mu.Unlock()
+	if autoDelete {
+		q.vh.deleteQueue(q)
+	} else if q.cfg.singleActive && i == 0 && !last {
+		q.kick() // the next consumer becomes active
+	}
+}
+
+// markDeleted stops the queue and returns its consumers for cancel notices.
+func (q *Queue) markDeleted() (int, []*Consumer) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.deleted {
+		return 0, nil
+	}
+	q.deleted = true
+	n := q.ready.count
+	q.ready.clear()
+	cs := q.consumers
+	q.consumers = nil
+	if q.expiryTimer != nil {
+		q.expiryTimer.Stop()
+	}
+	if q.idleTimer != nil {
+		q.idleTimer.Stop()
+	}
+	return n, cs
+}

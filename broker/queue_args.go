@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// Overflow behaviours for x-overflow.
+const (
+	OverflowDropHead         = "drop-head"
+	OverflowRejectPublish    = "reject-publish"
+	OverflowRejectPublishDLX = "reject-publish-dlx"
+)
+
+// queueConfig is a queue's arguments, parsed and checked once at declare.
+type queueConfig struct {
+	messageTTL     time.Duration // x-message-ttl; hasTTL says whether set
+	hasTTL         bool
+	expires        time.Duration // x-expires; 0 = never
+	maxLength      int64         // x-max-length; -1 = none
+	maxLengthBytes int64         // x-max-length-bytes; -1 = none
+	overflow       string
+	hasDLX         bool
+	dlx            string
+	hasDLRK        bool
+	dlrk           string
+	maxPriority    uint8 // 0 = not a priority queue
+	singleActive   bool
+}
+
+// queueArgChecks validates each argument RabbitMQ knows for classic queues.
+// Unknown arguments are kept and ignored, as RabbitMQ does, so clients that
+// send optional hints keep working.
+func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error) {
+	cfg := queueConfig{maxLength: -1, maxLengthBytes: -1, overflow: OverflowDropHead}
+	bad := func(arg string, why string) error {
+		return errorf(CodePreconditionFailed, "invalid arg '%s' for queue '%s' in vhost '%s': %s", arg, name, vhost, why)
+	}
+	nonNeg := func(arg string, v any, allowZero bool) (int64, error) {
+		n, ok := message.Int(v)
+		if !ok {
+			return 0, bad(arg, fmt.Sprintf("{unacceptable_type,%s}", message.TypeName(v)))
+		}
+		if n < 0 {
+			return 0, bad(arg, fmt.Sprintf("{value_negative,%d}", n))
+		}
+		if n == 0 && !allowZero {
+			return 0, bad(arg, "{value_zero,0}")
+		}
+		return n, nil
+	}
+	str := func(arg string, v any) (string, error) {
+		s, ok := v.(string)
+		if !ok {
+			if b, isBytes := v.([]byte); isBytes {
+				return string(b), nil
+			}
+			return "", bad(arg, fmt.Sprintf("{unacceptable_type,%s}", message.TypeName(v)))
+		}
+		return s, nil
+	}
+	for k, v := range args {
+		var err error
+		switch k {
+		case "x-message-ttl":
+			var n int64
+			if n, err = nonNeg(k, v, true); err == nil {
+				if n > 1<<32-1 {
+					err = bad(k, fmt.Sprintf("{value_too_large,%d,%d}", n, int64(1<<32-1)))
+				}
+				cfg.messageTTL, cfg.hasTTL = time.Duration(n)*time.Millisecond, true
+			}
+		case "x-expires":
+			var n int64
+			if n, err = nonNeg(k, v, false); err == nil {
+				cfg.expires = time.Duration(n) * time.Millisecond
+			}
+		case "x-max-length":
+			cfg.maxLength, err = nonNeg(k, v, true)
+		case "x-max-length-bytes":
+			cfg.maxLengthBytes, err = nonNeg(k, v, true)
+		case "x-overflow":
+			var s string
+			if s, err = str(k, v); err == nil {
+				switch s {
+				case OverflowDropHead, OverflowRejectPublish, OverflowRejectPublishDLX:
+					cfg.overflow = s
+				default:
+					err = bad(k, fmt.Sprintf("{unknown_value,<<\"%s\">>}", s))
+				}
+			}
+		case "x-dead-letter-exchange":
+			cfg.dlx, err = str(k, v)
+			cfg.hasDLX = err == nil
+		case "x-dead-letter-routing-key":
+			cfg.dlrk, err = str(k, v)
+			cfg.hasDLRK = err == nil
+		case "x-max-priority":
+			var n int64
+			if n, err = nonNeg(k, v, true); err == nil {
+				if n > 255 {
+					err = bad(k, fmt.Sprintf("{value_out_of_range,%d,255}", n))
+				}
+				cfg.maxPriority = uint8(n)
+			}
+		case "x-single-active-consumer":
+			b, ok := v.(bool)
+			if !ok {
+				err = bad(k, fmt.Sprintf("{unacceptable_type,%s}", message.TypeName(v)))
+			}
+			cfg.singleActive = b
+		case "x-queue-type":
+			var s string
+			if s, err = str(k, v); err == nil && s != "classic" {
+				err = bad(k, fmt.Sprintf("queue type '%s' is not supported by sluice (only 'classic')", s))
+			}
+		}
+		if err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.hasDLRK && !cfg.hasDLX {
+		return cfg, bad("x-dead-letter-routing-key", "routing_key_but_no_dlx_defined")
+	}
+	return cfg, nil
+}
+
+// equivalentArgs are the queue arguments RabbitMQ compares on a redeclare;
+// others may differ between declarations.
+var equivalentArgs = []string{
+	"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow",
+	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
+	"x-single-active-consumer", "x-queue-type",
+}
+
+// argsEquivalent checks a redeclare's arguments against the queue's and
+// names the first difference in RabbitMQ's words.
+func argsEquivalent(kind, name, vhost string, have, got message.Table, keys []string) error {
+	for _, k := range keys {
+		hv, hok := have[k]
+		gv, gok := got[k]
+		if k == "x-queue-type" {
+			// An absent type and "classic" are the same queue.
+			if !hok {
+				hv, hok = "classic", true
+			}
+			if !gok {
+				gv, gok = "classic", true
+			}
+		}
+		if hok == gok && (!hok || valuesEqual(hv, gv)) {
+			continue
+		}
+		return errorf(CodePreconditionFailed, "inequivalent arg '%s' for %s '%s' in vhost '%s': received %s but current is %s",
+			k, kind, name, vhost, describeArg(gv, gok), describeArg(hv, hok))
+	}
+	return nil
+}
+
+func describeArg(v any, present bool) string {
+	if !present {
+		return "none"
+	}
+	return fmt.Sprintf("the value '%s' of type '%s'", valueString(v), message.TypeName(v))
+}

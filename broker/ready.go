@@ -1,0 +1,187 @@
+package broker
+
+import "github.com/sluice-mq/sluice/broker/message"
+
+// entry is a queue's own record of one message: what differs per queue while
+// the *message.Message itself is shared by every queue it was routed to.
+type entry struct {
+	msg *message.Message
+	// seq orders the queue: a requeued message goes back to its place by seq.
+	seq uint64
+	// expiresAt is the unix-nano deadline from x-message-ttl or the message's
+	// expiration, whichever is sooner; 0 means never.
+	expiresAt int64
+	// deliveries counts how often the message was handed out; its first
+	// redelivery sets redelivered.
+	deliveries  uint32
+	redelivered bool
+	priority    uint8
+}
+
+func (e *entry) size() int64 { return int64(len(e.msg.Body)) }
+
+// deque is a ring buffer of entries ordered by seq.
+type deque struct {
+	buf        []*entry
+	head, size int
+}
+
+func (d *deque) len() int { return d.size }
+
+func (d *deque) at(i int) *entry { return d.buf[(d.head+i)%len(d.buf)] }
+
+func (d *deque) grow() {
+	n := len(d.buf) * 2
+	if n == 0 {
+		n = 16
+	}
+	nb := make([]*entry, n)
+	for i := 0; i < d.size; i++ {
+		nb[i] = d.at(i)
+	}
+	d.buf, d.head = nb, 0
+}
+
+func (d *deque) pushBack(e *entry) {
+	if d.size == len(d.buf) {
+		d.grow()
+	}
+	d.buf[(d.head+d.size)%len(d.buf)] = e
+	d.size++
+}
+
+func (d *deque) peek() *entry {
+	if d.size == 0 {
+		return nil
+	}
+	return d.buf[d.head]
+}
+
+func (d *deque) popFront() *entry {
+	e := d.buf[d.head]
+	d.buf[d.head] = nil
+	d.head = (d.head + 1) % len(d.buf)
+	d.size--
+	if d.size == 0 {
+		d.head = 0
+		if len(d.buf) > 1024 {
+			// Give back the memory of a long backlog once it has drained.
+			d.buf = nil
+		}
+	}
+	return e
+}
+
+func (d *deque) popBack() *entry {
+	i := (d.head + d.size - 1) % len(d.buf)
+	e := d.buf[i]
+	d.buf[i] = nil
+	d.size--
+	return e
+}
+
+// insert puts a requeued entry back at its place by seq. Requeued entries are
+// almost always older than everything ready, so the search starts at the front.
+func (d *deque) insert(e *entry) {
+	if d.size == len(d.buf) {
+		d.grow()
+	}
+	pos := 0
+	for pos < d.size && d.at(pos).seq < e.seq {
+		pos++
+	}
+	// Shift the tail one slot right to open pos.
+	for i := d.size; i > pos; i-- {
+		d.buf[(d.head+i)%len(d.buf)] = d.buf[(d.head+i-1)%len(d.buf)]
+	}
+	d.buf[(d.head+pos)%len(d.buf)] = e
+	d.size++
+}
+
+// readyList holds a queue's ready messages: one deque per priority level,
+// highest level served first. A queue without x-max-priority has one level.
+type readyList struct {
+	levels []deque
+	count  int
+	bytes  int64
+}
+
+func newReadyList(maxPriority uint8) readyList {
+	return readyList{levels: make([]deque, int(maxPriority)+1)}
+}
+
+func (r *readyList) level(p uint8) *deque {
+	if int(p) >= len(r.levels) {
+		p = uint8(len(r.levels) - 1)
+	}
+	return &r.levels[p]
+}
+
+func (r *readyList) push(e *entry) {
+	r.level(e.priority).pushBack(e)
+	r.count++
+	r.bytes += e.size()
+}
+
+func (r *readyList) requeue(e *entry) {
+	r.level(e.priority).insert(e)
+	r.count++
+	r.bytes += e.size()
+}
+
+// peek returns the next entry to deliver: the head of the highest non-empty level.
+func (r *readyList) peek() *entry {
+	for i := len(r.levels) - 1; i >= 0; i-- {
+		if e := r.levels[i].peek(); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (r *readyList) pop() *entry {
+	for i := len(r.levels) - 1; i >= 0; i-- {
+		if r.levels[i].len() > 0 {
+			e := r.levels[i].popFront()
+			r.count--
+			r.bytes -= e.size()
+			return e
+		}
+	}
+	return nil
+}
+
+// popOldest removes the message x-overflow drop-head drops: the head of the
+// lowest non-empty priority level, as RabbitMQ's priority queues do.
+func (r *readyList) popOldest() *entry {
+	for i := range r.levels {
+		if r.levels[i].len() > 0 {
+			e := r.levels[i].popFront()
+			r.count--
+			r.bytes -= e.size()
+			return e
+		}
+	}
+	return nil
+}
+
+// popNewest removes the most recently pushed entry.
+func (r *readyList) popNewest(e *entry) {
+	d := r.level(e.priority)
+	if d.len() > 0 && d.at(d.len()-1) == e {
+		d.popBack()
+		r.count--
+		r.bytes -= e.size()
+	}
+}
+
+func (r *readyList) clear() []*entry {
+	var all []*entry
+	for i := range r.levels {
+		for r.levels[i].len() > 0 {
+			all = append(all, r.levels[i].popFront())
+		}
+	}
+	r.count, r.bytes = 0, 0
+	return all
+}

@@ -1,0 +1,451 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// VHost is one virtual host: its own exchanges, queues and bindings.
+type VHost struct {
+	b    *Broker
+	name string
+
+	// mu guards the name tables and every binding list; it is held for
+	// lookups and topology changes, never while delivering.
+	mu        sync.RWMutex
+	exchanges map[string]*Exchange
+	queues    map[string]*Queue
+}
+
+// Predeclared exchanges every vhost has, as in RabbitMQ.
+var predeclared = []struct{ name, kind string }{
+	{"", ExchangeDirect},
+	{"amq.direct", ExchangeDirect},
+	{"amq.fanout", ExchangeFanout},
+	{"amq.topic", ExchangeTopic},
+	{"amq.headers", ExchangeHeaders},
+	{"amq.match", ExchangeHeaders},
+}
+
+func newVHost(b *Broker, name string) *VHost {
+	v := &VHost{b: b, name: name, exchanges: map[string]*Exchange{}, queues: map[string]*Queue{}}
+	for _, p := range predeclared {
+		v.exchanges[p.name] = v.newExchange(ExchangeDecl{Name: p.name, Type: p.kind, Durable: true})
+	}
+	return v
+}
+
+// Name is the vhost's name.
+func (v *VHost) Name() string { return v.name }
+
+func (v *VHost) newExchange(d ExchangeDecl) *Exchange {
+	x := &Exchange{vh: v, name: d.Name, kind: d.Type, durable: d.Durable, autoDelete: d.AutoDelete,
+		internal: d.Internal, args: d.Args, bindings: map[bindingKey]*binding{}, router: newRouter(d.Type)}
+	if ae, ok := message.String(d.Args["alternate-exchange"]); ok {
+		x.alternate = ae
+	}
+	return x
+}
+
+// Exchange returns the named exchange.
+func (v *VHost) Exchange(name string) (*Exchange, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	x, ok := v.exchanges[name]
+	return x, ok
+}
+
+// Queue returns the named queue.
+func (v *VHost) Queue(name string) (*Queue, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	q, ok := v.queues[name]
+	return q, ok
+}
+
+// queueFor looks up a queue the connection owner may use.
+func (v *VHost) queueFor(name string, owner ConnID) (*Queue, error) {
+	v.mu.RLock()
+	q, ok := v.queues[name]
+	v.mu.RUnlock()
+	if !ok {
+		return nil, errNoQueue(name, v.name)
+	}
+	if !q.accessibleBy(owner) {
+		return nil, errQueueLocked(name, v.name)
+	}
+	return q, nil
+}
+
+func reservedName(name string) bool { return strings.HasPrefix(name, "amq.") }
+
+// DeclareExchange creates an exchange or checks an existing one is
+// equivalent to the declaration.
+func (v *VHost) DeclareExchange(d ExchangeDecl) (*Exchange, error) {
+	if d.Name == "" && !d.Passive {
+		return nil, errorf(CodeAccessRefused, "operation not permitted on the default exchange")
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x, ok := v.exchanges[d.Name]
+	if d.Passive {
+		if !ok {
+			return nil, errNoExchange(d.Name, v.name)
+		}
+		return x, nil
+	}
+	if ok {
+		return x, x.checkEquivalent(d)
+	}
+	if reservedName(d.Name) {
+		return nil, errorf(CodeAccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", d.Name)
+	}
+	if !knownExchangeType(d.Type) {
+		return nil, errorf(CodeCommandInvalid, "unknown exchange type '%s'", d.Type)
+	}
+	if ae, ok := d.Args["alternate-exchange"]; ok {
+		if _, isStr := message.String(ae); !isStr {
+			return nil, errorf(CodePreconditionFailed, "invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': {unacceptable_type,%s}", d.Name, v.name, message.TypeName(ae))
+		}
+	}
+	x = v.newExchange(d)
+	v.exchanges[d.Name] = x
+	return x, nil
+}
+
+func (x *Exchange) checkEquivalent(d ExchangeDecl) error {
+	diff := func(arg string, got, have any) error {
+		return errorf(CodePreconditionFailed, "inequivalent arg '%s' for exchange '%s' in vhost '%s': received '%v' but current is '%v'",
+			arg, x.name, x.vh.name, got, have)
+	}
+	switch {
+	case d.Type != x.kind:
+		return diff("type", d.Type, x.kind)
+	case d.Durable != x.durable:
+		return diff("durable", d.Durable, x.durable)
+	case d.AutoDelete != x.autoDelete:
+		return diff("auto_delete", d.AutoDelete, x.autoDelete)
+	case d.Internal != x.internal:
+		return diff("internal", d.Internal, x.internal)
+	}
+	return argsEquivalent("exchange", x.name, x.vh.name, x.args, d.Args, []string{"alternate-exchange"})
+}
+
+// DeleteExchange removes an exchange and its bindings. Deleting one that
+// does not exist succeeds, as in RabbitMQ.
+func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
+	if name == "" {
+		return errorf(CodeAccessRefused, "operation not permitted on the default exchange")
+	}
+	if reservedName(name) {
+		return errorf(CodeAccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", name, v.name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x, ok := v.exchanges[name]
+	if !ok {
+		return nil
+	}
+	x.mu.RLock()
+	inUse := len(x.bindings) > 0
+	x.mu.RUnlock()
+	if ifUnused && inUse {
+		return errorf(CodePreconditionFailed, "exchange '%s' in vhost '%s' in use", name, v.name)
+	}
+	v.deleteExchangeLocked(x)
+	return nil
+}
+
+// deleteExchangeLocked removes x, its bindings as source and as destination.
+// v.mu held.
+func (v *VHost) deleteExchangeLocked(x *Exchange) {
+	delete(v.exchanges, x.name)
+	x.mu.Lock()
+	x.deleted = true
+	bs := make([]*binding, 0, len(x.bindings))
+	for _, b := range x.bindings {
+		bs = append(bs, b)
+	}
+	x.bindings = map[bindingKey]*binding{}
+	x.router = newRouter(x.kind)
+	x.mu.Unlock()
+	for _, b := range bs {
+		if b.queue != nil {
+			b.queue.bindings = removeBinding(b.queue.bindings, b)
+		}
+	}
+	// Bindings where x is the destination.
+	for _, src := range v.exchanges {
+		src.mu.Lock()
+		var gone []*binding
+		for k, b := range src.bindings {
+			if b.exch == x {
+				delete(src.bindings, k)
+				src.router.remove(b)
+				gone = append(gone, b)
+			}
+		}
+		empty := len(src.bindings) == 0
+		src.mu.Unlock()
+		if len(gone) > 0 && empty && src.autoDelete {
+			v.deleteExchangeLocked(src)
+		}
+	}
+}
+
+// DeclareQueue creates a queue or checks an existing one is equivalent.
+func (v *VHost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
+	v.mu.Lock()
+	name := d.Name
+	if q, ok := v.queues[name]; ok {
+		v.mu.Unlock()
+		if !q.accessibleBy(d.Owner) || (!d.Passive && d.Exclusive != q.exclusive) {
+			return QueueInfo{}, errQueueLocked(name, v.name)
+		}
+		if !d.Passive {
+			if err := q.checkEquivalent(d); err != nil {
+				return QueueInfo{}, err
+			}
+		}
+		q.mu.Lock()
+		q.touchLocked(time.Now().UnixNano())
+		info := QueueInfo{Name: q.name, Messages: q.ready.count, Consumers: len(q.consumers)}
+		q.mu.Unlock()
+		return info, nil
+	}
+	defer v.mu.Unlock()
+	if d.Passive {
+		return QueueInfo{}, errNoQueue(name, v.name)
+	}
+	if name == "" {
+		name = newName("amq.gen-")
+	} else if reservedName(name) {
+		return QueueInfo{}, errorf(CodeAccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	if max := v.b.cfg.MaxQueues; max > 0 && len(v.queues) >= max {
+		return QueueInfo{}, errorf(CodeResourceError, "cannot declare queue '%s' in vhost '%s': queue limit of %d reached", name, v.name, max)
+	}
+	cfg, err := parseQueueArgs(name, v.name, d.Args)
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	q := &Queue{vh: v, name: name, durable: d.Durable, exclusive: d.Exclusive, autoDelete: d.AutoDelete,
+		args: d.Args, cfg: cfg, ready: newReadyList(cfg.maxPriority)}
+	if d.Exclusive {
+		q.owner = d.Owner
+	}
+	q.mu.Lock()
+	q.touchLocked(time.Now().UnixNano())
+	q.mu.Unlock()
+	v.queues[name] = q
+	return QueueInfo{Name: name}, nil
+}
+
+func (q *Queue) checkEquivalent(d QueueDecl) error {
+	diff := func(arg string, got, have bool) error {
+		return errorf(CodePreconditionFailed, "inequivalent arg '%s' for queue '%s' in vhost '%s': received '%t' but current is '%t'",
+			arg, q.name, q.vh.name, got, have)
+	}
+	if d.Durable != q.durable {
+		return diff("durable", d.Durable, q.durable)
+	}
+	if d.AutoDelete != q.autoDelete {
+		return diff("auto_delete", d.AutoDelete, q.autoDelete)
+	}
+	return argsEquivalent("queue", q.name, q.vh.name, q.args, d.Args, equivalentArgs)
+}
+
+// DeleteQueue deletes a queue and returns how many ready messages it held.
+// A missing queue is not an error, as in RabbitMQ.
+func (v *VHost) DeleteQueue(name string, ifUnused, ifEmpty bool, owner ConnID) (int, error) {
+	v.mu.RLock()
+	q, ok := v.queues[name]
+	v.mu.RUnlock()
+	if !ok {
+		return 0, nil
+	}
+	if !q.accessibleBy(owner) {
+		return 0, errQueueLocked(name, v.name)
+	}
+	q.mu.Lock()
+	inUse, notEmpty := len(q.consumers) > 0, q.ready.count > 0
+	q.mu.Unlock()
+	if ifUnused && inUse {
+		return 0, errorf(CodePreconditionFailed, "queue '%s' in vhost '%s' in use", name, v.name)
+	}
+	if ifEmpty && notEmpty {
+		return 0, errorf(CodePreconditionFailed, "queue '%s' in vhost '%s' not empty", name, v.name)
+	}
+	return v.deleteQueue(q), nil
+}
+
+// deleteQueue removes q with its bindings and cancels its consumers.
+func (v *VHost) deleteQueue(q *Queue) int {
+	v.mu.Lock()
+	if v.queues[q.name] != q {
+		v.mu.Unlock()
+		return 0
+	}
+	delete(v.queues, q.name)
+	for _, b := range q.bindings {
+		v.removeBindingLocked(b)
+	}
+	q.bindings = nil
+	v.mu.Unlock()
+	n, cs := q.markDeleted()
+	for _, c := range cs {
+		c.s.consumerGone(c)
+	}
+	return n
+}
+
+// removeBindingLocked drops b from its source, deleting an auto-delete
+// source left without bindings. v.mu held.
+func (v *VHost) removeBindingLocked(b *binding) {
+	src := b.source
+	src.mu.Lock()
+	k := keyOf(b.destName(), b.exch != nil, b.key, b.args)
+	if src.bindings[k] == b {
+		delete(src.bindings, k)
+		src.router.remove(b)
+	}
+	empty := len(src.bindings) == 0
+	src.mu.Unlock()
+	if empty && src.autoDelete && v.exchanges[src.name] == src {
+		v.deleteExchangeLocked(src)
+	}
+}
+
+func (b *binding) destName() string {
+	if b.queue != nil {
+		return b.queue.name
+	}
+	return b.exch.name
+}
+
+// PurgeQueue drops a queue's ready messages.
+func (v *VHost) PurgeQueue(name string, owner ConnID) (int, error) {
+	q, err := v.queueFor(name, owner)
+	if err != nil {
+		return 0, err
+	}
+	return q.purge(), nil
+}
+
+// BindSpec is a queue.bind or exchange.bind.
+type BindSpec struct {
+	Source         string
+	Destination    string
+	DestIsExchange bool
+	Key            string
+	Args           message.Table
+	Owner          ConnID
+}
+
+func (v *VHost) bindEnds(s BindSpec) (*Exchange, *Queue, *Exchange, error) {
+	if s.Source == "" || (s.DestIsExchange && s.Destination == "") {
+		return nil, nil, nil, errorf(CodeAccessRefused, "operation not permitted on the default exchange")
+	}
+	var q *Queue
+	var dx *Exchange
+	if s.DestIsExchange {
+		var ok bool
+		if dx, ok = v.exchanges[s.Destination]; !ok {
+			return nil, nil, nil, errNoExchange(s.Destination, v.name)
+		}
+	} else {
+		var ok bool
+		if q, ok = v.queues[s.Destination]; !ok {
+			return nil, nil, nil, errNoQueue(s.Destination, v.name)
+		}
+		if !q.accessibleBy(s.Owner) {
+			return nil, nil, nil, errQueueLocked(s.Destination, v.name)
+		}
+	}
+	src, ok := v.exchanges[s.Source]
+	if !ok {
+		return nil, nil, nil, errNoExchange(s.Source, v.name)
+	}
+	return src, q, dx, nil
+}
+
+// Bind adds a binding; binding twice is a no-op.
+func (v *VHost) Bind(s BindSpec) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	src, q, dx, err := v.bindEnds(s)
+	if err != nil {
+		return err
+	}
+	b := &binding{source: src, queue: q, exch: dx, key: s.Key, args: s.Args}
+	if src.kind == ExchangeHeaders {
+		if b.match, err = parseXMatch(s.Args); err != nil {
+			return err
+		}
+	}
+	k := keyOf(s.Destination, s.DestIsExchange, s.Key, s.Args)
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if _, exists := src.bindings[k]; exists {
+		return nil
+	}
+	src.bindings[k] = b
+	src.router.add(b)
+	if q != nil {
+		q.bindings = append(q.bindings, b)
+	}
+	return nil
+}
+
+// Unbind removes a binding; removing one that does not exist succeeds.
+func (v *VHost) Unbind(s BindSpec) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	src, q, _, err := v.bindEnds(s)
+	if err != nil {
+		return err
+	}
+	src.mu.RLock()
+	b := src.bindings[keyOf(s.Destination, s.DestIsExchange, s.Key, s.Args)]
+	src.mu.RUnlock()
+	if b == nil {
+		return nil
+	}
+	if q != nil {
+		q.bindings = removeBinding(q.bindings, b)
+	}
+	v.removeBindingLocked(b)
+	return nil
+}
+
+// releaseOwner deletes a closed connection's exclusive queues.
+func (v *VHost) releaseOwner(owner ConnID) {
+	v.mu.RLock()
+	var mine []*Queue
+	for _, q := range v.queues {
+		if q.exclusive && q.owner == owner {
+			mine = append(mine, q)
+		}
+	}
+	v.mu.RUnlock()
+	for _, q := range mine {
+		v.deleteQueue(q)
+	}
+}
+
+// Queues lists the vhost's queues.
+func (v *VHost) Queues() []*Queue {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	qs := make([]*Queue, 0, len(v.queues))
+	for _, q := range v.queues {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+func (v *VHost) String() string { return fmt.Sprintf("vhost %q", v.name) }
