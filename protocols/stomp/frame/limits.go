@@ -1,0 +1,91 @@
+package frame
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Default limits. They follow RabbitMQ's STOMP plugin in spirit: generous
+// for real clients, small enough that one connection cannot exhaust memory.
+const (
+	DefaultMaxFrameSize  = 4 << 20 // 4 MiB
+	DefaultMaxHeaders    = 1000
+	DefaultMaxHeaderLine = 64 << 10 // 64 KiB
+)
+
+// Limits bounds what a Reader accepts. A zero field takes its default.
+type Limits struct {
+	// MaxFrameSize bounds the whole frame as it is on the wire: the command
+	// line, header lines and blank line with their EOLs, the body and the
+	// NUL terminator. Heart-beat EOLs between frames do not count.
+	MaxFrameSize int
+	// MaxHeaders bounds the number of header lines, repeated names included.
+	MaxHeaders int
+	// MaxHeaderLine bounds one command or header line as received (escaped),
+	// without its EOL.
+	MaxHeaderLine int
+	// MaxBody bounds the body. It defaults to, and is capped at,
+	// MaxFrameSize.
+	MaxBody int
+}
+
+// DefaultLimits returns the limits a zero Limits stands for.
+func DefaultLimits() Limits { return Limits{}.normalize() }
+
+func (l Limits) normalize() Limits {
+	if l.MaxFrameSize <= 0 {
+		l.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if l.MaxHeaders <= 0 {
+		l.MaxHeaders = DefaultMaxHeaders
+	}
+	if l.MaxHeaderLine <= 0 {
+		l.MaxHeaderLine = DefaultMaxHeaderLine
+	}
+	if l.MaxBody <= 0 || l.MaxBody > l.MaxFrameSize {
+		l.MaxBody = l.MaxFrameSize
+	}
+	return l
+}
+
+// LimitError reports a frame that crossed one of the Limits. Limit is the
+// Limits field name ("MaxFrameSize", "MaxHeaders", "MaxHeaderLine",
+// "MaxBody"). Value is what was seen when the reader gave up; for input that
+// was still arriving it is a lower bound. The reader stops buffering at the
+// limit, so Value can be far below the size the peer meant to send.
+type LimitError struct {
+	Limit string
+	Value int
+	Max   int
+}
+
+func (e *LimitError) Error() string {
+	// No ':' or EOL so it reads well as an ERROR frame's message header even
+	// in 1.0, where nothing is escaped.
+	return "frame exceeds " + e.Limit + " (" + strconv.Itoa(e.Value) + " > " + strconv.Itoa(e.Max) + ")"
+}
+
+// SyntaxError reports a malformed frame. Msg is short, contains no input
+// bytes and no ':' or EOL, so the server can copy it into an ERROR frame's
+// message header as is.
+type SyntaxError struct {
+	Msg string
+}
+
+func (e *SyntaxError) Error() string { return e.Msg }
+
+// Syntax errors are preallocated: a peer sending garbage should not make us
+// allocate either.
+var (
+	errBareCR    = &SyntaxError{"CR not followed by LF"}
+	errNoColon   = &SyntaxError{"header line without colon"}
+	errEmptyName = &SyntaxError{"empty header name"}
+	errBadEscape = &SyntaxError{"undefined escape sequence in header"}
+	errBadLength = &SyntaxError{"content-length is not a non-negative decimal"}
+	errNoNUL     = &SyntaxError{"body not terminated by NUL after content-length octets"}
+	errHeartBeat = &SyntaxError{"heart-beat header is not two comma-separated integers"}
+)
+
+// errInvalidRead is returned when the underlying io.Reader breaks the
+// io.Reader contract; it is a programming error, not a peer's.
+var errInvalidRead = errors.New("frame: underlying reader returned an invalid count")
