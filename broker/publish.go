@@ -28,6 +28,7 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Q
 	if x.internal {
 		return PublishResult{}, errorf(CodeAccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchange, v.name)
 	}
+	msg.Exchange, msg.RoutingKey = exchange, key
 	qs := v.route(x, key, msg.Properties.Headers, (*routes)[:0])
 	*routes = qs[:0]
 	if len(qs) == 0 {

@@ -462,7 +462,8 @@ func (s *Session) Close() {
 	forEachQueue(us, func(q *Queue, es []*entry) { q.requeue(es) })
 }
 
-// Publish routes msg from exchange with key. The session is the publisher's
+// Publish routes msg from exchange with key, recording both in msg, which
+// belongs to the broker from then on and must not be changed. The session is the publisher's
 // context: one goroutine publishes on a session at a time.
 func (s *Session) Publish(exchange, key string, msg *message.Message, mandatory bool) (PublishResult, error) {
 	return s.vh.publish(exchange, key, msg, &s.routes)
