@@ -166,7 +166,8 @@ type segment struct {
 	path     string
 	f        *os.File
 	capacity int64
-	end      atomic.Int64 // bytes of verified batches; readers may read below it
+	end      atomic.Int64 // bytes of batches; readers may read below it
+	valid    int64        // at Open: end of the last valid batch
 	records  atomic.Int64
 	batches  atomic.Int64
 	damaged  int
@@ -382,7 +383,7 @@ func (l *Log) recover() error {
 			return fmt.Errorf("wal: %w", err)
 		}
 		if i > 0 {
-			if prev := l.segs[i-1]; prev.id+Pos(prev.end.Load()) > id {
+			if prev := l.segs[i-1]; prev.id+Pos(prev.valid) > id {
 				return fmt.Errorf("wal: segment %s overlaps the data of %s: positions are ambiguous, refusing to open", path, prev.path)
 			}
 		}
@@ -392,6 +393,7 @@ func (l *Log) recover() error {
 		}
 		s.end.Store(res.end)
 		s.records.Store(res.records)
+		s.valid = res.end
 		s.batches.Store(res.batches)
 		s.capacity = max(fi.Size(), l.opts.SegmentSize)
 		rec.Segments++
@@ -406,8 +408,11 @@ func (l *Log) recover() error {
 		if !last {
 			// A sealed segment was fsynced before the next one was
 			// created, so a crash cannot tear its end: this is damage.
+			// Its bytes stay within the segment's range, so that Read
+			// of a record there reports the damage instead of "not found".
 			s.damaged++
 			l.reportDamage(*res.tail)
+			s.end.Store(res.tail.Offset + res.tail.Length)
 			continue
 		}
 		rec.TornTail = res.tail
