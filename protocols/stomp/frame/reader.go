@@ -60,7 +60,8 @@ type Reader struct {
 	lineStart int
 	cmdEnd    int
 	cmd       Command
-	escape    bool
+	escape    bool // unescape headers of this frame
+	v12       bool // with the 1.2 escape set
 	spans     []span
 	clen      int // first content-length, -1 when absent
 	bodyStart int
@@ -207,7 +208,10 @@ func (r *Reader) parse() (want int, err error) {
 			}
 			r.cmd = ParseCommand(r.buf[r.r+start : r.r+end])
 			r.cmdEnd = end
+			// Fixed per frame, so a SetVersion between a read error and the
+			// retry cannot mix two escape sets in one frame.
 			r.escape = r.cmd.escapes(r.version)
+			r.v12 = r.version >= V12
 			r.stage = stHeaders
 
 		case stHeaders:
@@ -308,13 +312,12 @@ func (r *Reader) header(start, end int) error {
 	}
 	s := span{ns: start, ne: start + colon, vs: start + colon + 1, ve: end}
 	if r.escape {
-		v12 := r.version >= V12
-		n, err := unescape(r.buf[base+s.ns:base+s.ne], v12)
+		n, err := unescape(r.buf[base+s.ns:base+s.ne], r.v12)
 		if err != nil {
 			return err
 		}
 		s.ne = s.ns + n
-		if n, err = unescape(r.buf[base+s.vs:base+s.ve], v12); err != nil {
+		if n, err = unescape(r.buf[base+s.vs:base+s.ve], r.v12); err != nil {
 			return err
 		}
 		s.ve = s.vs + n
