@@ -25,7 +25,7 @@ type Limits struct {
 	// without its EOL.
 	MaxHeaderLine int
 	// MaxBody bounds the body. It defaults to, and is capped at,
-	// MaxFrameSize.
+	// MaxFrameSize (as is MaxHeaderLine).
 	MaxBody int
 }
 
@@ -42,6 +42,8 @@ func (l Limits) normalize() Limits {
 	if l.MaxHeaderLine <= 0 {
 		l.MaxHeaderLine = DefaultMaxHeaderLine
 	}
+	// Neither a line nor a body can be longer than the frame holding it.
+	l.MaxHeaderLine = min(l.MaxHeaderLine, l.MaxFrameSize)
 	if l.MaxBody <= 0 || l.MaxBody > l.MaxFrameSize {
 		l.MaxBody = l.MaxFrameSize
 	}

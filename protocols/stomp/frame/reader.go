@@ -76,6 +76,18 @@ func NewReader(src io.Reader, lim Limits) *Reader {
 	return &Reader{src: src, lim: lim.normalize()}
 }
 
+// Reset discards all state, including any buffered input, the version and
+// the heart-beat count, and makes r read from src. The buffer is kept if it
+// has its initial size, so a server can pool Readers across connections.
+func (r *Reader) Reset(src io.Reader) {
+	buf := r.buf
+	if len(buf) != initialBufSize {
+		buf = nil
+	}
+	r.dropViews()
+	*r = Reader{src: src, lim: r.lim, buf: buf, spans: r.spans[:0], frame: Frame{Headers: r.frame.Headers[:0]}}
+}
+
 // SetVersion sets the version used to unescape headers of the frames read
 // after the call. Until it is called the Reader behaves as 1.0, which is
 // right for the CONNECT/STOMP frame whatever the client speaks: those are
@@ -145,6 +157,7 @@ func (r *Reader) ReadFrame() (*Frame, error) {
 func (r *Reader) startFrame() {
 	if len(r.buf) > initialBufSize && r.w-r.r <= initialBufSize/2 &&
 		(r.small >= shrinkAfter || (r.small > 0 && r.r == r.w)) {
+		r.dropViews()
 		nb := make([]byte, initialBufSize)
 		r.w = copy(nb, r.buf[r.r:r.w])
 		r.r = 0
@@ -152,6 +165,14 @@ func (r *Reader) startFrame() {
 		r.small = 0
 	}
 	r.stage = stSkip
+}
+
+// dropViews forgets every slice of the buffer held in r.frame, including
+// header entries beyond the current length, so a replaced buffer can be
+// garbage collected.
+func (r *Reader) dropViews() {
+	clear(r.frame.Headers[:cap(r.frame.Headers)])
+	r.frame.RawCommand, r.frame.Body = nil, nil
 }
 
 // parse advances the state machine over the buffered input. It returns

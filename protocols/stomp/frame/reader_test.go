@@ -652,3 +652,34 @@ func TestLimitsNormalize(t *testing.T) {
 		t.Errorf("MaxBody not capped: %+v", l)
 	}
 }
+
+func TestReset(t *testing.T) {
+	r := NewReader(strings.NewReader("\nSEND\nk:a\\cb\n\n\x00SEND\n\n"), Limits{MaxHeaders: 5})
+	r.SetVersion(V12)
+	r.SetHeartbeatFunc(func() {})
+	if _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadFrame(); err != io.ErrUnexpectedEOF {
+		t.Fatal(err)
+	}
+	r.Reset(strings.NewReader("SEND\nk:a\\cb\n\n\x00"))
+	if r.Version() != V10 || r.Heartbeats() != 0 || r.Buffered() != 0 || r.Limits().MaxHeaders != 5 || r.onBeat != nil {
+		t.Errorf("state survived Reset: %+v", r)
+	}
+	f, err := r.ReadFrame()
+	if err != nil || fmt.Sprint(snapshot(f)) != `SEND "SEND" ["k=a\\cb"] "" cl=-1` {
+		t.Errorf("%v %v", err, snapshot(f))
+	}
+
+	var a, b bytes.Buffer
+	w := NewWriter(&a)
+	w.SetVersion(V12)
+	w.WriteFrame(Send, []Field{{"k", "a:b"}}, nil)
+	w.Reset(&b)
+	w.WriteFrame(Send, []Field{{"k", "a:b"}}, nil)
+	w.Flush()
+	if a.Len() != 0 || b.String() != "SEND\nk:a:b\n\n\x00" {
+		t.Errorf("writer after Reset: %q %q", a.String(), b.String())
+	}
+}

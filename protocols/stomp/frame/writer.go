@@ -170,6 +170,13 @@ func NewWriterSize(w io.Writer, size int) *Writer {
 	return &Writer{bw: bufio.NewWriterSize(w, size)}
 }
 
+// Reset discards unflushed output and makes w write to dst with the zero
+// Encoder settings (1.0, LengthNonEmpty), keeping its buffers.
+func (w *Writer) Reset(dst io.Writer) {
+	w.bw.Reset(dst)
+	w.enc = Encoder{}
+}
+
 // SetVersion sets the version whose escaping later frames use. Call it
 // after writing CONNECTED (which is never escaped anyway).
 func (w *Writer) SetVersion(v Version) { w.enc.Version = v }
