@@ -71,10 +71,16 @@ func recordSize(n int) int64 { return recordHeaderSize + align8(int64(n)) }
 // record left in a reused region, fails the check when read at the wrong
 // position.
 func recordCRC(pos Pos, payload []byte) uint32 {
-	var b [12]byte
-	le.PutUint64(b[0:], uint64(pos))
-	le.PutUint32(b[8:], uint32(len(payload)))
-	return crc32.Update(crc32.Update(0, castagnoli, b[:]), castagnoli, payload)
+	// The 12 prefix bytes go through the table byte by byte (the same
+	// arithmetic as crc32.Update) so that no buffer escapes to the heap.
+	c := ^uint32(0)
+	for i := 0; i < 64; i += 8 {
+		c = castagnoli[byte(c)^byte(uint64(pos)>>i)] ^ (c >> 8)
+	}
+	for i := 0; i < 32; i += 8 {
+		c = castagnoli[byte(c)^byte(uint32(len(payload))>>i)] ^ (c >> 8)
+	}
+	return crc32.Update(^c, castagnoli, payload)
 }
 
 // appendRecord appends a framed record (header, payload, zero padding to

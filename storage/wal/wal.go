@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -243,6 +244,7 @@ type Log struct {
 	bstart   int64
 	bcount   int
 	dirty    bool // writes to active not yet fdatasynced
+	lastSync time.Duration
 	prealloc bool
 	closeErr error
 
@@ -700,7 +702,11 @@ func (l *Log) run() {
 			}
 			continue
 		}
+		synced := 0 // waiters the last round completed after an fdatasync
 		for {
+			if synced > 1 {
+				l.gather(synced)
+			}
 			l.qmu.Lock()
 			reqs := l.queue
 			l.queue, l.spare = l.spare, nil
@@ -714,10 +720,31 @@ func (l *Log) run() {
 				l.spare = reqs
 				break
 			}
-			l.process(reqs)
+			synced = l.process(reqs)
 			clear(reqs) // drop references to callers' buffers
 			l.spare = reqs[:0]
 		}
+	}
+}
+
+// gather gives the appenders that the last round just woke a moment to
+// queue their next records, so that they join the next fdatasync instead of
+// the one after it. Without it, concurrent appenders split into two cohorts
+// that alternate, and each fdatasync carries only half of them. It waits
+// until as many requests are queued as the last round completed, or for a
+// quarter of the last fdatasync's duration (at most 200µs), whichever comes
+// first; so it costs little next to what it saves, and nothing to a lone
+// appender.
+func (l *Log) gather(k int) {
+	deadline := time.Now().Add(min(l.lastSync/4, 200*time.Microsecond))
+	for time.Now().Before(deadline) {
+		l.qmu.Lock()
+		n, closing := len(l.queue), l.qclosed
+		l.qmu.Unlock()
+		if n >= k || closing {
+			return
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -731,12 +758,14 @@ func (l *Log) finish() {
 	l.closeErr = l.failure()
 }
 
-func (l *Log) process(reqs []request) {
+// process writes and completes one round of requests. It returns how many
+// waiters it completed after an fdatasync.
+func (l *Log) process(reqs []request) (synced int) {
 	if err := l.failure(); err != nil {
 		for i := range reqs {
 			reqs[i].complete(err)
 		}
-		return
+		return 0
 	}
 	needSync := false
 	var n uint64
@@ -765,7 +794,7 @@ func (l *Log) process(reqs []request) {
 		}
 		if err != nil {
 			l.abort(reqs, err)
-			return
+			return 0
 		}
 		if r.kind != reqLazy && l.opts.Sync.every == 0 {
 			needSync = true
@@ -773,18 +802,22 @@ func (l *Log) process(reqs []request) {
 	}
 	if err := l.flush(); err != nil {
 		l.abort(reqs, err)
-		return
+		return 0
 	}
 	if needSync && l.dirty {
 		if err := l.syncActive(); err != nil {
 			l.abort(reqs, err)
-			return
+			return 0
 		}
 	}
 	l.appends.Add(n)
 	for i := range reqs {
+		if needSync && reqs[i].kind != reqLazy {
+			synced++
+		}
 		reqs[i].complete(nil)
 	}
+	return synced
 }
 
 // abort fails the log and every request of the round: none of them is
@@ -838,7 +871,7 @@ func (l *Log) flush() error {
 	s := l.active
 	putBatchHeader(l.buf[:batchHeaderSize], s.id+Pos(l.bstart), l.buf[batchHeaderSize:], l.bcount)
 	if _, err := s.f.WriteAt(l.buf, l.bstart); err != nil {
-		return fmt.Errorf("write %s at offset %d: %w", s.path, l.bstart, unwrapPath(err))
+		return fmt.Errorf("write %s at offset %d: %w", s.path, l.bstart, errnoOf(err))
 	}
 	l.off += int64(len(l.buf))
 	s.end.Store(l.off)
@@ -855,9 +888,11 @@ func (l *Log) flush() error {
 }
 
 func (l *Log) syncActive() error {
+	start := time.Now()
 	if err := fdatasync(l.active.f); err != nil {
-		return fmt.Errorf("fdatasync %s: %w", l.active.path, unwrapPath(err))
+		return fmt.Errorf("fdatasync %s: %w", l.active.path, errnoOf(err))
 	}
+	l.lastSync = time.Since(start)
 	l.syncs.Add(1)
 	l.dirty = false
 	return nil
@@ -885,6 +920,16 @@ func (l *Log) roll() error {
 	l.segMu.Unlock()
 	l.active, l.off = s, 0
 	return nil
+}
+
+// errnoOf strips the *os.PathError from err where the caller names the
+// file itself.
+func errnoOf(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func unwrapPath(err error) error {
