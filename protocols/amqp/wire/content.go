@@ -32,6 +32,9 @@ func DecodeContentHeader(payload []byte, props *message.Properties) (classID uin
 // property flags and the properties they announce, into props. props.Flags
 // gets the flag bits exactly as on the wire, minus the continuation bit.
 //
+// bodySize is whatever the peer claims: check it against the broker's
+// message size limit before allocating a buffer for the body.
+//
 // A continuation flag word would announce properties after cluster-id; the
 // basic class has none, so such words must be all zero apart from their own
 // continuation bit.

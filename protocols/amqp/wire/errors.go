@@ -48,14 +48,6 @@ func (e *Error) Error() string {
 // channel.
 func (e *Error) Hard() bool { return IsHardError(e.Code) }
 
-// withMethod returns a copy of e naming classID/methodID, leaving e alone
-// because decoding errors may be shared values.
-func (e *Error) withMethod(classID, methodID uint16) *Error {
-	c := *e
-	c.ClassID, c.MethodID = classID, methodID
-	return &c
-}
-
 // ErrProtocolHeader is matched (errors.Is) by the error ReadProtocolHeader
 // returns when a peer opens with anything but AMQP 0-9-1's header. The
 // caller should then write ProtocolHeader and close the connection.

@@ -58,7 +58,7 @@ type FrameReader struct {
 	buf        []byte
 	start, end int // unread bytes are buf[start:end]
 	frameMax   uint32
-	err        error // read error seen while data was still buffered
+	err        error // read error not yet returned, seen while data was still buffered
 }
 
 // NewFrameReader returns a FrameReader enforcing DefaultFrameMax.
@@ -83,7 +83,9 @@ func (fr *FrameReader) Buffered() int { return fr.end - fr.start }
 // the limit, missing frame-end octet) yield an *Error with code
 // FRAME_ERROR, after which the stream cannot be trusted: close the
 // connection. Errors from the underlying reader are returned unchanged,
-// with io.ErrUnexpectedEOF for a stream that ends inside a frame.
+// with io.ErrUnexpectedEOF for a stream that ends inside a frame; a read
+// that times out can be retried, since the bytes of a partly received
+// frame stay buffered.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if err := fr.fill(frameHeaderSize); err != nil {
 		return Frame{}, err
@@ -124,7 +126,11 @@ func (fr *FrameReader) fill(n int) error {
 	zeroReads := 0
 	for fr.end-fr.start < n {
 		if fr.err != nil {
+			// Report a read error once, when the data runs out. It is
+			// not sticky: after a deadline expires the caller may
+			// read again and the partial frame is still buffered.
 			err := fr.err
+			fr.err = nil
 			if err == io.EOF && fr.end > fr.start {
 				err = io.ErrUnexpectedEOF
 			}

@@ -301,3 +301,41 @@ func TestFrameWriterAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per delivery", n)
 	}
 }
+
+// timeoutReader returns the first part of the data, then a timeout error
+// once, then the rest.
+type timeoutReader struct {
+	parts [][]byte
+	fail  bool
+}
+
+var errTimeout = errors.New("i/o timeout")
+
+func (r *timeoutReader) Read(p []byte) (int, error) {
+	if r.fail {
+		r.fail = false
+		return 0, errTimeout
+	}
+	if len(r.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.parts[0])
+	r.parts[0] = r.parts[0][n:]
+	if len(r.parts[0]) == 0 {
+		r.parts = r.parts[1:]
+		r.fail = true
+	}
+	return n, nil
+}
+
+func TestFrameReaderRetryAfterTimeout(t *testing.T) {
+	f := frameBytes(FrameMethod, 1, []byte{0, 60, 0, 80, 0, 0, 0, 0, 0, 0, 0, 1, 0})
+	fr := NewFrameReader(&timeoutReader{parts: [][]byte{f[:5], f[5:]}})
+	if _, err := fr.ReadFrame(); err != errTimeout {
+		t.Fatalf("first read: %v", err)
+	}
+	got, err := fr.ReadFrame()
+	if err != nil || !bytes.Equal(got.Payload, f[7:len(f)-1]) {
+		t.Fatalf("after retry: %v", err)
+	}
+}
