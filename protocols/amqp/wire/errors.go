@@ -48,6 +48,15 @@ func (e *Error) Error() string {
 // channel.
 func (e *Error) Hard() bool { return IsHardError(e.Code) }
 
+// CloseMethod returns the method that reports e to the peer:
+// connection.close for a hard error, channel.close for a soft one.
+func (e *Error) CloseMethod() Method {
+	if e.Hard() {
+		return &ConnectionClose{ReplyCode: e.Code, ReplyText: e.Text, FailedClassID: e.ClassID, FailedMethodID: e.MethodID}
+	}
+	return &ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, FailedClassID: e.ClassID, FailedMethodID: e.MethodID}
+}
+
 // ErrProtocolHeader is matched (errors.Is) by the error ReadProtocolHeader
 // returns when a peer opens with anything but AMQP 0-9-1's header. The
 // caller should then write ProtocolHeader and close the connection.

@@ -243,3 +243,18 @@ func TestEncodeShortstrTooLong(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestErrorCloseMethod(t *testing.T) {
+	_, err := DecodeMethod([]byte{0, 60, 0, 99})
+	var e *Error
+	errors.As(err, &e)
+	if cm, ok := e.CloseMethod().(*ConnectionClose); !ok || cm.ReplyCode != CommandInvalid ||
+		cm.FailedClassID != 60 || cm.FailedMethodID != 99 || cm.ReplyText != e.Text {
+		t.Fatalf("%#v", e.CloseMethod())
+	}
+	soft := NewError(NotFound, "no queue 'q'")
+	soft.ClassID, soft.MethodID = ClassQueue, MethodQueueDeclare
+	if cm, ok := soft.CloseMethod().(*ChannelClose); !ok || cm.ReplyCode != NotFound || cm.FailedClassID != 50 || cm.FailedMethodID != 10 {
+		t.Fatalf("%#v", soft.CloseMethod())
+	}
+}
