@@ -21,15 +21,27 @@ func FuzzRecover(f *testing.F) {
 	f.Fuzz(checkRecover)
 }
 
+// memDir returns a fresh directory in memory (/dev/shm) where there is
+// one, so that fuzzing does not wait on a shared disk's writeback, and a
+// temporary directory otherwise.
+func memDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("/dev/shm", "walfuzz")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func checkRecover(t *testing.T, data []byte) {
 	{
-		dir := t.TempDir()
+		dir := memDir(t)
 		if err := os.WriteFile(filepath.Join(dir, segmentName(0)), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		table := crc32.MakeTable(crc32.Castagnoli)
 		var got []entry
-		opts := Options{SegmentSize: MinSegmentSize, Sync: SyncNever}
+		opts := Options{SegmentSize: MinSegmentSize, Sync: SyncNever, noSync: true}
 		opts.Replay = func(pos Pos, rec []byte) error {
 			off := int64(pos)
 			if off%8 != 0 || off < batchHeaderSize || off+8+int64(len(rec)) > int64(len(data)) {
@@ -72,7 +84,7 @@ func checkRecover(t *testing.T, data []byte) {
 			t.Fatal(err)
 		}
 		want := append(got, entry{pos, []byte("fuzz")})
-		l, got = open(t, dir, Options{SegmentSize: MinSegmentSize, Sync: SyncNever})
+		l, got = open(t, dir, Options{SegmentSize: MinSegmentSize, Sync: SyncNever, noSync: true})
 		defer l.Close()
 		checkReplay(t, got, want)
 		if r := l.Recovery(); r.TornTail != nil || len(r.Damaged) != damaged {

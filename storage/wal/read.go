@@ -154,7 +154,7 @@ func (l *Log) RemoveSegment(id Pos) error {
 	if err := os.Remove(s.path); err != nil {
 		return fmt.Errorf("wal: remove segment: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return fmt.Errorf("wal: sync %s after removing %s: %w", l.dir, s.path, err)
 	}
 	return nil

@@ -102,6 +102,7 @@ type Options struct {
 	Logger func(msg string, kv ...any)
 
 	noPrealloc bool // tests: grow segments by writing, as without fallocate
+	noSync     bool // fuzzing: skip every fsync (nothing here is durable then)
 }
 
 // Stats are counters since Open.
@@ -419,7 +420,7 @@ func (l *Log) recover() error {
 		}
 		rec.TornTail = res.tail
 		l.opts.logf("wal: torn tail cut off", "file", path, "offset", res.tail.Offset, "pos", uint64(res.tail.Pos()), "bytes", res.tail.Length, "reason", res.tail.Reason)
-		if err := zeroRange(f, res.tail.Offset, res.tail.Offset+res.tail.Length); err != nil {
+		if err := l.zeroRange(f, res.tail.Offset, res.tail.Offset+res.tail.Length); err != nil {
 			return fmt.Errorf("wal: zero torn tail of %s at offset %d: %w", path, res.tail.Offset, err)
 		}
 	}
@@ -444,7 +445,7 @@ func (l *Log) reportDamage(c Corruption) {
 
 // zeroRange overwrites [from, to) of f with zeros and syncs, so that bytes
 // of a torn write can never be read as part of a later batch.
-func zeroRange(f *os.File, from, to int64) error {
+func (l *Log) zeroRange(f *os.File, from, to int64) error {
 	for off := from; off < to; {
 		n := min(int64(len(zeros)), to-off)
 		if _, err := f.WriteAt(zeros[:n], off); err != nil {
@@ -452,7 +453,28 @@ func zeroRange(f *os.File, from, to int64) error {
 		}
 		off += n
 	}
+	return l.fdatasync(f)
+}
+
+func (l *Log) fdatasync(f *os.File) error {
+	if l.opts.noSync {
+		return nil
+	}
 	return fdatasync(f)
+}
+
+func (l *Log) fsync(f *os.File) error {
+	if l.opts.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+func (l *Log) syncDir() error {
+	if l.opts.noSync {
+		return nil
+	}
+	return syncDir(l.dir)
 }
 
 // createSegment creates and preallocates the segment file for id and makes
@@ -466,7 +488,7 @@ func (l *Log) createSegment(id Pos) (*segment, error) {
 	fail := func(err error) (*segment, error) {
 		f.Close()
 		os.Remove(path)
-		syncDir(l.dir)
+		l.syncDir()
 		return nil, err
 	}
 	if l.prealloc {
@@ -479,12 +501,12 @@ func (l *Log) createSegment(id Pos) (*segment, error) {
 		default:
 			// Make the allocation durable now, once, instead of in the
 			// first fdatasync of an append.
-			if err := f.Sync(); err != nil {
+			if err := l.fsync(f); err != nil {
 				return fail(err)
 			}
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := l.syncDir(); err != nil {
 		return fail(err)
 	}
 	return &segment{id: id, path: path, f: f, capacity: l.opts.SegmentSize}, nil
@@ -889,7 +911,7 @@ func (l *Log) flush() error {
 
 func (l *Log) syncActive() error {
 	start := time.Now()
-	if err := fdatasync(l.active.f); err != nil {
+	if err := l.fdatasync(l.active.f); err != nil {
 		return fmt.Errorf("fdatasync %s: %w", l.active.path, errnoOf(err))
 	}
 	l.lastSync = time.Since(start)
