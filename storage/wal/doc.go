@@ -97,7 +97,12 @@
 //     (sealed segments are fsynced before the next segment is created, so
 //     a crash cannot tear them), is data loss a crash does not explain. It
 //     is reported in Recovery.Damaged, loudly, and replay goes on with the
-//     next valid batch: the rest of the log is never dropped.
+//     next valid batch: the rest of the log is never dropped. The region
+//     stays on disk, and is reported at every Open, until the layer above
+//     copies the segment's live records forward and removes it. (A crash
+//     with several batches in flight, e.g. under SyncInterval, can leave a
+//     hole before a batch that did reach the disk; that cannot be told
+//     apart from damage and is reported the same way.)
 //   - Zero bytes after the last batch are the unwritten rest of a
 //     preallocated segment, not records.
 //
@@ -106,7 +111,12 @@
 // One writer goroutine owns the files' ends. Appenders queue records; the
 // writer takes everything queued, writes it as one batch (more if it spans
 // a segment or Options.MaxBatchBytes), fdatasyncs once and completes every
-// waiter, so concurrent appenders share fsyncs (group commit). Reads use
+// waiter, so concurrent appenders share fsyncs (group commit). After a
+// round that completed several waiters it waits briefly (until as many
+// requests are queued again, at most a quarter of the last fdatasync) so
+// that the appenders it just woke join the next fdatasync instead of
+// splitting into two cohorts that alternate. Stats counts appends,
+// batches, fdatasyncs and bytes to show the sharing. Reads use
 // pread on the segment's *os.File, which is safe concurrently, and take a
 // read lock only on the segment table, which the writer holds only to add
 // a segment: a Read never waits for a write or an fdatasync.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -237,17 +236,18 @@ type Log struct {
 	exited  chan struct{}
 
 	// Owned by the writer goroutine.
-	active   *segment
-	off      int64 // == active.end
-	spare    []request
-	buf      []byte // batch being built: header, then records
-	bopen    bool
-	bstart   int64
-	bcount   int
-	dirty    bool // writes to active not yet fdatasynced
-	lastSync time.Duration
-	prealloc bool
-	closeErr error
+	active      *segment
+	off         int64 // == active.end
+	spare       []request
+	buf         []byte // batch being built: header, then records
+	bopen       bool
+	bstart      int64
+	bcount      int
+	dirty       bool // writes to active not yet fdatasynced
+	lastSync    time.Duration
+	gatherTimer *time.Timer
+	prealloc    bool
+	closeErr    error
 
 	appends, batches, syncs, bytes atomic.Uint64
 	recovery                       Recovery
@@ -422,6 +422,13 @@ func (l *Log) recover() error {
 		l.opts.logf("wal: torn tail cut off", "file", path, "offset", res.tail.Offset, "pos", uint64(res.tail.Pos()), "bytes", res.tail.Length, "reason", res.tail.Reason)
 		if err := l.zeroRange(f, res.tail.Offset, res.tail.Offset+res.tail.Length); err != nil {
 			return fmt.Errorf("wal: zero torn tail of %s at offset %d: %w", path, res.tail.Offset, err)
+		}
+	}
+	// A damaged tail counted into a sealed segment's range must not reach
+	// into the next segment's positions.
+	for i := 0; i+1 < len(l.segs); i++ {
+		if s, next := l.segs[i], l.segs[i+1]; s.id+Pos(s.end.Load()) > next.id {
+			s.end.Store(int64(next.id - s.id))
 		}
 	}
 	if len(l.segs) == 0 {
@@ -758,15 +765,28 @@ func (l *Log) run() {
 // first; so it costs little next to what it saves, and nothing to a lone
 // appender.
 func (l *Log) gather(k int) {
-	deadline := time.Now().Add(min(l.lastSync/4, 200*time.Microsecond))
-	for time.Now().Before(deadline) {
+	wait := min(l.lastSync/4, 200*time.Microsecond)
+	if wait <= 0 {
+		return
+	}
+	if l.gatherTimer == nil {
+		l.gatherTimer = time.NewTimer(wait)
+	} else {
+		l.gatherTimer.Reset(wait)
+	}
+	defer l.gatherTimer.Stop()
+	for {
 		l.qmu.Lock()
 		n, closing := len(l.queue), l.qclosed
 		l.qmu.Unlock()
 		if n >= k || closing {
 			return
 		}
-		runtime.Gosched()
+		select {
+		case <-l.wake: // something was queued: count again
+		case <-l.gatherTimer.C:
+			return
+		}
 	}
 }
 
