@@ -243,8 +243,9 @@ type Log struct {
 	bopen       bool
 	bstart      int64
 	bcount      int
-	dirty       bool // writes to active not yet fdatasynced
-	lastSync    time.Duration
+	dirty       bool          // writes to active not yet fdatasynced
+	lastSync    time.Duration // how long the last fdatasync took
+	lastSyncAt  time.Time
 	gatherTimer *time.Timer
 	prealloc    bool
 	closeErr    error
@@ -752,6 +753,13 @@ func (l *Log) run() {
 			synced = l.process(reqs)
 			clear(reqs) // drop references to callers' buffers
 			l.spare = reqs[:0]
+			// Under constant load the ticker case above is not reached:
+			// keep the SyncInterval promise here.
+			if every := l.opts.Sync.every; every > 0 && l.dirty && time.Since(l.lastSyncAt) >= every && l.failure() == nil {
+				if err := l.syncActive(); err != nil {
+					l.fail(err)
+				}
+			}
 		}
 	}
 }
@@ -934,7 +942,8 @@ func (l *Log) syncActive() error {
 	if err := l.fdatasync(l.active.f); err != nil {
 		return fmt.Errorf("fdatasync %s: %w", l.active.path, errnoOf(err))
 	}
-	l.lastSync = time.Since(start)
+	l.lastSyncAt = time.Now()
+	l.lastSync = l.lastSyncAt.Sub(start)
 	l.syncs.Add(1)
 	l.dirty = false
 	return nil
