@@ -27,6 +27,8 @@ func (r *recorder) Cancelled(tag string) {
 	r.mu.Unlock()
 }
 
+func (r *recorder) Full() bool { return false }
+
 func (r *recorder) deliveries() []Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()

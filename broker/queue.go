@@ -412,6 +412,9 @@ func (q *Queue) addConsumer(c *Consumer) error {
 		q.mu.Unlock()
 		return errorf(CodeAccessRefused, "queue '%s' in vhost '%s' in exclusive use", q.name, q.vh.name)
 	}
+	if c.registered != nil {
+		c.registered(c.tag)
+	}
 	i := len(q.consumers)
 	for i > 0 && q.consumers[i-1].priority < c.priority {
 		i--

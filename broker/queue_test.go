@@ -451,6 +451,7 @@ func (a *ackingSink) Deliver(d Delivery) {
 	}
 }
 func (a *ackingSink) Cancelled(string) {}
+func (a *ackingSink) Full() bool       { return false }
 func (a *ackingSink) run() {
 	for {
 		select {
@@ -473,8 +474,9 @@ func (a *ackingSink) stop() { close(a.done) }
 
 type nopSink struct{}
 
-func (nopSink) Deliver(Delivery)  {}
+func (nopSink) Deliver(Delivery) {}
 func (nopSink) Cancelled(string) {}
+func (nopSink) Full() bool       { return false }
 
 func BenchmarkPublishDeliverOneQueue(b *testing.B) {
 	v := New(Config{}).AddVHost("bench")

@@ -32,6 +32,9 @@ type Sink interface {
 	Deliver(d Delivery)
 	// Cancelled says the server ended a consumer (its queue went away).
 	Cancelled(consumerTag string)
+	// Full reports that the connection's output is backed up: the session
+	// then hands out nothing more until the adapter calls Resume.
+	Full() bool
 }
 
 // ConsumeSpec is a basic.consume / SUBSCRIBE.
@@ -40,6 +43,11 @@ type ConsumeSpec struct {
 	NoAck     bool
 	Exclusive bool
 	Args      message.Table // x-priority is honoured
+	// Registered, when set, is called once the queue has accepted the
+	// consumer and before its first delivery, so the adapter can send its
+	// consume-ok ahead of any message. It runs under the queue's lock and
+	// follows the Sink rules: no blocking, no calls into the broker.
+	Registered func(tag string)
 }
 
 // Consumer is a session's subscription to one queue. Its credit fields are
@@ -58,8 +66,9 @@ type Consumer struct {
 	inflightBytes int64
 	// starved is set when the queue skipped this consumer for lack of credit;
 	// whoever frees credit kicks the queue.
-	starved   bool
-	cancelled bool
+	starved    bool
+	cancelled  bool
+	registered func(string)
 }
 
 // unacked is a delivery waiting for its ack, in tag order in the session.
@@ -152,7 +161,7 @@ func (s *Session) Consume(queue string, spec ConsumeSpec) (string, error) {
 		return "", errorf(CodeResourceError, "consumer limit of %d per channel reached", max)
 	}
 	c := &Consumer{tag: tag, q: q, s: s, noAck: spec.NoAck, exclusive: spec.Exclusive, priority: prio,
-		prefetchCount: s.consCount, prefetchBytes: s.consBytes}
+		prefetchCount: s.consCount, prefetchBytes: s.consBytes, registered: spec.Registered}
 	s.consumers[tag] = c
 	s.mu.Unlock()
 	if err := q.addConsumer(c); err != nil {
@@ -209,7 +218,7 @@ func (s *Session) deliver(c *Consumer, q *Queue, e *entry) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if s.paused || (!c.noAck && !s.hasCredit(c, size)) {
+	if s.paused || s.sink.Full() || (!c.noAck && !s.hasCredit(c, size)) {
 		c.starved = true
 		s.mu.Unlock()
 		return false
@@ -475,4 +484,3 @@ func newName(prefix string) string {
 	_, _ = rand.Read(b[:])
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
-

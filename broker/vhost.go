@@ -449,3 +449,17 @@ func (v *VHost) Queues() []*Queue {
 }
 
 func (v *VHost) String() string { return fmt.Sprintf("vhost %q", v.name) }
+
+// DeclareReplyQueue creates the private queue behind a direct reply-to
+// consumer (RabbitMQ's amq.rabbitmq.reply-to): exclusive to owner, gone
+// with its consumer, and addressable through the default exchange by the
+// name that replaces reply-to in the requests.
+func (v *VHost) DeclareReplyQueue(owner ConnID) (string, error) {
+	name := newName("amq.rabbitmq.reply-to.")
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	cfg, _ := parseQueueArgs(name, v.name, nil)
+	q := &Queue{vh: v, name: name, exclusive: true, autoDelete: true, owner: owner, cfg: cfg, ready: newReadyList(0)}
+	v.queues[name] = q
+	return name, nil
+}

@@ -1,0 +1,89 @@
+// Command sluice runs the broker. With no arguments it serves AMQP on :5672,
+// STOMP on :61613 and HTTP on :15672 with its data in ./data; --help lists
+// every setting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/server"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	cfg, showVersion, err := server.Load(os.Args[1:], os.Environ(), os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		return 2
+	}
+	if showVersion {
+		fmt.Println("sluice", server.Version)
+		return 0
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		return 2
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case sig := <-sigs:
+		log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal exits at once")
+	case err := <-srv.Err():
+		log.Error().Err(err).Msg("listener failed; shutting down")
+	}
+	go func() {
+		<-sigs
+		log.Warn().Msg("second signal: exiting now")
+		os.Exit(1)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error().Err(err).Msg("shutdown incomplete")
+	}
+	return 0
+}
+
+func newLogger(cfg server.Config) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log-level: %w", err)
+	}
+	var log zerolog.Logger
+	console := cfg.LogFormat == "console" || (cfg.LogFormat == "auto" && isatty.IsTerminal(os.Stderr.Fd()))
+	switch cfg.LogFormat {
+	case "auto", "console", "json":
+	default:
+		return log, fmt.Errorf("log-format must be auto, console or json, not %q", cfg.LogFormat)
+	}
+	if console {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	return log.Level(level).With().Timestamp().Logger(), nil
+}

@@ -1,0 +1,523 @@
+package amqp
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+)
+
+// replyToQueue is RabbitMQ's direct reply-to pseudo queue.
+const replyToQueue = "amq.rabbitmq.reply-to"
+
+// channel is one AMQP channel: a broker session plus the publish assembly,
+// confirm and transaction state. All fields but those the Sink methods touch
+// belong to the connection's reader goroutine.
+type channel struct {
+	c       *conn
+	id      uint16
+	session *broker.Session
+
+	closing bool // channel.close sent; discard until close-ok
+
+	// Content assembly of the publish in progress.
+	pub       *wire.BasicPublish
+	pubCopy   wire.BasicPublish
+	props     message.Properties
+	body      []byte
+	bodySize  uint64
+	gotHeader bool
+
+	confirm  bool
+	nextSeq  uint64
+	tx       bool
+	txOps    []txOp
+	flowOff  bool
+	replyTag string // consumer tag of the direct reply-to consumer
+	replyQ   string // its private queue
+}
+
+// txOp is a publish, ack or nack held until tx.commit.
+type txOp struct {
+	pub      *wire.BasicPublish
+	msg      *message.Message
+	ack      bool
+	nack     bool
+	tag      uint64
+	multiple bool
+	requeue  bool
+}
+
+func newChannel(c *conn, id uint16) *channel {
+	ch := &channel{c: c, id: id}
+	ch.session = c.vhost.NewSession(c.id, ch)
+	return ch
+}
+
+// Deliver implements broker.Sink.
+func (ch *channel) Deliver(d broker.Delivery) {
+	ch.c.out.push(outItem{kind: outDeliver, ch: ch.id, d: d})
+}
+
+// Cancelled implements broker.Sink: basic.cancel from the server, for
+// clients that announced consumer_cancel_notify.
+func (ch *channel) Cancelled(tag string) {
+	if ch.c.caps != nil && ch.c.caps["consumer_cancel_notify"] == true {
+		ch.c.out.method(ch.id, &wire.BasicCancel{ConsumerTag: tag, NoWait: true})
+	}
+}
+
+// Full implements broker.Sink: a client that does not read stops getting
+// deliveries until its output drains.
+func (ch *channel) Full() bool { return ch.c.out.full.Load() }
+
+// close releases the channel's broker session (requeueing unacked).
+func (ch *channel) close() {
+	ch.session.Close()
+	if ch.replyQ != "" {
+		_, _ = ch.c.vhost.DeleteQueue(ch.replyQ, false, false, ch.c.id)
+	}
+}
+
+// frame handles one frame for this channel.
+func (ch *channel) frame(f wire.Frame) error {
+	if ch.closing {
+		// After channel.close only close-ok (or a crossing close) counts.
+		if f.Type == wire.FrameMethod && len(f.Payload) >= 4 && f.Payload[0] == 0 && f.Payload[1] == 20 {
+			switch f.Payload[3] {
+			case 41:
+				ch.c.removeChannel(ch)
+				return nil
+			case 40:
+				ch.c.out.method(ch.id, &wire.ChannelCloseOk{})
+				return nil
+			}
+		}
+		return nil
+	}
+	switch f.Type {
+	case wire.FrameHeader:
+		return ch.header(f.Payload)
+	case wire.FrameBody:
+		return ch.bodyFrame(f.Payload)
+	}
+	if ch.pub != nil {
+		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("expected content frame for basic.publish, got a method frame on channel %d", ch.id))
+	}
+	m, err := ch.c.md.Decode(f.Payload)
+	if err != nil {
+		return err
+	}
+	err = ch.method(m)
+	if err == nil {
+		return nil
+	}
+	var be *broker.Error
+	var we *wire.Error
+	switch {
+	case errors.As(err, &be):
+		we = wire.NewError(uint16(be.Code), be.Text)
+	case errors.As(err, &we):
+	default:
+		we = wire.NewError(wire.InternalError, err.Error())
+	}
+	if we.ClassID == 0 && we.MethodID == 0 {
+		we.ClassID, we.MethodID = m.ClassID(), m.MethodID()
+	}
+	if we.Hard() {
+		return we
+	}
+	ch.fail(we)
+	return nil
+}
+
+// fail closes the channel with a soft error: channel.close, release the
+// session, then ignore everything until close-ok.
+func (ch *channel) fail(e *wire.Error) {
+	ch.closing = true
+	ch.pub = nil
+	ch.close()
+	ch.c.out.method(ch.id, &wire.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, FailedClassID: e.ClassID, FailedMethodID: e.MethodID})
+}
+
+func (ch *channel) reply(m wire.Method) { ch.c.out.method(ch.id, m) }
+
+// method runs one method. Soft errors come back as *broker.Error or
+// *wire.Error and close the channel; hard ones close the connection.
+func (ch *channel) method(m wire.Method) error {
+	v := ch.c.vhost
+	owner := ch.c.id
+	switch m := m.(type) {
+	case *wire.BasicPublish:
+		if ch.c.blocked.Load() {
+			ch.c.waitUnblocked()
+		}
+		ch.pubCopy = *m
+		ch.pub = &ch.pubCopy
+		ch.gotHeader = false
+		return nil
+	case *wire.BasicAck:
+		if ch.tx {
+			ch.txOps = append(ch.txOps, txOp{ack: true, tag: m.DeliveryTag, multiple: m.Multiple})
+			return nil
+		}
+		return ch.session.Ack(m.DeliveryTag, m.Multiple)
+	case *wire.BasicNack:
+		if ch.tx {
+			ch.txOps = append(ch.txOps, txOp{nack: true, tag: m.DeliveryTag, multiple: m.Multiple, requeue: m.Requeue})
+			return nil
+		}
+		return ch.session.Nack(m.DeliveryTag, m.Multiple, m.Requeue)
+	case *wire.BasicReject:
+		if ch.tx {
+			ch.txOps = append(ch.txOps, txOp{nack: true, tag: m.DeliveryTag, requeue: m.Requeue})
+			return nil
+		}
+		return ch.session.Nack(m.DeliveryTag, false, m.Requeue)
+
+	case *wire.ChannelClose:
+		ch.close()
+		ch.c.removeChannel(ch)
+		ch.reply(&wire.ChannelCloseOk{})
+		return nil
+	case *wire.ChannelCloseOk:
+		return nil
+	case *wire.ChannelFlow:
+		// Honoured: active=false pauses deliveries to this channel.
+		ch.flowOff = !m.Active
+		if m.Active {
+			ch.session.Resume()
+		} else {
+			ch.session.Pause()
+		}
+		ch.reply(&wire.ChannelFlowOk{Active: m.Active})
+		return nil
+	case *wire.ChannelFlowOk:
+		return nil
+	case *wire.ChannelOpen:
+		return wire.NewError(wire.ChannelError, "second 'channel.open' seen")
+
+	case *wire.ExchangeDeclare:
+		_, err := v.DeclareExchange(broker.ExchangeDecl{Name: m.Exchange, Type: m.Type, Passive: m.Passive,
+			Durable: m.Durable, AutoDelete: m.AutoDelete, Internal: m.Internal, Args: m.Arguments})
+		if err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.ExchangeDeclareOk{})
+		}
+		return nil
+	case *wire.ExchangeDelete:
+		if err := v.DeleteExchange(m.Exchange, m.IfUnused); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.ExchangeDeleteOk{})
+		}
+		return nil
+	case *wire.ExchangeBind:
+		if err := v.Bind(broker.BindSpec{Source: m.Source, Destination: m.Destination, DestIsExchange: true,
+			Key: m.RoutingKey, Args: m.Arguments, Owner: owner}); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.ExchangeBindOk{})
+		}
+		return nil
+	case *wire.ExchangeUnbind:
+		if err := v.Unbind(broker.BindSpec{Source: m.Source, Destination: m.Destination, DestIsExchange: true,
+			Key: m.RoutingKey, Args: m.Arguments, Owner: owner}); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.ExchangeUnbindOk{})
+		}
+		return nil
+
+	case *wire.QueueDeclare:
+		return ch.queueDeclare(m)
+	case *wire.QueueBind:
+		if err := v.Bind(broker.BindSpec{Source: m.Exchange, Destination: m.Queue, Key: m.RoutingKey,
+			Args: m.Arguments, Owner: owner}); err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.QueueBindOk{})
+		}
+		return nil
+	case *wire.QueueUnbind:
+		if err := v.Unbind(broker.BindSpec{Source: m.Exchange, Destination: m.Queue, Key: m.RoutingKey,
+			Args: m.Arguments, Owner: owner}); err != nil {
+			return err
+		}
+		ch.reply(&wire.QueueUnbindOk{})
+		return nil
+	case *wire.QueuePurge:
+		n, err := v.PurgeQueue(m.Queue, owner)
+		if err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.QueuePurgeOk{MessageCount: uint32(n)})
+		}
+		return nil
+	case *wire.QueueDelete:
+		n, err := v.DeleteQueue(m.Queue, m.IfUnused, m.IfEmpty, owner)
+		if err != nil {
+			return err
+		}
+		if !m.NoWait {
+			ch.reply(&wire.QueueDeleteOk{MessageCount: uint32(n)})
+		}
+		return nil
+
+	case *wire.BasicQos:
+		ch.session.Qos(int(m.PrefetchCount), int64(m.PrefetchSize), m.Global)
+		ch.reply(&wire.BasicQosOk{})
+		return nil
+	case *wire.BasicConsume:
+		return ch.consume(m)
+	case *wire.BasicCancel:
+		if m.ConsumerTag == ch.replyTag && ch.replyTag != "" {
+			// The reply queue is auto-delete: it goes with this consumer.
+			ch.replyTag, ch.replyQ = "", ""
+		}
+		ch.session.Cancel(m.ConsumerTag)
+		if !m.NoWait {
+			ch.reply(&wire.BasicCancelOk{ConsumerTag: m.ConsumerTag})
+		}
+		return nil
+	case *wire.BasicGet:
+		d, remaining, ok, err := ch.session.Get(m.Queue, m.NoAck)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			ch.reply(&wire.BasicGetEmpty{})
+			return nil
+		}
+		ch.c.out.push(outItem{kind: outGetOk, ch: ch.id, d: d, count: uint32(remaining)})
+		return nil
+	case *wire.BasicRecover:
+		if !m.Requeue {
+			return wire.NewError(wire.NotImplemented, "requeue=false")
+		}
+		ch.session.Recover()
+		ch.reply(&wire.BasicRecoverOk{})
+		return nil
+	case *wire.BasicRecoverAsync:
+		if !m.Requeue {
+			return wire.NewError(wire.NotImplemented, "requeue=false")
+		}
+		ch.session.Recover()
+		return nil
+
+	case *wire.ConfirmSelect:
+		if ch.tx {
+			return wire.NewError(wire.PreconditionFailed, "cannot switch from tx to confirm mode")
+		}
+		ch.confirm = true
+		if !m.NoWait {
+			ch.reply(&wire.ConfirmSelectOk{})
+		}
+		return nil
+	case *wire.TxSelect:
+		if ch.confirm {
+			return wire.NewError(wire.PreconditionFailed, "cannot switch from confirm to tx mode")
+		}
+		ch.tx = true
+		ch.reply(&wire.TxSelectOk{})
+		return nil
+	case *wire.TxCommit:
+		if !ch.tx {
+			return wire.NewError(wire.PreconditionFailed, "channel is not transactional")
+		}
+		ops := ch.txOps
+		ch.txOps = nil
+		for _, op := range ops {
+			var err error
+			switch {
+			case op.ack:
+				err = ch.session.Ack(op.tag, op.multiple)
+			case op.nack:
+				err = ch.session.Nack(op.tag, op.multiple, op.requeue)
+			default:
+				err = ch.route(op.pub, op.msg)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		ch.reply(&wire.TxCommitOk{})
+		return nil
+	case *wire.TxRollback:
+		if !ch.tx {
+			return wire.NewError(wire.PreconditionFailed, "channel is not transactional")
+		}
+		ch.txOps = nil
+		ch.reply(&wire.TxRollbackOk{})
+		return nil
+	}
+	return wire.NewError(wire.CommandInvalid, fmt.Sprintf("unexpected method %s on channel %d", wire.MethodName(m.ClassID(), m.MethodID()), ch.id))
+}
+
+func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
+	v := ch.c.vhost
+	if m.Queue == replyToQueue {
+		// Clients check the pseudo queue exists before using it.
+		if !m.NoWait {
+			ch.reply(&wire.QueueDeclareOk{Queue: replyToQueue})
+		}
+		return nil
+	}
+	info, err := v.DeclareQueue(broker.QueueDecl{Name: m.Queue, Passive: m.Passive, Durable: m.Durable,
+		Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments, Owner: ch.c.id})
+	if err != nil {
+		return err
+	}
+	if !m.NoWait {
+		ch.reply(&wire.QueueDeclareOk{Queue: info.Name, MessageCount: uint32(info.Messages), ConsumerCount: uint32(info.Consumers)})
+	}
+	return nil
+}
+
+func (ch *channel) consume(m *wire.BasicConsume) error {
+	queue := m.Queue
+	if queue == replyToQueue {
+		if !m.NoAck {
+			return wire.NewError(wire.PreconditionFailed, "reply consumer cannot acknowledge")
+		}
+		if ch.replyTag != "" {
+			return wire.NewError(wire.PreconditionFailed, "reply consumer already set")
+		}
+		if ch.replyQ == "" {
+			name, err := ch.c.vhost.DeclareReplyQueue(ch.c.id)
+			if err != nil {
+				return err
+			}
+			ch.replyQ = name
+		}
+		queue = ch.replyQ
+	}
+	spec := broker.ConsumeSpec{Tag: m.ConsumerTag, NoAck: m.NoAck, Exclusive: m.Exclusive, Args: m.Arguments}
+	if !m.NoWait {
+		// consume-ok goes out before the consumer's first delivery.
+		spec.Registered = func(tag string) { ch.reply(&wire.BasicConsumeOk{ConsumerTag: tag}) }
+	}
+	tag, err := ch.session.Consume(queue, spec)
+	if err != nil {
+		return err
+	}
+	if m.Queue == replyToQueue {
+		ch.replyTag = tag
+	}
+	return nil
+}
+
+// header handles a content header frame of the publish in progress.
+func (ch *channel) header(p []byte) error {
+	if ch.pub == nil || ch.gotHeader {
+		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("unexpected content header frame on channel %d", ch.id))
+	}
+	ch.props = message.Properties{}
+	classID, size, err := wire.DecodeContentHeader(p, &ch.props)
+	if err != nil {
+		return err
+	}
+	if classID != wire.ClassBasic {
+		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("content header for class %d, expected basic", classID))
+	}
+	if max := ch.c.srv.cfg.MaxMessageSize; size > max {
+		// RabbitMQ treats this as a channel error with PRECONDITION_FAILED.
+		ch.pub = nil
+		ch.fail(&wire.Error{Code: wire.PreconditionFailed, ClassID: wire.ClassBasic, MethodID: wire.MethodBasicPublish,
+			Text: fmt.Sprintf("PRECONDITION_FAILED - message size %d is larger than configured max size %d", size, max)})
+		return nil
+	}
+	ch.gotHeader = true
+	ch.bodySize = size
+	ch.body = make([]byte, 0, size)
+	if size == 0 {
+		return ch.publish()
+	}
+	return nil
+}
+
+func (ch *channel) bodyFrame(p []byte) error {
+	if ch.pub == nil || !ch.gotHeader {
+		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("unexpected content body frame on channel %d", ch.id))
+	}
+	if uint64(len(ch.body))+uint64(len(p)) > ch.bodySize {
+		return wire.NewError(wire.FrameError, fmt.Sprintf("content body of %d bytes exceeds the %d announced in the content header",
+			len(ch.body)+len(p), ch.bodySize))
+	}
+	ch.body = append(ch.body, p...)
+	if uint64(len(ch.body)) == ch.bodySize {
+		return ch.publish()
+	}
+	return nil
+}
+
+// publish completes the assembled message.
+func (ch *channel) publish() error {
+	pub := ch.pub
+	ch.pub = nil
+	msg := &message.Message{Properties: ch.props, Body: ch.body}
+	ch.body = nil
+	if msg.Properties.Has(message.FlagReplyTo) && msg.Properties.ReplyTo == replyToQueue {
+		if ch.replyTag == "" {
+			return ch.softError(pub, wire.PreconditionFailed, "fast reply consumer does not exist")
+		}
+		msg.Properties.ReplyTo = ch.replyQ
+	}
+	if ch.tx {
+		p := *pub
+		ch.txOps = append(ch.txOps, txOp{pub: &p, msg: msg})
+		return nil
+	}
+	return ch.route(pub, msg)
+}
+
+func (ch *channel) softError(pub *wire.BasicPublish, code uint16, text string) error {
+	e := wire.NewError(code, text)
+	e.ClassID, e.MethodID = wire.ClassBasic, wire.MethodBasicPublish
+	ch.fail(e)
+	return nil
+}
+
+// route publishes into the broker and answers with return and confirm.
+func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
+	if msg.Properties.Has(message.FlagUserID) && msg.Properties.UserID != ch.c.user {
+		return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf(
+			"user_id property set to '%s' but authenticated user was '%s'", msg.Properties.UserID, ch.c.user))
+	}
+	if pub.Immediate {
+		return wire.NewError(wire.NotImplemented, "immediate=true")
+	}
+	res, err := ch.session.Publish(pub.Exchange, pub.RoutingKey, msg, pub.Mandatory)
+	if err != nil {
+		var be *broker.Error
+		if errors.As(err, &be) {
+			e := wire.NewError(uint16(be.Code), be.Text)
+			e.ClassID, e.MethodID = wire.ClassBasic, wire.MethodBasicPublish
+			if e.Hard() {
+				return e
+			}
+			ch.fail(e)
+			return nil
+		}
+		return err
+	}
+	if !res.Routed && pub.Mandatory {
+		ch.c.out.push(outItem{kind: outReturn, ch: ch.id, msg: msg,
+			m: &wire.BasicReturn{ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: pub.Exchange, RoutingKey: pub.RoutingKey}})
+	}
+	if ch.confirm {
+		ch.nextSeq++
+		ch.c.out.push(outItem{kind: outConfirm, ch: ch.id, tag: ch.nextSeq, nack: res.Rejected})
+	}
+	return nil
+}
+

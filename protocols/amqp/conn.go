@@ -1,0 +1,522 @@
+package amqp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+)
+
+// conn is one client connection: a reader goroutine (serve) that parses
+// frames and runs the state machines, and an output with its writer.
+type conn struct {
+	srv *Server
+	nc  net.Conn
+	id  broker.ConnID
+	log zerolog.Logger
+	out *output
+	fr  *wire.FrameReader
+	md  wire.MethodDecoder
+
+	lastRead  atomic.Int64 // unix nanos of the last read that returned data
+	heartbeat atomic.Int64 // negotiated interval in nanoseconds; 0 = off
+	frameMax  atomic.Uint32
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// Reader-goroutine state.
+	vhost      *broker.VHost
+	user       string
+	channelMax uint16
+	channels   map[uint16]*channel
+	closing    bool // connection.close sent, waiting for close-ok
+	caps       message.Table
+	reason     string
+
+	chMu     sync.Mutex // guards chList for the writer's resume
+	chList   []*channel
+	blocked  atomic.Bool // the client is told it is blocked
+	unblock  chan struct{}
+	alarmMu  sync.Mutex
+	alarmSet string
+}
+
+// readCounter records when data last arrived, for heartbeat enforcement,
+// without a deadline syscall per read.
+type readCounter struct{ c *conn }
+
+func (r readCounter) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	if n > 0 {
+		r.c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, id: broker.ConnID(s.nextID.Add(1)), done: make(chan struct{}),
+		channels: map[uint16]*channel{}, unblock: make(chan struct{})}
+	c.log = s.log.With().Str("proto", "amqp").Str("peer", nc.RemoteAddr().String()).Logger()
+	c.out = &output{c: c, wake: make(chan struct{}, 1), fw: wire.NewFrameWriter(nc), confirmed: map[uint16]uint64{}}
+	c.fr = wire.NewFrameReader(readCounter{c})
+	c.lastRead.Store(time.Now().UnixNano())
+	return c
+}
+
+// errClosed ends the reader loop after an orderly close.
+var errClosed = errors.New("connection closed")
+
+// serve runs the connection to its end. A panic is logged with its stack
+// and closes only this connection.
+func (c *conn) serve() {
+	defer c.srv.untrack(c)
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection handler panicked")
+			c.reason = "internal error"
+		}
+		c.teardown()
+	}()
+	go c.out.run()
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	if err := wire.ReadProtocolHeader(c.nc); err != nil {
+		if errors.Is(err, wire.ErrProtocolHeader) {
+			// Tell the peer which protocol we speak, then hang up, as the
+			// spec asks.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.nc.Write([]byte(wire.ProtocolHeader))
+			c.reason = "wrong protocol header"
+		} else {
+			c.reason = "handshake: " + err.Error()
+		}
+		return
+	}
+	if err := c.handshake(); err != nil {
+		if c.reason == "" {
+			c.reason = "handshake: " + err.Error()
+		}
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.log = c.log.With().Str("user", c.user).Str("vhost", c.vhost.Name()).Logger()
+	c.log.Info().Msg("connection opened")
+	err := c.loop()
+	switch {
+	case err == errClosed:
+	case err == nil:
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		if c.reason == "" {
+			c.reason = "client closed the socket without connection.close"
+		}
+	default:
+		var we *wire.Error
+		if errors.As(err, &we) {
+			c.closeWith(we)
+		} else if c.reason == "" {
+			c.reason = err.Error()
+		}
+	}
+}
+
+// teardown releases everything the connection held: channels' unacked
+// messages go back to their queues, exclusive queues are deleted.
+func (c *conn) teardown() {
+	for _, ch := range c.channels {
+		ch.close()
+	}
+	c.channels = nil
+	c.closeOnce.Do(func() { close(c.done) })
+	c.out.drop()
+	c.nc.Close()
+	c.srv.broker.ReleaseOwner(c.id)
+	if c.vhost != nil {
+		c.log.Info().Str("reason", c.reason).Msg("connection closed")
+	} else {
+		c.log.Debug().Str("reason", c.reason).Msg("connection closed during handshake")
+	}
+}
+
+// abort closes the socket from any goroutine; the reader then tears down.
+func (c *conn) abort(reason string) {
+	c.closeOnce.Do(func() {
+		if c.reason == "" {
+			c.reason = reason
+		}
+		close(c.done)
+	})
+	c.nc.Close()
+}
+
+// forceClose is the broker shutting down: connection.close with 320, a
+// short wait for the client to see it, then the socket closes.
+func (c *conn) forceClose(text string) {
+	c.out.method(0, &wire.ConnectionClose{ReplyCode: wire.ConnectionForced, ReplyText: text})
+	c.out.flush(2 * time.Second)
+	// Give a well-behaved client a moment to answer close-ok.
+	select {
+	case <-c.done:
+	case <-time.After(500 * time.Millisecond):
+	}
+	c.abort("broker shutdown")
+}
+
+// readMethod reads the next frame, which must be a method on channel 0,
+// during the handshake.
+func (c *conn) readMethod() (wire.Method, error) {
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		if f.Type == wire.FrameHeartbeat {
+			continue
+		}
+		if f.Type != wire.FrameMethod || f.Channel != 0 {
+			return nil, wire.NewError(wire.UnexpectedFrame, "expected a connection method on channel 0 during the handshake")
+		}
+		return wire.DecodeMethod(f.Payload)
+	}
+}
+
+func (c *conn) serverProperties() message.Table {
+	caps := message.Table{
+		"publisher_confirms":           true,
+		"exchange_exchange_bindings":   true,
+		"basic.nack":                   true,
+		"consumer_cancel_notify":       true,
+		"connection.blocked":           true,
+		"authentication_failure_close": true,
+		"per_consumer_qos":             true,
+		"direct_reply_to":              true,
+	}
+	return message.Table{
+		"product":      "sluice",
+		"version":      c.srv.cfg.Version,
+		"platform":     "Go " + runtime.Version(),
+		"cluster_name": c.srv.cfg.ClusterName,
+		"information":  "https://github.com/sluice-mq/sluice",
+		"capabilities": caps,
+	}
+}
+
+// handshake runs start / start-ok / tune / tune-ok / open / open-ok.
+func (c *conn) handshake() error {
+	c.out.method(0, &wire.ConnectionStart{VersionMajor: 0, VersionMinor: 9,
+		ServerProperties: c.serverProperties(), Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US"})
+	m, err := c.readMethod()
+	if err != nil {
+		return err
+	}
+	so, ok := m.(*wire.ConnectionStartOk)
+	if !ok {
+		return c.handshakeError(wire.NewError(wire.CommandInvalid, "expected connection.start-ok"))
+	}
+	if caps, ok := so.ClientProperties["capabilities"].(message.Table); ok {
+		c.caps = caps
+	}
+	user, pass, err := parseSASL(so.Mechanism, so.Response)
+	if err != nil {
+		return c.handshakeError(err.(*wire.Error))
+	}
+	u, aerr := c.srv.users.Authenticate(user, pass, c.nc.RemoteAddr())
+	if aerr != nil {
+		c.log.Warn().Str("user", user).Str("mechanism", so.Mechanism).Msg("authentication failed")
+		c.reason = "authentication failed for user '" + user + "'"
+		return c.handshakeError(wire.NewError(wire.AccessRefused, fmt.Sprintf(
+			"Login was refused using authentication mechanism %s. For details see the broker logfile.", so.Mechanism)))
+	}
+	if max := c.srv.cfg.MaxConnections; max > 0 && c.srv.connCount() > max {
+		c.reason = "connection limit reached"
+		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("connection limit (%d) is reached", max)))
+	}
+	if !c.srv.admit(u.Name) {
+		c.reason = "per-user connection limit reached"
+		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf(
+			"connection limit (%d) is reached for user '%s'", c.srv.cfg.MaxConnectionsPerUser, u.Name)))
+	}
+	c.user = u.Name
+
+	cfg := c.srv.cfg
+	hb := uint16(0)
+	if cfg.Heartbeat > 0 {
+		hb = uint16(cfg.Heartbeat / time.Second)
+	}
+	c.out.method(0, &wire.ConnectionTune{ChannelMax: cfg.ChannelMax, FrameMax: cfg.FrameMax, Heartbeat: hb})
+	m, err = c.readMethod()
+	if err != nil {
+		return err
+	}
+	to, ok := m.(*wire.ConnectionTuneOk)
+	if !ok {
+		return c.handshakeError(wire.NewError(wire.CommandInvalid, "expected connection.tune-ok"))
+	}
+	// The client may lower what was offered, never raise it; zero means
+	// "no limit" and takes the server's.
+	c.channelMax = negotiate16(cfg.ChannelMax, to.ChannelMax)
+	if to.ChannelMax > cfg.ChannelMax {
+		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("negotiated channel_max = %d > %d max", to.ChannelMax, cfg.ChannelMax)))
+	}
+	frameMax := to.FrameMax
+	if frameMax == 0 || frameMax > cfg.FrameMax {
+		if frameMax > cfg.FrameMax {
+			return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("frame_max=%d > %d max size", frameMax, cfg.FrameMax)))
+		}
+		frameMax = cfg.FrameMax
+	}
+	if frameMax < 4096 {
+		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("frame_max=%d < 4096 min size", frameMax)))
+	}
+	c.frameMax.Store(frameMax)
+	c.fr.SetMaxFrameSize(frameMax)
+	if to.Heartbeat > 0 {
+		c.heartbeat.Store(int64(time.Duration(to.Heartbeat) * time.Second))
+		select { // let the writer start its heartbeat ticker
+		case c.out.wake <- struct{}{}:
+		default:
+		}
+	}
+
+	m, err = c.readMethod()
+	if err != nil {
+		return err
+	}
+	op, ok := m.(*wire.ConnectionOpen)
+	if !ok {
+		return c.handshakeError(wire.NewError(wire.CommandInvalid, "expected connection.open"))
+	}
+	v, ok := c.srv.broker.VHost(op.VirtualHost)
+	if !ok {
+		c.reason = "vhost not found: " + op.VirtualHost
+		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("vhost %s not found", op.VirtualHost)))
+	}
+	c.vhost = v
+	c.out.method(0, &wire.ConnectionOpenOk{})
+	if reason := c.srv.alarm(); reason != "" {
+		c.alarmChanged(reason)
+	}
+	return nil
+}
+
+func negotiate16(server, client uint16) uint16 {
+	if client == 0 || client > server {
+		return server
+	}
+	return client
+}
+
+// handshakeError sends connection.close and waits briefly for close-ok.
+func (c *conn) handshakeError(e *wire.Error) error {
+	c.closeWith(e)
+	return errClosed
+}
+
+// closeWith sends connection.close for a hard error, then waits (bounded)
+// for close-ok, discarding other frames as the spec requires.
+func (c *conn) closeWith(e *wire.Error) {
+	if c.reason == "" {
+		c.reason = e.Text
+	}
+	c.out.method(0, &wire.ConnectionClose{ReplyCode: e.Code, ReplyText: e.Text, FailedClassID: e.ClassID, FailedMethodID: e.MethodID})
+	c.out.flush(time.Second)
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		if f.Type == wire.FrameMethod && f.Channel == 0 && len(f.Payload) >= 4 &&
+			bytes.Equal(f.Payload[:4], []byte{0, 10, 0, 51}) {
+			return
+		}
+	}
+}
+
+// parseSASL extracts user and password from PLAIN or AMQPLAIN.
+func parseSASL(mechanism, response string) (string, string, error) {
+	switch mechanism {
+	case "PLAIN":
+		// authzid NUL authcid NUL passwd
+		parts := strings.SplitN(response, "\x00", 3)
+		if len(parts) != 3 {
+			return "", "", wire.NewError(wire.AccessRefused, "Login was refused using authentication mechanism PLAIN. For details see the broker logfile.")
+		}
+		return parts[1], parts[2], nil
+	case "AMQPLAIN":
+		// A field table without its length prefix.
+		buf := make([]byte, 4+len(response))
+		buf[0], buf[1], buf[2], buf[3] = byte(len(response)>>24), byte(len(response)>>16), byte(len(response)>>8), byte(len(response))
+		copy(buf[4:], response)
+		t, err := wire.DecodeTable(buf)
+		if err != nil {
+			return "", "", wire.NewError(wire.AccessRefused, "Login was refused using authentication mechanism AMQPLAIN. For details see the broker logfile.")
+		}
+		user, _ := message.String(t["LOGIN"])
+		pass, _ := message.String(t["PASSWORD"])
+		return user, pass, nil
+	}
+	return "", "", wire.NewError(wire.CommandInvalid, fmt.Sprintf("unknown authentication mechanism '%s'", mechanism))
+}
+
+// loop reads frames until the connection ends.
+func (c *conn) loop() error {
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return err
+		}
+		switch f.Type {
+		case wire.FrameHeartbeat:
+			if f.Channel != 0 {
+				return wire.NewError(wire.FrameError, "heartbeat frame on channel "+fmt.Sprint(f.Channel))
+			}
+		case wire.FrameMethod:
+			if f.Channel == 0 {
+				if err := c.connectionMethod(f.Payload); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := c.channelFrame(f); err != nil {
+				return err
+			}
+		case wire.FrameHeader, wire.FrameBody:
+			if f.Channel == 0 {
+				return wire.NewError(wire.CommandInvalid, "content frame on channel 0")
+			}
+			if err := c.channelFrame(f); err != nil {
+				return err
+			}
+		default:
+			return wire.NewError(wire.FrameError, fmt.Sprintf("unknown frame type %d", f.Type))
+		}
+	}
+}
+
+func (c *conn) connectionMethod(payload []byte) error {
+	m, err := c.md.Decode(payload)
+	if err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *wire.ConnectionClose:
+		c.out.method(0, &wire.ConnectionCloseOk{})
+		c.out.flush(time.Second)
+		c.reason = fmt.Sprintf("client closed: %d %s", m.ReplyCode, m.ReplyText)
+		return errClosed
+	case *wire.ConnectionCloseOk:
+		return errClosed
+	case *wire.ConnectionUpdateSecret:
+		// Passwords do not expire, so a new secret has nothing to renew;
+		// RabbitMQ answers the same way for non-token backends.
+		c.out.method(0, &wire.ConnectionUpdateSecretOk{})
+		return nil
+	case *wire.ConnectionBlocked, *wire.ConnectionUnblocked:
+		return nil // a client's own blocked notices mean nothing to a broker
+	}
+	return wire.NewError(wire.CommandInvalid, fmt.Sprintf("unexpected method %s on channel 0", wire.MethodName(m.ClassID(), m.MethodID())))
+}
+
+func (c *conn) channelFrame(f wire.Frame) error {
+	ch := c.channels[f.Channel]
+	if ch == nil {
+		if f.Type != wire.FrameMethod {
+			return wire.NewError(wire.ChannelError, fmt.Sprintf("expected 'channel.open' on channel %d", f.Channel))
+		}
+		m, err := c.md.Decode(f.Payload)
+		if err != nil {
+			return err
+		}
+		if _, ok := m.(*wire.ChannelOpen); !ok {
+			return wire.NewError(wire.ChannelError, fmt.Sprintf("expected 'channel.open' on channel %d", f.Channel))
+		}
+		if f.Channel > c.channelMax {
+			return wire.NewError(wire.NotAllowed, fmt.Sprintf("number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax))
+		}
+		ch = newChannel(c, f.Channel)
+		c.channels[f.Channel] = ch
+		c.chMu.Lock()
+		c.chList = append(c.chList, ch)
+		c.chMu.Unlock()
+		c.out.method(f.Channel, &wire.ChannelOpenOk{})
+		return nil
+	}
+	return ch.frame(f)
+}
+
+// removeChannel forgets a closed channel so its id can be reused.
+func (c *conn) removeChannel(ch *channel) {
+	delete(c.channels, ch.id)
+	c.chMu.Lock()
+	for i, x := range c.chList {
+		if x == ch {
+			c.chList = append(c.chList[:i], c.chList[i+1:]...)
+			break
+		}
+	}
+	c.chMu.Unlock()
+}
+
+// resumeSessions is the writer telling that the output drained.
+func (c *conn) resumeSessions() {
+	c.chMu.Lock()
+	list := append([]*channel(nil), c.chList...)
+	c.chMu.Unlock()
+	for _, ch := range list {
+		ch.session.Resume()
+	}
+}
+
+// alarmChanged sends connection.blocked/unblocked when the client asked for
+// them; the reader stops at its next publish while blocked.
+func (c *conn) alarmChanged(reason string) {
+	c.alarmMu.Lock()
+	defer c.alarmMu.Unlock()
+	if reason == c.alarmSet {
+		return
+	}
+	was := c.alarmSet
+	c.alarmSet = reason
+	notify := c.caps != nil && c.caps["connection.blocked"] == true
+	if reason != "" {
+		c.blocked.Store(true)
+		if notify && was == "" {
+			c.out.method(0, &wire.ConnectionBlocked{Reason: reason})
+		}
+		return
+	}
+	c.blocked.Store(false)
+	close(c.unblock)
+	c.unblock = make(chan struct{})
+	if notify {
+		c.out.method(0, &wire.ConnectionUnblocked{})
+	}
+}
+
+// waitUnblocked parks the reader while a resource alarm is on: the client's
+// publishes then back up in TCP, as with RabbitMQ.
+func (c *conn) waitUnblocked() {
+	for c.blocked.Load() {
+		c.alarmMu.Lock()
+		ch := c.unblock
+		c.alarmMu.Unlock()
+		select {
+		case <-ch:
+		case <-c.done:
+			return
+		}
+	}
+}
+

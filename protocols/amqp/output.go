@@ -1,0 +1,266 @@
+package amqp
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+)
+
+// outKind says what an outItem asks the writer to send.
+type outKind uint8
+
+const (
+	outMethod  outKind = iota // m
+	outDeliver                // basic.deliver + content of d
+	outGetOk                  // basic.get-ok + content of d, count
+	outReturn                 // basic.return + content of msg (m holds the return)
+	outConfirm                // publisher confirm: basic.ack or basic.nack of tag
+	outFlush                  // nothing; done is closed once everything before is written
+)
+
+// outItem is one thing to write. Deliveries travel as values so that
+// queueing one allocates nothing.
+type outItem struct {
+	kind  outKind
+	ch    uint16
+	nack  bool
+	count uint32
+	tag   uint64
+	m     wire.Method
+	d     broker.Delivery
+	msg   *message.Message
+	done  chan struct{}
+}
+
+// output is a connection's outgoing queue and its one writer goroutine.
+// Producers — the reader goroutine for replies, any queue for deliveries —
+// append under mu and return at once; the writer encodes and writes with
+// the lock released, flushing when it has nothing more to write, so bursts
+// coalesce into few syscalls.
+type output struct {
+	c *conn
+
+	mu      sync.Mutex
+	pending []outItem
+	spare   []outItem
+	closed  bool
+	wake    chan struct{}
+
+	// bytes of message bodies queued and not yet written; past the high
+	// water mark the connection's sessions stop taking deliveries.
+	queuedBytes atomic.Int64
+	full        atomic.Bool
+
+	// writer-only state
+	fw        *wire.FrameWriter
+	confirmed map[uint16]uint64 // highest confirm sent per channel
+	lastWrite time.Time
+}
+
+func (o *output) push(it outItem) {
+	if it.kind == outDeliver || it.kind == outGetOk || it.kind == outReturn {
+		var n int64
+		if it.msg != nil {
+			n = int64(len(it.msg.Body))
+		} else if it.d.Msg != nil {
+			n = int64(len(it.d.Msg.Body))
+		}
+		if o.queuedBytes.Add(n) > o.c.srv.cfg.OutputHighWater {
+			o.full.Store(true)
+		}
+	}
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		if it.done != nil {
+			close(it.done)
+		}
+		return
+	}
+	o.pending = append(o.pending, it)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *output) method(ch uint16, m wire.Method) { o.push(outItem{kind: outMethod, ch: ch, m: m}) }
+
+// flush waits until everything queued so far is on the wire (or the
+// connection is gone).
+func (o *output) flush(timeout time.Duration) {
+	done := make(chan struct{})
+	o.push(outItem{kind: outFlush, done: done})
+	select {
+	case <-done:
+	case <-time.After(timeout):
+	}
+}
+
+// run is the writer goroutine. It exits when the connection closes; it
+// sends heartbeats when the line has been quiet and closes a peer that has
+// been silent for two heartbeat intervals.
+func (o *output) run() {
+	c := o.c
+	var tick <-chan time.Time
+	var ticker *time.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	for {
+		if hb := c.heartbeat.Load(); hb > 0 && ticker == nil {
+			ticker = time.NewTicker(time.Duration(hb) / 2)
+			tick = ticker.C
+		}
+		select {
+		case <-o.wake:
+		case <-tick:
+			hb := time.Duration(c.heartbeat.Load())
+			if time.Since(time.Unix(0, c.lastRead.Load())) > 2*hb {
+				c.log.Debug().Msg("heartbeat timeout")
+				c.abort("missed heartbeats from client, timeout: " + hb.String())
+				return
+			}
+			if time.Since(o.lastWrite) >= hb/2 {
+				o.mu.Lock()
+				o.pending = append(o.pending, outItem{kind: outMethod, ch: 0, m: nil})
+				o.mu.Unlock()
+			}
+		case <-c.done:
+			return
+		}
+		o.mu.Lock()
+		if len(o.pending) == 0 {
+			o.mu.Unlock()
+			continue
+		}
+		// Swap the two slices: producers fill one while this writes the other.
+		batch := o.pending
+		o.pending = o.spare[:0]
+		o.mu.Unlock()
+		err := o.writeBatch(batch)
+		clear(batch)
+		o.spare = batch[:0]
+		if err != nil {
+			c.abort("write failed: " + err.Error())
+			o.drop()
+			return
+		}
+	}
+}
+
+func (o *output) writeBatch(batch []outItem) error {
+	c := o.c
+	var written int64
+	var err error
+	frameMax := c.frameMax.Load()
+	for i := 0; i < len(batch) && err == nil; i++ {
+		it := &batch[i]
+		switch it.kind {
+		case outMethod:
+			if it.m == nil {
+				err = o.fw.WriteHeartbeat()
+				continue
+			}
+			if _, ok := it.m.(*wire.ChannelOpenOk); ok {
+				o.confirmed[it.ch] = 0
+			}
+			err = o.fw.WriteMethod(it.ch, it.m)
+		case outDeliver:
+			d := &it.d
+			err = o.fw.WriteMethod(it.ch, &wire.BasicDeliver{ConsumerTag: d.ConsumerTag, DeliveryTag: d.Tag,
+				Redelivered: d.Redelivered, Exchange: d.Msg.Exchange, RoutingKey: d.Msg.RoutingKey})
+			if err == nil {
+				err = o.fw.WriteContent(it.ch, wire.ClassBasic, &d.Msg.Properties, d.Msg.Body, frameMax)
+			}
+			written += int64(len(d.Msg.Body))
+		case outGetOk:
+			d := &it.d
+			err = o.fw.WriteMethod(it.ch, &wire.BasicGetOk{DeliveryTag: d.Tag, Redelivered: d.Redelivered,
+				Exchange: d.Msg.Exchange, RoutingKey: d.Msg.RoutingKey, MessageCount: it.count})
+			if err == nil {
+				err = o.fw.WriteContent(it.ch, wire.ClassBasic, &d.Msg.Properties, d.Msg.Body, frameMax)
+			}
+			written += int64(len(d.Msg.Body))
+		case outReturn:
+			err = o.fw.WriteMethod(it.ch, it.m)
+			if err == nil {
+				err = o.fw.WriteContent(it.ch, wire.ClassBasic, &it.msg.Properties, it.msg.Body, frameMax)
+			}
+			written += int64(len(it.msg.Body))
+		case outConfirm:
+			// Coalesce a run of consecutive confirms of the same kind on one
+			// channel into a single multiple ack when nothing before the run
+			// is still unconfirmed.
+			last := it.tag
+			j := i
+			for j+1 < len(batch) {
+				n := &batch[j+1]
+				if n.kind != outConfirm || n.ch != it.ch || n.nack != it.nack || n.tag != last+1 {
+					break
+				}
+				last = n.tag
+				j++
+			}
+			multiple := false
+			if j > i {
+				if o.confirmed[it.ch]+1 == it.tag {
+					multiple = true
+					i = j
+				} else {
+					last = it.tag
+				}
+			}
+			if it.nack {
+				err = o.fw.WriteMethod(it.ch, &wire.BasicNack{DeliveryTag: last, Multiple: multiple})
+			} else {
+				err = o.fw.WriteMethod(it.ch, &wire.BasicAck{DeliveryTag: last, Multiple: multiple})
+			}
+			if last > o.confirmed[it.ch] {
+				o.confirmed[it.ch] = last
+			}
+		case outFlush:
+		}
+	}
+	if err == nil && o.fw.Buffered() > 0 {
+		if c.srv.cfg.WriteTimeout > 0 {
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+		}
+		err = o.fw.Flush()
+		o.lastWrite = time.Now()
+	}
+	for i := range batch {
+		if batch[i].done != nil {
+			close(batch[i].done)
+		}
+	}
+	if written > 0 {
+		left := o.queuedBytes.Add(-written)
+		if o.full.Load() && left < c.srv.cfg.OutputHighWater/2 {
+			o.full.Store(false)
+			c.resumeSessions()
+		}
+	}
+	return err
+}
+
+// drop discards what is queued once the connection is gone.
+func (o *output) drop() {
+	o.mu.Lock()
+	o.closed = true
+	batch := o.pending
+	o.pending = nil
+	o.mu.Unlock()
+	for _, it := range batch {
+		if it.done != nil {
+			close(it.done)
+		}
+	}
+}

@@ -1,0 +1,238 @@
+// Package amqp is sluice's AMQP 0-9-1 adapter: it accepts RabbitMQ clients,
+// runs the connection and channel state machines, and turns methods into
+// calls on the broker core. The wire format lives in package wire.
+package amqp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/auth"
+	"github.com/sluice-mq/sluice/broker"
+)
+
+// Config holds the adapter's settings and limits. Zero values take the
+// defaults named on each field.
+type Config struct {
+	// FrameMax offered in connection.tune (default 131072, RabbitMQ's).
+	FrameMax uint32
+	// ChannelMax offered in connection.tune (default 2047, RabbitMQ's).
+	ChannelMax uint16
+	// Heartbeat offered in connection.tune (default 60 s; negative turns it off).
+	Heartbeat time.Duration
+	// MaxMessageSize bounds a message body (default 16 MiB, as RabbitMQ 4).
+	MaxMessageSize uint64
+	// MaxConnections in total (0 = no limit) and per user (0 = no limit).
+	MaxConnections        int
+	MaxConnectionsPerUser int
+	// HandshakeTimeout closes a socket that has not finished the handshake
+	// (default 10 s).
+	HandshakeTimeout time.Duration
+	// WriteTimeout closes a connection whose peer does not read (default 60 s).
+	WriteTimeout time.Duration
+	// OutputHighWater is how many bytes of deliveries may wait for a slow
+	// client before its consumers stop getting more (default 4 MiB).
+	OutputHighWater int64
+	// ClusterName is reported in server-properties (default "sluice").
+	ClusterName string
+	// Version is reported in server-properties.
+	Version string
+}
+
+func (c *Config) setDefaults() {
+	if c.FrameMax == 0 {
+		c.FrameMax = 131072
+	}
+	if c.ChannelMax == 0 {
+		c.ChannelMax = 2047
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 60 * time.Second
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 16 << 20
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 60 * time.Second
+	}
+	if c.OutputHighWater == 0 {
+		c.OutputHighWater = 4 << 20
+	}
+	if c.ClusterName == "" {
+		c.ClusterName = "sluice"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Server accepts AMQP connections.
+type Server struct {
+	cfg    Config
+	broker *broker.Broker
+	users  auth.Store
+	log    zerolog.Logger
+
+	nextID atomic.Uint64
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	perUser   map[string]int
+	listeners []net.Listener
+	closing   bool
+	wg        sync.WaitGroup
+
+	blockedMu sync.Mutex
+	blocked   string // alarm reason; "" when publishing may go on
+}
+
+// NewServer returns a server for broker b that authenticates against users.
+func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
+	cfg.setDefaults()
+	return &Server{cfg: cfg, broker: b, users: users, log: log,
+		conns: map[*conn]struct{}{}, perUser: map[string]int{}}
+}
+
+// Serve accepts connections on ln until Shutdown. Temporary accept errors
+// are retried with a capped backoff, as net/http does.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		if !s.track(c) {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if c.user != "" {
+		if s.perUser[c.user]--; s.perUser[c.user] <= 0 {
+			delete(s.perUser, c.user)
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// admit counts an authenticated connection against the limits.
+func (s *Server) admit(user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConnectionsPerUser > 0 && s.perUser[user] >= s.cfg.MaxConnectionsPerUser {
+		return false
+	}
+	s.perUser[user]++
+	return true
+}
+
+func (s *Server) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, closes every connection with connection.close
+// 320 CONNECTION_FORCED, and waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.forceClose("CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		return ctx.Err()
+	}
+}
+
+// SetAlarm blocks (reason != "") or unblocks ("") publishing connections,
+// as RabbitMQ does on a memory or disk alarm: clients that asked for it get
+// connection.blocked / connection.unblocked, and a blocked connection's
+// reader stops at its next publish.
+func (s *Server) SetAlarm(reason string) {
+	s.blockedMu.Lock()
+	changed := s.blocked != reason
+	s.blocked = reason
+	s.blockedMu.Unlock()
+	if !changed {
+		return
+	}
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.alarmChanged(reason)
+	}
+}
+
+func (s *Server) alarm() string {
+	s.blockedMu.Lock()
+	defer s.blockedMu.Unlock()
+	return s.blocked
+}

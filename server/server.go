@@ -1,0 +1,173 @@
+// Package server assembles a running broker: the core, the protocol
+// listeners, the HTTP endpoint and their orderly shutdown. cmd/sluice is a
+// thin main around it and brokertest starts one for tests.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/auth"
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/protocols/amqp"
+)
+
+// Version is the release, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// protocolServer is what each protocol adapter offers the server.
+type protocolServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// Server is a running broker.
+type Server struct {
+	cfg    Config
+	log    zerolog.Logger
+	Broker *broker.Broker
+	Users  *auth.MemoryStore
+
+	amqp  *amqp.Server
+	mux   *http.ServeMux
+	httpS *http.Server
+
+	mu        sync.Mutex
+	listeners map[string]net.Listener
+	protos    map[string]protocolServer
+	serveErr  chan error
+	stopped   bool
+}
+
+// New builds a server from cfg; Start opens its listeners.
+func New(cfg Config, log zerolog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, Users: auth.DefaultStore(),
+		listeners: map[string]net.Listener{}, protos: map[string]protocolServer{}, serveErr: make(chan error, 4)}
+	s.Broker = broker.New(broker.Config{MaxConsumersPerSession: cfg.ConsumersPerChannel, MaxQueues: cfg.MaxQueues, Logger: log})
+	hb := cfg.Heartbeat
+	if hb == 0 {
+		hb = -1 // the adapter's zero means "default"; the operator's means off
+	}
+	s.amqp = amqp.NewServer(amqp.Config{
+		FrameMax:              uint32(cfg.FrameMax),
+		ChannelMax:            uint16(cfg.ChannelMax),
+		Heartbeat:             hb,
+		MaxMessageSize:        uint64(cfg.MaxMessageSize),
+		MaxConnections:        cfg.MaxConnections,
+		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
+		HandshakeTimeout:      cfg.HandshakeTimeout,
+		OutputHighWater:       int64(cfg.OutputHighWater),
+		Version:               Version,
+	}, s.Broker, s.Users, log)
+	s.protos["amqp"] = s.amqp
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
+	return s, nil
+}
+
+// Handle adds an HTTP handler (STOMP over WebSocket registers /ws).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+// Start opens every configured listener and serves in the background. An
+// address that cannot be bound is an error and nothing is left running.
+func (s *Server) Start() error {
+	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr}
+	for _, name := range []string{"amqp", "stomp", "http"} {
+		addr := addrs[name]
+		if addr == "" {
+			continue
+		}
+		if name != "http" && s.protos[name] == nil {
+			s.log.Warn().Str("listener", name).Msg("protocol not available in this build; listener off")
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range s.listeners {
+				l.Close()
+			}
+			return fmt.Errorf("%s listener on %s: %w", name, addr, err)
+		}
+		s.listeners[name] = ln
+	}
+	for name, ln := range s.listeners {
+		s.log.Info().Str("listener", name).Str("addr", ln.Addr().String()).Msg("listening")
+		if name == "http" {
+			s.httpS = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+			go func(ln net.Listener) {
+				if err := s.httpS.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					s.serveErr <- fmt.Errorf("http: %w", err)
+				}
+			}(ln)
+			continue
+		}
+		p := s.protos[name]
+		go func(name string, ln net.Listener) {
+			if err := p.Serve(ln); err != nil {
+				s.serveErr <- fmt.Errorf("%s: %w", name, err)
+			}
+		}(name, ln)
+	}
+	s.log.Info().Str("data_dir", s.cfg.DataDir).Str("version", Version).Msg("sluice started")
+	return nil
+}
+
+// Addr is the bound address of a listener ("amqp", "stomp", "http"), or nil.
+func (s *Server) Addr(name string) net.Addr {
+	if ln := s.listeners[name]; ln != nil {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// Err delivers a listener's fatal error.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// Shutdown stops accepting, closes every connection with its protocol's
+// own close (AMQP 320, STOMP ERROR) and waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, 0, 3)
+	var emu sync.Mutex
+	for name, p := range s.protos {
+		wg.Add(1)
+		go func(name string, p protocolServer) {
+			defer wg.Done()
+			if err := p.Shutdown(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				emu.Unlock()
+			}
+		}(name, p)
+	}
+	if s.httpS != nil {
+		_ = s.httpS.Shutdown(ctx)
+	}
+	wg.Wait()
+	s.log.Info().Msg("sluice stopped")
+	return errors.Join(errs...)
+}
