@@ -520,4 +520,3 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
 	}
 	return nil
 }
-

@@ -519,4 +519,3 @@ func (c *conn) waitUnblocked() {
 		}
 	}
 }
-
