@@ -44,6 +44,9 @@ const (
 	// DefaultMaxBatchBytes is the batch size used when
 	// Options.MaxBatchBytes is zero.
 	DefaultMaxBatchBytes = 1 << 20
+	// DefaultMaxPendingBytes is the backpressure threshold used when
+	// Options.MaxPendingBytes is zero.
+	DefaultMaxPendingBytes = 16 << 20
 )
 
 // SyncMode says when an append is reported complete relative to fdatasync.
@@ -88,6 +91,11 @@ type Options struct {
 	// Sync is the durability mode of Append and AppendAsync. Default
 	// SyncAlways.
 	Sync SyncMode
+	// MaxPendingBytes bounds the payload bytes queued for the writer:
+	// appends wait (AppendAsync and AppendLazy too) while more than this
+	// is queued, so a fast producer cannot outrun the disk without limit.
+	// Default 16 MiB.
+	MaxPendingBytes int64
 	// MaxBatchBytes caps one batch write; a group commit larger than this
 	// is written as several batches and still synced once. Default 1 MiB.
 	MaxBatchBytes int
@@ -232,6 +240,8 @@ type Log struct {
 	queue   []request
 	qclosed bool
 	failErr error
+	pending int64      // payload bytes queued
+	qcond   *sync.Cond // on qmu: pending dropped, closed or failed
 	wake    chan struct{}
 	exited  chan struct{}
 
@@ -277,6 +287,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
+	if opts.MaxPendingBytes <= 0 {
+		opts.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
@@ -292,6 +305,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		exited:   make(chan struct{}),
 		prealloc: !opts.noPrealloc,
 	}
+	l.qcond = sync.NewCond(&l.qmu)
 	if err := l.recover(); err != nil {
 		for _, s := range l.segs {
 			s.f.Close()
@@ -556,16 +570,29 @@ func (l *Log) checkSize(n int) error {
 }
 
 func (l *Log) enqueue(r request) error {
-	l.qmu.Lock()
-	if l.qclosed {
-		l.qmu.Unlock()
-		return ErrClosed
+	size := int64(len(r.rec))
+	for _, rec := range r.recs {
+		size += int64(len(rec))
 	}
-	if err := l.failErr; err != nil {
-		l.qmu.Unlock()
-		return err
+	l.qmu.Lock()
+	for {
+		if l.qclosed {
+			l.qmu.Unlock()
+			return ErrClosed
+		}
+		if err := l.failErr; err != nil {
+			l.qmu.Unlock()
+			return err
+		}
+		// Backpressure: wait while the writer is behind by more than
+		// MaxPendingBytes. A lone request of any size may go in.
+		if l.pending == 0 || l.pending+size <= l.opts.MaxPendingBytes {
+			break
+		}
+		l.qcond.Wait()
 	}
 	l.queue = append(l.queue, r)
+	l.pending += size
 	l.qmu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -595,9 +622,10 @@ func (l *Log) Append(rec []byte) (Pos, error) {
 
 // AppendAsync writes rec and calls done with its position (or an error)
 // when Append would have returned. done runs on the writer goroutine, in
-// log order: it must be quick and must not call Append, AppendBatch, Sync
-// or Close. rec must not be modified until done is called. If AppendAsync
-// returns an error, done is not called.
+// log order: it must be quick and must not call any Append method, Sync or
+// Close (they may wait for the writer). rec must not be modified until done
+// is called. If AppendAsync returns an error, done is not called.
+// AppendAsync itself waits only for backpressure (MaxPendingBytes).
 func (l *Log) AppendAsync(rec []byte, done func(Pos, error)) error {
 	if done == nil {
 		return l.AppendLazy(rec)
@@ -609,7 +637,8 @@ func (l *Log) AppendAsync(rec []byte, done func(Pos, error)) error {
 }
 
 // AppendLazy queues rec to be written with the next batch and returns
-// without waiting. It carries no durability promise: a crash may lose it
+// without waiting for the write (only, like AppendAsync, for
+// backpressure). It carries no durability promise: a crash may lose it
 // (but never tears it: it is in a checksummed batch like any record), and a
 // write error is reported only to later appends. Records appended after it
 // and synced are written after it, so once a later Append returns, rec is
@@ -671,6 +700,7 @@ func (l *Log) Close() error {
 		return ErrClosed
 	}
 	l.qclosed = true
+	l.qcond.Broadcast()
 	l.qmu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -701,13 +731,17 @@ func (l *Log) failure() error {
 // for pages the kernel already dropped.
 func (l *Log) fail(err error) error {
 	l.qmu.Lock()
-	if l.failErr == nil {
+	first := l.failErr == nil
+	if first {
 		l.failErr = fmt.Errorf("%w: %w", ErrFailed, err)
+		l.qcond.Broadcast()
+	}
+	ferr := l.failErr
+	l.qmu.Unlock()
+	if first {
 		l.opts.logf("wal: log failed, appends are refused until it is reopened", "error", err.Error())
 	}
-	err = l.failErr
-	l.qmu.Unlock()
-	return err
+	return ferr
 }
 
 // run is the writer goroutine: it takes everything queued, writes it as
@@ -741,6 +775,10 @@ func (l *Log) run() {
 			reqs := l.queue
 			l.queue, l.spare = l.spare, nil
 			closing := l.qclosed
+			if l.pending > 0 {
+				l.pending = 0
+				l.qcond.Broadcast()
+			}
 			l.qmu.Unlock()
 			if len(reqs) == 0 {
 				if closing {

@@ -423,6 +423,36 @@ func TestLazyRidesWithNextSync(t *testing.T) {
 	}
 }
 
+func TestBackpressure(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := open(t, dir, Options{SegmentSize: 64 << 10, MaxPendingBytes: 4096})
+	const n = 3000
+	var wg sync.WaitGroup
+	wg.Add(n)
+	var mu sync.Mutex
+	var last Pos
+	for i := range n {
+		if err := l.AppendAsync(payload(i, 500), func(p Pos, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || p <= last {
+				t.Errorf("append %d: pos %d after %d, %v", i, p, last, err)
+			}
+			last = p
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	mustClose(t, l)
+	l, got := open(t, dir, Options{SegmentSize: 64 << 10})
+	defer mustClose(t, l)
+	if len(got) != n {
+		t.Fatalf("replayed %d of %d", len(got), n)
+	}
+}
+
 func TestAppendBatchIsOneBatch(t *testing.T) {
 	l, _ := open(t, t.TempDir(), Options{SegmentSize: 8 << 10})
 	defer mustClose(t, l)
