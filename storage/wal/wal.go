@@ -290,8 +290,16 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.MaxPendingBytes <= 0 {
 		opts.MaxPendingBytes = DefaultMaxPendingBytes
 	}
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
+	}
+	if os.IsNotExist(statErr) && !opts.noSync {
+		// A new directory's name must be durable before anything in it
+		// can be.
+		if err := syncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, fmt.Errorf("wal: %w", err)
+		}
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
