@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/protocols/amqp"
+	"github.com/sluice-mq/sluice/protocols/stomp"
 )
 
 // Version is the release, set at build time with -ldflags.
@@ -72,6 +73,20 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	}, s.Broker, s.Users, log)
 	s.protos["amqp"] = s.amqp
 	s.mux = http.NewServeMux()
+	stompSrv := stomp.NewServer(stomp.Config{
+		MaxFrameSize:          cfg.STOMPMaxFrameSize,
+		MaxHeaders:            cfg.STOMPMaxHeaders,
+		MaxSubscriptions:      cfg.STOMPMaxSubscriptions,
+		MaxTransactions:       cfg.STOMPMaxTransactions,
+		MaxMessageSize:        cfg.MaxMessageSize,
+		MaxConnections:        cfg.MaxConnections,
+		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
+		HandshakeTimeout:      cfg.HandshakeTimeout,
+		OutputHighWater:       int64(cfg.OutputHighWater),
+		Version:               Version,
+	}, s.Broker, s.Users, log)
+	s.protos["stomp"] = stompSrv
+	s.Handle("/ws", stompSrv.WebSocketHandler())
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
 	return s, nil

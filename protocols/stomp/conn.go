@@ -1,0 +1,421 @@
+package stomp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/stomp/frame"
+)
+
+// supportedVersions is the version header of ERROR frames.
+const supportedVersions = "1.0,1.1,1.2"
+
+// stompError is a refusal sent to the client as an ERROR frame, after
+// which the connection closes. msg is the message header, detail the body.
+type stompError struct {
+	msg    string
+	detail string
+	extra  []frame.Field
+}
+
+func (e *stompError) Error() string { return e.msg + ": " + strings.TrimSpace(e.detail) }
+
+func errorf(msg, format string, args ...any) *stompError {
+	return &stompError{msg: msg, detail: fmt.Sprintf(format, args...)}
+}
+
+// brokerError turns a refusal from the core into the ERROR RabbitMQ's
+// plugin sends when its channel dies: the error's name in lower case as
+// the message, and "NAME - text" as the body.
+func brokerError(e *broker.Error) *stompError {
+	return &stompError{msg: strings.ToLower(broker.CodeName(e.Code)), detail: e.Error()}
+}
+
+// errDisconnect ends the reader loop after DISCONNECT.
+var errDisconnect = errors.New("client sent DISCONNECT")
+
+// conn is one STOMP session: a reader goroutine (serve) that parses frames
+// and calls the broker, and an output with its writer goroutine. It is the
+// broker.Sink of its session.
+type conn struct {
+	srv  *Server
+	link link
+	id   broker.ConnID
+	log  zerolog.Logger
+	out  *output
+	fr   *frame.Reader
+
+	lastRead atomic.Int64 // unix nanos of the last read that returned data
+	// Negotiated heart-beat intervals in nanoseconds (0 = none): how often
+	// the server sends, and how often it expects to hear from the client.
+	hbSend, hbRecv atomic.Int64
+	connected      atomic.Bool
+	sessionRef     atomic.Pointer[broker.Session]
+
+	done      chan struct{}
+	closeOnce sync.Once
+	reasonMu  sync.Mutex
+	reason    string
+
+	// subMu guards subs and each subscription's pending tags: deliveries
+	// arrive on other goroutines.
+	subMu sync.Mutex
+	subs  map[string]*subscription // by consumer tag
+
+	// Reader-goroutine state.
+	version   frame.Version
+	vhost     *broker.VHost
+	user      string
+	admitted  bool
+	sessionID string
+	session   *broker.Session
+	txns      map[string]*txn
+	declared  map[string]struct{}    // /queue names declared on this connection
+	dests     map[string]destination // parsed destination headers
+	temp      map[string]string      // temp-queue id -> its queue
+	in        interner
+	tags      []uint64 // scratch for cumulative acks
+	errorSent bool
+}
+
+// readTracker notes when data last arrived, for heart-beat enforcement,
+// and wakes the writer before the reader may block, so replies queued for
+// the frames read so far go out.
+type readTracker struct{ c *conn }
+
+func (r readTracker) Read(p []byte) (int, error) {
+	c := r.c
+	if c.out.dirty.Load() {
+		c.out.kick()
+	}
+	n, err := c.link.Read(p)
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func newConn(s *Server, l link) *conn {
+	c := &conn{srv: s, link: l, id: s.newConnID(), done: make(chan struct{}),
+		subs: map[string]*subscription{}}
+	c.log = s.log.With().Str("proto", "stomp").Str("peer", l.RemoteAddr().String()).Logger()
+	c.out = newOutput(c)
+	c.fr = frame.NewReader(readTracker{c}, s.cfg.limits())
+	c.lastRead.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *conn) setReason(r string) {
+	c.reasonMu.Lock()
+	if c.reason == "" {
+		c.reason = r
+	}
+	c.reasonMu.Unlock()
+}
+
+func (c *conn) getReason() string {
+	c.reasonMu.Lock()
+	defer c.reasonMu.Unlock()
+	return c.reason
+}
+
+// serve runs the connection to its end. A panic is logged with its stack
+// and closes only this connection.
+func (c *conn) serve() {
+	defer c.srv.untrack(c)
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection handler panicked")
+			c.setReason("internal error")
+		}
+		c.teardown()
+	}()
+	go c.out.run()
+	hs := time.AfterFunc(c.srv.cfg.HandshakeTimeout, func() { c.abort("handshake timeout") })
+	err := c.handshake()
+	hs.Stop()
+	if err == nil {
+		c.log.Info().Str("version", c.version.String()).Msg("connection opened")
+		err = c.loop()
+	}
+	c.finish(err)
+}
+
+// finish reports how the loop ended: an ERROR frame for a protocol error,
+// RECEIPT already queued for DISCONNECT, or nothing for a dropped socket.
+func (c *conn) finish(err error) {
+	var se *stompError
+	var le *frame.LimitError
+	var sx *frame.SyntaxError
+	switch {
+	case err == nil:
+	case errors.Is(err, errDisconnect):
+		c.setReason("client sent DISCONNECT")
+		c.out.flush(c.srv.cfg.WriteTimeout)
+	case errors.As(err, &se):
+		c.sendError(se, nil)
+	case errors.As(err, &le):
+		c.sendError(&stompError{msg: le.Error(), detail: "The frame is larger than the server allows (" + le.Limit + "); the session is closed.\n"}, nil)
+	case errors.As(err, &sx):
+		c.sendError(&stompError{msg: sx.Error(), detail: "The frame could not be parsed; the session is closed.\n"}, nil)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		c.setReason("client closed the socket")
+	default:
+		c.setReason(err.Error())
+	}
+}
+
+// sendError queues an ERROR frame and waits (bounded) for it to be written.
+func (c *conn) sendError(e *stompError, f *frame.Frame) {
+	c.setReason(e.Error())
+	fields := []frame.Field{{Name: hMessage, Value: e.msg}, {Name: hContentType, Value: "text/plain"},
+		{Name: hVersion, Value: supportedVersions}}
+	fields = append(fields, e.extra...)
+	if f != nil {
+		if r, ok := f.GetString(hReceipt); ok {
+			fields = append(fields, frame.Field{Name: hReceiptID, Value: r})
+		}
+	}
+	c.out.frame(frame.Error, fields, []byte(e.detail))
+	c.out.flush(time.Second)
+	c.errorSent = true
+}
+
+// teardown releases everything the connection held: unacked messages go
+// back to their queues, exclusive and auto-delete queues are deleted.
+func (c *conn) teardown() {
+	if c.session != nil {
+		c.session.Close()
+	}
+	c.closeOnce.Do(func() { close(c.done) })
+	c.out.drop()
+	if c.errorSent {
+		c.link.closeAfterError(time.Second)
+	} else {
+		c.link.Close()
+	}
+	c.srv.broker.ReleaseOwner(c.id)
+	if c.connected.Load() {
+		c.log.Info().Str("reason", c.getReason()).Msg("connection closed")
+	} else {
+		c.log.Debug().Str("reason", c.getReason()).Msg("connection closed before CONNECT completed")
+	}
+}
+
+// abort closes the transport from any goroutine; the reader then tears
+// down.
+func (c *conn) abort(reason string) {
+	c.setReason(reason)
+	c.closeOnce.Do(func() { close(c.done) })
+	c.link.Close()
+}
+
+// shutdown is the broker stopping: an ERROR frame, a short wait for it to
+// be written, then the transport closes.
+func (c *conn) shutdown() {
+	if c.connected.Load() {
+		c.out.push(outItem{kind: outFrame, cmd: frame.Error, fields: []frame.Field{
+			{Name: hMessage, Value: "Server shutdown"}, {Name: hContentType, Value: "text/plain"},
+			{Name: hVersion, Value: supportedVersions}},
+			body: []byte("The server is shutting down; the session is closed.\n")}, true)
+		c.out.flush(2 * time.Second)
+	}
+	c.abort("broker shutdown")
+}
+
+// handshake reads CONNECT (or STOMP), authenticates, opens the session and
+// queues CONNECTED.
+func (c *conn) handshake() error {
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return err
+	}
+	if f.Command != frame.Connect && f.Command != frame.Stomp {
+		return &stompError{msg: "Illegal command", detail: "You must log in using CONNECT first\n"}
+	}
+	accept, _ := f.GetString(hAcceptVersion)
+	v, ok := frame.NegotiateVersion(accept)
+	if !ok {
+		return errorf("Version mismatch", "Supported versions are %s\n", supportedVersions)
+	}
+	c.version = v
+	hbText, _ := f.GetString(hHeartBeat)
+	clientHB, err := frame.ParseHeartBeat(hbText)
+	if err != nil {
+		return errorf("Bad CONNECT", "Invalid heart-beat header '%s'\n", hbText)
+	}
+	cfg := &c.srv.cfg
+	login, ok := f.GetString(hLogin)
+	if !ok {
+		login = cfg.DefaultLogin
+	}
+	passcode, ok := f.GetString(hPasscode)
+	if !ok {
+		passcode = cfg.DefaultPasscode
+	}
+	host, ok := f.GetString(hHost)
+	if !ok || host == "" {
+		host = cfg.DefaultVHost
+	}
+	u, aerr := c.srv.users.Authenticate(login, passcode, c.link.RemoteAddr())
+	if aerr != nil {
+		c.log.Warn().Str("user", login).Msg("STOMP login failed: authentication failed")
+		return errorf("Bad CONNECT", "Access refused for user '%s'\n", login)
+	}
+	vh, ok := c.srv.broker.VHost(host)
+	if !ok {
+		c.log.Warn().Str("user", login).Str("vhost", host).Msg("STOMP login failed: virtual host access not allowed")
+		return errorf("Bad CONNECT", "Virtual host '%s' access denied", host)
+	}
+	if refused := c.srv.admit(u.Name); refused != "" {
+		return errorf("Bad CONNECT", "%s\n", refused)
+	}
+	c.admitted, c.user, c.vhost = true, u.Name, vh
+	c.sessionID = "session-" + randomID()
+	c.session = vh.NewSession(c.id, c)
+	c.sessionRef.Store(c.session)
+
+	serverHB := frame.HeartBeat{}
+	if cfg.HeartbeatMin >= 0 {
+		floor := max(int(cfg.HeartbeatMin/time.Millisecond), 1)
+		if clientHB.Recv > 0 {
+			serverHB.Send = max(clientHB.Recv, floor)
+		}
+		if clientHB.Send > 0 {
+			serverHB.Recv = max(clientHB.Send, floor)
+		}
+	}
+	recv, send := frame.NegotiateHeartBeat(clientHB, serverHB)
+	c.hbRecv.Store(int64(recv))
+	c.hbSend.Store(int64(send))
+	c.lastRead.Store(time.Now().UnixNano())
+
+	c.out.push(outItem{kind: outFrame, cmd: frame.Connected, setVersion: true, version: v, fields: []frame.Field{
+		{Name: hServer, Value: "sluice/" + cfg.Version},
+		{Name: hSession, Value: c.sessionID},
+		{Name: hHeartBeat, Value: serverHB.String()},
+		{Name: hVersion, Value: v.String()},
+	}}, true)
+	c.fr.SetVersion(v)
+	c.connected.Store(true)
+	c.log = c.log.With().Str("user", c.user).Str("vhost", vh.Name()).Logger()
+	if f.Has(hReceipt) {
+		// Not a STOMP feature, but harmless and what a client that asks expects.
+		r, _ := f.GetString(hReceipt)
+		c.out.receipt(r)
+	}
+	return nil
+}
+
+// loop reads and handles frames until the session ends.
+func (c *conn) loop() error {
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return err
+		}
+		if err := c.handle(f); err != nil {
+			var be *broker.Error
+			var se *stompError
+			switch {
+			case errors.As(err, &be):
+				c.sendError(brokerError(be), f)
+				return nil
+			case errors.As(err, &se):
+				c.sendError(se, f)
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// handle runs one frame and sends its receipt.
+func (c *conn) handle(f *frame.Frame) error {
+	var err error
+	switch f.Command {
+	case frame.Send:
+		err = c.send(f)
+	case frame.Subscribe:
+		err = c.subscribe(f)
+	case frame.Unsubscribe:
+		err = c.unsubscribe(f)
+	case frame.Ack:
+		err = c.ack(f, false)
+	case frame.Nack:
+		err = c.ack(f, true)
+	case frame.Begin:
+		err = c.begin(f)
+	case frame.Commit:
+		err = c.commit(f)
+	case frame.Abort:
+		err = c.abortTx(f)
+	case frame.Disconnect:
+		if r, ok := f.GetString(hReceipt); ok {
+			c.out.receipt(r)
+		}
+		return errDisconnect
+	case frame.Connect, frame.Stomp:
+		err = &stompError{msg: "Bad CONNECT", detail: "The session is already connected\n"}
+	default:
+		err = errorf("Bad command", "Could not interpret command \"%s\"\n", f.RawCommand)
+	}
+	if err != nil {
+		return err
+	}
+	if r, ok := f.Get(hReceipt); ok {
+		c.out.receipt(string(r))
+	}
+	return nil
+}
+
+// Deliver implements broker.Sink.
+func (c *conn) Deliver(d broker.Delivery) {
+	c.subMu.Lock()
+	sub := c.subs[d.ConsumerTag]
+	if sub != nil && sub.ack == ackClient {
+		sub.pending = append(sub.pending, d.Tag)
+	}
+	c.subMu.Unlock()
+	c.out.deliver(d, sub)
+}
+
+// Cancelled implements broker.Sink: the subscription's queue was deleted.
+// As RabbitMQ does, the client gets an ERROR frame naming the subscription
+// and the session carries on.
+func (c *conn) Cancelled(tag string) {
+	c.subMu.Lock()
+	sub := c.subs[tag]
+	delete(c.subs, tag)
+	c.subMu.Unlock()
+	if sub == nil {
+		return
+	}
+	c.out.push(outItem{kind: outFrame, cmd: frame.Error, fields: []frame.Field{
+		{Name: hMessage, Value: "Server cancelled subscription"}, {Name: hContentType, Value: "text/plain"},
+		{Name: hVersion, Value: supportedVersions}, {Name: hSubscription, Value: sub.id}},
+		body: []byte("The server has canceled a subscription.\nNo more messages will be delivered for " + sub.description() + ".\n")}, true)
+}
+
+// Full implements broker.Sink.
+func (c *conn) Full() bool { return c.out.full.Load() }
+
+// checkUserID applies RabbitMQ's rule that a user-id property must name
+// the authenticated user.
+func (c *conn) checkUserID(m *message.Message) error {
+	if m.Properties.Has(message.FlagUserID) && m.Properties.UserID != c.user {
+		return &broker.Error{Code: broker.CodePreconditionFailed, Text: fmt.Sprintf(
+			"user_id property set to '%s' but authenticated user was '%s'", m.Properties.UserID, c.user)}
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+// Package stomp is sluice's STOMP 1.0/1.1/1.2 adapter, over TCP and over
+// WebSocket. It follows RabbitMQ's STOMP plugin: the same destinations
+// (/queue, /topic, /exchange, /amq/queue, /temp-queue, /reply-queue), the
+// same mapping of STOMP headers onto AMQP properties and back, the same
+// message-id and ack id format, so STOMP and AMQP clients share queues and
+// messages, and clients written against RabbitMQ work unchanged.
+//
+// Each connection has one reader goroutine, which parses frames with the
+// bounded codec in package frame and calls the broker, and one writer
+// goroutine that drains the connection's output queue and flushes when it
+// has nothing more to write. A connection is one broker.Session; each
+// SUBSCRIBE is a consumer on it, with its own prefetch.
+package stomp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/auth"
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/protocols/stomp/frame"
+)
+
+// Config holds the adapter's settings and limits. Zero values take the
+// defaults named on each field.
+type Config struct {
+	// MaxFrameSize bounds one frame on the wire (default 4 MiB).
+	MaxFrameSize int
+	// MaxHeaders bounds the header lines of one frame (default 1000).
+	MaxHeaders int
+	// MaxHeaderLine bounds one header line (default 64 KiB).
+	MaxHeaderLine int
+	// MaxMessageSize bounds a SEND body (default 16 MiB, and never more
+	// than MaxFrameSize allows).
+	MaxMessageSize int
+	// MaxSubscriptions bounds the subscriptions of one session (default 1000).
+	MaxSubscriptions int
+	// MaxTransactions bounds the open transactions of one session (default 100).
+	MaxTransactions int
+	// MaxTransactionBytes bounds the body bytes one transaction may hold
+	// back until COMMIT (default 64 MiB).
+	MaxTransactionBytes int64
+	// HeartbeatMin is the shortest heart-beat interval the server agrees
+	// to in either direction (default 1 s, the whole second RabbitMQ rounds
+	// to). The server offers to send and to receive heart-beats at the
+	// client's rates, raised to this floor; a negative value turns
+	// heart-beating off (CONNECTED says 0,0).
+	HeartbeatMin time.Duration
+	// HeartbeatGrace multiplies the negotiated client-to-server interval to
+	// get the silence after which the server closes the connection
+	// (default 1.5).
+	HeartbeatGrace float64
+	// HandshakeTimeout closes a connection that has not sent CONNECT in
+	// time (default 10 s).
+	HandshakeTimeout time.Duration
+	// WriteTimeout closes a connection whose peer does not read (default 60 s).
+	WriteTimeout time.Duration
+	// OutputHighWater is how many body bytes of MESSAGE frames may wait for
+	// a slow client before its subscriptions stop getting more (default 4 MiB).
+	OutputHighWater int64
+	// MaxConnections in total (0 = no limit) and per user (0 = no limit).
+	MaxConnections        int
+	MaxConnectionsPerUser int
+	// DefaultLogin and DefaultPasscode are used when CONNECT has no login
+	// or passcode header (default guest/guest, as RabbitMQ's default_user).
+	DefaultLogin    string
+	DefaultPasscode string
+	// DefaultVHost is the vhost of a CONNECT without a host header
+	// (default "/").
+	DefaultVHost string
+	// WebSocketOrigins are the Origin patterns the WebSocket endpoint
+	// accepts (default any origin: the broker authenticates every session
+	// itself, as RabbitMQ's Web STOMP does).
+	WebSocketOrigins []string
+	// Version is reported in CONNECTED's server header as sluice/Version.
+	Version string
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxFrameSize <= 0 {
+		c.MaxFrameSize = frame.DefaultMaxFrameSize
+	}
+	if c.MaxHeaders <= 0 {
+		c.MaxHeaders = frame.DefaultMaxHeaders
+	}
+	if c.MaxHeaderLine <= 0 {
+		c.MaxHeaderLine = frame.DefaultMaxHeaderLine
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 16 << 20
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 1000
+	}
+	if c.MaxTransactions <= 0 {
+		c.MaxTransactions = 100
+	}
+	if c.MaxTransactionBytes <= 0 {
+		c.MaxTransactionBytes = 64 << 20
+	}
+	if c.HeartbeatMin == 0 {
+		c.HeartbeatMin = time.Second
+	}
+	if c.HeartbeatGrace < 1 {
+		c.HeartbeatGrace = 1.5
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 60 * time.Second
+	}
+	if c.OutputHighWater <= 0 {
+		c.OutputHighWater = 4 << 20
+	}
+	if c.DefaultLogin == "" && c.DefaultPasscode == "" {
+		c.DefaultLogin, c.DefaultPasscode = "guest", "guest"
+	}
+	if c.DefaultVHost == "" {
+		c.DefaultVHost = "/"
+	}
+	if c.WebSocketOrigins == nil {
+		c.WebSocketOrigins = []string{"*"}
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+func (c *Config) limits() frame.Limits {
+	return frame.Limits{MaxFrameSize: c.MaxFrameSize, MaxHeaders: c.MaxHeaders,
+		MaxHeaderLine: c.MaxHeaderLine, MaxBody: c.MaxMessageSize}
+}
+
+// Server accepts STOMP connections over TCP (Serve) and WebSocket
+// (WebSocketHandler).
+type Server struct {
+	cfg    Config
+	broker *broker.Broker
+	users  auth.Store
+	log    zerolog.Logger
+
+	nextID atomic.Uint64
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	perUser   map[string]int
+	listeners []net.Listener
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// NewServer returns a server for broker b that authenticates against users.
+func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
+	cfg.setDefaults()
+	return &Server{cfg: cfg, broker: b, users: users, log: log,
+		conns: map[*conn]struct{}{}, perUser: map[string]int{}}
+}
+
+// connIDBase keeps STOMP connection ids apart from the AMQP adapter's,
+// which count up from 1 in the same broker.ConnID space: exclusive queues
+// belong to a ConnID, so the two must never meet.
+const connIDBase = broker.ConnID(1) << 62
+
+func (s *Server) newConnID() broker.ConnID { return connIDBase | broker.ConnID(s.nextID.Add(1)) }
+
+// Serve accepts connections on ln until Shutdown. Temporary accept errors
+// are retried with a capped backoff, as net/http does.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := newConn(s, newTCPLink(nc))
+		if !s.track(c) {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if c.admitted {
+		if s.perUser[c.user]--; s.perUser[c.user] <= 0 {
+			delete(s.perUser, c.user)
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// admit counts an authenticated connection against the limits; it
+// returns the limit that refused it, or "".
+func (s *Server) admit(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.cfg.MaxConnections; max > 0 && len(s.conns) > max {
+		return "connection limit reached"
+	}
+	if max := s.cfg.MaxConnectionsPerUser; max > 0 && s.perUser[user] >= max {
+		return "connection limit reached for user '" + user + "'"
+	}
+	s.perUser[user]++
+	return ""
+}
+
+// Shutdown stops accepting, sends every session an ERROR frame saying the
+// server is shutting down, closes it, and waits for the connections to end
+// until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.shutdown()
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.link.Close()
+		}
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,610 @@
+package stomp
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/stomp/frame"
+)
+
+// ackMode is a subscription's ack header.
+type ackMode uint8
+
+const (
+	ackAuto             ackMode = iota // no acknowledgement
+	ackClient                          // cumulative per subscription
+	ackClientIndividual                // one message at a time
+)
+
+// subscription is one SUBSCRIBE (or the implicit subscription to a
+// temp-queue). Its fields are fixed once it is registered, except pending,
+// which is guarded by conn.subMu.
+type subscription struct {
+	id    string // the subscription header; for a temp queue "/temp-queue/ID"
+	hasID bool
+	tag   string // consumer tag: "T_" + id, or "Q_" + destination without id
+	ack   ackMode
+	dest  destination
+	queue string
+	// tempDest is the destination header of a temp-queue's messages.
+	tempDest string
+
+	// pending are the delivered, unacknowledged tags of a client-mode
+	// subscription, ascending, from head on.
+	pending []uint64
+	head    int
+}
+
+// description names the subscription in texts, as RabbitMQ does.
+func (s *subscription) description() string {
+	if s.hasID {
+		return "id='" + s.id + "'"
+	}
+	return "destination='" + strings.TrimPrefix(s.tag, "Q_") + "'"
+}
+
+// takeUpTo removes and appends to dst the pending tags up to tag, which
+// must itself be pending. conn.subMu held.
+func (s *subscription) takeUpTo(tag uint64, dst []uint64) ([]uint64, bool) {
+	live := s.pending[s.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i] > tag })
+	if i == 0 || live[i-1] != tag {
+		return dst, false
+	}
+	dst = append(dst, live[:i]...)
+	s.head += i
+	if s.head == len(s.pending) {
+		s.pending, s.head = s.pending[:0], 0
+	} else if s.head > 1024 && s.head > len(s.pending)/2 {
+		n := copy(s.pending, s.pending[s.head:])
+		s.pending, s.head = s.pending[:n], 0
+	}
+	return dst, true
+}
+
+// txn is an open transaction: frames held back until COMMIT.
+type txn struct {
+	ops   []txOp
+	bytes int64
+}
+
+type txOp struct {
+	// a SEND
+	msg           *message.Message
+	exchange, key string
+	// or an ACK / NACK
+	sub     *subscription
+	tag     uint64
+	nack    bool
+	requeue bool
+}
+
+const (
+	maxCachedDests    = 1024
+	maxCachedDeclared = 10000
+)
+
+// destination parses a destination header, remembering the result.
+func (c *conn) destination(b []byte) (destination, error) {
+	if d, ok := c.dests[string(b)]; ok {
+		return d, nil
+	}
+	d, err := parseDestination(string(b))
+	if err != nil {
+		return d, err
+	}
+	if c.dests == nil {
+		c.dests = map[string]destination{}
+	}
+	if len(c.dests) < maxCachedDests {
+		c.dests[string(b)] = d
+	}
+	return d, nil
+}
+
+// destinationHeader returns the parsed destination of f or the ERROR
+// RabbitMQ sends without one.
+func (c *conn) destinationHeader(f *frame.Frame, command string) (destination, []byte, error) {
+	raw, ok := f.Get(hDestination)
+	if !ok {
+		return destination{}, nil, errorf("Missing destination", "\"%s\" must include a 'destination' header\n", command)
+	}
+	d, err := c.destination(raw)
+	if err != nil {
+		de := err.(*destError)
+		return d, raw, &stompError{msg: de.title(), detail: de.Error()}
+	}
+	return d, raw, nil
+}
+
+// boolHeader reads a boolean header; ok is false when it is absent or not
+// a boolean.
+func boolHeader(f *frame.Frame, name string) (val, ok bool) {
+	v, present := f.Get(name)
+	if !present {
+		return false, false
+	}
+	return parseBool(bytes.TrimSpace(v))
+}
+
+// hasDurableHeader is durable:true or persistent:true on SUBSCRIBE or
+// UNSUBSCRIBE.
+func hasDurableHeader(f *frame.Frame) bool {
+	d, _ := boolHeader(f, hDurable)
+	p, _ := boolHeader(f, hPersistent)
+	return d || p
+}
+
+// queueDecl builds the queue.declare RabbitMQ's plugin makes for an
+// endpoint: durable when asked (the default for /queue), otherwise
+// exclusive and auto-delete; then the exclusive and auto-delete headers, or
+// the destination kind's defaults, override those two.
+func (c *conn) queueDecl(f *frame.Frame, kind destKind, name string) (broker.QueueDecl, error) {
+	args, err := queueArgs(f)
+	if err != nil {
+		return broker.QueueDecl{}, err
+	}
+	durable, ok := boolHeader(f, hDurable)
+	if !ok {
+		durable, ok = boolHeader(f, hPersistent)
+	}
+	if !ok {
+		durable = kind == destQueue
+	}
+	d := broker.QueueDecl{Name: name, Args: args, Owner: c.id}
+	if durable {
+		d.Durable = true
+	} else {
+		d.AutoDelete, d.Exclusive = true, true
+	}
+	exclusive, hasExclusive := boolHeader(f, hExclusive)
+	autoDelete, hasAutoDelete := boolHeader(f, hAutoDelete)
+	switch kind {
+	case destTopic:
+		if !hasExclusive {
+			exclusive, hasExclusive = false, true
+		}
+		if !hasAutoDelete {
+			autoDelete, hasAutoDelete = true, true
+		}
+	case destExchange:
+		if !hasExclusive {
+			exclusive, hasExclusive = true, true
+		}
+		if !hasAutoDelete {
+			autoDelete, hasAutoDelete = true, true
+		}
+	}
+	if hasExclusive {
+		d.Exclusive = exclusive
+	}
+	if hasAutoDelete {
+		d.AutoDelete = autoDelete
+	}
+	return d, nil
+}
+
+// ensureQueue declares a /queue destination once per connection, as
+// RabbitMQ's plugin does.
+func (c *conn) ensureQueue(f *frame.Frame, name string) error {
+	if _, ok := c.declared[name]; ok {
+		return nil
+	}
+	decl, err := c.queueDecl(f, destQueue, name)
+	if err != nil {
+		return err
+	}
+	if _, err := c.vhost.DeclareQueue(decl); err != nil {
+		return err
+	}
+	if c.declared == nil {
+		c.declared = map[string]struct{}{}
+	}
+	if len(c.declared) < maxCachedDeclared {
+		c.declared[name] = struct{}{}
+	}
+	return nil
+}
+
+func invalidEndpoint(raw []byte, command string) error {
+	return errorf("Invalid destination", "'%s' is not a valid destination for '%s'\n", raw, command)
+}
+
+// send handles SEND.
+func (c *conn) send(f *frame.Frame) error {
+	if f.Has(hMessageID) {
+		return errorf("Invalid header", "'%s' is not allowed on '%s'.\n", hMessageID, "SEND")
+	}
+	d, raw, err := c.destinationHeader(f, "SEND")
+	if err != nil {
+		return err
+	}
+	switch d.kind {
+	case destQueue:
+		if err := c.ensureQueue(f, d.name); err != nil {
+			return err
+		}
+	case destTempQueue:
+		return invalidEndpoint(raw, "SEND")
+	}
+	var tx *txn
+	if id, ok := f.Get(hTransaction); ok {
+		if tx = c.txns[string(id)]; tx == nil {
+			return errorf("Bad transaction", "Invalid transaction identifier: \"%s\"\n", id)
+		}
+	}
+	msg := buildMessage(f, c.version == frame.V10, &c.in)
+	if p := &msg.Properties; p.Has(message.FlagReplyTo) && strings.HasPrefix(p.ReplyTo, prefixTempQueue+"/") {
+		if rd, err := parseDestination(p.ReplyTo); err == nil && rd.kind == destTempQueue {
+			q, err := c.replyQueue(rd.name)
+			if err != nil {
+				return err
+			}
+			p.ReplyTo = q
+		}
+	}
+	if err := c.checkUserID(msg); err != nil {
+		return err
+	}
+	exchange, key := d.routing()
+	if tx != nil {
+		tx.bytes += int64(len(msg.Body)) + 256
+		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
+			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
+		}
+		tx.ops = append(tx.ops, txOp{msg: msg, exchange: exchange, key: key})
+		return nil
+	}
+	_, err = c.session.Publish(exchange, key, msg, false)
+	return err
+}
+
+// replyQueue returns the private queue behind /temp-queue/id, creating it
+// and subscribing this connection to it on first use, as RabbitMQ does.
+func (c *conn) replyQueue(id string) (string, error) {
+	if q, ok := c.temp[id]; ok {
+		return q, nil
+	}
+	if err := c.checkSubscriptionLimit(); err != nil {
+		return "", err
+	}
+	info, err := c.vhost.DeclareQueue(broker.QueueDecl{Exclusive: true, AutoDelete: true, Owner: c.id})
+	if err != nil {
+		return "", err
+	}
+	dest := prefixTempQueue + "/" + id
+	sub := &subscription{id: dest, hasID: true, tag: "T_" + dest, ack: ackAuto, queue: info.Name, tempDest: dest,
+		dest: destination{kind: destTempQueue, name: id}}
+	c.addSub(sub)
+	if _, err := c.session.Consume(info.Name, broker.ConsumeSpec{Tag: sub.tag, NoAck: true}); err != nil {
+		c.removeSub(sub.tag)
+		_, _ = c.vhost.DeleteQueue(info.Name, false, false, c.id)
+		return "", err
+	}
+	if c.temp == nil {
+		c.temp = map[string]string{}
+	}
+	c.temp[id] = info.Name
+	return info.Name, nil
+}
+
+func (c *conn) addSub(s *subscription) {
+	c.subMu.Lock()
+	c.subs[s.tag] = s
+	c.subMu.Unlock()
+}
+
+func (c *conn) removeSub(tag string) *subscription {
+	c.subMu.Lock()
+	s := c.subs[tag]
+	delete(c.subs, tag)
+	c.subMu.Unlock()
+	return s
+}
+
+func (c *conn) lookupSub(tag []byte) *subscription {
+	c.subMu.Lock()
+	s := c.subs[string(tag)]
+	c.subMu.Unlock()
+	return s
+}
+
+func (c *conn) checkSubscriptionLimit() error {
+	c.subMu.Lock()
+	n := len(c.subs)
+	c.subMu.Unlock()
+	if max := c.srv.cfg.MaxSubscriptions; n >= max {
+		return errorf("Too many subscriptions", "subscription limit of %d per session reached (MaxSubscriptions)\n", max)
+	}
+	return nil
+}
+
+// subscribe handles SUBSCRIBE.
+func (c *conn) subscribe(f *frame.Frame) error {
+	id, hasID := f.GetString(hID)
+	if !hasID && hasDurableHeader(f) {
+		return &stompError{msg: "Missing Header", detail: "Header 'id' is required for durable subscriptions"}
+	}
+	if !hasID && c.version >= frame.V11 {
+		return errorf("Missing header", "SUBSCRIBE must include an 'id' header in STOMP %s\n", c.version)
+	}
+	d, raw, err := c.destinationHeader(f, "SUBSCRIBE")
+	if err != nil {
+		return err
+	}
+	sub := &subscription{id: id, hasID: hasID, dest: d}
+	if hasID {
+		if strings.HasPrefix(id, prefixTempQueue+"/") {
+			return errorf("Invalid id", "SUBSCRIBE 'id' may not start with %s/\n", prefixTempQueue)
+		}
+		sub.tag = "T_" + id
+	} else {
+		sub.tag = "Q_" + string(raw)
+	}
+	switch mode, _ := f.Get(hAck); string(mode) {
+	case "", "auto":
+		sub.ack = ackAuto
+	case "client":
+		sub.ack = ackClient
+	case "client-individual":
+		sub.ack = ackClientIndividual
+	default:
+		return errorf("Invalid header", "ack mode '%s' is not one of auto, client, client-individual\n", mode)
+	}
+	prefetch := 0
+	if v, ok := f.Get(hPrefetchCount); ok {
+		if n, ok := parseInt(bytes.TrimSpace(v)); ok && n > 0 {
+			prefetch = int(min(n, 1<<31-1))
+		}
+	}
+	if c.lookupSub([]byte(sub.tag)) != nil {
+		return errorf("Duplicated subscription identifier", "A subscription identified by '%s' already exists.", sub.tag)
+	}
+	if err := c.checkSubscriptionLimit(); err != nil {
+		return err
+	}
+
+	// The queue to consume from, declared and bound as RabbitMQ does.
+	var cleanup bool // delete the queue if the subscription fails
+	switch d.kind {
+	case destQueue:
+		if err := c.ensureQueue(f, d.name); err != nil {
+			return err
+		}
+		sub.queue = d.name
+	case destAmqQueue, destReplyQueue:
+		sub.queue = d.name
+	case destTopic, destExchange:
+		exchange, key := d.routing()
+		decl, err := c.queueDecl(f, d.kind, "")
+		if err != nil {
+			return err
+		}
+		if name, ok := f.GetString(hXQueueName); ok && name != "" {
+			decl.Name = name
+		} else if hasDurableHeader(f) {
+			decl.Name = subscriptionQueueName(key, id)
+		} else {
+			decl.Name = "stomp-subscription-" + randomID()
+		}
+		info, err := c.vhost.DeclareQueue(decl)
+		if err != nil {
+			return err
+		}
+		sub.queue = info.Name
+		cleanup = !decl.Durable
+		if err := c.vhost.Bind(broker.BindSpec{Source: exchange, Destination: info.Name, Key: key, Owner: c.id}); err != nil {
+			if cleanup {
+				_, _ = c.vhost.DeleteQueue(info.Name, false, false, c.id)
+			}
+			return err
+		}
+	default:
+		return invalidEndpoint(raw, "SUBSCRIBE")
+	}
+
+	c.session.Qos(prefetch, 0, false)
+	c.addSub(sub)
+	if _, err := c.session.Consume(sub.queue, broker.ConsumeSpec{Tag: sub.tag, NoAck: sub.ack == ackAuto}); err != nil {
+		c.removeSub(sub.tag)
+		if cleanup {
+			_, _ = c.vhost.DeleteQueue(sub.queue, false, false, c.id)
+		}
+		return err
+	}
+	return nil
+}
+
+// unsubscribe handles UNSUBSCRIBE; with durable:true (or persistent:true)
+// it also deletes the queue of a durable topic subscription.
+func (c *conn) unsubscribe(f *frame.Frame) error {
+	var tag string
+	if id, ok := f.GetString(hID); ok {
+		if strings.HasPrefix(id, prefixTempQueue+"/") {
+			return errorf("Invalid id", "UNSUBSCRIBE 'id' may not start with %s/\n", prefixTempQueue)
+		}
+		tag = "T_" + id
+	} else if dest, ok := f.GetString(hDestination); ok {
+		tag = "Q_" + dest
+	} else {
+		return &stompError{msg: "Missing destination or id", detail: "UNSUBSCRIBE must include a 'destination' or 'id' header"}
+	}
+	sub := c.lookupSub([]byte(tag))
+	if sub == nil {
+		desc := (&subscription{id: strings.TrimPrefix(tag, "T_"), hasID: strings.HasPrefix(tag, "T_"), tag: tag}).description()
+		return errorf("No subscription found", "UNSUBSCRIBE must refer to an existing subscription.\nSubscription to %q not found.\n", desc)
+	}
+	c.session.Cancel(tag)
+	c.removeSub(tag)
+	if sub.dest.kind == destTopic && hasDurableHeader(f) && sub.hasID {
+		name, ok := f.GetString(hXQueueName)
+		if !ok || name == "" {
+			name = subscriptionQueueName(sub.dest.name, sub.id)
+		}
+		if _, err := c.vhost.DeleteQueue(name, false, false, c.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseAckID splits a message-id "CONSUMERTAG@@SESSION@@TAG" into the
+// consumer tag and the delivery tag. The consumer tag may itself contain
+// "@@", so the split is from the right.
+func parseAckID(v []byte) (ctag []byte, tag uint64, ok bool) {
+	i := bytes.LastIndex(v, []byte("@@"))
+	if i < 0 {
+		return nil, 0, false
+	}
+	digits := v[i+2:]
+	j := bytes.LastIndex(v[:i], []byte("@@"))
+	if j < 0 || len(digits) == 0 || len(digits) > 20 {
+		return nil, 0, false
+	}
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return nil, 0, false
+	}
+	return v[:j], n, true
+}
+
+// ack handles ACK and NACK.
+func (c *conn) ack(f *frame.Frame, nack bool) error {
+	command := "ACK"
+	if nack {
+		command = "NACK"
+	}
+	header := hMessageID
+	if c.version == frame.V12 {
+		header = hID
+	}
+	v, ok := f.Get(header)
+	if !ok {
+		return errorf("Missing header", "\"%s\" must include the \"%s\" header\n", command, header)
+	}
+	ctag, tag, ok := parseAckID(v)
+	if !ok {
+		return errorf("Invalid header", "\"%s\" must include a valid \"%s\" header\n", command, header)
+	}
+	sub := c.lookupSub(ctag)
+	if sub == nil {
+		return errorf("Subscription not found", "Message with id \"%s\" has no subscription\n", v)
+	}
+	requeue := true
+	if r, ok := boolHeader(f, hRequeue); ok {
+		requeue = r
+	}
+	if id, ok := f.Get(hTransaction); ok {
+		tx := c.txns[string(id)]
+		if tx == nil {
+			return errorf("Bad transaction", "Invalid transaction identifier: \"%s\"\n", id)
+		}
+		tx.bytes += 256
+		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
+			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
+		}
+		tx.ops = append(tx.ops, txOp{sub: sub, tag: tag, nack: nack, requeue: requeue})
+		return nil
+	}
+	return c.settle(sub, tag, nack, requeue)
+}
+
+// settle acks or nacks: in client mode every pending message of the
+// subscription up to tag, otherwise tag alone.
+func (c *conn) settle(sub *subscription, tag uint64, nack, requeue bool) error {
+	if sub.ack != ackClient {
+		if nack {
+			return c.session.Nack(tag, false, requeue)
+		}
+		return c.session.Ack(tag, false)
+	}
+	c.subMu.Lock()
+	tags, ok := sub.takeUpTo(tag, c.tags[:0])
+	c.subMu.Unlock()
+	c.tags = tags[:0]
+	if !ok {
+		return &broker.Error{Code: broker.CodePreconditionFailed, Text: fmt.Sprintf("unknown delivery tag %d", tag)}
+	}
+	for _, t := range tags {
+		var err error
+		if nack {
+			err = c.session.Nack(t, false, requeue)
+		} else {
+			err = c.session.Ack(t, false)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func transactionHeader(f *frame.Frame, command string) (string, error) {
+	id, ok := f.GetString(hTransaction)
+	if !ok {
+		return "", errorf("Missing transaction", "\"%s\" must include a 'transaction' header\n", command)
+	}
+	return id, nil
+}
+
+// begin handles BEGIN; beginning an open transaction again empties it, as
+// in RabbitMQ.
+func (c *conn) begin(f *frame.Frame) error {
+	id, err := transactionHeader(f, "BEGIN")
+	if err != nil {
+		return err
+	}
+	if _, open := c.txns[id]; !open {
+		if max := c.srv.cfg.MaxTransactions; len(c.txns) >= max {
+			return errorf("Too many transactions", "limit of %d open transactions per session reached (MaxTransactions)\n", max)
+		}
+	}
+	if c.txns == nil {
+		c.txns = map[string]*txn{}
+	}
+	c.txns[id] = &txn{}
+	return nil
+}
+
+// commit handles COMMIT: the held frames run in order.
+func (c *conn) commit(f *frame.Frame) error {
+	id, err := transactionHeader(f, "COMMIT")
+	if err != nil {
+		return err
+	}
+	tx := c.txns[id]
+	if tx == nil {
+		return errorf("Bad transaction", "Invalid transaction identifier: \"%s\"\n", id)
+	}
+	delete(c.txns, id)
+	for _, op := range tx.ops {
+		if op.msg != nil {
+			if _, err := c.session.Publish(op.exchange, op.key, op.msg, false); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.settle(op.sub, op.tag, op.nack, op.requeue); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abortTx handles ABORT: the held frames are dropped.
+func (c *conn) abortTx(f *frame.Frame) error {
+	id, err := transactionHeader(f, "ABORT")
+	if err != nil {
+		return err
+	}
+	if _, ok := c.txns[id]; !ok {
+		return errorf("Bad transaction", "Invalid transaction identifier: \"%s\"\n", id)
+	}
+	delete(c.txns, id)
+	return nil
+}
