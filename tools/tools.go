@@ -13,3 +13,6 @@ import (
 	_ "golang.org/x/sync/errgroup"
 	_ "gopkg.in/yaml.v3"
 )
+
+// goleak is needed to run amqp091-go's own integration suite against sluice.
+import _ "go.uber.org/goleak"

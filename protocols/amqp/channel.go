@@ -34,7 +34,6 @@ type channel struct {
 	nextSeq  uint64
 	tx       bool
 	txOps    []txOp
-	flowOff  bool
 	replyTag string // consumer tag of the direct reply-to consumer
 	replyQ   string // its private queue
 }
@@ -185,14 +184,12 @@ func (ch *channel) method(m wire.Method) error {
 	case *wire.ChannelCloseOk:
 		return nil
 	case *wire.ChannelFlow:
-		// Honoured: active=false pauses deliveries to this channel.
-		ch.flowOff = !m.Active
-		if m.Active {
-			ch.session.Resume()
-		} else {
-			ch.session.Pause()
+		// RabbitMQ refuses to let a client stop its deliveries this way
+		// (prefetch does that job), and clients test for exactly this.
+		if !m.Active {
+			return wire.NewError(wire.NotImplemented, "active=false")
 		}
-		ch.reply(&wire.ChannelFlowOk{Active: m.Active})
+		ch.reply(&wire.ChannelFlowOk{Active: true})
 		return nil
 	case *wire.ChannelFlowOk:
 		return nil

@@ -52,6 +52,8 @@ type conn struct {
 	unblock  chan struct{}
 	alarmMu  sync.Mutex
 	alarmSet string
+
+	info atomic.Value // ConnInfo once open
 }
 
 // readCounter records when data last arrived, for heartbeat enforcement,
@@ -224,6 +226,7 @@ func (c *conn) handshake() error {
 	if !ok {
 		return c.handshakeError(wire.NewError(wire.CommandInvalid, "expected connection.start-ok"))
 	}
+	clientProps := so.ClientProperties
 	if caps, ok := so.ClientProperties["capabilities"].(message.Table); ok {
 		c.caps = caps
 	}
@@ -303,6 +306,7 @@ func (c *conn) handshake() error {
 		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("vhost %s not found", op.VirtualHost)))
 	}
 	c.vhost = v
+	c.publishInfo(clientProps)
 	c.out.method(0, &wire.ConnectionOpenOk{})
 	if reason := c.srv.alarm(); reason != "" {
 		c.alarmChanged(reason)

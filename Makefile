@@ -1,0 +1,35 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+GO ?= go
+BIN := bin
+
+.PHONY: run build test fmt-check vet unit fuzz amqp091-suite bench clean
+
+run: build
+	./$(BIN)/sluice --data-dir ./data
+
+build:
+	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+
+# Everything CI checks.
+test: fmt-check vet unit fuzz amqp091-suite
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 600s ./...
+
+fuzz:
+	./scripts/fuzz-short.sh
+
+amqp091-suite:
+	./scripts/amqp091-suite.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./broker/ ./protocols/... ./storage/...
+
+clean:
+	rm -rf $(BIN)
