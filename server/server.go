@@ -89,6 +89,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.Handle("/ws", stompSrv.WebSocketHandler())
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
+	s.registerAPI()
 	return s, nil
 }
 
