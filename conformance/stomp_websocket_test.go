@@ -1,0 +1,134 @@
+package conformance
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/go-stomp/stomp/v3"
+	"github.com/sluice-mq/sluice/brokertest"
+)
+
+type wsClient struct {
+	t   *testing.T
+	c   *websocket.Conn
+	ctx context.Context
+}
+
+func wsDial(t *testing.T, b *brokertest.Broker, subprotocols ...string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	c, _, err := websocket.Dial(ctx, "ws://"+b.HTTPAddr()+"/ws", &websocket.DialOptions{Subprotocols: subprotocols})
+	if err != nil {
+		t.Fatalf("websocket dial: %v", err)
+	}
+	c.SetReadLimit(4 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c, ctx: ctx}
+}
+
+func (w *wsClient) send(s string) {
+	w.t.Helper()
+	if err := w.c.Write(w.ctx, websocket.MessageText, []byte(s)); err != nil {
+		w.t.Fatalf("websocket write: %v", err)
+	}
+}
+
+// next reads one message that is not a heart-beat.
+func (w *wsClient) next() (websocket.MessageType, string) {
+	w.t.Helper()
+	for {
+		typ, b, err := w.c.Read(w.ctx)
+		if err != nil {
+			w.t.Fatalf("websocket read: %v", err)
+		}
+		if string(b) == "\n" {
+			continue
+		}
+		return typ, string(b)
+	}
+}
+
+func TestStompWebSocket(t *testing.T) {
+	b := brokertest.New(t)
+	w := wsDial(t, b, "v10.stomp", "v11.stomp", "v12.stomp")
+	if w.c.Subprotocol() != "v12.stomp" {
+		t.Fatalf("subprotocol %q", w.c.Subprotocol())
+	}
+	w.send("CONNECT\naccept-version:1.1,1.2\nhost:/\nlogin:guest\npasscode:guest\nheart-beat:0,0\n\n\x00")
+	_, msg := w.next()
+	if !strings.HasPrefix(msg, "CONNECTED\n") || !strings.Contains(msg, "version:1.2\n") {
+		t.Fatalf("got %q", msg)
+	}
+	// Several frames in one message.
+	w.send("SUBSCRIBE\nid:sub-0\ndestination:/queue/ws\n\n\x00SEND\ndestination:/queue/ws\ncontent-type:text/plain\n\nhello from ws\x00")
+	typ, msg := w.next()
+	if typ != websocket.MessageText || !strings.HasPrefix(msg, "MESSAGE\n") || !strings.HasSuffix(msg, "\n\nhello from ws\x00") ||
+		!strings.Contains(msg, "subscription:sub-0\n") || !strings.Contains(msg, "destination:/queue/ws\n") {
+		t.Fatalf("got %v %q", typ, msg)
+	}
+	// A frame split over messages, and a heart-beat message between frames.
+	w.send("SEND\ndestination:/que")
+	w.send("ue/ws\n\npart")
+	w.send("ial\x00")
+	w.send("\n")
+	_, msg = w.next()
+	if !strings.HasSuffix(msg, "\n\npartial\x00") {
+		t.Fatalf("got %q", msg)
+	}
+	// A body that is not UTF-8 travels in a binary message.
+	w.send("SEND\ndestination:/queue/ws\ncontent-length:2\n\n\xff\x00\x00")
+	typ, msg = w.next()
+	if typ != websocket.MessageBinary || !strings.HasSuffix(msg, "\n\n\xff\x00\x00") {
+		t.Fatalf("got %v %q", typ, msg)
+	}
+	// Messages from a TCP client reach the WebSocket one.
+	c := stompDial(t, b)
+	_ = c.Send("/queue/ws", "text/plain", []byte("from tcp"))
+	if _, msg = w.next(); !strings.HasSuffix(msg, "\n\nfrom tcp\x00") {
+		t.Fatalf("got %q", msg)
+	}
+	w.send("DISCONNECT\nreceipt:bye\n\n\x00")
+	if _, msg = w.next(); !strings.HasPrefix(msg, "RECEIPT\nreceipt-id:bye\n") {
+		t.Fatalf("got %q", msg)
+	}
+}
+
+func TestStompWebSocketHeartbeatsAndErrors(t *testing.T) {
+	b := brokertest.New(t)
+	w := wsDial(t, b, "v12.stomp")
+	w.send("CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,1000\n\n\x00")
+	if _, msg := w.next(); !strings.Contains(msg, "heart-beat:1000,0") {
+		t.Fatalf("got %q", msg)
+	}
+	// The server's heart-beats arrive as "\n" messages.
+	typ, data, err := w.c.Read(w.ctx)
+	if err != nil || string(data) != "\n" || typ != websocket.MessageText {
+		t.Fatalf("heart-beat: %v %q %v", typ, data, err)
+	}
+	w.send("FOO\n\n\x00")
+	_, msg := w.next()
+	if !strings.HasPrefix(msg, "ERROR\n") || !strings.Contains(msg, "message:Bad command") {
+		t.Fatalf("got %q", msg)
+	}
+	if _, _, err := w.c.Read(w.ctx); err == nil {
+		t.Fatal("connection still open after ERROR")
+	}
+	// Other sessions are unaffected.
+	c := stompDial(t, b)
+	if err := c.Send("/queue/x", "", nil, stomp.SendOpt.Receipt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStompWebSocketNoSubprotocol(t *testing.T) {
+	b := brokertest.New(t)
+	w := wsDial(t, b)
+	w.send("CONNECT\nhost:/\n\n\x00")
+	if _, msg := w.next(); !strings.HasPrefix(msg, "CONNECTED\n") || !strings.Contains(msg, "version:1.0") {
+		t.Fatalf("got %q", msg)
+	}
+}
