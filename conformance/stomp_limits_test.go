@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,9 @@ func TestStompLimitsCloseOnlyThatSession(t *testing.T) {
 		b2 := brokertest.New(t)
 		r := rawDial(t, b2.STOMPAddr())
 		r.connect()
-		go func() { _ = r.writeErr([]byte("SEND\ndestination:/queue/x\nbig:" + strings.Repeat("y", 65<<10) + "\n\n\x00")) }()
+		go func() {
+			_ = r.writeErr([]byte("SEND\ndestination:/queue/x\nbig:" + strings.Repeat("y", 65<<10) + "\n\n\x00"))
+		}()
 		r.expectError("MaxHeaderLine")
 	})
 	t.Run("oversized CONNECT", func(t *testing.T) {
@@ -157,4 +160,63 @@ func TestStompShutdownSendsError(t *testing.T) {
 	}()
 	r.expectError("Server shutdown")
 	<-done
+}
+
+// A client that pipelines frames without reading the replies meets TCP
+// backpressure; once it reads, every receipt arrives in order.
+func TestStompPipelineWithoutReading(t *testing.T) {
+	b := brokertest.New(t)
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	const n = 20000
+	pad := strings.Repeat("p", 1000) // 20 MB of receipts outgrow the socket buffers
+	go func() {
+		var buf bytes.Buffer
+		for i := 0; i < n; i++ {
+			buf.WriteString("BEGIN\ntransaction:t\nreceipt:" + pad + strconv.Itoa(i) + "\n\n\x00")
+			if buf.Len() > 64<<10 {
+				if r.writeErr(buf.Bytes()) != nil {
+					return
+				}
+				buf.Reset()
+			}
+		}
+		_ = r.writeErr(buf.Bytes())
+	}()
+	time.Sleep(300 * time.Millisecond)
+	for i := 0; i < n; i++ {
+		f := r.read()
+		if f.command != "RECEIPT" || f.headers["receipt-id"] != pad+strconv.Itoa(i) {
+			t.Fatalf("frame %d: %s %v", i, f.command, f.headers)
+		}
+	}
+}
+
+// A consumer that stops reading stops getting deliveries once its output
+// is full; when it reads again everything arrives, in order, once.
+func TestStompSlowConsumer(t *testing.T) {
+	b := brokertest.New(t, func(c *server.Config) { c.OutputHighWater = 64 << 10 })
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SUBSCRIBE\nid:s\ndestination:/queue/slow\nreceipt:ok\n\n\x00")
+	if f := r.read(); f.command != "RECEIPT" {
+		t.Fatal(f.command)
+	}
+	p := stompDial(t, b)
+	body := bytes.Repeat([]byte("z"), 8<<10)
+	const n = 2000 // 16 MiB, far more than the socket buffers and the high water mark
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := p.Send("/queue/slow", "", append([]byte(strconv.Itoa(i)+":"), body...)); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	for i := 0; i < n; i++ {
+		f := r.read()
+		if f.command != "MESSAGE" || !bytes.HasPrefix(f.body, []byte(strconv.Itoa(i)+":")) {
+			t.Fatalf("message %d: %s %q", i, f.command, f.body[:min(len(f.body), 10)])
+		}
+	}
 }

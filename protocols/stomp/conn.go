@@ -85,7 +85,9 @@ type conn struct {
 	temp      map[string]string      // temp-queue id -> its queue
 	in        interner
 	tags      []uint64 // scratch for cumulative acks
-	errorSent bool
+	// graceful asks teardown to close so that the client can read the
+	// last frame (ERROR, or the RECEIPT of DISCONNECT).
+	graceful bool
 }
 
 // readTracker notes when data last arrived, for heart-beat enforcement,
@@ -162,6 +164,7 @@ func (c *conn) finish(err error) {
 	case errors.Is(err, errDisconnect):
 		c.setReason("client sent DISCONNECT")
 		c.out.flush(c.srv.cfg.WriteTimeout)
+		c.graceful = true
 	case errors.As(err, &se):
 		c.sendError(se, nil)
 	case errors.As(err, &le):
@@ -188,7 +191,7 @@ func (c *conn) sendError(e *stompError, f *frame.Frame) {
 	}
 	c.out.frame(frame.Error, fields, []byte(e.detail))
 	c.out.flush(time.Second)
-	c.errorSent = true
+	c.graceful = true
 }
 
 // teardown releases everything the connection held: unacked messages go
@@ -199,7 +202,7 @@ func (c *conn) teardown() {
 	}
 	c.closeOnce.Do(func() { close(c.done) })
 	c.out.drop()
-	if c.errorSent {
+	if c.graceful {
 		c.link.closeAfterError(time.Second)
 	} else {
 		c.link.Close()
@@ -320,6 +323,7 @@ func (c *conn) handshake() error {
 // loop reads and handles frames until the session ends.
 func (c *conn) loop() error {
 	for {
+		c.out.waitBacklog(c.done)
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			return err

@@ -54,6 +54,9 @@ type output struct {
 	closed  bool
 	wake    chan struct{}
 	dirty   atomic.Bool // reader items queued without a wake-up
+	// drained is signalled after every batch, for a reader waiting for
+	// its backlog of replies to shrink.
+	drained chan struct{}
 
 	// Body bytes of queued MESSAGE frames; past the high water mark the
 	// session takes no more deliveries until half of it has drained.
@@ -67,7 +70,7 @@ type output struct {
 }
 
 func newOutput(c *conn) *output {
-	return &output{c: c, wake: make(chan struct{}, 1)}
+	return &output{c: c, wake: make(chan struct{}, 1), drained: make(chan struct{}, 1)}
 }
 
 func (o *output) push(it outItem, wake bool) {
@@ -85,6 +88,30 @@ func (o *output) push(it outItem, wake bool) {
 		o.kick()
 	} else {
 		o.dirty.Store(true)
+	}
+}
+
+// maxBacklog is how many items may wait for the writer before the reader
+// stops reading: a client that sends without reading the replies then
+// meets TCP backpressure instead of growing the server's memory.
+const maxBacklog = 4096
+
+// waitBacklog blocks the reader while the output holds more than
+// maxBacklog items, until it drains or the connection ends.
+func (o *output) waitBacklog(done <-chan struct{}) {
+	for {
+		o.mu.Lock()
+		n := len(o.pending)
+		o.mu.Unlock()
+		if n <= maxBacklog {
+			return
+		}
+		o.kick()
+		select {
+		case <-o.drained:
+		case <-done:
+			return
+		}
 	}
 }
 
@@ -182,6 +209,10 @@ func (o *output) run() {
 		o.pending = o.spare[:0]
 		o.mu.Unlock()
 		err := o.writeBatch(batch)
+		select {
+		case o.drained <- struct{}{}:
+		default:
+		}
 		clear(batch)
 		if cap(batch) > 4096 {
 			batch = nil // a burst is over; do not keep its slice

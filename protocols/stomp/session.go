@@ -260,7 +260,7 @@ func (c *conn) send(f *frame.Frame) error {
 		tx.ops = append(tx.ops, txOp{msg: msg, exchange: exchange, key: key})
 		return nil
 	}
-	_, err = c.session.Publish(exchange, key, msg, false)
+	_, err = c.session.Publish(exchange, key, msg, broker.PublishOptions{})
 	return err
 }
 
@@ -584,7 +584,7 @@ func (c *conn) commit(f *frame.Frame) error {
 	delete(c.txns, id)
 	for _, op := range tx.ops {
 		if op.msg != nil {
-			if _, err := c.session.Publish(op.exchange, op.key, op.msg, false); err != nil {
+			if _, err := c.session.Publish(op.exchange, op.key, op.msg, broker.PublishOptions{}); err != nil {
 				return err
 			}
 			continue
