@@ -469,3 +469,44 @@ func TestStompBinaryBodyWithNUL(t *testing.T) {
 		t.Fatalf("content-length %q", m.Header.Get(frame.ContentLength))
 	}
 }
+
+func TestStompReceiptForRejectedSend(t *testing.T) {
+	b := brokertest.New(t)
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SUBSCRIBE\nid:1\ndestination:/queue/full\nx-max-length:1\nx-overflow:reject-publish\n\n\x00" +
+		"UNSUBSCRIBE\nid:1\n\n\x00" +
+		"SEND\ndestination:/queue/full\npersistent:true\nreceipt:first\n\n1\x00" +
+		"SEND\ndestination:/queue/full\n\n2 is dropped without a receipt to answer\x00" +
+		"SEND\ndestination:/queue/full\nreceipt:second\n\n3\x00")
+	if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "first" {
+		t.Fatalf("got %s %v", f.command, f.headers)
+	}
+	f := r.expectError("Message rejected")
+	if f.headers["receipt-id"] != "second" {
+		t.Fatalf("ERROR headers %v", f.headers)
+	}
+}
+
+func TestStompPersistentSendReceipt(t *testing.T) {
+	b := brokertest.New(t)
+	c := stompDial(t, b)
+	for i := 0; i < 20; i++ {
+		if err := c.Send("/queue/durable-msgs", "", []byte("p"), stomp.SendOpt.Receipt,
+			stomp.SendOpt.Header("persistent", "true")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx := c.Begin()
+	for i := 0; i < 5; i++ {
+		_ = tx.Send("/queue/durable-msgs", "", []byte("t"), stomp.SendOpt.Header("persistent", "true"))
+	}
+	if err := tx.CommitWithReceipt(); err != nil {
+		t.Fatal(err)
+	}
+	ch := amqpChannel(t, b)
+	q, err := ch.QueueDeclarePassive("durable-msgs", true, false, false, false, nil)
+	if err != nil || q.Messages != 25 {
+		t.Fatalf("%d messages, %v", q.Messages, err)
+	}
+}

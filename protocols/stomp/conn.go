@@ -67,6 +67,12 @@ type conn struct {
 	reasonMu  sync.Mutex
 	reason    string
 
+	// Receipts of SEND and COMMIT frames wait for storage to make their
+	// persistent messages durable: confirms maps a publish's sequence number
+	// to the receipt it holds back.
+	confirmMu sync.Mutex
+	confirms  map[uint64]*heldReceipt
+
 	// subMu guards subs and each subscription's pending tags: deliveries
 	// arrive on other goroutines.
 	subMu sync.Mutex
@@ -85,6 +91,7 @@ type conn struct {
 	temp      map[string]string      // temp-queue id -> its queue
 	in        interner
 	tags      []uint64 // scratch for cumulative acks
+	nextSeq   uint64   // publish sequence numbers for confirms
 	// graceful asks teardown to close so that the client can read the
 	// last frame (ERROR, or the RECEIPT of DISCONNECT).
 	graceful bool
@@ -347,9 +354,10 @@ func (c *conn) loop() error {
 // handle runs one frame and sends its receipt.
 func (c *conn) handle(f *frame.Frame) error {
 	var err error
+	ownReceipt := false // the handler sends the receipt itself
 	switch f.Command {
 	case frame.Send:
-		err = c.send(f)
+		err, ownReceipt = c.send(f), true
 	case frame.Subscribe:
 		err = c.subscribe(f)
 	case frame.Unsubscribe:
@@ -361,7 +369,7 @@ func (c *conn) handle(f *frame.Frame) error {
 	case frame.Begin:
 		err = c.begin(f)
 	case frame.Commit:
-		err = c.commit(f)
+		err, ownReceipt = c.commit(f), true
 	case frame.Abort:
 		err = c.abortTx(f)
 	case frame.Disconnect:
@@ -377,7 +385,7 @@ func (c *conn) handle(f *frame.Frame) error {
 	if err != nil {
 		return err
 	}
-	if r, ok := f.Get(hReceipt); ok {
+	if r, ok := f.Get(hReceipt); ok && !ownReceipt {
 		c.out.receipt(string(r))
 	}
 	return nil

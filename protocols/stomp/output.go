@@ -36,6 +36,9 @@ type outItem struct {
 	d          broker.Delivery
 	sub        *subscription
 	done       chan struct{}
+	// closeAfter ends the connection once this frame is written (an ERROR
+	// raised outside the reader goroutine).
+	closeAfter bool
 }
 
 // output is a connection's outgoing queue and its one writer goroutine.
@@ -208,7 +211,12 @@ func (o *output) run() {
 		batch := o.pending
 		o.pending = o.spare[:0]
 		o.mu.Unlock()
-		err := o.writeBatch(batch)
+		closeAfter, err := o.writeBatch(batch)
+		if closeAfter && err == nil {
+			c.abort("message rejected")
+			o.drop()
+			return
+		}
 		select {
 		case o.drained <- struct{}{}:
 		default:
@@ -233,16 +241,16 @@ func nonZero(d time.Duration) time.Duration {
 	return d
 }
 
-func (o *output) writeBatch(batch []outItem) error {
+func (o *output) writeBatch(batch []outItem) (closeAfter bool, err error) {
 	c := o.c
 	var written int64
-	var err error
 	sink := c.link.begin(o.version, c.srv.cfg.WriteTimeout)
 	for i := 0; i < len(batch) && err == nil; i++ {
 		it := &batch[i]
 		switch it.kind {
 		case outFrame:
 			err = sink.WriteFrame(it.cmd, it.fields, it.body)
+			closeAfter = closeAfter || it.closeAfter
 			if it.setVersion {
 				o.version = it.version
 				sink.SetVersion(it.version)
@@ -277,7 +285,7 @@ func (o *output) writeBatch(batch []outItem) error {
 			}
 		}
 	}
-	return err
+	return closeAfter, err
 }
 
 // writeMessage writes one MESSAGE frame with the headers RabbitMQ's STOMP

@@ -258,10 +258,18 @@ func (c *conn) send(f *frame.Frame) error {
 			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
 		}
 		tx.ops = append(tx.ops, txOp{msg: msg, exchange: exchange, key: key})
+		// The SEND has been taken; its effect waits for COMMIT, whose
+		// receipt waits for storage.
+		if r, ok := f.Get(hReceipt); ok {
+			c.out.receipt(string(r))
+		}
 		return nil
 	}
-	_, err = c.session.Publish(exchange, key, msg, broker.PublishOptions{})
-	return err
+	h := holdReceipt(f)
+	if err := c.publish(exchange, key, msg, h); err != nil {
+		return err
+	}
+	return c.finishReceipt(h)
 }
 
 // replyQueue returns the private queue behind /temp-queue/id, creating it
@@ -582,9 +590,10 @@ func (c *conn) commit(f *frame.Frame) error {
 		return errorf("Bad transaction", "Invalid transaction identifier: \"%s\"\n", id)
 	}
 	delete(c.txns, id)
+	h := holdReceipt(f)
 	for _, op := range tx.ops {
 		if op.msg != nil {
-			if _, err := c.session.Publish(op.exchange, op.key, op.msg, broker.PublishOptions{}); err != nil {
+			if err := c.publish(op.exchange, op.key, op.msg, h); err != nil {
 				return err
 			}
 			continue
@@ -593,7 +602,7 @@ func (c *conn) commit(f *frame.Frame) error {
 			return err
 		}
 	}
-	return nil
+	return c.finishReceipt(h)
 }
 
 // abortTx handles ABORT: the held frames are dropped.

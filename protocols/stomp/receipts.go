@@ -1,0 +1,115 @@
+package stomp
+
+import (
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/stomp/frame"
+)
+
+// heldReceipt is the receipt of a SEND or COMMIT that waits for its
+// publishes: it is sent once every one of them is settled — on disk when
+// the message is persistent and bound for a durable queue, at once
+// otherwise — or replaced by an ERROR if a queue refused one or storage
+// failed, as RabbitMQ answers a STOMP receipt from publisher confirms.
+type heldReceipt struct {
+	id     string
+	left   int // unsettled publishes, plus one while the frame is being handled
+	failed bool
+}
+
+// holdReceipt returns the receipt f asks for, or nil.
+func holdReceipt(f *frame.Frame) *heldReceipt {
+	r, ok := f.GetString(hReceipt)
+	if !ok {
+		return nil
+	}
+	return &heldReceipt{id: r, left: 1}
+}
+
+// publish publishes msg, tying its outcome to h when there is one.
+func (c *conn) publish(exchange, key string, msg *message.Message, h *heldReceipt) error {
+	if h == nil {
+		_, err := c.session.Publish(exchange, key, msg, broker.PublishOptions{})
+		return err
+	}
+	c.nextSeq++
+	seq := c.nextSeq
+	c.confirmMu.Lock()
+	if c.confirms == nil {
+		c.confirms = map[uint64]*heldReceipt{}
+	}
+	c.confirms[seq] = h
+	h.left++
+	c.confirmMu.Unlock()
+	res, err := c.session.Publish(exchange, key, msg, broker.PublishOptions{Confirm: c, Seq: seq})
+	if err != nil || !res.Pending {
+		// Storage is not involved: the outcome is known now.
+		c.confirmMu.Lock()
+		if c.confirms[seq] == h {
+			delete(c.confirms, seq)
+			h.left--
+			h.failed = h.failed || res.Rejected
+		}
+		c.confirmMu.Unlock()
+	}
+	return err
+}
+
+// Confirmed implements broker.Confirmer; it runs on a storage goroutine and
+// must not block.
+func (c *conn) Confirmed(seq uint64, ok bool) {
+	c.confirmMu.Lock()
+	h := c.confirms[seq]
+	fire := false
+	if h != nil {
+		delete(c.confirms, seq)
+		h.failed = h.failed || !ok
+		h.left--
+		fire = h.left == 0
+	}
+	c.confirmMu.Unlock()
+	if fire {
+		c.releaseReceipt(h, true)
+	}
+}
+
+// finishReceipt drops the hold the frame itself had on h; the receipt goes
+// out now if every publish is already settled. A refusal known now comes
+// back as an error for the reader's usual ERROR path.
+func (c *conn) finishReceipt(h *heldReceipt) error {
+	if h == nil {
+		return nil
+	}
+	c.confirmMu.Lock()
+	h.left--
+	fire := h.left == 0
+	c.confirmMu.Unlock()
+	if !fire {
+		return nil
+	}
+	if h.failed {
+		return rejectedError(h.id)
+	}
+	c.releaseReceipt(h, false)
+	return nil
+}
+
+func rejectedError(receipt string) *stompError {
+	return &stompError{msg: "Message rejected",
+		detail: "A message was not accepted: a queue refused it (x-overflow reject-publish) or it could not be stored.\n",
+		extra:  []frame.Field{{Name: hReceiptID, Value: receipt}}}
+}
+
+// releaseReceipt sends h's RECEIPT, or, when a publish failed, an ERROR
+// after which the connection closes.
+func (c *conn) releaseReceipt(h *heldReceipt, async bool) {
+	if !h.failed {
+		c.out.push(outItem{kind: outReceipt, text: h.id}, async)
+		return
+	}
+	e := rejectedError(h.id)
+	fields := []frame.Field{{Name: hMessage, Value: e.msg}, {Name: hContentType, Value: "text/plain"},
+		{Name: hVersion, Value: supportedVersions}}
+	fields = append(fields, e.extra...)
+	c.out.push(outItem{kind: outFrame, cmd: frame.Error, fields: fields, body: []byte(e.detail), closeAfter: true}, true)
+}
