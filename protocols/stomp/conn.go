@@ -91,19 +91,49 @@ type conn struct {
 	temp      map[string]string      // temp-queue id -> its queue
 	in        interner
 	tags      []uint64 // scratch for cumulative acks
+	// An idle connection waits for input in idleBuf instead of its frame
+	// reader's buffer; pre holds what arrived until the reader takes it.
+	idleBuf   [256]byte
+	pre       []byte
+	idleOK    bool // after the handshake
+	lastShort bool // the last transport read did not fill its buffer
 	nextSeq   uint64   // publish sequence numbers for confirms
 	// graceful asks teardown to close so that the client can read the
 	// last frame (ERROR, or the RECEIPT of DISCONNECT).
 	graceful bool
 }
 
-// readTracker notes when data last arrived, for heart-beat enforcement,
-// and wakes the writer before the reader may block, so replies queued for
-// the frames read so far go out.
+// readTracker is the frame reader's source. It serves what idleWait read
+// first, notes when data last arrived (heart-beat enforcement), wakes the
+// writer before the reader may block so the replies to the frames read so
+// far go out, and sends the reader idle when it would block between frames.
 type readTracker struct{ c *conn }
+
+// errIdle tells the loop that the frame reader would wait for the client
+// between frames: the loop then parks the connection in idleWait.
+var errIdle = errors.New("idle")
 
 func (r readTracker) Read(p []byte) (int, error) {
 	c := r.c
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	// The last read did not fill its buffer, so the client had paused,
+	// and nothing of a next frame is buffered: wait without the reader's
+	// buffer. Under streaming load reads fill the buffer and this is
+	// skipped, so it costs no extra system calls there.
+	if c.idleOK && c.lastShort && c.fr.Buffered() == 0 {
+		return 0, errIdle
+	}
+	n, err := c.rawRead(p)
+	c.lastShort = n < len(p)
+	return n, err
+}
+
+// rawRead reads from the transport.
+func (c *conn) rawRead(p []byte) (int, error) {
 	if c.out.dirty.Load() {
 		c.out.kick()
 	}
@@ -119,7 +149,7 @@ func newConn(s *Server, l link) *conn {
 		subs: map[string]*subscription{}}
 	c.log = s.log.With().Str("proto", "stomp").Str("peer", l.RemoteAddr().String()).Logger()
 	c.out = newOutput(c)
-	c.fr = frame.NewReader(readTracker{c}, s.cfg.limits())
+	c.takeReader()
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
 }
@@ -209,6 +239,7 @@ func (c *conn) teardown() {
 	}
 	c.closeOnce.Do(func() { close(c.done) })
 	c.out.drop()
+	c.releaseReader()
 	if c.graceful {
 		c.link.closeAfterError(time.Second)
 	} else {
@@ -327,11 +358,65 @@ func (c *conn) handshake() error {
 	return nil
 }
 
+// takeReader gets a frame reader from the pool.
+func (c *conn) takeReader() {
+	c.fr = c.srv.readers.Get().(*frame.Reader)
+	c.fr.Reset(readTracker{c})
+	c.fr.SetVersion(c.version)
+}
+
+// releaseReader gives the frame reader back to the pool.
+func (c *conn) releaseReader() {
+	if c.fr != nil {
+		c.fr.Reset(nil)
+		c.srv.readers.Put(c.fr)
+		c.fr = nil
+	}
+}
+
+// idleWait parks a connection that has no partial frame buffered: the
+// frame reader goes back to the pool and the wait happens in the small
+// idleBuf. Heart-beats are consumed here; anything else is kept in pre
+// for a fresh reader.
+func (c *conn) idleWait() error {
+	c.releaseReader()
+	for {
+		n, err := c.rawRead(c.idleBuf[:])
+		data := c.idleBuf[:n]
+		for len(data) > 0 {
+			if data[0] == '\n' {
+				data = data[1:]
+			} else if data[0] == '\r' && len(data) > 1 && data[1] == '\n' {
+				data = data[2:]
+			} else {
+				break
+			}
+		}
+		if len(data) > 0 {
+			c.pre = data
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	c.lastShort = false
+	c.takeReader()
+	return nil
+}
+
 // loop reads and handles frames until the session ends.
 func (c *conn) loop() error {
+	c.idleOK = true
 	for {
 		c.out.waitBacklog(c.done)
 		f, err := c.fr.ReadFrame()
+		if err == errIdle {
+			if err := c.idleWait(); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

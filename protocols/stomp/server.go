@@ -146,6 +146,9 @@ type Server struct {
 	log    zerolog.Logger
 
 	nextID atomic.Uint64
+	// readers pools frame readers: an idle connection gives its reader
+	// (and the reader's buffer) back while it waits for input.
+	readers sync.Pool
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -158,8 +161,11 @@ type Server struct {
 // NewServer returns a server for broker b that authenticates against users.
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, broker: b, users: users, log: log,
+	s := &Server{cfg: cfg, broker: b, users: users, log: log,
 		conns: map[*conn]struct{}{}, perUser: map[string]int{}}
+	lim := cfg.limits()
+	s.readers.New = func() any { return frame.NewReader(nil, lim) }
+	return s
 }
 
 // connIDBase keeps STOMP connection ids apart from the AMQP adapter's,
