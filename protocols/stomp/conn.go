@@ -95,9 +95,9 @@ type conn struct {
 	// reader's buffer; pre holds what arrived until the reader takes it.
 	idleBuf   [256]byte
 	pre       []byte
-	idleOK    bool // after the handshake
-	lastShort bool // the last transport read did not fill its buffer
-	nextSeq   uint64   // publish sequence numbers for confirms
+	idleOK    bool   // after the handshake
+	lastShort bool   // the last transport read did not fill its buffer
+	nextSeq   uint64 // publish sequence numbers for confirms
 	// graceful asks teardown to close so that the client can read the
 	// last frame (ERROR, or the RECEIPT of DISCONNECT).
 	graceful bool
