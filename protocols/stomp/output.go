@@ -1,6 +1,8 @@
 package stomp
 
 import (
+	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -155,6 +157,7 @@ func (o *output) flush(timeout time.Duration) {
 	defer t.Stop()
 	select {
 	case <-done:
+	case <-o.c.done: // the writer is gone
 	case <-t.C:
 	}
 }
@@ -170,6 +173,11 @@ func (o *output) run() {
 	defer func() {
 		if ticker != nil {
 			ticker.Stop()
+		}
+		if p := recover(); p != nil {
+			c.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection writer panicked")
+			c.abort("internal error")
+			o.drop()
 		}
 	}()
 	o.lastWrite = time.Now()
