@@ -3,6 +3,7 @@ package broker
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 )
@@ -22,6 +23,10 @@ type Broker struct {
 	log    zerolog.Logger
 	mu     sync.RWMutex
 	vhosts map[string]*VHost
+
+	store     Persister // nil: nothing is durable
+	saveMu    sync.Mutex
+	nextMsgID atomic.Uint64
 }
 
 // New returns a broker with the default vhost "/".

@@ -210,10 +210,10 @@ func TestExchangeToExchangeAndAlternate(t *testing.T) {
 		t.Errorf("alternate exchange: got %s", got)
 	}
 	s := v.NewSession(1, &recorder{})
-	if _, err := s.Publish("inner", "order.new", msg("x"), false); codeOf(err) != CodeAccessRefused {
+	if _, err := s.Publish("inner", "order.new", msg("x"), PublishOptions{}); codeOf(err) != CodeAccessRefused {
 		t.Errorf("publish to internal exchange: %v", err)
 	}
-	if _, err := s.Publish("nope", "k", msg("x"), false); codeOf(err) != CodeNotFound ||
+	if _, err := s.Publish("nope", "k", msg("x"), PublishOptions{}); codeOf(err) != CodeNotFound ||
 		err.Error() != "NOT_FOUND - no exchange 'nope' in vhost '/'" {
 		t.Errorf("publish to missing exchange: %v", err)
 	}

@@ -65,7 +65,7 @@ func mustDeclareQueue(t *testing.T, v *VHost, name string, args message.Table) {
 
 func mustPublish(t *testing.T, s *Session, exchange, key string, m *message.Message) PublishResult {
 	t.Helper()
-	r, err := s.Publish(exchange, key, m, false)
+	r, err := s.Publish(exchange, key, m, PublishOptions{})
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}

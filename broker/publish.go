@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-mq/sluice/broker/message"
@@ -15,10 +16,44 @@ type PublishResult struct {
 	// Rejected is true when a queue refused the message (x-overflow
 	// reject-publish): a confirming publisher gets a nack.
 	Rejected bool
+	// Pending is true when storage must make the message durable first:
+	// the outcome then reaches PublishOptions.Confirm later.
+	Pending bool
+}
+
+// Confirmer learns the outcome of a publish whose confirm had to wait for
+// storage. Confirmed is called from a storage goroutine and must not block.
+// ok is false when the message was not taken (storage failed, or a queue
+// refused it).
+type Confirmer interface {
+	Confirmed(seq uint64, ok bool)
+}
+
+// PublishOptions are a publisher's wishes beyond routing.
+type PublishOptions struct {
+	// Confirm, when set, is told the outcome of a Pending publish.
+	Confirm Confirmer
+	Seq     uint64
+}
+
+// pendingConfirm sends a confirm once both the fsync covering the message
+// and the enqueueing into every queue are done, whichever finishes last.
+type pendingConfirm struct {
+	c        Confirmer
+	seq      uint64
+	left     atomic.Int32
+	failed   atomic.Bool
+	rejected atomic.Bool
+}
+
+func (p *pendingConfirm) done() {
+	if p.left.Add(-1) == 0 {
+		p.c.Confirmed(p.seq, !p.failed.Load() && !p.rejected.Load())
+	}
 }
 
 // publish routes msg and enqueues it. routes is the caller's scratch slice.
-func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Queue) (PublishResult, error) {
+func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Queue, opt PublishOptions) (PublishResult, error) {
 	v.mu.RLock()
 	x, ok := v.exchanges[exchange]
 	v.mu.RUnlock()
@@ -43,17 +78,60 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Q
 	}
 	res := PublishResult{Routed: true}
 	now := time.Now().UnixNano()
+	pid, pc := v.logMessage(qs, msg, now, opt)
+	if pc != nil {
+		res.Pending = true
+	}
 	for i, q := range qs {
-		r, dead := q.enqueue(msg, now)
-		if r == rejected {
-			res.Rejected = true
+		qpid := uint64(0)
+		if q.durable {
+			qpid = pid
 		}
-		if dead != nil {
-			v.deadLetter(q, dead)
+		if q.enqueue(msg, now, qpid) == rejected {
+			res.Rejected = true
 		}
 		qs[i] = nil // do not keep queues alive through the scratch slice
 	}
+	if pc != nil {
+		pc.rejected.Store(res.Rejected)
+		pc.done()
+	}
 	return res, nil
+}
+
+// logMessage writes a persistent message bound for durable queues to
+// storage before any queue can hand it out. It returns the message's
+// storage id (0 when nothing was logged) and, when the publisher wants a
+// confirm, the tracker that sends it.
+func (v *VHost) logMessage(qs []*Queue, msg *message.Message, now int64, opt PublishOptions) (uint64, *pendingConfirm) {
+	st := v.b.store
+	if st == nil || !msg.Persistent() {
+		return 0, nil
+	}
+	var refs []QueueRef
+	for _, q := range qs {
+		if q.durable {
+			refs = append(refs, QueueRef{VHost: v.name, Queue: q.name})
+		}
+	}
+	if len(refs) == 0 {
+		return 0, nil
+	}
+	pid := v.b.nextMsgID.Add(1)
+	var pc *pendingConfirm
+	var done func(error)
+	if opt.Confirm != nil {
+		pc = &pendingConfirm{c: opt.Confirm, seq: opt.Seq}
+		pc.left.Store(2)
+		done = func(err error) {
+			if err != nil {
+				pc.failed.Store(true)
+			}
+			pc.done()
+		}
+	}
+	st.LogMessage(pid, now, refs, msg, done)
+	return pid, pc
 }
 
 // routingKeys is the key plus the sender-selected CC and BCC keys.
@@ -170,14 +248,19 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 		}
 		m.Exchange, m.RoutingKey = q.cfg.dlx, key
 		routes = v.route(x, key, m.Properties.Headers, routes[:0])
+		kept := routes[:0]
 		for _, target := range routes {
-			if deathCycle(m, target.name) {
-				continue
+			if !deathCycle(m, target.name) {
+				kept = append(kept, target)
 			}
-			_, more := target.enqueue(m, now.UnixNano())
-			if more != nil {
-				v.deadLetter(target, more)
+		}
+		pid, _ := v.logMessage(kept, m, now.UnixNano(), PublishOptions{})
+		for _, target := range kept {
+			qpid := uint64(0)
+			if target.durable {
+				qpid = pid
 			}
+			target.enqueue(m, now.UnixNano(), qpid)
 		}
 	}
 }

@@ -59,6 +59,49 @@ type Queue struct {
 	expiryAt    int64
 	idleTimer   *time.Timer
 	lastUsed    int64
+
+	// Work gathered under mu and done by release once it is unlocked:
+	// dead letters to republish and storage records to log.
+	dead      []deadLetter
+	settled   []uint64
+	delivered []uint64
+}
+
+// release unlocks q and then does the work gathered under the lock, so that
+// no storage call or republish ever happens while a queue lock is held.
+func (q *Queue) release() {
+	dead, settled, delivered := q.dead, q.settled, q.delivered
+	q.dead, q.settled, q.delivered = nil, nil, nil
+	q.mu.Unlock()
+	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0) {
+		ref := QueueRef{VHost: q.vh.name, Queue: q.name}
+		for _, id := range delivered {
+			st.LogDelivered(id, ref)
+		}
+		for _, id := range settled {
+			st.LogSettled(id, ref)
+		}
+	}
+	if len(dead) > 0 {
+		q.vh.deadLetter(q, dead)
+	}
+}
+
+// forgetLocked notes that e left the queue for good: its storage record is
+// settled. q.mu held.
+func (q *Queue) forgetLocked(e *entry) {
+	if e.pid != 0 {
+		q.settled = append(q.settled, e.pid)
+	}
+}
+
+// dropLocked removes e for reason, dead-lettering it when the queue has a
+// dead-letter exchange. q.mu held.
+func (q *Queue) dropLocked(e *entry, reason string) {
+	q.forgetLocked(e)
+	if q.cfg.hasDLX {
+		q.dead = append(q.dead, deadLetter{e, reason})
+	}
 }
 
 // Name is the queue's name.
@@ -98,48 +141,64 @@ const (
 	dropped                // the queue is gone
 )
 
-// enqueue takes a published message. The caller publishes the returned dead
-// letters once no queue lock is held.
-func (q *Queue) enqueue(m *message.Message, now int64) (enqueueResult, []deadLetter) {
+// enqueue takes a published message; pid is its storage id when this queue's
+// copy was logged.
+func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
-		return dropped, nil
+		return dropped
 	}
 	q.seq++
-	e := &entry{msg: m, seq: q.seq, expiresAt: q.expiryFor(m, now)}
+	e := &entry{msg: m, seq: q.seq, expiresAt: q.expiryFor(m, now), pid: pid}
 	if q.cfg.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
 		e.priority = min(m.Properties.Priority, q.cfg.maxPriority)
 	}
-	var dead []deadLetter
 	if q.full(e.size()) {
 		switch q.cfg.overflow {
 		case OverflowRejectPublish:
-			q.mu.Unlock()
-			return rejected, nil
+			q.forgetLocked(e)
+			q.release()
+			return rejected
 		case OverflowRejectPublishDLX:
-			dead = append(dead, deadLetter{e, "maxlen"})
-			q.mu.Unlock()
-			return rejected, dead
+			q.dropLocked(e, "maxlen")
+			q.release()
+			return rejected
 		}
 	}
 	q.ready.push(e)
-	dead = q.dispatchLocked(now, dead)
+	q.dispatchLocked(now)
 	if q.cfg.overflow == OverflowDropHead {
 		for q.overLimit() {
-			dead = append(dead, deadLetter{q.ready.popOldest(), "maxlen"})
+			q.dropLocked(q.ready.popOldest(), "maxlen")
 		}
 	}
 	if q.cfg.hasTTL && q.cfg.messageTTL == 0 {
 		// A zero TTL means "deliver now or never": what no consumer took at
 		// once expires at once.
 		for q.ready.count > 0 {
-			dead = append(dead, deadLetter{q.ready.pop(), "expired"})
+			q.dropLocked(q.ready.pop(), "expired")
 		}
 	}
 	q.armExpiryLocked(now)
-	q.mu.Unlock()
-	return enqueued, dead
+	q.release()
+	return enqueued
+}
+
+// restore puts a recovered message back, in id order, before any traffic.
+func (q *Queue) restore(rm *RecoveredMessage, delivered bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.seq++
+	e := &entry{msg: rm.Msg, seq: q.seq, expiresAt: q.expiryFor(rm.Msg, rm.PublishedAt), pid: rm.ID, redelivered: delivered}
+	if delivered {
+		e.deliveries = 1
+	}
+	if q.cfg.maxPriority > 0 && rm.Msg.Properties.Has(message.FlagPriority) {
+		e.priority = min(rm.Msg.Properties.Priority, q.cfg.maxPriority)
+	}
+	q.ready.push(e)
+	q.armExpiryLocked(time.Now().UnixNano())
 }
 
 // full reports whether a new message of size n would cross a length limit.
@@ -154,15 +213,16 @@ func (q *Queue) overLimit() bool {
 			(q.cfg.maxLengthBytes >= 0 && q.ready.bytes > q.cfg.maxLengthBytes))
 }
 
-// expiryFor is the earlier of the queue's TTL and the message's expiration.
-func (q *Queue) expiryFor(m *message.Message, now int64) int64 {
+// expiryFor is the earlier of the queue's TTL and the message's expiration,
+// counted from when the message was published.
+func (q *Queue) expiryFor(m *message.Message, published int64) int64 {
 	var at int64
 	if q.cfg.hasTTL {
-		at = now + int64(q.cfg.messageTTL)
+		at = published + int64(q.cfg.messageTTL)
 	}
 	if m.Properties.Has(message.FlagExpiration) {
 		if ms, err := strconv.ParseInt(m.Properties.Expiration, 10, 64); err == nil && ms >= 0 {
-			if t := now + ms*int64(time.Millisecond); at == 0 || t < at {
+			if t := published + ms*int64(time.Millisecond); at == 0 || t < at {
 				at = t
 			}
 		}
@@ -172,12 +232,12 @@ func (q *Queue) expiryFor(m *message.Message, now int64) int64 {
 
 // dispatchLocked hands ready messages to consumers with credit, expiring
 // messages that reach the head past their deadline. q.mu must be held.
-func (q *Queue) dispatchLocked(now int64, dead []deadLetter) []deadLetter {
+func (q *Queue) dispatchLocked(now int64) {
 	for q.ready.count > 0 {
 		e := q.ready.peek()
 		if e.expiresAt != 0 && e.expiresAt <= now {
 			q.ready.pop()
-			dead = append(dead, deadLetter{e, "expired"})
+			q.dropLocked(e, "expired")
 			continue
 		}
 		if len(q.consumers) == 0 {
@@ -188,12 +248,20 @@ func (q *Queue) dispatchLocked(now int64, dead []deadLetter) []deadLetter {
 			break
 		}
 		q.ready.pop()
-		if c.noAck {
-			continue
-		}
-		q.unacked++
+		q.deliveredLocked(e, c.noAck)
 	}
-	return dead
+}
+
+// deliveredLocked does the bookkeeping of one handed-out message.
+func (q *Queue) deliveredLocked(e *entry, noAck bool) {
+	if noAck {
+		q.forgetLocked(e)
+		return
+	}
+	q.unacked++
+	if e.pid != 0 && e.deliveries == 1 {
+		q.delivered = append(q.delivered, e.pid)
+	}
 }
 
 // offerLocked gives e to the first consumer, in priority then round-robin
@@ -234,26 +302,30 @@ func (q *Queue) offerLocked(e *entry) (*Consumer, bool) {
 func (q *Queue) kick() {
 	q.mu.Lock()
 	now := time.Now().UnixNano()
-	dead := q.dispatchLocked(now, nil)
+	q.dispatchLocked(now)
 	q.armExpiryLocked(now)
-	q.mu.Unlock()
-	q.vh.deadLetter(q, dead)
+	q.release()
 }
 
 // settle records that deliveries were acked.
-func (q *Queue) settle(n int) {
+func (q *Queue) settle(es []*entry) {
 	q.mu.Lock()
-	if !q.deleted {
-		q.unacked -= n
+	q.unacked -= len(es)
+	for _, e := range es {
+		q.forgetLocked(e)
 	}
-	q.mu.Unlock()
+	q.release()
 }
 
 // requeue puts delivered messages back at their places, redelivered.
 func (q *Queue) requeue(es []*entry) {
 	q.mu.Lock()
 	if q.deleted {
-		q.mu.Unlock()
+		// Nowhere to go back to; the copy in storage goes too.
+		for _, e := range es {
+			q.forgetLocked(e)
+		}
+		q.release()
 		return
 	}
 	for _, e := range es {
@@ -262,27 +334,24 @@ func (q *Queue) requeue(es []*entry) {
 		q.unacked--
 	}
 	now := time.Now().UnixNano()
-	dead := q.dispatchLocked(now, nil)
+	q.dispatchLocked(now)
 	q.armExpiryLocked(now)
-	q.mu.Unlock()
-	q.vh.deadLetter(q, dead)
+	q.release()
 }
 
 // reject settles deliveries the client refused without requeue: they are
 // dead-lettered when the queue has a dead-letter exchange.
 func (q *Queue) reject(es []*entry) {
 	q.mu.Lock()
-	if q.deleted {
-		q.mu.Unlock()
-		return
-	}
 	q.unacked -= len(es)
-	q.mu.Unlock()
-	dead := make([]deadLetter, len(es))
-	for i, e := range es {
-		dead[i] = deadLetter{e, "rejected"}
+	for _, e := range es {
+		if q.deleted {
+			q.forgetLocked(e)
+		} else {
+			q.dropLocked(e, "rejected")
+		}
 	}
-	q.vh.deadLetter(q, dead)
+	q.release()
 }
 
 // get takes the next ready message for a basic.get.
@@ -290,26 +359,19 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	q.mu.Lock()
 	now := time.Now().UnixNano()
 	q.lastUsed = now
-	var dead []deadLetter
+	defer q.release()
 	for q.ready.count > 0 {
 		e := q.ready.pop()
 		if e.expiresAt != 0 && e.expiresAt <= now {
-			dead = append(dead, deadLetter{e, "expired"})
+			q.dropLocked(e, "expired")
 			continue
 		}
-		if !noAck {
-			q.unacked++
-		}
 		d := s.recordGet(q, e, noAck)
-		remaining := q.ready.count
+		q.deliveredLocked(e, noAck)
 		q.armExpiryLocked(now)
-		q.mu.Unlock()
-		q.vh.deadLetter(q, dead)
-		return d, remaining, true
+		return d, q.ready.count, true
 	}
 	q.armExpiryLocked(now)
-	q.mu.Unlock()
-	q.vh.deadLetter(q, dead)
 	return Delivery{}, 0, false
 }
 
@@ -317,9 +379,11 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 func (q *Queue) purge() int {
 	q.mu.Lock()
 	n := q.ready.count
-	q.ready.clear()
+	for _, e := range q.ready.clear() {
+		q.forgetLocked(e)
+	}
 	q.armExpiryLocked(time.Now().UnixNano())
-	q.mu.Unlock()
+	q.release()
 	return n
 }
 
@@ -354,24 +418,23 @@ func (q *Queue) expireDue() {
 		return
 	}
 	now := time.Now().UnixNano()
-	var dead []deadLetter
 	for i := range q.ready.levels {
 		d := &q.ready.levels[i]
 		for d.len() > 0 && d.peek().expiresAt != 0 && d.peek().expiresAt <= now {
 			e := d.popFront()
 			q.ready.count--
 			q.ready.bytes -= e.size()
-			dead = append(dead, deadLetter{e, "expired"})
+			q.dropLocked(e, "expired")
 		}
 	}
 	q.expiryAt = 0 // force a re-arm
 	q.expiryTimer = nil
 	q.armExpiryLocked(now)
-	q.mu.Unlock()
-	q.vh.deadLetter(q, dead)
+	q.release()
 }
 
-// touch records use of the queue for x-expires and re-arms its idle timer.
+// touchLocked records use of the queue for x-expires and re-arms its idle
+// timer.
 func (q *Queue) touchLocked(now int64) {
 	q.lastUsed = now
 	if q.cfg.expires == 0 || q.deleted || len(q.consumers) > 0 {
@@ -453,15 +516,18 @@ func (q *Queue) removeConsumer(c *Consumer) {
 }
 
 // markDeleted stops the queue and returns its consumers for cancel notices.
+// Its logged messages, ready or still unacked, are settled in storage.
 func (q *Queue) markDeleted() (int, []*Consumer) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.deleted {
+		q.mu.Unlock()
 		return 0, nil
 	}
 	q.deleted = true
 	n := q.ready.count
-	q.ready.clear()
+	for _, e := range q.ready.clear() {
+		q.forgetLocked(e)
+	}
 	cs := q.consumers
 	q.consumers = nil
 	if q.expiryTimer != nil {
@@ -470,5 +536,6 @@ func (q *Queue) markDeleted() (int, []*Consumer) {
 	if q.idleTimer != nil {
 		q.idleTimer.Stop()
 	}
+	q.release()
 	return n, cs
 }

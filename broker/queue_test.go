@@ -411,7 +411,7 @@ func TestConcurrentPublishConsume(t *testing.T) {
 			defer wg.Done()
 			s := v.NewSession(ConnID(p+1), &recorder{})
 			for i := 0; i < perPublisher; i++ {
-				if _, err := s.Publish("", fmt.Sprint("q", i%queues), msg(fmt.Sprintf("%d-%d", p, i)), false); err != nil {
+				if _, err := s.Publish("", fmt.Sprint("q", i%queues), msg(fmt.Sprintf("%d-%d", p, i)), PublishOptions{}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -491,7 +491,7 @@ func BenchmarkPublishDeliverOneQueue(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.Publish("", "q", m, false); err != nil {
+		if _, err := s.Publish("", "q", m, PublishOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -510,7 +510,7 @@ func BenchmarkPublishDeliverAck(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.Publish("", "q", m, false); err != nil {
+		if _, err := s.Publish("", "q", m, PublishOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.Ack(uint64(i+1), false); err != nil {
@@ -538,7 +538,7 @@ func BenchmarkFanoutTenQueues(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.Publish("amq.fanout", "", m, false); err != nil {
+		if _, err := s.Publish("amq.fanout", "", m, PublishOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

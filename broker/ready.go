@@ -16,6 +16,9 @@ type entry struct {
 	deliveries  uint32
 	redelivered bool
 	priority    uint8
+	// pid is the message's id in storage when this durable queue's copy
+	// is logged; 0 for a message that lives in memory only.
+	pid uint64
 }
 
 func (e *entry) size() int64 { return int64(len(e.msg.Body)) }

@@ -352,7 +352,7 @@ func (s *Session) Ack(tag uint64, multiple bool) error {
 	if err != nil {
 		return err
 	}
-	forEachQueue(us, func(q *Queue, es []*entry) { q.settle(len(es)) })
+	forEachQueue(us, func(q *Queue, es []*entry) { q.settle(es) })
 	s.kickStarved()
 	return nil
 }
@@ -474,8 +474,8 @@ func (s *Session) Close() {
 // Publish routes msg from exchange with key, recording both in msg, which
 // belongs to the broker from then on and must not be changed. The session is the publisher's
 // context: one goroutine publishes on a session at a time.
-func (s *Session) Publish(exchange, key string, msg *message.Message, mandatory bool) (PublishResult, error) {
-	return s.vh.publish(exchange, key, msg, &s.routes)
+func (s *Session) Publish(exchange, key string, msg *message.Message, opt PublishOptions) (PublishResult, error) {
+	return s.vh.publish(exchange, key, msg, &s.routes, opt)
 }
 
 // newName makes a server-generated name such as amq.gen-... or amq.ctag-...

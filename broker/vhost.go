@@ -86,35 +86,43 @@ func reservedName(name string) bool { return strings.HasPrefix(name, "amq.") }
 // DeclareExchange creates an exchange or checks an existing one is
 // equivalent to the declaration.
 func (v *VHost) DeclareExchange(d ExchangeDecl) (*Exchange, error) {
+	x, created, err := v.declareExchange(d)
+	if created && x.durable {
+		v.b.saveDefinitions()
+	}
+	return x, err
+}
+
+func (v *VHost) declareExchange(d ExchangeDecl) (*Exchange, bool, error) {
 	if d.Name == "" && !d.Passive {
-		return nil, errorf(CodeAccessRefused, "operation not permitted on the default exchange")
+		return nil, false, errorf(CodeAccessRefused, "operation not permitted on the default exchange")
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	x, ok := v.exchanges[d.Name]
 	if d.Passive {
 		if !ok {
-			return nil, errNoExchange(d.Name, v.name)
+			return nil, false, errNoExchange(d.Name, v.name)
 		}
-		return x, nil
+		return x, false, nil
 	}
 	if ok {
-		return x, x.checkEquivalent(d)
+		return x, false, x.checkEquivalent(d)
 	}
 	if reservedName(d.Name) {
-		return nil, errorf(CodeAccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", d.Name)
+		return nil, false, errorf(CodeAccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", d.Name)
 	}
 	if !knownExchangeType(d.Type) {
-		return nil, errorf(CodeCommandInvalid, "unknown exchange type '%s'", d.Type)
+		return nil, false, errorf(CodeCommandInvalid, "unknown exchange type '%s'", d.Type)
 	}
 	if ae, ok := d.Args["alternate-exchange"]; ok {
 		if _, isStr := message.String(ae); !isStr {
-			return nil, errorf(CodePreconditionFailed, "invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': {unacceptable_type,%s}", d.Name, v.name, message.TypeName(ae))
+			return nil, false, errorf(CodePreconditionFailed, "invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': {unacceptable_type,%s}", d.Name, v.name, message.TypeName(ae))
 		}
 	}
 	x = v.newExchange(d)
 	v.exchanges[d.Name] = x
-	return x, nil
+	return x, true, nil
 }
 
 func (x *Exchange) checkEquivalent(d ExchangeDecl) error {
@@ -145,18 +153,23 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 		return errorf(CodeAccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", name, v.name)
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	x, ok := v.exchanges[name]
 	if !ok {
+		v.mu.Unlock()
 		return nil
 	}
 	x.mu.RLock()
 	inUse := len(x.bindings) > 0
 	x.mu.RUnlock()
 	if ifUnused && inUse {
+		v.mu.Unlock()
 		return errorf(CodePreconditionFailed, "exchange '%s' in vhost '%s' in use", name, v.name)
 	}
 	v.deleteExchangeLocked(x)
+	v.mu.Unlock()
+	if x.durable {
+		v.b.saveDefinitions()
+	}
 	return nil
 }
 
@@ -199,39 +212,47 @@ func (v *VHost) deleteExchangeLocked(x *Exchange) {
 
 // DeclareQueue creates a queue or checks an existing one is equivalent.
 func (v *VHost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
+	info, created, err := v.declareQueue(d)
+	if created && d.Durable {
+		v.b.saveDefinitions()
+	}
+	return info, err
+}
+
+func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	v.mu.Lock()
 	name := d.Name
 	if q, ok := v.queues[name]; ok {
 		v.mu.Unlock()
 		if !q.accessibleBy(d.Owner) || (!d.Passive && d.Exclusive != q.exclusive) {
-			return QueueInfo{}, errQueueLocked(name, v.name)
+			return QueueInfo{}, false, errQueueLocked(name, v.name)
 		}
 		if !d.Passive {
 			if err := q.checkEquivalent(d); err != nil {
-				return QueueInfo{}, err
+				return QueueInfo{}, false, err
 			}
 		}
 		q.mu.Lock()
 		q.touchLocked(time.Now().UnixNano())
 		info := QueueInfo{Name: q.name, Messages: q.ready.count, Consumers: len(q.consumers)}
 		q.mu.Unlock()
-		return info, nil
+		return info, false, nil
 	}
 	defer v.mu.Unlock()
 	if d.Passive {
-		return QueueInfo{}, errNoQueue(name, v.name)
+		return QueueInfo{}, false, errNoQueue(name, v.name)
 	}
 	if name == "" {
 		name = newName("amq.gen-")
 	} else if reservedName(name) {
-		return QueueInfo{}, errorf(CodeAccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+		return QueueInfo{}, false, errorf(CodeAccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	if max := v.b.cfg.MaxQueues; max > 0 && len(v.queues) >= max {
-		return QueueInfo{}, errorf(CodeResourceError, "cannot declare queue '%s' in vhost '%s': queue limit of %d reached", name, v.name, max)
+		return QueueInfo{}, false, errorf(CodeResourceError, "cannot declare queue '%s' in vhost '%s': queue limit of %d reached", name, v.name, max)
 	}
 	cfg, err := parseQueueArgs(name, v.name, d.Args)
 	if err != nil {
-		return QueueInfo{}, err
+		return QueueInfo{}, false, err
 	}
 	q := &Queue{vh: v, name: name, durable: d.Durable, exclusive: d.Exclusive, autoDelete: d.AutoDelete,
 		args: d.Args, cfg: cfg, ready: newReadyList(cfg.maxPriority)}
@@ -242,7 +263,7 @@ func (v *VHost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 	q.touchLocked(time.Now().UnixNano())
 	q.mu.Unlock()
 	v.queues[name] = q
-	return QueueInfo{Name: name}, nil
+	return QueueInfo{Name: name}, true, nil
 }
 
 func (q *Queue) checkEquivalent(d QueueDecl) error {
@@ -299,6 +320,9 @@ func (v *VHost) deleteQueue(q *Queue) int {
 	n, cs := q.markDeleted()
 	for _, c := range cs {
 		c.s.consumerGone(c)
+	}
+	if q.durable {
+		v.b.saveDefinitions()
 	}
 	return n
 }
@@ -375,50 +399,69 @@ func (v *VHost) bindEnds(s BindSpec) (*Exchange, *Queue, *Exchange, error) {
 
 // Bind adds a binding; binding twice is a no-op.
 func (v *VHost) Bind(s BindSpec) error {
+	durable, err := v.bind(s)
+	if durable {
+		v.b.saveDefinitions()
+	}
+	return err
+}
+
+// bind adds a binding and reports whether it joins durable objects.
+func (v *VHost) bind(s BindSpec) (bool, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	src, q, dx, err := v.bindEnds(s)
 	if err != nil {
-		return err
+		return false, err
 	}
 	b := &binding{source: src, queue: q, exch: dx, key: s.Key, args: s.Args}
 	if src.kind == ExchangeHeaders {
 		if b.match, err = parseXMatch(s.Args); err != nil {
-			return err
+			return false, err
 		}
 	}
 	k := keyOf(s.Destination, s.DestIsExchange, s.Key, s.Args)
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	if _, exists := src.bindings[k]; exists {
-		return nil
+		return false, nil
 	}
 	src.bindings[k] = b
 	src.router.add(b)
 	if q != nil {
 		q.bindings = append(q.bindings, b)
 	}
-	return nil
+	return b.durable(), nil
+}
+
+// durable reports whether the binding survives a restart: both ends do.
+func (b *binding) durable() bool {
+	return b.source.durable && ((b.queue != nil && b.queue.durable) || (b.exch != nil && b.exch.durable))
 }
 
 // Unbind removes a binding; removing one that does not exist succeeds.
 func (v *VHost) Unbind(s BindSpec) error {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	src, q, _, err := v.bindEnds(s)
 	if err != nil {
+		v.mu.Unlock()
 		return err
 	}
 	src.mu.RLock()
 	b := src.bindings[keyOf(s.Destination, s.DestIsExchange, s.Key, s.Args)]
 	src.mu.RUnlock()
 	if b == nil {
+		v.mu.Unlock()
 		return nil
 	}
 	if q != nil {
 		q.bindings = removeBinding(q.bindings, b)
 	}
 	v.removeBindingLocked(b)
+	v.mu.Unlock()
+	if b.durable() {
+		v.b.saveDefinitions()
+	}
 	return nil
 }
 

@@ -30,8 +30,7 @@ type channel struct {
 	bodySize  uint64
 	gotHeader bool
 
-	confirm  bool
-	nextSeq  uint64
+	confirm  *confirmTracker // nil until confirm.select
 	tx       bool
 	txOps    []txOp
 	replyTag string // consumer tag of the direct reply-to consumer
@@ -315,13 +314,15 @@ func (ch *channel) method(m wire.Method) error {
 		if ch.tx {
 			return wire.NewError(wire.PreconditionFailed, "cannot switch from tx to confirm mode")
 		}
-		ch.confirm = true
+		if ch.confirm == nil {
+			ch.confirm = newConfirmTracker(ch.c.out, ch.id)
+		}
 		if !m.NoWait {
 			ch.reply(&wire.ConfirmSelectOk{})
 		}
 		return nil
 	case *wire.TxSelect:
-		if ch.confirm {
+		if ch.confirm != nil {
 			return wire.NewError(wire.PreconditionFailed, "cannot switch from confirm to tx mode")
 		}
 		ch.tx = true
@@ -493,8 +494,13 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
 	if pub.Immediate {
 		return wire.NewError(wire.NotImplemented, "immediate=true")
 	}
-	res, err := ch.session.Publish(pub.Exchange, pub.RoutingKey, msg, pub.Mandatory)
+	var opt broker.PublishOptions
+	if ch.confirm != nil {
+		opt = broker.PublishOptions{Confirm: ch.confirm, Seq: ch.confirm.add()}
+	}
+	res, err := ch.session.Publish(pub.Exchange, pub.RoutingKey, msg, opt)
 	if err != nil {
+		// As RabbitMQ: no confirm for this publish, the channel closes.
 		var be *broker.Error
 		if errors.As(err, &be) {
 			e := wire.NewError(uint16(be.Code), be.Text)
@@ -511,9 +517,8 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
 		ch.c.out.push(outItem{kind: outReturn, ch: ch.id, msg: msg,
 			m: &wire.BasicReturn{ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: pub.Exchange, RoutingKey: pub.RoutingKey}})
 	}
-	if ch.confirm {
-		ch.nextSeq++
-		ch.c.out.push(outItem{kind: outConfirm, ch: ch.id, tag: ch.nextSeq, nack: res.Rejected})
+	if opt.Confirm != nil && !res.Pending {
+		ch.confirm.Confirmed(opt.Seq, !res.Rejected)
 	}
 	return nil
 }

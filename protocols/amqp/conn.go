@@ -72,7 +72,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, id: broker.ConnID(s.nextID.Add(1)), done: make(chan struct{}),
 		channels: map[uint16]*channel{}, unblock: make(chan struct{})}
 	c.log = s.log.With().Str("proto", "amqp").Str("peer", nc.RemoteAddr().String()).Logger()
-	c.out = &output{c: c, wake: make(chan struct{}, 1), fw: wire.NewFrameWriter(nc), confirmed: map[uint16]uint64{}}
+	c.out = &output{c: c, wake: make(chan struct{}, 1), fw: wire.NewFrameWriter(nc)}
 	c.fr = wire.NewFrameReader(readCounter{c})
 	c.lastRead.Store(time.Now().UnixNano())
 	return c

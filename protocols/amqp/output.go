@@ -25,9 +25,10 @@ const (
 // outItem is one thing to write. Deliveries travel as values so that
 // queueing one allocates nothing.
 type outItem struct {
-	kind  outKind
-	ch    uint16
-	nack  bool
+	kind     outKind
+	ch       uint16
+	nack     bool
+	multiple bool
 	count uint32
 	tag   uint64
 	m     wire.Method
@@ -57,7 +58,6 @@ type output struct {
 
 	// writer-only state
 	fw        *wire.FrameWriter
-	confirmed map[uint16]uint64 // highest confirm sent per channel
 	lastWrite time.Time
 }
 
@@ -169,9 +169,6 @@ func (o *output) writeBatch(batch []outItem) error {
 				err = o.fw.WriteHeartbeat()
 				continue
 			}
-			if _, ok := it.m.(*wire.ChannelOpenOk); ok {
-				o.confirmed[it.ch] = 0
-			}
 			err = o.fw.WriteMethod(it.ch, it.m)
 		case outDeliver:
 			d := &it.d
@@ -196,35 +193,21 @@ func (o *output) writeBatch(batch []outItem) error {
 			}
 			written += int64(len(it.msg.Body))
 		case outConfirm:
-			// Coalesce a run of consecutive confirms of the same kind on one
-			// channel into a single multiple ack when nothing before the run
-			// is still unconfirmed.
-			last := it.tag
-			j := i
-			for j+1 < len(batch) {
-				n := &batch[j+1]
-				if n.kind != outConfirm || n.ch != it.ch || n.nack != it.nack || n.tag != last+1 {
+			// Confirms are queued in sequence order (confirmTracker), so a
+			// run of them on one channel can go out as one multiple ack.
+			last, multiple := it.tag, it.multiple
+			for i+1 < len(batch) {
+				n := &batch[i+1]
+				if n.kind != outConfirm || n.ch != it.ch || n.nack != it.nack {
 					break
 				}
-				last = n.tag
-				j++
-			}
-			multiple := false
-			if j > i {
-				if o.confirmed[it.ch]+1 == it.tag {
-					multiple = true
-					i = j
-				} else {
-					last = it.tag
-				}
+				last, multiple = n.tag, true
+				i++
 			}
 			if it.nack {
 				err = o.fw.WriteMethod(it.ch, &wire.BasicNack{DeliveryTag: last, Multiple: multiple})
 			} else {
 				err = o.fw.WriteMethod(it.ch, &wire.BasicAck{DeliveryTag: last, Multiple: multiple})
-			}
-			if last > o.confirmed[it.ch] {
-				o.confirmed[it.ch] = last
 			}
 		case outFlush:
 		}

@@ -1,0 +1,193 @@
+package broker
+
+import (
+	"sort"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// QueueRef names a queue across vhosts.
+type QueueRef struct {
+	VHost string
+	Queue string
+}
+
+// Persister is what the core needs from storage. Durability is decided here,
+// in the core: a persistent message routed to durable queues is logged once
+// before any of those queues can hand it out, and each queue's settling of
+// it (ack, drop, expiry, purge, delete) is logged after.
+type Persister interface {
+	// LogMessage logs message id for the given durable queues; done is
+	// called once it is durable (or failed), from a storage goroutine. It
+	// is called before the message is visible to consumers, so every later
+	// LogSettled or LogDelivered of the same id follows it in the log.
+	LogMessage(id uint64, publishedAt int64, targets []QueueRef, m *message.Message, done func(error))
+	// LogSettled records that queue q is done with message id. No fsync is
+	// waited for: losing it in a crash only causes an allowed redelivery.
+	LogSettled(id uint64, q QueueRef)
+	// LogDelivered records a first delivery, so that a restart marks the
+	// message redelivered. No fsync is waited for.
+	LogDelivered(id uint64, q QueueRef)
+	// SaveDefinitions durably replaces the stored topology.
+	SaveDefinitions(Definitions) error
+}
+
+// Definitions is the durable topology: what survives a restart besides
+// messages.
+type Definitions struct {
+	VHosts    []string
+	Exchanges []ExchangeDef
+	Queues    []QueueDef
+	Bindings  []BindingDef
+}
+
+// ExchangeDef is a durable exchange.
+type ExchangeDef struct {
+	VHost, Name, Type    string
+	AutoDelete, Internal bool
+	Args                 message.Table
+}
+
+// QueueDef is a durable queue.
+type QueueDef struct {
+	VHost, Name string
+	AutoDelete  bool
+	Args        message.Table
+}
+
+// BindingDef is a binding between durable objects.
+type BindingDef struct {
+	VHost, Source, Destination string
+	DestIsExchange             bool
+	Key                        string
+	Args                       message.Table
+}
+
+// RecoveredMessage is a logged message still owed to some queues.
+type RecoveredMessage struct {
+	ID          uint64
+	PublishedAt int64 // unix nanos, for TTLs
+	Msg         *message.Message
+	Queues      []RecoveredTarget
+}
+
+// RecoveredTarget is one queue a recovered message waits in.
+type RecoveredTarget struct {
+	QueueRef
+	Delivered bool
+}
+
+// SetPersister attaches storage. It must be called before any traffic.
+func (b *Broker) SetPersister(p Persister) { b.store = p }
+
+// Definitions snapshots the durable topology of every vhost.
+func (b *Broker) Definitions() Definitions {
+	var d Definitions
+	b.mu.RLock()
+	vs := make([]*VHost, 0, len(b.vhosts))
+	for _, v := range b.vhosts {
+		vs = append(vs, v)
+	}
+	b.mu.RUnlock()
+	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	for _, v := range vs {
+		d.VHosts = append(d.VHosts, v.name)
+		v.mu.RLock()
+		for _, x := range v.exchanges {
+			if !x.durable || x.name == "" || reservedName(x.name) {
+				continue
+			}
+			d.Exchanges = append(d.Exchanges, ExchangeDef{VHost: v.name, Name: x.name, Type: x.kind,
+				AutoDelete: x.autoDelete, Internal: x.internal, Args: x.args})
+		}
+		for _, q := range v.queues {
+			if q.durable {
+				d.Queues = append(d.Queues, QueueDef{VHost: v.name, Name: q.name, AutoDelete: q.autoDelete, Args: q.args})
+			}
+		}
+		for _, x := range v.exchanges {
+			if !x.durable {
+				continue
+			}
+			x.mu.RLock()
+			for _, bd := range x.bindings {
+				if (bd.queue != nil && !bd.queue.durable) || (bd.exch != nil && !bd.exch.durable) {
+					continue
+				}
+				d.Bindings = append(d.Bindings, BindingDef{VHost: v.name, Source: x.name, Destination: bd.destName(),
+					DestIsExchange: bd.exch != nil, Key: bd.key, Args: bd.args})
+			}
+			x.mu.RUnlock()
+		}
+		v.mu.RUnlock()
+	}
+	sort.Slice(d.Exchanges, func(i, j int) bool { return d.Exchanges[i].VHost+"\x00"+d.Exchanges[i].Name < d.Exchanges[j].VHost+"\x00"+d.Exchanges[j].Name })
+	sort.Slice(d.Queues, func(i, j int) bool { return d.Queues[i].VHost+"\x00"+d.Queues[i].Name < d.Queues[j].VHost+"\x00"+d.Queues[j].Name })
+	return d
+}
+
+// saveDefinitions stores the topology after a durable change. Saves are
+// serialised and each takes its snapshot inside the lock, so the last
+// write always holds the latest topology.
+func (b *Broker) saveDefinitions() {
+	if b.store == nil {
+		return
+	}
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
+	if err := b.store.SaveDefinitions(b.Definitions()); err != nil {
+		b.log.Error().Err(err).Msg("cannot save definitions; durable topology changes may not survive a restart")
+	}
+}
+
+// Restore rebuilds durable topology and messages from storage. It runs
+// before any client connects and logs nothing back.
+func (b *Broker) Restore(d Definitions, msgs []RecoveredMessage) error {
+	for _, name := range d.VHosts {
+		b.AddVHost(name)
+	}
+	for _, x := range d.Exchanges {
+		v := b.AddVHost(x.VHost)
+		if _, _, err := v.declareExchange(ExchangeDecl{Name: x.Name, Type: x.Type, Durable: true, AutoDelete: x.AutoDelete,
+			Internal: x.Internal, Args: x.Args}); err != nil {
+			b.log.Error().Err(err).Str("vhost", x.VHost).Str("exchange", x.Name).Msg("cannot restore exchange")
+		}
+	}
+	for _, q := range d.Queues {
+		v := b.AddVHost(q.VHost)
+		if _, _, err := v.declareQueue(QueueDecl{Name: q.Name, Durable: true, AutoDelete: q.AutoDelete, Args: q.Args}); err != nil {
+			b.log.Error().Err(err).Str("vhost", q.VHost).Str("queue", q.Name).Msg("cannot restore queue")
+		}
+	}
+	for _, bd := range d.Bindings {
+		v := b.AddVHost(bd.VHost)
+		if _, err := v.bind(BindSpec{Source: bd.Source, Destination: bd.Destination, DestIsExchange: bd.DestIsExchange,
+			Key: bd.Key, Args: bd.Args}); err != nil {
+			b.log.Error().Err(err).Str("vhost", bd.VHost).Str("source", bd.Source).Str("destination", bd.Destination).Msg("cannot restore binding")
+		}
+	}
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].ID < msgs[j].ID })
+	var maxID uint64
+	for i := range msgs {
+		rm := &msgs[i]
+		maxID = max(maxID, rm.ID)
+		for _, t := range rm.Queues {
+			v, ok := b.VHost(t.VHost)
+			if !ok {
+				continue
+			}
+			q, ok := v.Queue(t.Queue)
+			if !ok || !q.durable {
+				if b.store != nil {
+					b.store.LogSettled(rm.ID, t.QueueRef) // its queue is gone: let the space go
+				}
+				continue
+			}
+			q.restore(rm, t.Delivered)
+		}
+	}
+	if maxID >= b.nextMsgID.Load() {
+		b.nextMsgID.Store(maxID)
+	}
+	return nil
+}
