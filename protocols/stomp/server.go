@@ -10,6 +10,32 @@
 // goroutine that drains the connection's output queue and flushes when it
 // has nothing more to write. A connection is one broker.Session; each
 // SUBSCRIBE is a consumer on it, with its own prefetch.
+//
+// # Where it differs from RabbitMQ
+//
+//   - Every ERROR closes the session, as the STOMP spec asks; RabbitMQ keeps
+//     some sessions open after an ERROR (a missing header, say). The one
+//     exception is RabbitMQ's too: when a subscription's queue is deleted
+//     the client gets an ERROR naming the subscription and carries on.
+//   - SUBSCRIBE without id is refused in 1.1 and 1.2 (RabbitMQ then uses
+//     the destination as the id, as in 1.0).
+//   - prefetch-count applies to its own subscription only; RabbitMQ's
+//     basic.qos also limits the subscriptions made after it.
+//   - ack:client is cumulative within its subscription; RabbitMQ acks
+//     every earlier message of the session.
+//   - Messages on a temp-queue subscription show destination
+//     /temp-queue/ID; RabbitMQ shows the reply queue as /queue/amq.gen-....
+//   - The receipt of a SEND inside a transaction is sent at once; COMMIT's
+//     receipt waits until its messages are stored. RabbitMQ holds each
+//     SEND's receipt until the commit is confirmed.
+//   - Header table values of every AMQP type reach STOMP as text (arrays
+//     and tables as JSON); RabbitMQ drops all but strings and integers. A
+//     delivery mode other than 2 adds no header (RabbitMQ writes
+//     persistent:1).
+//   - x-overflow, x-single-active-consumer and x-delivery-limit are taken
+//     from SUBSCRIBE too, and a malformed x- argument is an ERROR naming it.
+//   - guest connecting from another host is told "Access refused", because
+//     auth.Store does not say why it refused.
 package stomp
 
 import (
