@@ -121,8 +121,12 @@ func (b *Broker) Definitions() Definitions {
 		}
 		v.mu.RUnlock()
 	}
-	sort.Slice(d.Exchanges, func(i, j int) bool { return d.Exchanges[i].VHost+"\x00"+d.Exchanges[i].Name < d.Exchanges[j].VHost+"\x00"+d.Exchanges[j].Name })
-	sort.Slice(d.Queues, func(i, j int) bool { return d.Queues[i].VHost+"\x00"+d.Queues[i].Name < d.Queues[j].VHost+"\x00"+d.Queues[j].Name })
+	sort.Slice(d.Exchanges, func(i, j int) bool {
+		return d.Exchanges[i].VHost+"\x00"+d.Exchanges[i].Name < d.Exchanges[j].VHost+"\x00"+d.Exchanges[j].Name
+	})
+	sort.Slice(d.Queues, func(i, j int) bool {
+		return d.Queues[i].VHost+"\x00"+d.Queues[i].Name < d.Queues[j].VHost+"\x00"+d.Queues[j].Name
+	})
 	return d
 }
 

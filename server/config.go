@@ -42,6 +42,11 @@ type Config struct {
 	STOMPMaxTransactions  int `yaml:"stomp_max_transactions" flag:"stomp-max-transactions" help:"open transactions per STOMP session"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" flag:"shutdown-timeout" help:"time connections get to close on SIGTERM"`
+
+	Sync              string `yaml:"sync" flag:"sync" help:"when a persistent message counts as safe: 'always' (fsync before its confirm/receipt) or an interval such as 10ms (confirm once written, fsync at that interval; a machine crash can lose that window)"`
+	SegmentSize       int    `yaml:"segment_size" flag:"segment-size" help:"bytes per write-ahead log segment file"`
+	EncryptionKeyring string `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
+	RequireEncryption bool   `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
 }
 
 // Defaults are the settings with no configuration at all.
@@ -64,6 +69,8 @@ func Defaults() Config {
 		STOMPMaxSubscriptions: 1000,
 		STOMPMaxTransactions:  100,
 		ShutdownTimeout:       10 * time.Second,
+		Sync:                  "always",
+		SegmentSize:           64 << 20,
 	}
 }
 
@@ -148,6 +155,9 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("data-dir must not be empty")
 	}
+	if _, err := c.syncMode(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -184,6 +194,8 @@ func valueOf(ptr any) flag.Value {
 		return (*intValue)(p)
 	case *time.Duration:
 		return (*durationValue)(p)
+	case *bool:
+		return (*boolValue)(p)
 	}
 	panic(fmt.Sprintf("config: unsupported field type %T", ptr))
 }
@@ -214,5 +226,18 @@ func (d *durationValue) Set(v string) error {
 		return fmt.Errorf("not a duration such as 30s: %q", v)
 	}
 	*d = durationValue(x)
+	return nil
+}
+
+type boolValue bool
+
+func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+func (b *boolValue) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("not true or false: %q", v)
+	}
+	*b = boolValue(x)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/protocols/amqp"
 	"github.com/sluice-mq/sluice/protocols/stomp"
+	"github.com/sluice-mq/sluice/storage"
 )
 
 // Version is the release, set at build time with -ldflags.
@@ -41,6 +42,8 @@ type Server struct {
 	mux   *http.ServeMux
 	httpS *http.Server
 
+	store *storage.Store
+
 	mu        sync.Mutex
 	listeners map[string]net.Listener
 	protos    map[string]protocolServer
@@ -56,6 +59,9 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, Users: auth.DefaultStore(),
 		listeners: map[string]net.Listener{}, protos: map[string]protocolServer{}, serveErr: make(chan error, 4)}
 	s.Broker = broker.New(broker.Config{MaxConsumersPerSession: cfg.ConsumersPerChannel, MaxQueues: cfg.MaxQueues, Logger: log})
+	if err := s.openStorage(); err != nil {
+		return nil, err
+	}
 	hb := cfg.Heartbeat
 	if hb == 0 {
 		hb = -1 // the adapter's zero means "default"; the operator's means off
@@ -184,6 +190,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.httpS.Shutdown(ctx)
 	}
 	wg.Wait()
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("storage: %w", err))
+		}
+	}
 	s.log.Info().Msg("sluice stopped")
 	return errors.Join(errs...)
 }

@@ -1,6 +1,8 @@
 package stomp
 
 import (
+	"time"
+
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
@@ -88,10 +90,28 @@ func (c *conn) finishReceipt(h *heldReceipt) error {
 		return nil
 	}
 	if h.failed {
+		// The ERROR closes the connection: receipts owed for earlier
+		// frames, still waiting for their fsync, go out first.
+		c.waitSettled(5 * time.Second)
 		return rejectedError(h.id)
 	}
 	c.releaseReceipt(h, false)
 	return nil
+}
+
+// waitSettled waits, at most limit, until no publish waits for storage.
+// Only the error path uses it, so a short poll is good enough.
+func (c *conn) waitSettled(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		c.confirmMu.Lock()
+		n := len(c.confirms)
+		c.confirmMu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func rejectedError(receipt string) *stompError {

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluice-mq/sluice/storage"
+	"github.com/sluice-mq/sluice/storage/wal"
+)
+
+func (c *Config) syncMode() (wal.SyncMode, error) {
+	if c.Sync == "" || c.Sync == "always" {
+		return wal.SyncAlways, nil
+	}
+	d, err := time.ParseDuration(c.Sync)
+	if err != nil || d <= 0 {
+		return wal.SyncAlways, fmt.Errorf("sync must be 'always' or a positive interval such as 10ms, not %q", c.Sync)
+	}
+	return wal.SyncInterval(d), nil
+}
+
+// keyring loads the encryption keys from the keyring file or, failing
+// that, from SLUICE_ENCRYPTION_KEYS. The key material never goes near the
+// data directory.
+func (s *Server) keyring() (*storage.Keyring, error) {
+	var k *storage.Keyring
+	var err error
+	switch {
+	case s.cfg.EncryptionKeyring != "":
+		abs, _ := filepath.Abs(s.cfg.EncryptionKeyring)
+		dir, _ := filepath.Abs(s.cfg.DataDir)
+		if strings.HasPrefix(abs, dir+string(filepath.Separator)) {
+			return nil, fmt.Errorf("encryption keyring %s must not live inside the data directory %s", abs, dir)
+		}
+		k, err = storage.LoadKeyring(s.cfg.EncryptionKeyring)
+	case os.Getenv("SLUICE_ENCRYPTION_KEYS") != "":
+		text := strings.ReplaceAll(os.Getenv("SLUICE_ENCRYPTION_KEYS"), ";", "\n")
+		k, err = storage.ParseKeyring(strings.NewReader(text))
+		if err != nil {
+			err = fmt.Errorf("SLUICE_ENCRYPTION_KEYS: %w", err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		if s.cfg.RequireEncryption {
+			return nil, fmt.Errorf("require-encryption is set but no keyring is configured (--encryption-keyring FILE or SLUICE_ENCRYPTION_KEYS)")
+		}
+		s.log.Warn().Msg("encryption at rest is OFF: no keyring configured (--encryption-keyring FILE or SLUICE_ENCRYPTION_KEYS)")
+	} else {
+		s.log.Info().Str("key", k.Current()).Msg("encryption at rest is on (AES-256-GCM)")
+	}
+	return k, nil
+}
+
+// openStorage opens the store, restores the broker from it and attaches it.
+func (s *Server) openStorage() error {
+	keys, err := s.keyring()
+	if err != nil {
+		return err
+	}
+	mode, err := s.cfg.syncMode()
+	if err != nil {
+		return err
+	}
+	st, rec, err := storage.Open(storage.Options{Dir: s.cfg.DataDir, Keyring: keys, Sync: mode,
+		SegmentSize: int64(s.cfg.SegmentSize), Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if t := rec.Log.TornTail; t != nil {
+		s.log.Warn().Str("file", t.File).Int64("offset", t.Offset).Str("reason", t.Reason).Msg("storage: torn tail of the log cut off (a write interrupted by a crash)")
+	}
+	for _, d := range rec.Log.Damaged {
+		s.log.Error().Str("file", d.File).Int64("offset", d.Offset).Int64("length", d.Length).Str("reason", d.Reason).
+			Msg("storage: DAMAGE in the middle of the log; the records there are lost, the rest was recovered")
+	}
+	s.Broker.SetPersister(st)
+	if err := s.Broker.Restore(rec.Definitions, rec.Messages); err != nil {
+		st.Close()
+		return err
+	}
+	s.store = st
+	s.log.Info().Int("messages", len(rec.Messages)).Int("queues", len(rec.Definitions.Queues)).Msg("storage recovered")
+	return nil
+}

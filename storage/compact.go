@@ -1,0 +1,164 @@
+package storage
+
+import (
+	"sort"
+	"time"
+
+	"github.com/sluice-mq/sluice/storage/wal"
+)
+
+// compactLoop reclaims head segments every CompactInterval.
+func (s *Store) compactLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.CompactInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Compact(); err != nil {
+				s.lg.Error().Err(err).Msg("storage: compaction failed; will retry")
+			}
+		}
+	}
+}
+
+// Compact removes head segments that hold no live message and copies the
+// few live messages of sparse head segments forward first. It stops at the
+// first head segment that is mostly live: its data is needed anyway.
+func (s *Store) Compact() error {
+	for {
+		segs := s.log.Segments()
+		sort.Slice(segs, func(i, j int) bool { return segs[i].ID < segs[j].ID })
+		if len(segs) == 0 || !segs[0].Sealed {
+			return nil
+		}
+		head := segs[0]
+		s.mu.Lock()
+		st := s.segs[head.ID]
+		live, liveBytes := 0, int64(0)
+		if st != nil {
+			live, liveBytes = st.live, st.liveBytes
+		}
+		s.mu.Unlock()
+		if live > 0 {
+			if liveBytes*2 > head.Size {
+				return nil
+			}
+			if err := s.copyForward(head.ID); err != nil {
+				return err
+			}
+		}
+		if err := s.log.RemoveSegment(head.ID); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		delete(s.segs, head.ID)
+		s.mu.Unlock()
+		s.lg.Debug().Uint64("segment", uint64(head.ID)).Int("copied", live).Msg("storage: segment reclaimed")
+	}
+}
+
+// copyForward rewrites the live messages of segment seg at the tail of the
+// log, with the queues that still hold them, sealed under the current key.
+func (s *Store) copyForward(seg wal.Pos) error {
+	type job struct {
+		id uint64
+		lm *liveMsg
+	}
+	var jobs []job
+	s.mu.Lock()
+	for id, lm := range s.msgs {
+		if lm.seg == seg && lm.pos != 0 {
+			lm.copying = true
+			jobs = append(jobs, job{id, lm})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].id < jobs[j].id })
+	done := func() {
+		s.mu.Lock()
+		for _, j := range jobs {
+			j.lm.copying = false
+		}
+		s.resettle = s.resettle[:0]
+		s.mu.Unlock()
+	}
+	recs := make([][]byte, 0, len(jobs))
+	var plain []byte
+	for _, j := range jobs {
+		raw, err := s.log.Read(j.lm.pos)
+		if err != nil {
+			done()
+			return err
+		}
+		plain, err = s.keys.open(plain[:0], raw)
+		if err != nil {
+			done()
+			return err
+		}
+		d, err := decodeMessage(plain[1:])
+		if err != nil {
+			done()
+			return err
+		}
+		s.mu.Lock()
+		targets := make([]target, 0, len(j.lm.targets))
+		for _, t := range j.lm.targets {
+			targets = append(targets, target{ref: s.queues[t&^deliveredBit], delivered: t&deliveredBit != 0})
+		}
+		s.mu.Unlock()
+		if len(targets) == 0 {
+			recs = append(recs, nil)
+			continue
+		}
+		out, err := encodeMessage(nil, d.id, d.published, targets, d.msg)
+		if err != nil {
+			done()
+			return err
+		}
+		recs = append(recs, s.keys.seal(nil, out))
+	}
+	var batch [][]byte
+	var which []int
+	for i, r := range recs {
+		if r != nil {
+			batch = append(batch, r)
+			which = append(which, i)
+		}
+	}
+	var positions []wal.Pos
+	if len(batch) > 0 {
+		var err error
+		if positions, err = s.log.AppendBatch(batch); err != nil {
+			done()
+			return err
+		}
+	}
+	s.mu.Lock()
+	for k, i := range which {
+		lm := jobs[i].lm
+		lm.copying = false
+		if s.msgs[jobs[i].id] != lm {
+			continue // settled while being copied; the resettle below covers it
+		}
+		s.account(lm, -1)
+		lm.pos, lm.size = positions[k], uint32(len(batch[k]))
+		lm.seg = s.segmentOf(lm.pos)
+		s.account(lm, +1)
+	}
+	for _, j := range jobs {
+		j.lm.copying = false
+	}
+	// Settles that raced with the copy were logged before the copies: log
+	// them again after, so that replay ends with them settled.
+	again := s.resettle
+	s.resettle = nil
+	for _, p := range again {
+		s.appendLazyLocked(kindSettled, p.id, p.ref)
+	}
+	s.mu.Unlock()
+	// The copies are durable (AppendBatch waited); the re-settles need not be.
+	return nil
+}

@@ -1,0 +1,155 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+)
+
+// The durable topology lives in one small file, definitions.bin, rewritten
+// whole on each change (write a temporary file, fsync, rename, fsync the
+// directory), so it is always either the old or the new version. Topology
+// changes are rare; keeping them out of the message log means no definition
+// record ever pins a log segment.
+//
+// The file is one sealed record (see crypto.go) whose plain form is JSON;
+// argument tables are stored in their AMQP field-table encoding so that
+// every value keeps its exact type.
+const definitionsFile = "definitions.bin"
+
+type defsFile struct {
+	Version   int       `json:"version"`
+	VHosts    []string  `json:"vhosts"`
+	Exchanges []defExch `json:"exchanges"`
+	Queues    []defQ    `json:"queues"`
+	Bindings  []defBind `json:"bindings"`
+}
+
+type defExch struct {
+	VHost, Name, Type    string
+	AutoDelete, Internal bool
+	Args                 []byte `json:",omitempty"`
+}
+
+type defQ struct {
+	VHost, Name string
+	AutoDelete  bool
+	Args        []byte `json:",omitempty"`
+}
+
+type defBind struct {
+	VHost, Source, Destination string
+	DestIsExchange             bool
+	Key                        string
+	Args                       []byte `json:",omitempty"`
+}
+
+func encodeArgs(t message.Table) ([]byte, error) {
+	if len(t) == 0 {
+		return nil, nil
+	}
+	return wire.EncodeTable(nil, t)
+}
+
+func decodeArgs(b []byte) (message.Table, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	return wire.DecodeTable(b)
+}
+
+func marshalDefinitions(d broker.Definitions) ([]byte, error) {
+	f := defsFile{Version: 1, VHosts: d.VHosts}
+	for _, x := range d.Exchanges {
+		a, err := encodeArgs(x.Args)
+		if err != nil {
+			return nil, err
+		}
+		f.Exchanges = append(f.Exchanges, defExch{x.VHost, x.Name, x.Type, x.AutoDelete, x.Internal, a})
+	}
+	for _, q := range d.Queues {
+		a, err := encodeArgs(q.Args)
+		if err != nil {
+			return nil, err
+		}
+		f.Queues = append(f.Queues, defQ{q.VHost, q.Name, q.AutoDelete, a})
+	}
+	for _, b := range d.Bindings {
+		a, err := encodeArgs(b.Args)
+		if err != nil {
+			return nil, err
+		}
+		f.Bindings = append(f.Bindings, defBind{b.VHost, b.Source, b.Destination, b.DestIsExchange, b.Key, a})
+	}
+	return json.Marshal(f)
+}
+
+func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
+	var f defsFile
+	var d broker.Definitions
+	if err := json.Unmarshal(data, &f); err != nil {
+		return d, err
+	}
+	if f.Version != 1 {
+		return d, fmt.Errorf("unknown definitions version %d", f.Version)
+	}
+	d.VHosts = f.VHosts
+	for _, x := range f.Exchanges {
+		a, err := decodeArgs(x.Args)
+		if err != nil {
+			return d, err
+		}
+		d.Exchanges = append(d.Exchanges, broker.ExchangeDef{VHost: x.VHost, Name: x.Name, Type: x.Type, AutoDelete: x.AutoDelete, Internal: x.Internal, Args: a})
+	}
+	for _, q := range f.Queues {
+		a, err := decodeArgs(q.Args)
+		if err != nil {
+			return d, err
+		}
+		d.Queues = append(d.Queues, broker.QueueDef{VHost: q.VHost, Name: q.Name, AutoDelete: q.AutoDelete, Args: a})
+	}
+	for _, b := range f.Bindings {
+		a, err := decodeArgs(b.Args)
+		if err != nil {
+			return d, err
+		}
+		d.Bindings = append(d.Bindings, broker.BindingDef{VHost: b.VHost, Source: b.Source, Destination: b.Destination, DestIsExchange: b.DestIsExchange, Key: b.Key, Args: a})
+	}
+	return d, nil
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old or the new file, never a mix.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".definitions-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

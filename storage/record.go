@@ -1,0 +1,180 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+)
+
+// Record kinds: the first byte of a record's plain form. Part of the
+// on-disk format: do not change.
+const (
+	kindMessage   byte = 1 // a message and the durable queues it waits in
+	kindSettled   byte = 2 // a queue is done with a message
+	kindDelivered byte = 3 // a queue delivered a message for the first time
+)
+
+// A message record, after its kind byte (integers little-endian):
+//
+//	id        8   broker-wide message id, increasing in publish order
+//	published 8   unix nanoseconds, for TTLs after a restart
+//	targets   2   number of queues, then per queue:
+//	              flags(1: bit0 delivered) vhost(str16) queue(str16)
+//	exchange  str8
+//	key       str8
+//	header    4 + n   the AMQP content header of the properties: the
+//	                  canonical binary form of message.Properties
+//	body      the rest
+//
+// A settled or delivered record: id(8) vhost(str16) queue(str16).
+// strN is an N-bit length followed by that many bytes.
+
+type target struct {
+	ref       broker.QueueRef
+	delivered bool
+}
+
+func appendStr16(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func appendStr8(b []byte, s string) []byte {
+	b = append(b, byte(len(s)))
+	return append(b, s...)
+}
+
+// encodeMessage appends a message record's plain form to dst.
+func encodeMessage(dst []byte, id uint64, published int64, targets []target, m *message.Message) ([]byte, error) {
+	dst = append(dst, kindMessage)
+	dst = binary.LittleEndian.AppendUint64(dst, id)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(published))
+	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(targets)))
+	for _, t := range targets {
+		var flags byte
+		if t.delivered {
+			flags |= 1
+		}
+		dst = append(dst, flags)
+		dst = appendStr16(dst, t.ref.VHost)
+		dst = appendStr16(dst, t.ref.Queue)
+	}
+	dst = appendStr8(dst, m.Exchange)
+	dst = appendStr8(dst, m.RoutingKey)
+	lenAt := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	var err error
+	dst, err = wire.EncodeContentHeader(dst, wire.ClassBasic, uint64(len(m.Body)), &m.Properties)
+	if err != nil {
+		return nil, fmt.Errorf("storage: encode properties: %w", err)
+	}
+	binary.LittleEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	return append(dst, m.Body...), nil
+}
+
+func encodeRef(dst []byte, kind byte, id uint64, ref broker.QueueRef) []byte {
+	dst = append(dst, kind)
+	dst = binary.LittleEndian.AppendUint64(dst, id)
+	dst = appendStr16(dst, ref.VHost)
+	return appendStr16(dst, ref.Queue)
+}
+
+var errShort = errors.New("storage: record truncated")
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil || len(r.b) < n {
+		r.err = errShort
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u8() byte {
+	if v := r.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (r *reader) u16() uint16 {
+	if v := r.take(2); v != nil {
+		return binary.LittleEndian.Uint16(v)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if v := r.take(4); v != nil {
+		return binary.LittleEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if v := r.take(8); v != nil {
+		return binary.LittleEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (r *reader) str16() string { return string(r.take(int(r.u16()))) }
+func (r *reader) str8() string  { return string(r.take(int(r.u8()))) }
+
+// decodedMessage is a message record read back.
+type decodedMessage struct {
+	id        uint64
+	published int64
+	targets   []target
+	msg       *message.Message
+}
+
+// decodeMessage parses a message record's plain form (after the kind byte).
+// The message's body is copied out of rec.
+func decodeMessage(rec []byte) (decodedMessage, error) {
+	r := reader{b: rec}
+	var d decodedMessage
+	d.id = r.u64()
+	d.published = int64(r.u64())
+	n := int(r.u16())
+	for i := 0; i < n && r.err == nil; i++ {
+		flags := r.u8()
+		vhost := r.str16()
+		queue := r.str16()
+		d.targets = append(d.targets, target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0})
+	}
+	m := &message.Message{}
+	m.Exchange = r.str8()
+	m.RoutingKey = r.str8()
+	hdr := r.take(int(r.u32()))
+	if r.err != nil {
+		return d, r.err
+	}
+	_, size, err := wire.DecodeContentHeader(hdr, &m.Properties)
+	if err != nil {
+		return d, fmt.Errorf("storage: message %d properties: %w", d.id, err)
+	}
+	if uint64(len(r.b)) != size {
+		return d, fmt.Errorf("storage: message %d body is %d bytes, header says %d", d.id, len(r.b), size)
+	}
+	m.Body = append([]byte(nil), r.b...)
+	d.msg = m
+	return d, nil
+}
+
+func decodeRef(rec []byte) (uint64, broker.QueueRef, error) {
+	r := reader{b: rec}
+	id := r.u64()
+	ref := broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
+	return id, ref, r.err
+}
