@@ -72,3 +72,17 @@ func (b *Broker) STOMPAddr() string {
 
 // HTTPAddr is the HTTP listener's host:port.
 func (b *Broker) HTTPAddr() string { return b.Addr("http").String() }
+
+// WithDataDir makes the broker keep its data in dir, so a test can stop it
+// and start another on the same data.
+func WithDataDir(dir string) Option { return func(c *server.Config) { c.DataDir = dir } }
+
+// Stop shuts the broker down now (t.Cleanup would do it at the end).
+func (b *Broker) Stop(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatalf("brokertest: shutdown: %v", err)
+	}
+}
