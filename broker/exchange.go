@@ -46,6 +46,11 @@ type Exchange struct {
 	bindings map[bindingKey]*binding
 	router   router
 	deleted  bool
+
+	// Plugin exchange types (exchange_plugins.go).
+	delayed *delayedHolder
+	dedupMu sync.Mutex
+	dedup   *dedupCache
 }
 
 // Name is the exchange's name ("" for the default exchange).
@@ -125,7 +130,9 @@ func newRouter(kind string) router {
 }
 
 // knownExchangeType reports whether the core can route for kind.
-func knownExchangeType(kind string) bool { return newRouter(kind) != nil }
+func knownExchangeType(kind string) bool {
+	return newRouter(kind) != nil || kind == ExchangeDelayed || kind == ExchangeDedup
+}
 
 type directRouter struct{ byKey map[string][]*binding }
 

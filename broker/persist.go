@@ -2,6 +2,8 @@ package broker
 
 import (
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/sluice-mq/sluice/broker/message"
 )
@@ -28,8 +30,49 @@ type Persister interface {
 	// LogDelivered records a first delivery, so that a restart marks the
 	// message redelivered. No fsync is waited for.
 	LogDelivered(id uint64, q QueueRef)
+	// LogDedup remembers a de-duplication id of a durable queue or
+	// exchange (scope) until expiresAt (unix nanos), so the window holds
+	// across a restart. No fsync is waited for.
+	LogDedup(scope QueueRef, key string, expiresAt int64)
 	// SaveDefinitions durably replaces the stored topology.
 	SaveDefinitions(Definitions) error
+}
+
+// RecoveredDedup is a remembered de-duplication id still inside its window.
+type RecoveredDedup struct {
+	Scope     QueueRef // a queue, or dedupExchangePrefix + an exchange name
+	Key       string
+	ExpiresAt int64
+}
+
+// dedupExchangePrefix names an exchange's de-duplication scope in storage.
+const dedupExchangePrefix = "\x00exchange:"
+
+// RestoreDedup refills de-duplication caches after Restore.
+func (b *Broker) RestoreDedup(ids []RecoveredDedup) {
+	now := time.Now().UnixNano()
+	for _, r := range ids {
+		if r.ExpiresAt <= now {
+			continue
+		}
+		v, ok := b.VHost(r.Scope.VHost)
+		if !ok {
+			continue
+		}
+		if name, isX := strings.CutPrefix(r.Scope.Queue, dedupExchangePrefix); isX {
+			if x, ok := v.Exchange(name); ok && x.dedup != nil {
+				x.dedupMu.Lock()
+				x.dedup.remember(r.Key, r.ExpiresAt)
+				x.dedupMu.Unlock()
+			}
+			continue
+		}
+		if q, ok := v.Queue(r.Scope.Queue); ok && q.dedup != nil {
+			q.mu.Lock()
+			q.dedup.remember(r.Key, r.ExpiresAt)
+			q.mu.Unlock()
+		}
+	}
 }
 
 // Definitions is the durable topology: what survives a restart besides
@@ -176,6 +219,9 @@ func (b *Broker) Restore(d Definitions, msgs []RecoveredMessage) error {
 		rm := &msgs[i]
 		maxID = max(maxID, rm.ID)
 		for _, t := range rm.Queues {
+			if b.restoreDelayed(rm, t.QueueRef) {
+				continue
+			}
 			v, ok := b.VHost(t.VHost)
 			if !ok {
 				continue

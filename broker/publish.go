@@ -64,6 +64,21 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Q
 		return PublishResult{}, errorf(CodeAccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchange, v.name)
 	}
 	msg.Exchange, msg.RoutingKey = exchange, key
+	now := time.Now().UnixNano()
+	if x.delayed != nil {
+		if res, held := v.holdDelayed(x, msg, now, opt); held {
+			return res, nil
+		}
+	}
+	if x.seenBefore(msg, now) {
+		// A duplicate for a de-duplication exchange: confirmed, not routed.
+		return PublishResult{Routed: true}, nil
+	}
+	return v.routeAndEnqueue(x, key, msg, routes, opt, now)
+}
+
+// routeAndEnqueue routes msg from x and hands it to every queue chosen.
+func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, routes *[]*Queue, opt PublishOptions, now int64) (PublishResult, error) {
 	qs := v.route(x, key, msg.Properties.Headers, (*routes)[:0])
 	*routes = qs[:0]
 	if len(qs) == 0 {
@@ -76,8 +91,14 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Q
 		delete(stripped.Properties.Headers, "BCC")
 		msg = &stripped
 	}
+	for _, q := range qs {
+		if q.cfg.maxMsgSize > 0 && int64(len(msg.Body)) > q.cfg.maxMsgSize {
+			clear(qs)
+			return PublishResult{}, errorf(CodePreconditionFailed, "message size %d is larger than max size %d of queue '%s' in vhost '%s'",
+				len(msg.Body), q.cfg.maxMsgSize, q.name, v.name)
+		}
+	}
 	res := PublishResult{Routed: true}
-	now := time.Now().UnixNano()
 	pid, pc := v.logMessage(qs, msg, now, opt)
 	if pc != nil {
 		res.Pending = true

@@ -60,21 +60,34 @@ type Queue struct {
 	idleTimer   *time.Timer
 	lastUsed    int64
 
+	delayed    timeHeap // delayed messages by due time
+	delayTimer *time.Timer
+	delayAt    int64
+	leases     timeHeap // visibility leases by deadline
+	leaseTimer *time.Timer
+	leaseAt    int64
+	pollers    []chan struct{} // long-polling getters waiting for a message
+	dedup      *dedupCache
+
 	// Work gathered under mu and done by release once it is unlocked:
 	// dead letters to republish and storage records to log.
 	dead      []deadLetter
 	settled   []uint64
 	delivered []uint64
+	dedupLog  []dedupItem
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
 // no storage call or republish ever happens while a queue lock is held.
 func (q *Queue) release() {
-	dead, settled, delivered := q.dead, q.settled, q.delivered
-	q.dead, q.settled, q.delivered = nil, nil, nil
+	dead, settled, delivered, dedupLog := q.dead, q.settled, q.delivered, q.dedupLog
+	q.dead, q.settled, q.delivered, q.dedupLog = nil, nil, nil, nil
 	q.mu.Unlock()
-	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0) {
+	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(dedupLog) > 0) {
 		ref := QueueRef{VHost: q.vh.name, Queue: q.name}
+		for _, d := range dedupLog {
+			st.LogDedup(ref, d.key, d.exp)
+		}
 		for _, id := range delivered {
 			st.LogDelivered(id, ref)
 		}
@@ -139,6 +152,7 @@ const (
 	enqueued enqueueResult = iota
 	rejected               // x-overflow reject-publish refused it
 	dropped                // the queue is gone
+	duplicate              // de-duplication recognised it: confirmed, not kept
 )
 
 // enqueue takes a published message; pid is its storage id when this queue's
@@ -149,10 +163,30 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 		q.mu.Unlock()
 		return dropped
 	}
+	if q.dedup != nil {
+		dup, key, exp := q.dedup.check(m, now)
+		if dup {
+			// A duplicate inside the window: taken (and confirmed), not kept.
+			if pid != 0 {
+				q.settled = append(q.settled, pid)
+			}
+			q.release()
+			return duplicate
+		}
+		if key != "" && q.durable {
+			q.dedupLog = append(q.dedupLog, dedupItem{key, exp})
+		}
+	}
 	q.seq++
 	e := &entry{msg: m, seq: q.seq, expiresAt: q.expiryFor(m, now), pid: pid}
 	if q.cfg.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
 		e.priority = min(m.Properties.Priority, q.cfg.maxPriority)
+	}
+	if at := q.delayFor(m, now); at > now {
+		e.notBefore = at
+		q.delayLocked(e, now)
+		q.release()
+		return enqueued
 	}
 	if q.full(e.size()) {
 		switch q.cfg.overflow {
@@ -173,6 +207,7 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 			q.dropLocked(q.ready.popOldest(), "maxlen")
 		}
 	}
+	q.wakePollerLocked()
 	if q.cfg.hasTTL && q.cfg.messageTTL == 0 {
 		// A zero TTL means "deliver now or never": what no consumer took at
 		// once expires at once.
@@ -197,8 +232,17 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool) {
 	if q.cfg.maxPriority > 0 && rm.Msg.Properties.Has(message.FlagPriority) {
 		e.priority = min(rm.Msg.Properties.Priority, q.cfg.maxPriority)
 	}
+	if q.dedup != nil {
+		q.dedup.seen(rm.Msg, rm.PublishedAt)
+	}
+	now := time.Now().UnixNano()
+	if at := q.delayFor(rm.Msg, rm.PublishedAt); at > now {
+		e.notBefore = at
+		q.delayLocked(e, now)
+		return
+	}
 	q.ready.push(e)
-	q.armExpiryLocked(time.Now().UnixNano())
+	q.armExpiryLocked(now)
 }
 
 // full reports whether a new message of size n would cross a length limit.
@@ -312,6 +356,7 @@ func (q *Queue) settle(es []*entry) {
 	q.mu.Lock()
 	q.unacked -= len(es)
 	for _, e := range es {
+		q.endLeaseLocked(e)
 		q.forgetLocked(e)
 	}
 	q.release()
@@ -329,12 +374,21 @@ func (q *Queue) requeue(es []*entry) {
 		return
 	}
 	for _, e := range es {
-		e.redelivered = true
-		q.ready.requeue(e)
+		q.endLeaseLocked(e)
 		q.unacked--
+		e.redelivered = true
+		e.returns++
+		if q.cfg.deliveryLimit >= 0 && int64(e.returns) > q.cfg.deliveryLimit {
+			// A poison message: past its x-delivery-limit it leaves for
+			// the dead-letter exchange, or is dropped.
+			q.dropLocked(e, "delivery_limit")
+			continue
+		}
+		q.ready.requeue(e)
 	}
 	now := time.Now().UnixNano()
 	q.dispatchLocked(now)
+	q.wakePollerLocked()
 	q.armExpiryLocked(now)
 	q.release()
 }
@@ -345,6 +399,7 @@ func (q *Queue) reject(es []*entry) {
 	q.mu.Lock()
 	q.unacked -= len(es)
 	for _, e := range es {
+		q.endLeaseLocked(e)
 		if q.deleted {
 			q.forgetLocked(e)
 		} else {
@@ -536,6 +591,17 @@ func (q *Queue) markDeleted() (int, []*Consumer) {
 	if q.idleTimer != nil {
 		q.idleTimer.Stop()
 	}
+	if q.delayTimer != nil {
+		q.delayTimer.Stop()
+	}
+	if q.leaseTimer != nil {
+		q.leaseTimer.Stop()
+	}
+	for _, it := range q.delayed {
+		q.forgetLocked(it.e)
+	}
+	q.delayed = nil
+	q.wakeAllPollersLocked()
 	q.release()
 	return n, cs
 }

@@ -28,13 +28,26 @@ type queueConfig struct {
 	dlrk           string
 	maxPriority    uint8 // 0 = not a priority queue
 	singleActive   bool
+
+	quorum        bool
+	deliveryLimit int64         // x-delivery-limit; -1 = none
+	hasDelay      bool          // x-delivery-delay set: delays are honoured
+	delay         time.Duration // x-delivery-delay, the default delay
+	visibility    time.Duration // x-visibility-timeout; 0 = no lease
+	maxMsgSize    int64         // x-max-message-size; 0 = broker default only
+	dedup         bool          // x-message-deduplication
+	contentDedup  bool          // x-content-deduplication (ours)
+	cacheSize     int64         // x-cache-size
+	cacheTTL      time.Duration // x-cache-ttl
+	groups        bool          // x-message-groups (ours)
 }
 
 // queueArgChecks validates each argument RabbitMQ knows for classic queues.
 // Unknown arguments are kept and ignored, as RabbitMQ does, so clients that
 // send optional hints keep working.
 func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error) {
-	cfg := queueConfig{maxLength: -1, maxLengthBytes: -1, overflow: OverflowDropHead}
+	cfg := queueConfig{maxLength: -1, maxLengthBytes: -1, overflow: OverflowDropHead, deliveryLimit: -1,
+		cacheSize: defaultCacheSize, cacheTTL: defaultCacheTTL}
 	bad := func(arg string, why string) error {
 		return errorf(CodePreconditionFailed, "invalid arg '%s' for queue '%s' in vhost '%s': %s", arg, name, vhost, why)
 	}
@@ -113,8 +126,48 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 			cfg.singleActive = b
 		case "x-queue-type":
 			var s string
-			if s, err = str(k, v); err == nil && s != "classic" {
-				err = bad(k, fmt.Sprintf("queue type '%s' is not supported by sluice (only 'classic')", s))
+			if s, err = str(k, v); err == nil {
+				switch s {
+				case "classic":
+				case "quorum":
+					cfg.quorum = true
+				default:
+					err = bad(k, fmt.Sprintf("queue type '%s' is not supported by sluice (only 'classic' and 'quorum')", s))
+				}
+			}
+		case "x-delivery-limit":
+			cfg.deliveryLimit, err = nonNeg(k, v, true)
+		case "x-delivery-delay":
+			var n int64
+			if n, err = nonNeg(k, v, true); err == nil {
+				cfg.hasDelay, cfg.delay = true, time.Duration(n)*time.Millisecond
+			}
+		case "x-visibility-timeout":
+			var n int64
+			if n, err = nonNeg(k, v, false); err == nil {
+				cfg.visibility = time.Duration(n) * time.Millisecond
+			}
+		case "x-max-message-size":
+			cfg.maxMsgSize, err = nonNeg(k, v, false)
+		case "x-message-deduplication", "x-content-deduplication", "x-message-groups":
+			b, ok := v.(bool)
+			if !ok {
+				err = bad(k, fmt.Sprintf("{unacceptable_type,%s}", message.TypeName(v)))
+			}
+			switch k {
+			case "x-message-deduplication":
+				cfg.dedup = b
+			case "x-content-deduplication":
+				cfg.contentDedup = b
+			default:
+				cfg.groups = b
+			}
+		case "x-cache-size":
+			cfg.cacheSize, err = nonNeg(k, v, false)
+		case "x-cache-ttl":
+			var n int64
+			if n, err = nonNeg(k, v, false); err == nil {
+				cfg.cacheTTL = time.Duration(n) * time.Millisecond
 			}
 		}
 		if err != nil {
@@ -124,15 +177,28 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 	if cfg.hasDLRK && !cfg.hasDLX {
 		return cfg, bad("x-dead-letter-routing-key", "routing_key_but_no_dlx_defined")
 	}
+	if cfg.quorum && cfg.deliveryLimit < 0 {
+		// RabbitMQ 4's default for quorum queues: poison messages stop
+		// after 20 returns instead of looping forever.
+		cfg.deliveryLimit = defaultQuorumDeliveryLimit
+	}
 	return cfg, nil
 }
+
+const (
+	defaultQuorumDeliveryLimit = 20
+	defaultCacheSize           = 100000
+	defaultCacheTTL            = 5 * time.Minute // SQS's de-duplication window
+)
 
 // equivalentArgs are the queue arguments RabbitMQ compares on a redeclare;
 // others may differ between declarations.
 var equivalentArgs = []string{
 	"x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-overflow",
 	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
-	"x-single-active-consumer", "x-queue-type",
+	"x-single-active-consumer", "x-queue-type", "x-delivery-limit", "x-delivery-delay",
+	"x-visibility-timeout", "x-max-message-size", "x-message-deduplication", "x-content-deduplication",
+	"x-message-groups",
 }
 
 // argsEquivalent checks a redeclare's arguments against the queue's and

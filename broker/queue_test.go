@@ -318,7 +318,7 @@ func TestQueueDeclareRules(t *testing.T) {
 		{QueueDecl{Name: "bad", Args: message.Table{"x-expires": "soon"}},
 			"PRECONDITION_FAILED - invalid arg 'x-expires' for queue 'bad' in vhost '/': {unacceptable_type,longstr}"},
 		{QueueDecl{Name: "bad", Args: message.Table{"x-queue-type": "stream"}},
-			"PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'bad' in vhost '/': queue type 'stream' is not supported by sluice (only 'classic')"},
+			"PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'bad' in vhost '/': queue type 'stream' is not supported by sluice (only 'classic' and 'quorum')"},
 		{QueueDecl{Name: "ok", Args: message.Table{"x-queue-type": "classic"}}, ""},
 	}
 	for i, c := range cases {

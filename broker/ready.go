@@ -19,6 +19,19 @@ type entry struct {
 	// pid is the message's id in storage when this durable queue's copy
 	// is logged; 0 for a message that lives in memory only.
 	pid uint64
+	// returns counts how often the message came back unacked (nack with
+	// requeue, a closed session, an expired lease): the x-delivery-limit
+	// counter, shown to consumers as x-delivery-count.
+	returns uint32
+	// notBefore is the unix-nano time a delayed message becomes ready.
+	notBefore int64
+	// While delivered with a visibility lease: who holds it, under which
+	// tag, and until when. leaseGen tells a current heap item from a stale
+	// one after an ack or an extension.
+	holder     *Session
+	tag        uint64
+	leaseUntil int64
+	leaseGen   uint32
 }
 
 func (e *entry) size() int64 { return int64(len(e.msg.Body)) }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/sluice-mq/sluice/broker/message"
 )
@@ -20,6 +21,11 @@ type Delivery struct {
 	// DeliveryCount is how many times this message has been delivered,
 	// this time included.
 	DeliveryCount uint32
+	// Returns is how often the message came back unacked. CountHeader says
+	// to show it as the x-delivery-count header, as RabbitMQ's quorum
+	// queues do (queues with a delivery limit, once it is non-zero).
+	Returns     uint32
+	CountHeader bool
 }
 
 // Sink is the adapter side of a Session: its connection's bounded output.
@@ -69,6 +75,7 @@ type Consumer struct {
 	starved    bool
 	cancelled  bool
 	registered func(string)
+	lease      time.Duration // x-consumer-timeout: visibility lease of its deliveries
 }
 
 // unacked is a delivery waiting for its ack, in tag order in the session.
@@ -104,6 +111,9 @@ type Session struct {
 	// Per-consumer prefetch given to consumers created from now on.
 	consCount int
 	consBytes int64
+	// expired holds tags whose visibility lease ran out, so their late
+	// acks are ignored instead of failing the channel.
+	expired map[uint64]struct{}
 }
 
 // NewSession opens a session for the connection owner delivering to sink.
@@ -143,6 +153,14 @@ func (s *Session) Consume(queue string, spec ConsumeSpec) (string, error) {
 		}
 		prio = n
 	}
+	var lease time.Duration
+	if v, ok := spec.Args["x-consumer-timeout"]; ok {
+		n, isInt := message.Int(v)
+		if !isInt || n <= 0 {
+			return "", errorf(CodePreconditionFailed, "invalid arg 'x-consumer-timeout' for queue '%s' in vhost '%s': must be a positive number of milliseconds", queue, s.vh.name)
+		}
+		lease = time.Duration(n) * time.Millisecond
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -161,7 +179,7 @@ func (s *Session) Consume(queue string, spec ConsumeSpec) (string, error) {
 		return "", errorf(CodeResourceError, "consumer limit of %d per channel reached", max)
 	}
 	c := &Consumer{tag: tag, q: q, s: s, noAck: spec.NoAck, exclusive: spec.Exclusive, priority: prio,
-		prefetchCount: s.consCount, prefetchBytes: s.consBytes, registered: spec.Registered}
+		prefetchCount: s.consCount, prefetchBytes: s.consBytes, registered: spec.Registered, lease: lease}
 	s.consumers[tag] = c
 	s.mu.Unlock()
 	if err := q.addConsumer(c); err != nil {
@@ -232,11 +250,19 @@ func (s *Session) deliver(c *Consumer, q *Queue, e *entry) bool {
 		c.inflightBytes += size
 		s.chanInflight++
 		s.chanInflBy += size
+		if d := q.leaseFor(c); d > 0 {
+			q.leaseLocked(e, s, s.nextTag, d, time.Now().UnixNano())
+		}
 	}
-	s.sink.Deliver(Delivery{Msg: e.msg, Tag: s.nextTag, ConsumerTag: c.tag, Queue: q.name,
-		Redelivered: e.redelivered, DeliveryCount: e.deliveries})
+	s.sink.Deliver(q.delivery(e, s.nextTag, c.tag))
 	s.mu.Unlock()
 	return true
+}
+
+// delivery describes e's handing-out under tag. q.mu held.
+func (q *Queue) delivery(e *entry, tag uint64, consumerTag string) Delivery {
+	return Delivery{Msg: e.msg, Tag: tag, ConsumerTag: consumerTag, Queue: q.name, Redelivered: e.redelivered,
+		DeliveryCount: e.deliveries, Returns: e.returns, CountHeader: q.cfg.deliveryLimit >= 0 && e.returns > 0}
 }
 
 // hasCredit applies the count and byte windows of the consumer and the
@@ -266,11 +292,56 @@ func (s *Session) recordGet(q *Queue, e *entry, noAck bool) Delivery {
 	if !noAck {
 		s.unacked = append(s.unacked, unacked{tag: s.nextTag, q: q, e: e})
 		s.live++
+		if d := q.leaseFor(nil); d > 0 {
+			q.leaseLocked(e, s, s.nextTag, d, time.Now().UnixNano())
+		}
 	}
-	d := Delivery{Msg: e.msg, Tag: s.nextTag, Queue: q.name, Redelivered: e.redelivered, DeliveryCount: e.deliveries}
+	d := q.delivery(e, s.nextTag, "")
 	s.mu.Unlock()
 	return d
 }
+
+// findLocked returns the unacked delivery with tag. s.mu held.
+func (s *Session) findLocked(tag uint64) (unacked, bool) {
+	i := sort.Search(len(s.unacked), func(i int) bool { return s.unacked[i].tag >= tag })
+	if i < len(s.unacked) && s.unacked[i].tag == tag && s.unacked[i].q != nil {
+		return s.unacked[i], true
+	}
+	return unacked{}, false
+}
+
+// revoke takes back a delivery whose visibility lease ran out, if it is
+// still unacked here. A later ack or nack of its tag is then ignored
+// rather than an error: the client could not know.
+func (s *Session) revoke(tag uint64, e *entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.unacked), func(i int) bool { return s.unacked[i].tag >= tag })
+	if i >= len(s.unacked) || s.unacked[i].tag != tag || s.unacked[i].e != e {
+		return false
+	}
+	u := &s.unacked[i]
+	if u.c != nil {
+		u.c.inflight--
+		u.c.inflightBytes -= e.size()
+		s.chanInflight--
+		s.chanInflBy -= e.size()
+	}
+	u.q, u.e, u.c = nil, nil, nil
+	s.live--
+	s.compactLocked()
+	if s.expired == nil {
+		s.expired = map[uint64]struct{}{}
+	}
+	if len(s.expired) >= maxExpiredTags {
+		clear(s.expired) // bounded: very late acks of very old leases may then error
+	}
+	s.expired[tag] = struct{}{}
+	return true
+}
+
+// maxExpiredTags bounds the memory of revoked tags per session.
+const maxExpiredTags = 65536
 
 // Get takes one message from a queue (basic.get). ok is false when the
 // queue is empty; remaining is the number of ready messages left.
@@ -293,6 +364,10 @@ func (s *Session) takeLocked(tag uint64, multiple bool) ([]unacked, error) {
 		i, found = len(s.unacked)-1, true
 	}
 	if !found {
+		if _, gone := s.expired[tag]; gone && !multiple {
+			delete(s.expired, tag)
+			return nil, nil
+		}
 		return nil, errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
 	}
 	var out []unacked

@@ -48,6 +48,7 @@ func (v *VHost) newExchange(d ExchangeDecl) *Exchange {
 	if ae, ok := message.String(d.Args["alternate-exchange"]); ok {
 		x.alternate = ae
 	}
+	x.setupPlugin()
 	return x
 }
 
@@ -115,6 +116,9 @@ func (v *VHost) declareExchange(d ExchangeDecl) (*Exchange, bool, error) {
 	if !knownExchangeType(d.Type) {
 		return nil, false, errorf(CodeCommandInvalid, "unknown exchange type '%s'", d.Type)
 	}
+	if err := checkPluginArgs(d, v.name); err != nil {
+		return nil, false, err
+	}
 	if ae, ok := d.Args["alternate-exchange"]; ok {
 		if _, isStr := message.String(ae); !isStr {
 			return nil, false, errorf(CodePreconditionFailed, "invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': {unacceptable_type,%s}", d.Name, v.name, message.TypeName(ae))
@@ -177,6 +181,9 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 // v.mu held.
 func (v *VHost) deleteExchangeLocked(x *Exchange) {
 	delete(v.exchanges, x.name)
+	if x.delayed != nil {
+		x.delayed.stop()
+	}
 	x.mu.Lock()
 	x.deleted = true
 	bs := make([]*binding, 0, len(x.bindings))
@@ -254,10 +261,25 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	if err != nil {
 		return QueueInfo{}, false, err
 	}
+	if cfg.quorum {
+		// A quorum queue is replicated and durable by nature; RabbitMQ
+		// refuses the properties that contradict that, in these words.
+		switch {
+		case !d.Durable:
+			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'non-durable' for queue '%s' in vhost '%s'", name, v.name)
+		case d.Exclusive:
+			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'exclusive-declare' for queue '%s' in vhost '%s'", name, v.name)
+		case d.AutoDelete:
+			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'auto-delete' for queue '%s' in vhost '%s'", name, v.name)
+		}
+	}
 	q := &Queue{vh: v, name: name, durable: d.Durable, exclusive: d.Exclusive, autoDelete: d.AutoDelete,
 		args: d.Args, cfg: cfg, ready: newReadyList(cfg.maxPriority)}
 	if d.Exclusive {
 		q.owner = d.Owner
+	}
+	if cfg.dedup || cfg.contentDedup {
+		q.dedup = newDedupCache(cfg.cacheTTL, cfg.cacheSize, cfg.contentDedup)
 	}
 	q.mu.Lock()
 	q.touchLocked(time.Now().UnixNano())

@@ -84,6 +84,7 @@ func (s *Server) openStorage() error {
 		st.Close()
 		return err
 	}
+	s.Broker.RestoreDedup(rec.Dedup)
 	s.store = st
 	s.log.Info().Int("messages", len(rec.Messages)).Int("queues", len(rec.Definitions.Queues)).Msg("storage recovered")
 	return nil

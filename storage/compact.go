@@ -36,6 +36,19 @@ func (s *Store) Compact() error {
 		}
 		head := segs[0]
 		s.mu.Lock()
+		now := time.Now().UnixNano()
+		var keep []dedupKey
+		for k, ld := range s.dedup {
+			if ld.seg != head.ID {
+				continue
+			}
+			if ld.exp <= now {
+				s.accountDedup(ld, -1)
+				delete(s.dedup, k)
+			} else {
+				keep = append(keep, k)
+			}
+		}
 		st := s.segs[head.ID]
 		live, liveBytes := 0, int64(0)
 		if st != nil {
@@ -47,6 +60,9 @@ func (s *Store) Compact() error {
 				return nil
 			}
 			if err := s.copyForward(head.ID); err != nil {
+				return err
+			}
+			if err := s.copyDedupForward(head.ID, keep); err != nil {
 				return err
 			}
 		}
@@ -160,5 +176,45 @@ func (s *Store) copyForward(seg wal.Pos) error {
 	}
 	s.mu.Unlock()
 	// The copies are durable (AppendBatch waited); the re-settles need not be.
+	return nil
+}
+
+// copyDedupForward rewrites the unexpired de-duplication ids of segment seg
+// at the tail.
+func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var recs [][]byte
+	var exps []int64
+	s.mu.Lock()
+	for _, k := range keys {
+		ld := s.dedup[k]
+		if ld == nil || ld.seg != seg {
+			continue
+		}
+		recs = append(recs, s.keys.seal(nil, encodeDedup(nil, k.scope, k.key, ld.exp)))
+		exps = append(exps, ld.exp)
+	}
+	s.mu.Unlock()
+	if len(recs) == 0 {
+		return nil
+	}
+	positions, err := s.log.AppendBatch(recs)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for i, k := range keys[:len(recs)] {
+		ld := s.dedup[k]
+		if ld == nil || ld.seg != seg {
+			continue
+		}
+		s.accountDedup(ld, -1)
+		nld := &liveDedup{seg: s.segmentOf(positions[i]), size: uint32(len(recs[i])), exp: exps[i]}
+		s.dedup[k] = nld
+		s.accountDedup(nld, +1)
+	}
+	s.mu.Unlock()
 	return nil
 }

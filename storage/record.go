@@ -16,6 +16,7 @@ const (
 	kindMessage   byte = 1 // a message and the durable queues it waits in
 	kindSettled   byte = 2 // a queue is done with a message
 	kindDelivered byte = 3 // a queue delivered a message for the first time
+	kindDedup     byte = 4 // a de-duplication id remembered until it expires
 )
 
 // A message record, after its kind byte (integers little-endian):
@@ -177,4 +178,23 @@ func decodeRef(rec []byte) (uint64, broker.QueueRef, error) {
 	id := r.u64()
 	ref := broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
 	return id, ref, r.err
+}
+
+// A dedup record: expires(8, unix nanos) scope vhost(str16) scope
+// name(str16) key(str16).
+func encodeDedup(dst []byte, scope broker.QueueRef, key string, exp int64) []byte {
+	dst = append(dst, kindDedup)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(exp))
+	dst = appendStr16(dst, scope.VHost)
+	dst = appendStr16(dst, scope.Queue)
+	return appendStr16(dst, key)
+}
+
+func decodeDedup(rec []byte) (broker.RecoveredDedup, error) {
+	r := reader{b: rec}
+	var d broker.RecoveredDedup
+	d.ExpiresAt = int64(r.u64())
+	d.Scope = broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
+	d.Key = r.str16()
+	return d, r.err
 }

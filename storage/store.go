@@ -47,6 +47,8 @@ type Store struct {
 	perQueue []int64           // live bytes on disk by queue id
 	scratch  []byte
 	resettle []pendingSettle
+	// dedup ids still inside their window: they keep their segment alive.
+	dedup map[dedupKey]*liveDedup
 	closed   bool
 
 	defsMu sync.Mutex
@@ -70,6 +72,17 @@ type segStats struct {
 	liveBytes int64
 }
 
+type dedupKey struct {
+	scope broker.QueueRef
+	key   string
+}
+
+type liveDedup struct {
+	seg  wal.Pos
+	size uint32
+	exp  int64
+}
+
 type pendingSettle struct {
 	id  uint64
 	ref broker.QueueRef
@@ -79,6 +92,7 @@ type pendingSettle struct {
 type Recovered struct {
 	Definitions broker.Definitions
 	Messages    []broker.RecoveredMessage
+	Dedup       []broker.RecoveredDedup
 	Log         wal.Recovery
 }
 
@@ -88,7 +102,8 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		opts.CompactInterval = time.Second
 	}
 	s := &Store{opts: opts, keys: opts.Keyring, lg: opts.Logger, msgs: map[uint64]*liveMsg{},
-		segs: map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{})}
+		segs: map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{}),
+		dedup: map[dedupKey]*liveDedup{}}
 	rec := &Recovered{}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, nil, err
@@ -113,6 +128,12 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	sizes := map[uint64]uint32{}
 	var plain []byte
 	var badRecords int
+	type dedupAt struct {
+		d   broker.RecoveredDedup
+		pos wal.Pos
+		n   uint32
+	}
+	dedups := map[dedupKey]dedupAt{}
 	replay := func(pos wal.Pos, raw []byte) error {
 		var err error
 		plain, err = s.keys.open(plain[:0], raw)
@@ -158,6 +179,13 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			if len(d.targets) == 0 {
 				delete(replayed, id)
 			}
+		case kindDedup:
+			d, err := decodeDedup(plain[1:])
+			if err != nil {
+				badRecords++
+				return nil
+			}
+			dedups[dedupKey{d.Scope, d.Key}] = dedupAt{d, pos, uint32(len(raw))}
 		default:
 			badRecords++
 		}
@@ -201,6 +229,16 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		s.msgs[id] = lm
 		s.account(lm, +1)
 		rec.Messages = append(rec.Messages, rm)
+	}
+	now := time.Now().UnixNano()
+	for k, d := range dedups {
+		if d.d.ExpiresAt <= now {
+			continue
+		}
+		ld := &liveDedup{seg: s.segmentOf(d.pos), size: d.n, exp: d.d.ExpiresAt}
+		s.dedup[k] = ld
+		s.accountDedup(ld, +1)
+		rec.Dedup = append(rec.Dedup, d.d)
 	}
 	s.wg.Add(1)
 	go s.compactLoop()
@@ -281,6 +319,40 @@ func (s *Store) fail(id uint64, done func(error), err error) {
 	s.lg.Error().Err(err).Uint64("message", id).Msg("storage: cannot log message")
 	if done != nil {
 		done(err)
+	}
+}
+
+func (s *Store) accountDedup(ld *liveDedup, sign int) {
+	st := s.segs[ld.seg]
+	if st == nil {
+		st = &segStats{}
+		s.segs[ld.seg] = st
+	}
+	st.live += sign
+	st.liveBytes += int64(sign) * int64(ld.size)
+}
+
+// LogDedup implements broker.Persister. The record keeps its segment
+// alive until the id's window has passed.
+func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
+	plain := encodeDedup(nil, scope, key, exp)
+	rec := s.keys.seal(make([]byte, 0, len(plain)+64), plain)
+	k := dedupKey{scope, key}
+	err := s.log.AppendAsync(rec, func(pos wal.Pos, err error) {
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if old := s.dedup[k]; old != nil {
+			s.accountDedup(old, -1)
+		}
+		ld := &liveDedup{seg: s.segmentOf(pos), size: uint32(len(rec)), exp: exp}
+		s.dedup[k] = ld
+		s.accountDedup(ld, +1)
+		s.mu.Unlock()
+	})
+	if err != nil {
+		s.lg.Error().Err(err).Msg("storage: cannot log a de-duplication id; the window may not survive a restart")
 	}
 }
 

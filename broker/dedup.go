@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// De-duplication with the names of RabbitMQ's message-deduplication plugin:
+// a message's id is its x-deduplication-header header (or, with our
+// x-content-deduplication, a SHA-256 of its body); a second message with an
+// id seen within the window (x-cache-ttl, overridable per message by an
+// x-cache-ttl header; 5 minutes by default as in SQS) is confirmed to its
+// publisher and dropped, even when the first was consumed long ago. At most
+// x-cache-size ids are remembered, oldest forgotten first.
+//
+// Memory: one map entry (the id string plus 16 bytes and map overhead,
+// about 80 bytes for a 36-byte UUID) and one 24-byte ring slot per id.
+
+type dedupCache struct {
+	ttl     time.Duration
+	size    int
+	content bool
+	byKey   map[string]int64 // id -> unix-nano expiry
+	order   []dedupItem      // insertion order, for eviction
+	head    int
+}
+
+type dedupItem struct {
+	key string
+	exp int64
+}
+
+func newDedupCache(ttl time.Duration, size int64, content bool) *dedupCache {
+	return &dedupCache{ttl: ttl, size: int(size), content: content, byKey: map[string]int64{}}
+}
+
+// key is the de-duplication id of m and its window.
+func (d *dedupCache) key(m *message.Message) (string, time.Duration) {
+	ttl := d.ttl
+	if ms, ok := headerMillis(m, "x-cache-ttl"); ok && ms > 0 {
+		ttl = time.Duration(ms) * time.Millisecond
+	}
+	if v := m.Header("x-deduplication-header"); v != nil {
+		return "h:" + valueString(v), ttl
+	}
+	if d.content {
+		sum := sha256.Sum256(m.Body)
+		return "c:" + string(sum[:]), ttl
+	}
+	return "", 0
+}
+
+// seen records m's id and reports whether it was already inside its window.
+func (d *dedupCache) seen(m *message.Message, now int64) bool {
+	dup, _, _ := d.check(m, now)
+	return dup
+}
+
+// check is seen that also returns a newly remembered id and its expiry,
+// for storage.
+func (d *dedupCache) check(m *message.Message, now int64) (dup bool, key string, exp int64) {
+	key, ttl := d.key(m)
+	if key == "" {
+		return false, "", 0
+	}
+	d.evict(now)
+	if e, ok := d.byKey[key]; ok && e > now {
+		return true, "", 0
+	}
+	exp = now + int64(ttl)
+	d.remember(key, exp)
+	return false, key, exp
+}
+
+// remember adds an id with its expiry (also used when restoring).
+func (d *dedupCache) remember(key string, exp int64) {
+	d.byKey[key] = exp
+	d.order = append(d.order, dedupItem{key, exp})
+	for len(d.byKey) > d.size {
+		d.popOldest()
+	}
+}
+
+func (d *dedupCache) popOldest() {
+	it := d.order[d.head]
+	d.order[d.head] = dedupItem{}
+	d.head++
+	if exp, ok := d.byKey[it.key]; ok && exp == it.exp {
+		delete(d.byKey, it.key)
+	}
+	if d.head > 1024 && d.head*2 > len(d.order) {
+		d.order = append([]dedupItem(nil), d.order[d.head:]...)
+		d.head = 0
+	}
+}
+
+// evict forgets ids whose window has passed, oldest first. Windows differ
+// per message, so one long window at the front can hold back shorter ones
+// behind it; they are still refused as duplicates only until they expire,
+// because seen checks the expiry itself.
+func (d *dedupCache) evict(now int64) {
+	for d.head < len(d.order) && d.order[d.head].exp <= now {
+		d.popOldest()
+	}
+}

@@ -1,0 +1,226 @@
+package broker
+
+import (
+	"container/heap"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// Exchange types that RabbitMQ users know from plugins, with the plugins'
+// names and arguments so their clients move over unchanged.
+const (
+	// ExchangeDelayed holds a message with an x-delay header (milliseconds)
+	// until it is due, then routes it like its x-delayed-type.
+	ExchangeDelayed = "x-delayed-message"
+	// ExchangeDedup drops a message whose x-deduplication-header was seen
+	// within x-cache-ttl, and otherwise routes like fanout.
+	ExchangeDedup = "x-message-deduplication"
+)
+
+// delayedPrefix names the pseudo queue under which storage keeps the
+// persistent messages a delayed exchange holds; no client queue can have
+// a name with a NUL byte.
+const delayedPrefix = "\x00delayed:"
+
+// checkPluginArgs validates the arguments of the plugin exchange types.
+func checkPluginArgs(d ExchangeDecl, vhost string) error {
+	switch d.Type {
+	case ExchangeDelayed:
+		t, _ := message.String(d.Args["x-delayed-type"])
+		if t == "" || t == ExchangeDelayed || newRouter(t) == nil {
+			return errorf(CodePreconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type")
+		}
+	case ExchangeDedup:
+		for _, k := range []string{"x-cache-size", "x-cache-ttl"} {
+			if v, ok := d.Args[k]; ok {
+				if n, ok := argInt(v); !ok || n <= 0 {
+					return errorf(CodePreconditionFailed, "invalid arg '%s' for exchange '%s' in vhost '%s': must be a positive integer", k, d.Name, vhost)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// argInt reads an integer argument, also given as a decimal string (the
+// plugin's own examples pass x-cache-size as '5').
+func argInt(v any) (int64, bool) {
+	if n, ok := message.Int(v); ok {
+		return n, true
+	}
+	if s, ok := message.String(v); ok {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// setupPlugin gives a new exchange of a plugin type its router and state.
+func (x *Exchange) setupPlugin() {
+	switch x.kind {
+	case ExchangeDelayed:
+		t, _ := message.String(x.args["x-delayed-type"])
+		x.router = newRouter(t)
+		x.delayed = &delayedHolder{x: x}
+	case ExchangeDedup:
+		x.router = newRouter(ExchangeFanout)
+		size, ttl := int64(defaultCacheSize), defaultCacheTTL
+		if n, ok := argInt(x.args["x-cache-size"]); ok && n > 0 {
+			size = n
+		}
+		if n, ok := argInt(x.args["x-cache-ttl"]); ok && n > 0 {
+			ttl = time.Duration(n) * time.Millisecond
+		}
+		x.dedup = newDedupCache(ttl, size, false)
+	}
+}
+
+// seenBefore applies an exchange's de-duplication.
+func (x *Exchange) seenBefore(m *message.Message, now int64) bool {
+	if x.dedup == nil {
+		return false
+	}
+	x.dedupMu.Lock()
+	dup, key, exp := x.dedup.check(m, now)
+	x.dedupMu.Unlock()
+	if key != "" && x.durable && x.vh.b.store != nil {
+		x.vh.b.store.LogDedup(QueueRef{VHost: x.vh.name, Queue: dedupExchangePrefix + x.name}, key, exp)
+	}
+	return dup
+}
+
+// delayedHolder keeps a delayed exchange's waiting messages in a heap with
+// one timer.
+type delayedHolder struct {
+	x     *Exchange
+	mu    sync.Mutex
+	items timeHeap
+	seq   uint64
+	timer *time.Timer
+	at    int64
+}
+
+func (h *delayedHolder) ref() QueueRef {
+	return QueueRef{VHost: h.x.vh.name, Queue: delayedPrefix + h.x.name}
+}
+
+// hold parks m until due; pid is its storage id (0 if not logged).
+func (h *delayedHolder) hold(m *message.Message, due int64, pid uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	heap.Push(&h.items, timeItem{at: due, seq: h.seq, e: &entry{msg: m, pid: pid}})
+	h.armLocked()
+}
+
+func (h *delayedHolder) armLocked() {
+	if len(h.items) == 0 {
+		return
+	}
+	at := h.items[0].at
+	if at == h.at && h.timer != nil {
+		return
+	}
+	h.at = at
+	d := time.Duration(at - time.Now().UnixNano())
+	if h.timer == nil {
+		h.timer = time.AfterFunc(d, h.fire)
+	} else {
+		h.timer.Reset(d)
+	}
+}
+
+// fire routes every message that is due.
+func (h *delayedHolder) fire() {
+	now := time.Now().UnixNano()
+	h.mu.Lock()
+	var due []*entry
+	for len(h.items) > 0 && h.items[0].at <= now {
+		due = append(due, heap.Pop(&h.items).(timeItem).e)
+	}
+	h.at = 0
+	h.armLocked()
+	h.mu.Unlock()
+	v := h.x.vh
+	var routes []*Queue
+	for _, e := range due {
+		if _, err := v.routeAndEnqueue(h.x, e.msg.RoutingKey, e.msg, &routes, PublishOptions{}, now); err != nil {
+			v.b.log.Warn().Err(err).Str("exchange", h.x.name).Msg("delayed message could not be routed")
+		}
+		if e.pid != 0 && v.b.store != nil {
+			v.b.store.LogSettled(e.pid, h.ref())
+		}
+	}
+}
+
+// stop drops the held messages of a deleted exchange.
+func (h *delayedHolder) stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	for _, it := range h.items {
+		if it.e.pid != 0 && h.x.vh.b.store != nil {
+			h.x.vh.b.store.LogSettled(it.e.pid, h.ref())
+		}
+	}
+	h.items = nil
+}
+
+// Held is the number of messages a delayed exchange is holding.
+func (x *Exchange) Held() int {
+	if x.delayed == nil {
+		return 0
+	}
+	x.delayed.mu.Lock()
+	defer x.delayed.mu.Unlock()
+	return len(x.delayed.items)
+}
+
+// holdDelayed parks a message published to a delayed exchange, logging it
+// first when it is persistent. ok is false when it is not to be delayed.
+func (v *VHost) holdDelayed(x *Exchange, msg *message.Message, now int64, opt PublishOptions) (PublishResult, bool) {
+	ms, ok := headerMillis(msg, "x-delay")
+	if !ok || ms <= 0 {
+		return PublishResult{}, false
+	}
+	due := now + ms*int64(time.Millisecond)
+	res := PublishResult{Routed: true}
+	var pid uint64
+	if st := v.b.store; st != nil && msg.Persistent() && x.durable {
+		pid = v.b.nextMsgID.Add(1)
+		var done func(error)
+		if opt.Confirm != nil {
+			res.Pending = true
+			c, seq := opt.Confirm, opt.Seq
+			done = func(err error) { c.Confirmed(seq, err == nil) }
+		}
+		st.LogMessage(pid, now, []QueueRef{x.delayed.ref()}, msg, done)
+	}
+	x.delayed.hold(msg, due, pid)
+	return res, true
+}
+
+// restoreDelayed puts a recovered delayed message back into its exchange;
+// it reports false when ref is not a delayed exchange's.
+func (b *Broker) restoreDelayed(rm *RecoveredMessage, ref QueueRef) bool {
+	if len(ref.Queue) <= len(delayedPrefix) || ref.Queue[:len(delayedPrefix)] != delayedPrefix {
+		return false
+	}
+	v, ok := b.VHost(ref.VHost)
+	if !ok {
+		return false
+	}
+	x, ok := v.Exchange(ref.Queue[len(delayedPrefix):])
+	if !ok || x.delayed == nil {
+		return false
+	}
+	ms, _ := headerMillis(rm.Msg, "x-delay")
+	x.delayed.hold(rm.Msg, rm.PublishedAt+ms*int64(time.Millisecond), rm.ID)
+	return true
+}
+

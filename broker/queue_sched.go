@@ -1,0 +1,258 @@
+package broker
+
+import (
+	"container/heap"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+// Time-ordered work of a queue — delayed messages becoming ready and
+// visibility leases running out — lives in two heaps, each driven by one
+// timer per queue. A million delayed messages cost a million heap entries,
+// not timers or goroutines, and Go timers have no 49-day ceiling.
+
+// timeItem is a heap entry; gen lets a lease item go stale without a
+// removal from the middle of the heap.
+type timeItem struct {
+	at  int64
+	seq uint64
+	gen uint32
+	e   *entry
+}
+
+type timeHeap []timeItem
+
+func (h timeHeap) Len() int { return len(h) }
+func (h timeHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h timeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)   { *h = append(*h, x.(timeItem)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = timeItem{}
+	*h = old[:len(old)-1]
+	return it
+}
+
+// delayFor is when a message entering q becomes ready: the x-deliver-at
+// header (unix milliseconds), else the x-delay header (milliseconds), else
+// the queue's x-delivery-delay, counted from publication. Only queues
+// declared with x-delivery-delay honour per-message delays, so RabbitMQ's
+// behaviour is unchanged unless asked for.
+func (q *Queue) delayFor(m *message.Message, published int64) int64 {
+	if !q.cfg.hasDelay {
+		return 0
+	}
+	if at, ok := headerMillis(m, "x-deliver-at"); ok {
+		return at * int64(time.Millisecond)
+	}
+	if d, ok := headerMillis(m, "x-delay"); ok {
+		if d <= 0 {
+			return 0
+		}
+		return published + d*int64(time.Millisecond)
+	}
+	if q.cfg.delay > 0 {
+		return published + int64(q.cfg.delay)
+	}
+	return 0
+}
+
+// headerMillis reads an integer header, also given as a decimal string
+// (STOMP headers are strings).
+func headerMillis(m *message.Message, name string) (int64, bool) {
+	v := m.Header(name)
+	if v == nil {
+		return 0, false
+	}
+	if n, ok := message.Int(v); ok {
+		return n, true
+	}
+	if s, ok := message.String(v); ok {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// delayLocked parks e until e.notBefore. q.mu held.
+func (q *Queue) delayLocked(e *entry, now int64) {
+	heap.Push(&q.delayed, timeItem{at: e.notBefore, seq: e.seq, e: e})
+	q.armDelayLocked(now)
+}
+
+func (q *Queue) armDelayLocked(now int64) {
+	if len(q.delayed) == 0 {
+		if q.delayTimer != nil {
+			q.delayTimer.Stop()
+		}
+		q.delayAt = 0
+		return
+	}
+	at := q.delayed[0].at
+	if at == q.delayAt && q.delayTimer != nil {
+		return
+	}
+	q.delayAt = at
+	if q.delayTimer == nil {
+		q.delayTimer = time.AfterFunc(time.Duration(at-now), q.releaseDelayed)
+	} else {
+		q.delayTimer.Reset(time.Duration(at - now))
+	}
+}
+
+// releaseDelayed moves every delayed message that is due to the ready list.
+func (q *Queue) releaseDelayed() {
+	q.mu.Lock()
+	if q.deleted {
+		q.mu.Unlock()
+		return
+	}
+	now := time.Now().UnixNano()
+	moved := false
+	for len(q.delayed) > 0 && q.delayed[0].at <= now {
+		it := heap.Pop(&q.delayed).(timeItem)
+		it.e.notBefore = 0
+		q.ready.push(it.e)
+		moved = true
+	}
+	q.delayAt = 0
+	q.armDelayLocked(now)
+	if moved {
+		q.afterReadyLocked(now)
+	}
+	q.release()
+}
+
+// afterReadyLocked runs once messages became ready: delivery, limits,
+// waiting pollers. q.mu held.
+func (q *Queue) afterReadyLocked(now int64) {
+	q.dispatchLocked(now)
+	if q.cfg.overflow == OverflowDropHead {
+		for q.overLimit() {
+			q.dropLocked(q.ready.popOldest(), "maxlen")
+		}
+	}
+	q.wakePollerLocked()
+	q.armExpiryLocked(now)
+}
+
+// leaseFor is the visibility lease of a delivery to consumer c (nil for a
+// get): the consumer's x-consumer-timeout, else the queue's
+// x-visibility-timeout; 0 means no lease.
+func (q *Queue) leaseFor(c *Consumer) time.Duration {
+	if c != nil && c.lease > 0 {
+		return c.lease
+	}
+	return q.cfg.visibility
+}
+
+// leaseLocked starts a lease on a delivered entry. q.mu held.
+func (q *Queue) leaseLocked(e *entry, s *Session, tag uint64, d time.Duration, now int64) {
+	e.holder, e.tag = s, tag
+	e.leaseUntil = now + int64(d)
+	e.leaseGen++
+	heap.Push(&q.leases, timeItem{at: e.leaseUntil, seq: e.seq, gen: e.leaseGen, e: e})
+	q.armLeaseLocked(now)
+}
+
+// endLeaseLocked forgets the lease of a settled or returned entry.
+func (q *Queue) endLeaseLocked(e *entry) {
+	if e.holder != nil {
+		e.holder, e.leaseUntil = nil, 0
+		e.leaseGen++
+	}
+}
+
+func (q *Queue) armLeaseLocked(now int64) {
+	// Drop stale tops so the timer aims at a live lease.
+	for len(q.leases) > 0 && q.leases[0].gen != q.leases[0].e.leaseGen {
+		heap.Pop(&q.leases)
+	}
+	if len(q.leases) == 0 {
+		if q.leaseTimer != nil {
+			q.leaseTimer.Stop()
+		}
+		q.leaseAt = 0
+		return
+	}
+	at := q.leases[0].at
+	if at == q.leaseAt && q.leaseTimer != nil {
+		return
+	}
+	q.leaseAt = at
+	if q.leaseTimer == nil {
+		q.leaseTimer = time.AfterFunc(time.Duration(at-now), q.expireLeases)
+	} else {
+		q.leaseTimer.Reset(time.Duration(at - now))
+	}
+}
+
+// expireLeases returns every message whose lease ran out — only those
+// messages: the consumer and its channel carry on, unlike RabbitMQ's
+// consumer_timeout, which closes the whole channel.
+func (q *Queue) expireLeases() {
+	q.mu.Lock()
+	now := time.Now().UnixNano()
+	type due struct {
+		s   *Session
+		tag uint64
+		e   *entry
+	}
+	var expired []due
+	for len(q.leases) > 0 && q.leases[0].at <= now {
+		it := heap.Pop(&q.leases).(timeItem)
+		if it.gen != it.e.leaseGen || it.e.holder == nil {
+			continue
+		}
+		expired = append(expired, due{it.e.holder, it.e.tag, it.e})
+	}
+	q.leaseAt = 0
+	q.armLeaseLocked(now)
+	q.mu.Unlock()
+	// The session owns the delivery: take it back there first (an ack may
+	// race and win), then return it to the queue.
+	var back []*entry
+	var sessions []*Session
+	for _, d := range expired {
+		if d.s.revoke(d.tag, d.e) {
+			back = append(back, d.e)
+			if !slices.Contains(sessions, d.s) {
+				sessions = append(sessions, d.s)
+			}
+		}
+	}
+	if len(back) > 0 {
+		q.requeue(back)
+	}
+	for _, s := range sessions {
+		s.kickStarved() // the revoked deliveries freed their credit
+	}
+}
+
+// ExtendLease gives a delivered, unacked message more time before it
+// returns to its queue (SQS's ChangeMessageVisibility).
+func (s *Session) ExtendLease(tag uint64, d time.Duration) error {
+	s.mu.Lock()
+	u, ok := s.findLocked(tag)
+	s.mu.Unlock()
+	if !ok {
+		return errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
+	}
+	q := u.q
+	q.mu.Lock()
+	if u.e.holder == s && u.e.tag == tag {
+		q.leaseLocked(u.e, s, tag, d, time.Now().UnixNano())
+	}
+	q.mu.Unlock()
+	return nil
+}
