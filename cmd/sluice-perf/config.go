@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// config is one run's load.
+type config struct {
+	Scenario  string        `json:"scenario"`
+	Label     string        `json:"label,omitempty"`
+	Protocol  string        `json:"protocol"` // amqp or stomp
+	URI       string        `json:"-"`
+	StompAddr string        `json:"-"`
+	Duration  time.Duration `json:"duration_ns"`
+	Count     int64         `json:"count"` // total messages to publish; 0: run for Duration
+	Size      int           `json:"size"`
+	Producers int           `json:"producers"`
+	Consumers int           `json:"consumers"`
+	Queues    int           `json:"queues"`
+	Routing   string        `json:"routing"` // direct, topic or fanout
+	// Persistent publishes with delivery-mode 2 (STOMP persistent:true) to
+	// durable queues.
+	Persistent bool `json:"persistent"`
+	// Confirm is the publisher-confirm window per producer (STOMP: SEND
+	// frames awaiting their RECEIPT); 0 publishes without confirms.
+	Confirm  int  `json:"confirm"`
+	Prefetch int  `json:"prefetch"`
+	MultiAck int  `json:"multi_ack"` // ack every N deliveries with multiple=true; 1: each
+	AutoAck  bool `json:"auto_ack"`
+	// Rate is the total publish rate over all producers in msg/s; 0 is
+	// unbounded.
+	Rate float64 `json:"rate"`
+	// Backlog publishes everything first, with no consumer, then drains.
+	Backlog bool `json:"backlog"`
+	// IdleConns opens this many connections that do nothing and measures the
+	// broker's RSS per connection; no messages flow.
+	IdleConns int `json:"idle_conns"`
+	// DrainTimeout is how long consumers may go without receiving anything,
+	// after the publishers stop, before the missing messages count as lost.
+	DrainTimeout time.Duration `json:"drain_timeout_ns"`
+	// Warmup leaves messages sent in the first Warmup out of the latency
+	// percentiles (they still count for loss and throughput).
+	Warmup time.Duration `json:"warmup_ns"`
+	PID    int           `json:"pid,omitempty"`
+	Prefix string        `json:"queue_prefix"`
+	Quiet  bool          `json:"-"`
+}
+
+func defaultConfig() config {
+	return config{
+		Protocol:     "amqp",
+		URI:          "amqp://guest:guest@127.0.0.1:5672/",
+		StompAddr:    "127.0.0.1:61613",
+		Duration:     10 * time.Second,
+		Size:         1024,
+		Producers:    1,
+		Consumers:    1,
+		Queues:       1,
+		Routing:      "direct",
+		Prefetch:     1000,
+		MultiAck:     100,
+		DrainTimeout: 15 * time.Second,
+		Warmup:       time.Second,
+		Prefix:       "sluice-perf",
+	}
+}
+
+type scenario struct {
+	name  string
+	about string
+	apply func(*config)
+}
+
+// scenarios are the built-in loads of issue 7. Flags given on the command
+// line override a scenario's settings.
+var scenarios = []scenario{
+	{"transient-1-1", "1 producer -> 1 queue -> 1 consumer, 1 KiB transient, unbounded rate", func(c *config) {}},
+	{"transient-16b", "as transient-1-1 with 16-byte bodies", func(c *config) { c.Size = 16 }},
+	{"persistent-confirm-1", "1 producer, persistent 1 KiB to a durable queue, confirms (window 100), 1 consumer", func(c *config) {
+		c.Persistent, c.Confirm = true, 100
+	}},
+	{"persistent-confirm-16", "16 producers, persistent 1 KiB, confirms (window 100 each), 1 queue, 1 consumer", func(c *config) {
+		c.Persistent, c.Confirm, c.Producers = true, 100, 16
+	}},
+	{"latency-5k", "1 -> 1 transient 1 KiB at 5,000 msg/s: latency", func(c *config) {
+		c.Rate, c.MultiAck = 5000, 10
+	}},
+	{"fanout-1-10", "1 producer -> fanout exchange -> 10 queues -> 10 consumers, 1 KiB transient", func(c *config) {
+		c.Routing, c.Queues, c.Consumers = "fanout", 10, 10
+	}},
+	{"queues-200", "200 queues, 200 producers and 200 consumers, 10 msg/s each (2,000 msg/s in all), 1 KiB transient", func(c *config) {
+		c.Queues, c.Producers, c.Consumers, c.Rate, c.MultiAck = 200, 200, 200, 2000, 1
+	}},
+	{"idle-amqp-2000", "2,000 idle AMQP connections (one channel each): broker RSS per connection", func(c *config) {
+		c.IdleConns = 2000
+	}},
+	{"idle-stomp-2000", "2,000 idle STOMP sessions: broker RSS per connection", func(c *config) {
+		c.Protocol, c.IdleConns = "stomp", 2000
+	}},
+	{"backlog", "publish 1,000,000 persistent 1 KiB messages (2 producers, confirm window 500) with no consumer, then drain them", func(c *config) {
+		c.Backlog, c.Persistent, c.Confirm, c.Producers, c.Count = true, true, 500, 2, 1_000_000
+		c.DrainTimeout = 30 * time.Second
+	}},
+	{"stomp-throughput", "STOMP 1 -> 1: persistent SEND with a receipt each (64 in flight), client-individual acks, prefetch 1000", func(c *config) {
+		c.Protocol, c.Persistent, c.Confirm = "stomp", true, 64
+	}},
+	{"stomp-latency", "STOMP 1 -> 1 at 5,000 msg/s: persistent SEND with a receipt each, client-individual acks", func(c *config) {
+		c.Protocol, c.Persistent, c.Confirm, c.Rate = "stomp", true, 64, 5000
+	}},
+}
+
+func findScenario(name string) (scenario, bool) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return scenario{}, false
+}
+
+func scenarioNames() []string {
+	var ns []string
+	for _, s := range scenarios {
+		ns = append(ns, s.name)
+	}
+	return ns
+}
+
+func (c *config) validate() error {
+	var errs []string
+	if c.Protocol != "amqp" && c.Protocol != "stomp" {
+		errs = append(errs, "protocol must be amqp or stomp")
+	}
+	if c.IdleConns < 0 {
+		errs = append(errs, "--idle-conns must be >= 0")
+	}
+	if c.IdleConns == 0 {
+		if c.Producers < 1 || c.Producers > 65535 {
+			errs = append(errs, "--producers must be 1..65535")
+		}
+		if c.Consumers < 1 {
+			errs = append(errs, "--consumers must be >= 1")
+		}
+		if c.Queues < 1 {
+			errs = append(errs, "--queues must be >= 1")
+		}
+		if c.Size < bodyHeaderLen {
+			errs = append(errs, fmt.Sprintf("--size must be at least %d (the header with producer, sequence and timestamp)", bodyHeaderLen))
+		}
+		if c.Count <= 0 && c.Duration <= 0 {
+			errs = append(errs, "give --duration or --count")
+		}
+		if c.Backlog && c.Count <= 0 {
+			errs = append(errs, "a backlog run needs --count")
+		}
+		if c.Confirm < 0 || c.Prefetch < 0 || c.MultiAck < 0 || c.Rate < 0 {
+			errs = append(errs, "--confirm, --prefetch, --multi-ack and --rate must be >= 0")
+		}
+		switch c.Routing {
+		case "direct", "topic", "fanout":
+		default:
+			errs = append(errs, "--routing must be direct, topic or fanout")
+		}
+		if c.Protocol == "stomp" && c.Routing != "direct" {
+			errs = append(errs, "STOMP runs use direct routing (/queue destinations)")
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	if c.MultiAck == 0 {
+		c.MultiAck = 1
+	}
+	return nil
+}
+
+func listScenarios() string {
+	var b strings.Builder
+	ss := append([]scenario(nil), scenarios...)
+	sort.SliceStable(ss, func(i, j int) bool { return false })
+	for _, s := range ss {
+		fmt.Fprintf(&b, "  %-22s %s\n", s.name, s.about)
+	}
+	return b.String()
+}

@@ -1,0 +1,214 @@
+// Command sluice-perf is a load generator for AMQP 0-9-1 and STOMP brokers in
+// the spirit of RabbitMQ's PerfTest. It runs the same load against sluice or
+// RabbitMQ and reports throughput, end-to-end latency and the broker's
+// memory, and it refuses to report a number for a run that lost, duplicated
+// or left undelivered any message.
+//
+//	sluice-perf [run] --scenario NAME | custom flags   one run
+//	sluice-perf list                                   the built-in scenarios
+//	sluice-perf fsync [--dir DIR] [--duration 2s]      4 KiB write + fdatasync rate
+//	sluice-perf loopback [--size 1024] [--duration 2s] loopback TCP throughput
+//	sluice-perf summarize --out FILE.md RESULT.json... medians and ratios
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-isatty"
+)
+
+func main() { os.Exit(mainErr(os.Args[1:])) }
+
+func mainErr(args []string) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, args)
+	case "list":
+		fmt.Print("Scenarios (sluice-perf --scenario NAME; flags override):\n" + listScenarios())
+		return 0
+	case "fsync":
+		err = cmdFsync(args)
+	case "loopback":
+		err = cmdLoopback(args)
+	case "summarize":
+		err = cmdSummarize(args)
+	case "help", "-h", "--help":
+		usage()
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "sluice-perf: unknown command %q\n", cmd)
+		usage()
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sluice-perf:", err)
+		return 1
+	}
+	return 0
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  sluice-perf [run] [--scenario NAME] [flags]   one run; exit 1 when a message was lost
+  sluice-perf list                              the built-in scenarios
+  sluice-perf fsync [--dir DIR] [--duration 2s] [--size 4096]
+  sluice-perf loopback [--size 1024] [--duration 2s]
+  sluice-perf summarize --out FILE.md RESULT.json...
+'sluice-perf run --help' lists the run flags.
+`)
+}
+
+func cmdRun(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("sluice-perf run", flag.ContinueOnError)
+	d := defaultConfig()
+	var c config = d
+	var scen, jsonPath string
+	var quiet bool
+	fs.StringVar(&scen, "scenario", "", "built-in scenario (see 'sluice-perf list'); other flags override its settings")
+	fs.StringVar(&c.Label, "label", "", "name of the broker under test, for reports (e.g. sluice, rabbitmq)")
+	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp or stomp")
+	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI (also used to declare and delete the queues of STOMP runs)")
+	fs.StringVar(&c.StompAddr, "stomp-addr", d.StompAddr, "STOMP host:port")
+	fs.DurationVar(&c.Duration, "duration", d.Duration, "how long producers publish (unless --count)")
+	fs.Int64Var(&c.Count, "count", 0, "publish this many messages in all, then stop (0: use --duration)")
+	fs.IntVar(&c.Size, "size", d.Size, "message body size in bytes (at least 16)")
+	fs.IntVar(&c.Producers, "producers", d.Producers, "producers, one connection each")
+	fs.IntVar(&c.Consumers, "consumers", d.Consumers, "consumers, one connection each")
+	fs.IntVar(&c.Queues, "queues", d.Queues, "queues")
+	fs.StringVar(&c.Routing, "routing", d.Routing, "direct (default exchange), topic or fanout")
+	fs.BoolVar(&c.Persistent, "persistent", false, "persistent messages (delivery-mode 2, STOMP persistent:true) to durable queues")
+	fs.IntVar(&c.Confirm, "confirm", 0, "publisher confirms with this window per producer (STOMP: SENDs awaiting a RECEIPT); 0: none")
+	fs.IntVar(&c.Prefetch, "prefetch", d.Prefetch, "consumer prefetch (basic.qos / STOMP prefetch-count)")
+	fs.IntVar(&c.MultiAck, "multi-ack", d.MultiAck, "AMQP: ack every N deliveries with multiple=true (1: each); STOMP always acks each")
+	fs.BoolVar(&c.AutoAck, "autoack", false, "consume without acknowledgements")
+	fs.Float64Var(&c.Rate, "rate", 0, "total publish rate in msg/s over all producers (0: unbounded)")
+	fs.BoolVar(&c.Backlog, "backlog", false, "publish --count messages with no consumer, then drain them")
+	fs.IntVar(&c.IdleConns, "idle-conns", 0, "open this many idle connections and report the broker's RSS per connection (needs --pid)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", d.DrainTimeout, "after publishing stops, how long consumers may receive nothing before the rest counts as lost")
+	fs.DurationVar(&c.Warmup, "warmup", d.Warmup, "messages sent in the first WARMUP are left out of latency percentiles")
+	fs.IntVar(&c.PID, "pid", 0, "broker process id: report its RSS (VmRSS/VmHWM) and CPU")
+	fs.StringVar(&c.Prefix, "queue-prefix", d.Prefix, "queue and exchange name prefix")
+	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "sluice-perf: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if scen != "" {
+		s, ok := findScenario(scen)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "sluice-perf: no scenario %q; there are: %s\n", scen, strings.Join(scenarioNames(), ", "))
+			return 2
+		}
+		// Start from the scenario and apply the flags given explicitly.
+		sc := defaultConfig()
+		s.apply(&sc)
+		sc.Scenario = s.name
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		merge(&sc, &c, set)
+		c = sc
+	} else {
+		c.Scenario = "custom"
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice-perf:", err)
+		return 2
+	}
+	var progress *os.File
+	if !quiet {
+		progress = os.Stderr
+	}
+	var rep *report
+	if progress != nil {
+		rep = execute(ctx, c, progressWriter(progress))
+	} else {
+		rep = execute(ctx, c, nil)
+	}
+	rep.finish()
+	rep.print(os.Stdout)
+	if jsonPath != "" {
+		if err := writeJSON(jsonPath, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "sluice-perf:", err)
+			return 1
+		}
+	}
+	if !rep.OK {
+		return 1
+	}
+	return 0
+}
+
+// merge copies the explicitly set flags from c into sc.
+func merge(sc, c *config, set map[string]bool) {
+	sc.Label, sc.URI, sc.StompAddr, sc.PID = c.Label, c.URI, c.StompAddr, c.PID
+	m := map[string]func(){
+		"protocol":      func() { sc.Protocol = c.Protocol },
+		"duration":      func() { sc.Duration = c.Duration },
+		"count":         func() { sc.Count = c.Count },
+		"size":          func() { sc.Size = c.Size },
+		"producers":     func() { sc.Producers = c.Producers },
+		"consumers":     func() { sc.Consumers = c.Consumers },
+		"queues":        func() { sc.Queues = c.Queues },
+		"routing":       func() { sc.Routing = c.Routing },
+		"persistent":    func() { sc.Persistent = c.Persistent },
+		"confirm":       func() { sc.Confirm = c.Confirm },
+		"prefetch":      func() { sc.Prefetch = c.Prefetch },
+		"multi-ack":     func() { sc.MultiAck = c.MultiAck },
+		"autoack":       func() { sc.AutoAck = c.AutoAck },
+		"rate":          func() { sc.Rate = c.Rate },
+		"backlog":       func() { sc.Backlog = c.Backlog },
+		"idle-conns":    func() { sc.IdleConns = c.IdleConns },
+		"drain-timeout": func() { sc.DrainTimeout = c.DrainTimeout },
+		"warmup":        func() { sc.Warmup = c.Warmup },
+		"queue-prefix":  func() { sc.Prefix = c.Prefix },
+	}
+	for name, f := range m {
+		if set[name] {
+			f()
+		}
+	}
+}
+
+// progressWriter writes progress lines; on a terminal each overwrites the
+// last.
+func progressWriter(f *os.File) *lineWriter {
+	return &lineWriter{f: f, tty: isatty.IsTerminal(f.Fd())}
+}
+
+type lineWriter struct {
+	f   *os.File
+	tty bool
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	if w.tty {
+		s := strings.TrimRight(string(p), "\n")
+		_, err := fmt.Fprintf(w.f, "\r\033[K%s", s)
+		return len(p), err
+	}
+	return w.f.Write(p)
+}

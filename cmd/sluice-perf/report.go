@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// latency is a summary of end-to-end latency in milliseconds.
+type latency struct {
+	Count  uint64  `json:"count"`
+	MeanMS float64 `json:"mean_ms"`
+	P50MS  float64 `json:"p50_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	P999MS float64 `json:"p999_ms"`
+	MaxMS  float64 `json:"max_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func latencyOf(h *hist) latency {
+	return latency{Count: h.n, MeanMS: ms(h.mean()), P50MS: ms(h.quantile(0.5)), P99MS: ms(h.quantile(0.99)),
+		P999MS: ms(h.quantile(0.999)), MaxMS: ms(time.Duration(h.max))}
+}
+
+// report is a run's outcome. When OK is false the numbers are not results:
+// Failures says why.
+type report struct {
+	Scenario string   `json:"scenario"`
+	Label    string   `json:"label,omitempty"`
+	Protocol string   `json:"protocol"`
+	Started  string   `json:"started"`
+	OK       bool     `json:"ok"`
+	Failures []string `json:"failures,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	Config   config   `json:"config"`
+
+	Published      int64      `json:"published"`
+	Confirmed      int64      `json:"confirmed"`
+	Consumed       int64      `json:"consumed"`
+	Accounting     accounting `json:"accounting"`
+	PublishSeconds float64    `json:"publish_seconds"`
+	ConsumeSeconds float64    `json:"consume_seconds"`
+	PublishRate    float64    `json:"publish_rate"`
+	ConsumeRate    float64    `json:"consume_rate"`
+	Latency        latency    `json:"latency"`
+
+	RSSStartKiB       int64   `json:"rss_start_kib,omitempty"`
+	RSSEndKiB         int64   `json:"rss_end_kib,omitempty"`
+	PeakRSSKiB        int64   `json:"peak_rss_kib,omitempty"`
+	PeakRSSPublishKiB int64   `json:"peak_rss_after_publish_kib,omitempty"`
+	HWMReset          bool    `json:"hwm_reset,omitempty"`
+	BrokerCPUSeconds  float64 `json:"broker_cpu_seconds,omitempty"`
+	BrokerCPUPercent  float64 `json:"broker_cpu_percent,omitempty"`
+	IdleConns         int     `json:"idle_conns,omitempty"`
+	RSSPerConnKiB     float64 `json:"rss_per_conn_kib,omitempty"`
+
+	failed bool
+}
+
+func (r *report) fail(format string, args ...any) {
+	r.failed = true
+	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
+}
+
+func (r *report) finish() { r.OK = !r.failed && len(r.Failures) == 0 }
+
+// print writes the final table.
+func (r *report) print(w io.Writer) {
+	title := r.Scenario
+	if r.Label != "" {
+		title += " against " + r.Label
+	}
+	fmt.Fprintf(w, "\n== %s (%s) ==\n", title, r.Protocol)
+	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-24s %s\n", k, fmt.Sprintf(format, args...)) }
+	c := r.Config
+	if r.IdleConns > 0 || c.IdleConns > 0 {
+		row("idle connections", "%d (%s)", c.IdleConns, c.Protocol)
+		row("broker RSS before", "%s", kib(r.RSSStartKiB))
+		row("broker RSS after", "%s", kib(r.RSSEndKiB))
+		row("RSS per connection", "%.1f KiB", r.RSSPerConnKiB)
+		row("time to open", "%.2f s", r.PublishSeconds)
+	} else {
+		row("load", "%d producer(s), %d consumer(s), %d queue(s), %s routing, %d-byte bodies, %s",
+			c.Producers, c.Consumers, c.Queues, c.Routing, c.Size, persistence(c))
+		rate := "unbounded"
+		if c.Rate > 0 {
+			rate = fmt.Sprintf("%.0f msg/s", c.Rate)
+		}
+		ack := fmt.Sprintf("prefetch %d, multi-ack %d", c.Prefetch, c.MultiAck)
+		if c.AutoAck {
+			ack = "auto-ack"
+		}
+		if c.Protocol == "stomp" {
+			ack = fmt.Sprintf("client-individual acks, prefetch-count %d", c.Prefetch)
+		}
+		row("rate / acks", "%s; %s", rate, ack)
+		row("published", "%d in %.2f s = %.0f msg/s", r.Published, r.PublishSeconds, r.PublishRate)
+		row("delivered (unique)", "%d of %d expected in %.2f s = %.0f msg/s", r.Accounting.Received, r.Accounting.Expected, r.ConsumeSeconds, r.ConsumeRate)
+		row("lost/dup/misrouted", "%d / %d / %d", r.Accounting.Lost, r.Accounting.Duplicates, r.Accounting.Misrouted)
+		l := r.Latency
+		row("latency (ms)", "p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f  (%d samples)", l.P50MS, l.P99MS, l.P999MS, l.MaxMS, l.MeanMS, l.Count)
+		if r.RSSStartKiB > 0 {
+			row("broker RSS", "start %s, end %s, peak %s", kib(r.RSSStartKiB), kib(r.RSSEndKiB), kib(r.PeakRSSKiB))
+			if r.PeakRSSPublishKiB > 0 {
+				row("peak RSS after publish", "%s", kib(r.PeakRSSPublishKiB))
+			}
+			row("broker CPU", "%.1f s (%.0f%% of one core)", r.BrokerCPUSeconds, r.BrokerCPUPercent)
+		}
+	}
+	for _, wn := range r.Warnings {
+		row("warning", "%s", wn)
+	}
+	if r.OK {
+		row("result", "OK")
+	} else {
+		row("result", "FAILED: the numbers above are not results")
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "    - %s\n", f)
+		}
+	}
+}
+
+func persistence(c config) string {
+	var parts []string
+	if c.Persistent {
+		parts = append(parts, "persistent")
+	} else {
+		parts = append(parts, "transient")
+	}
+	if c.Confirm > 0 {
+		if c.Protocol == "stomp" {
+			parts = append(parts, fmt.Sprintf("receipt per SEND, %d in flight", c.Confirm))
+		} else {
+			parts = append(parts, fmt.Sprintf("confirms, window %d", c.Confirm))
+		}
+	}
+	if c.Backlog {
+		parts = append(parts, fmt.Sprintf("backlog of %d then drain", c.Count))
+	} else if c.Count > 0 {
+		parts = append(parts, fmt.Sprintf("%d messages", c.Count))
+	} else {
+		parts = append(parts, c.Duration.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func kib(n int64) string {
+	if n <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/1024)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

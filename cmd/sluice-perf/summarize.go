@@ -1,0 +1,284 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// metric is one figure of a scenario that the summary compares.
+type metric struct {
+	name   string
+	unit   string
+	higher bool // higher is better
+	get    func(*report) float64
+	// target, when set, says what the issue asks and whether a pair of
+	// medians (sluice, rabbitmq; ratio = sluice/rabbitmq) meets it.
+	target string
+	holds  func(s, rmq, ratio float64) bool
+}
+
+var (
+	mDelivered = metric{name: "delivered", unit: "msg/s", higher: true, get: func(r *report) float64 { return r.ConsumeRate }}
+	mPublished = metric{name: "published", unit: "msg/s", higher: true, get: func(r *report) float64 { return r.PublishRate }}
+	mP50       = metric{name: "p50", unit: "ms", get: func(r *report) float64 { return r.Latency.P50MS }}
+	mP99       = metric{name: "p99", unit: "ms", get: func(r *report) float64 { return r.Latency.P99MS }}
+	mP999      = metric{name: "p99.9", unit: "ms", get: func(r *report) float64 { return r.Latency.P999MS }}
+	mMax       = metric{name: "max", unit: "ms", get: func(r *report) float64 { return r.Latency.MaxMS }}
+	mCPU       = metric{name: "broker CPU", unit: "% of a core", get: func(r *report) float64 { return r.BrokerCPUPercent }}
+	mPeakRSS   = metric{name: "peak RSS", unit: "MiB", get: func(r *report) float64 { return float64(r.PeakRSSKiB) / 1024 }}
+)
+
+func ratioAtLeast(x float64) func(s, rmq, ratio float64) bool {
+	return func(_, _, ratio float64) bool { return ratio >= x }
+}
+
+func with(m metric, target string, holds func(s, rmq, ratio float64) bool) metric {
+	m.target, m.holds = target, holds
+	return m
+}
+
+func named(m metric, name string) metric { m.name = name; return m }
+
+// scenarioMetrics are the figures compared per built-in scenario.
+func scenarioMetrics(name string) []metric {
+	switch name {
+	case "transient-1-1":
+		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99}
+	case "transient-16b":
+		return []metric{with(mDelivered, "sluice >= 700,000 msg/s", func(s, _, _ float64) bool { return s >= 700000 }), mPublished}
+	case "persistent-confirm-1", "persistent-confirm-16":
+		return []metric{with(named(mPublished, "published+confirmed"), ">= 4x", ratioAtLeast(4)), mDelivered, mP99}
+	case "latency-5k", "stomp-latency":
+		p99 := mP99
+		if name == "latency-5k" {
+			p99 = with(mP99, "<= 1/4 of RabbitMQ's", func(_, _, ratio float64) bool { return ratio <= 0.25 })
+		}
+		return []metric{mP50, p99, mP999, mMax, mDelivered}
+	case "fanout-1-10":
+		return []metric{named(mDelivered, "delivered (10 queues)"), mPublished, mP99}
+	case "queues-200":
+		return []metric{mDelivered, mP50, mP99, mCPU}
+	case "idle-amqp-2000", "idle-stomp-2000":
+		return []metric{with(metric{name: "RSS per connection", unit: "KiB", get: func(r *report) float64 { return r.RSSPerConnKiB }},
+			"sluice <= 10 KiB", func(s, _, _ float64) bool { return s <= 10 })}
+	case "backlog":
+		return []metric{
+			with(named(mPublished, "publish (confirmed)"), ">= 4x", ratioAtLeast(4)),
+			with(named(mDelivered, "drain"), ">= 4x", ratioAtLeast(4)),
+			with(mPeakRSS, "sluice < 256 MiB", func(s, _, _ float64) bool { return s < 256 }),
+		}
+	case "stomp-throughput":
+		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99}
+	}
+	return []metric{mDelivered, mPublished, mP99}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func cmdSummarize(args []string) error {
+	fs := flag.NewFlagSet("sluice-perf summarize", flag.ContinueOnError)
+	out := fs.String("out", "", "write the markdown here (default: stdout)")
+	a := fs.String("a", "sluice", "label of the broker the ratio's numerator is")
+	b := fs.String("b", "rabbitmq", "label of the broker the ratio's denominator is")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var reports []*report
+	var machine []string
+	for _, path := range fs.Args() {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var kind struct {
+			Kind string `json:"kind"`
+		}
+		_ = json.Unmarshal(data, &kind)
+		switch kind.Kind {
+		case "fsync":
+			var f fsyncResult
+			if err := json.Unmarshal(data, &f); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			machine = append(machine, fmt.Sprintf("| fdatasync, %d-byte appends (%s) | %.0f /s (mean %.3f ms) |", f.Size, f.Dir, f.AppendPerSec, f.AppendMeanMS),
+				fmt.Sprintf("| fdatasync, %d-byte overwrites (%s) | %.0f /s (mean %.3f ms) |", f.Size, f.Dir, f.OverwritePerSc, f.OverwriteMean))
+		case "loopback":
+			var l loopbackResult
+			if err := json.Unmarshal(data, &l); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			machine = append(machine, fmt.Sprintf("| loopback TCP, %d-byte messages, one write(2) each | %.0f msg/s (%.0f MiB/s) |", l.Size, l.UnbatchedMsgs, l.UnbatchedMiBps),
+				fmt.Sprintf("| loopback TCP, %d-byte messages, 64 KiB buffered writes | %.0f msg/s (%.0f MiB/s) |", l.Size, l.BatchedMsgs, l.BatchedMiBps))
+		default:
+			var r report
+			if err := json.Unmarshal(data, &r); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			reports = append(reports, &r)
+		}
+	}
+	w := io.Writer(os.Stdout)
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	writeSummary(w, reports, machine, *a, *b)
+	return nil
+}
+
+func writeSummary(w io.Writer, reports []*report, machine []string, a, b string) {
+	if len(machine) > 0 {
+		fmt.Fprintf(w, "### Machine limits (same run)\n\n| what | measured |\n|---|---|\n%s\n\n", strings.Join(machine, "\n"))
+	}
+	// Scenario order: as built in, then others by name.
+	order := map[string]int{}
+	for i, s := range scenarios {
+		order[s.name] = i
+	}
+	byScen := map[string]map[string][]*report{}
+	var names []string
+	for _, r := range reports {
+		if byScen[r.Scenario] == nil {
+			byScen[r.Scenario] = map[string][]*report{}
+			names = append(names, r.Scenario)
+		}
+		byScen[r.Scenario][r.Label] = append(byScen[r.Scenario][r.Label], r)
+	}
+	sort.SliceStable(names, func(i, j int) bool {
+		oi, iok := order[names[i]]
+		oj, jok := order[names[j]]
+		if iok && jok {
+			return oi < oj
+		}
+		if iok != jok {
+			return iok
+		}
+		return names[i] < names[j]
+	})
+	fmt.Fprintf(w, "### Medians per scenario\n\n")
+	fmt.Fprintf(w, "| scenario | metric | %s | %s | ratio %s/%s | target | holds |\n|---|---|---:|---:|---:|---|---|\n", a, b, a, b)
+	var failures []string
+	for _, name := range names {
+		ra, rb := byScen[name][a], byScen[name][b]
+		okA, okB := okOnly(ra), okOnly(rb)
+		for _, rs := range [][]*report{ra, rb} {
+			for _, r := range rs {
+				if !r.OK {
+					failures = append(failures, fmt.Sprintf("- %s against %s (%s): %s", name, r.Label, r.Started, strings.Join(r.Failures, "; ")))
+				}
+			}
+		}
+		for _, m := range scenarioMetrics(name) {
+			va, vb := values(okA, m), values(okB, m)
+			ma, mb := median(va), median(vb)
+			cellA, cellB := cell(ma, va, len(ra), m), cell(mb, vb, len(rb), m)
+			ratio, rcell := 0.0, "-"
+			if len(va) > 0 && len(vb) > 0 && mb > 0 {
+				ratio = ma / mb
+				rcell = fmt.Sprintf("%.2fx", ratio)
+			}
+			holds := "-"
+			if m.holds != nil && len(va) > 0 {
+				needsB := strings.Contains(m.target, "x") || strings.Contains(m.target, "RabbitMQ")
+				switch {
+				case needsB && rcell == "-":
+					holds = "n/a"
+				case m.holds(ma, mb, ratio):
+					holds = "yes"
+				default:
+					holds = "**no**"
+				}
+			}
+			fmt.Fprintf(w, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", name, m.name, m.unit, cellA, cellB, rcell, orDash(m.target), holds)
+		}
+	}
+	fmt.Fprintf(w, "\nMedians over the runs that passed the loss/duplicate check (runs in brackets when fewer than all passed).")
+	fmt.Fprintf(w, " Ratios are %s/%s of the medians; for latency and memory lower is better.\n", a, b)
+	if len(failures) > 0 {
+		fmt.Fprintf(w, "\nFailed runs (no number taken from them):\n\n%s\n", strings.Join(failures, "\n"))
+	}
+}
+
+func okOnly(rs []*report) []*report {
+	var out []*report
+	for _, r := range rs {
+		if r.OK {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func values(rs []*report, m metric) []float64 {
+	var v []float64
+	for _, r := range rs {
+		v = append(v, m.get(r))
+	}
+	return v
+}
+
+func cell(med float64, vals []float64, runs int, m metric) string {
+	if runs == 0 {
+		return "-"
+	}
+	if len(vals) == 0 {
+		return fmt.Sprintf("FAILED (0/%d)", runs)
+	}
+	s := formatValue(med, m.unit)
+	if len(vals) < runs {
+		s += fmt.Sprintf(" (%d/%d ok)", len(vals), runs)
+	}
+	return s
+}
+
+func formatValue(v float64, unit string) string {
+	switch {
+	case unit == "msg/s":
+		return commas(int64(v + 0.5))
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func commas(n int64) string {
+	s := fmt.Sprintf("%d", n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
