@@ -245,8 +245,10 @@ func (d *amqpDriver) produce(ctx context.Context, p int) error {
 		return err
 	}
 	var sem chan struct{}
+	var ring *confirmRing
 	confirmsDone := make(chan struct{})
 	if c.Confirm > 0 {
+		ring = r.newConfirmRing(c.Confirm)
 		if err := ch.Confirm(false); err != nil {
 			return err
 		}
@@ -257,6 +259,9 @@ func (d *amqpDriver) produce(ctx context.Context, p int) error {
 			for cf := range confirms {
 				if !cf.Ack {
 					r.nacked.Add(1)
+				}
+				if cf.DeliveryTag > 0 {
+					ring.confirmed(cf.DeliveryTag - 1)
 				}
 				r.confirmed.Add(1)
 				<-sem
@@ -293,7 +298,11 @@ func (d *amqpDriver) produce(ctx context.Context, p int) error {
 		if seq > maxSeq {
 			return errors.New("sequence numbers exhausted")
 		}
-		encodeHeader(body, p, seq, r.now())
+		ts := r.now()
+		encodeHeader(body, p, seq, ts)
+		if ring != nil {
+			ring.sent(seq, ts)
+		}
 		key := ""
 		if len(keys) > 0 {
 			key = keys[seq%uint64(len(keys))]

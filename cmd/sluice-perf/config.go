@@ -38,6 +38,9 @@ type config struct {
 	// IdleConns opens this many connections that do nothing and measures the
 	// broker's RSS per connection; no messages flow.
 	IdleConns int `json:"idle_conns"`
+	// IdleSettle is how long the broker gets to settle before and after
+	// the idle connections open, before its RSS is read.
+	IdleSettle time.Duration `json:"idle_settle_ns"`
 	// DrainTimeout is how long consumers may go without receiving anything,
 	// after the publishers stop, before the missing messages count as lost.
 	DrainTimeout time.Duration `json:"drain_timeout_ns"`
@@ -65,6 +68,7 @@ func defaultConfig() config {
 		DrainTimeout: 15 * time.Second,
 		Warmup:       time.Second,
 		Prefix:       "sluice-perf",
+		IdleSettle:   3 * time.Second,
 	}
 }
 

@@ -47,6 +47,8 @@ type report struct {
 	PublishRate    float64    `json:"publish_rate"`
 	ConsumeRate    float64    `json:"consume_rate"`
 	Latency        latency    `json:"latency"`
+	// ConfirmLatency is publish to confirm (STOMP: SEND to RECEIPT).
+	ConfirmLatency *latency `json:"confirm_latency,omitempty"`
 
 	RSSStartKiB       int64   `json:"rss_start_kib,omitempty"`
 	RSSEndKiB         int64   `json:"rss_end_kib,omitempty"`
@@ -103,6 +105,9 @@ func (r *report) print(w io.Writer) {
 		row("lost/dup/misrouted", "%d / %d / %d", r.Accounting.Lost, r.Accounting.Duplicates, r.Accounting.Misrouted)
 		l := r.Latency
 		row("latency (ms)", "p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f  (%d samples)", l.P50MS, l.P99MS, l.P999MS, l.MaxMS, l.MeanMS, l.Count)
+		if cl := r.ConfirmLatency; cl != nil {
+			row("confirm latency (ms)", "p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f", cl.P50MS, cl.P99MS, cl.P999MS, cl.MaxMS, cl.MeanMS)
+		}
 		if r.RSSStartKiB > 0 {
 			row("broker RSS", "start %s, end %s, peak %s", kib(r.RSSStartKiB), kib(r.RSSEndKiB), kib(r.PeakRSSKiB))
 			if r.PeakRSSPublishKiB > 0 {

@@ -35,6 +35,7 @@ type runner struct {
 
 	recMu sync.Mutex
 	recs  []*latRec
+	crecs []*latRec // publish-to-confirm (or receipt) latency, per producer
 
 	errMu sync.Mutex
 	errs  []string
@@ -63,6 +64,40 @@ func (r *runner) newLatRec() *latRec {
 	r.recs = append(r.recs, l)
 	r.recMu.Unlock()
 	return l
+}
+
+func (r *runner) newConfirmRec() *latRec {
+	l := &latRec{}
+	r.recMu.Lock()
+	r.crecs = append(r.crecs, l)
+	r.recMu.Unlock()
+	return l
+}
+
+// confirmRing remembers the send times of a producer's unconfirmed
+// messages: at most window are outstanding, so slot seq%window is free again
+// by the time seq+window is sent.
+type confirmRing struct {
+	r   *runner
+	ts  []int64
+	rec *latRec
+}
+
+func (r *runner) newConfirmRing(window int) *confirmRing {
+	return &confirmRing{r: r, ts: make([]int64, window), rec: r.newConfirmRec()}
+}
+
+func (c *confirmRing) sent(seq uint64, ts int64) { c.ts[seq%uint64(len(c.ts))] = ts }
+
+func (c *confirmRing) confirmed(seq uint64) {
+	ts := c.ts[seq%uint64(len(c.ts))]
+	if ts < c.r.warmupNS {
+		return
+	}
+	d := time.Duration(c.r.now() - ts)
+	c.rec.mu.Lock()
+	c.rec.total.record(d)
+	c.rec.mu.Unlock()
 }
 
 func (r *runner) now() int64 { return int64(time.Since(r.base)) }
@@ -181,6 +216,12 @@ func newDriver(r *runner) driver {
 // execute runs cfg and returns its report. A report with OK false carries
 // the reasons; its numbers are not results.
 func execute(ctx context.Context, cfg config, progress io.Writer) *report {
+	return executeWith(ctx, cfg, progress, nil)
+}
+
+// executeWith is execute with a hook that may wrap the protocol driver
+// (tests use it to break routing on purpose).
+func executeWith(ctx context.Context, cfg config, progress io.Writer, wrap func(driver) driver) *report {
 	r := &runner{
 		cfg:      cfg,
 		base:     time.Now(),
@@ -198,6 +239,9 @@ func execute(ctx context.Context, cfg config, progress io.Writer) *report {
 	r.tr = newTracker(r.rt)
 	r.sentPer = make([]atomic.Uint64, cfg.Producers)
 	d := newDriver(r)
+	if wrap != nil {
+		d = wrap(d)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -323,6 +367,18 @@ func execute(ctx context.Context, cfg config, progress io.Writer) *report {
 	}
 	r.recMu.Unlock()
 	rep.Latency = latencyOf(&all)
+	var conf hist
+	r.recMu.Lock()
+	for _, l := range r.crecs {
+		l.mu.Lock()
+		conf.merge(&l.total)
+		l.mu.Unlock()
+	}
+	r.recMu.Unlock()
+	if conf.n > 0 {
+		cl := latencyOf(&conf)
+		rep.ConfirmLatency = &cl
+	}
 	mon.fill(rep)
 	return rep
 }
@@ -396,7 +452,7 @@ func (r *runner) runIdle(ctx context.Context, rep *report, mon *monitor) {
 		return
 	}
 	d := newDriver(r)
-	time.Sleep(time.Second)
+	time.Sleep(r.cfg.IdleSettle / 3)
 	before, err := readProcMem(r.cfg.PID)
 	if err != nil {
 		rep.fail("reading broker memory: %v", err)
@@ -413,9 +469,9 @@ func (r *runner) runIdle(ctx context.Context, rep *report, mon *monitor) {
 	}
 	rep.PublishSeconds = time.Since(start).Seconds()
 	// Let the broker settle, then take the larger of two readings.
-	time.Sleep(3 * time.Second)
+	time.Sleep(r.cfg.IdleSettle)
 	after, _ := readProcMem(r.cfg.PID)
-	time.Sleep(time.Second)
+	time.Sleep(r.cfg.IdleSettle / 3)
 	if a2, err := readProcMem(r.cfg.PID); err == nil && a2.RSSKiB > after.RSSKiB {
 		after = a2
 	}

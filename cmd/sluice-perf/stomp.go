@@ -168,9 +168,11 @@ func (d *stompDriver) produce(ctx context.Context, p int) error {
 	}
 	defer s.nc.Close()
 	var sem chan struct{}
+	var ring *confirmRing
 	readerDone := make(chan error, 1)
 	if c.Confirm > 0 {
 		sem = make(chan struct{}, c.Confirm)
+		ring = r.newConfirmRing(c.Confirm)
 	}
 	// The reader takes RECEIPT frames (in order, one per SEND) and ERROR.
 	go func() {
@@ -190,6 +192,9 @@ func (d *stompDriver) produce(ctx context.Context, p int) error {
 					return
 				}
 				r.confirmed.Add(1)
+				if id, err := strconv.ParseUint(f.Header.Get("receipt-id"), 10, 64); err == nil && ring != nil {
+					ring.confirmed(id)
+				}
 				if sem != nil {
 					<-sem
 				}
@@ -207,10 +212,6 @@ func (d *stompDriver) produce(ctx context.Context, p int) error {
 	}
 	body := newBody(c.Size)
 	clen := strconv.Itoa(len(body))
-	persistent := "false"
-	if c.Persistent {
-		persistent = "true"
-	}
 	pace := newPacer(c.Rate/float64(c.Producers), float64(p)/float64(c.Producers))
 	var seq uint64
 	for r.claim() {
@@ -227,8 +228,18 @@ func (d *stompDriver) produce(ctx context.Context, p int) error {
 			return err
 		default:
 		}
-		encodeHeader(body, p, seq, r.now())
-		h := frame.NewHeader("destination", dests[seq%uint64(len(dests))], "content-length", clen, "persistent", persistent)
+		ts := r.now()
+		encodeHeader(body, p, seq, ts)
+		// A transient SEND carries no persistent header at all: RabbitMQ
+		// (and sluice) read persistent:false on a /queue destination as the
+		// queue's durability, which would not match the durable queue.
+		h := frame.NewHeader("destination", dests[seq%uint64(len(dests))], "content-length", clen)
+		if c.Persistent {
+			h.Add("persistent", "true")
+		}
+		if ring != nil {
+			ring.sent(seq, ts)
+		}
 		if sem != nil {
 			h.Add("receipt", strconv.FormatUint(seq, 10))
 		}
