@@ -28,8 +28,10 @@ fuzz:
 amqp091-suite:
 	./scripts/amqp091-suite.sh
 
+# sluice against RabbitMQ side by side (scripts/bench.sh; REPEAT=1 SCENARIOS="..." for a quick run).
+# A benchmark, not a test: `make test` never runs it.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./broker/ ./protocols/... ./storage/...
+	./scripts/bench.sh
 
 clean:
 	rm -rf $(BIN)

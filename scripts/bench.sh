@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# make bench: sluice and RabbitMQ side by side on this machine.
+#
+# Starts a private RabbitMQ (scripts/rabbitmq.sh: AMQP 5682, STOMP 61623,
+# installing Debian's rabbitmq-server if missing) and a sluice (bin/sluice,
+# its own temporary data dir and ports), measures the machine's own limits
+# (loopback TCP with 1 KiB messages, 4 KiB write+fdatasync on the disk of the
+# data dirs), then runs every sluice-perf scenario against both brokers in
+# turn, sluice then RabbitMQ, REPEAT times, and writes the medians and the
+# sluice/RabbitMQ ratios to a markdown file. Both brokers are stopped at the
+# end, whatever happens.
+#
+# This is a benchmark, not a test: nothing here asserts a time.
+#
+# Environment:
+#   REPEAT=3              pairs of runs per scenario (A B A B A B)
+#   SCENARIOS="a b"       scenarios to run (default: all; sluice-perf list)
+#   DURATION=10s          publishing time of each timed scenario
+#   BACKLOG_COUNT=1000000 messages of the backlog scenario
+#   OUT=DIR               results (default bin/bench/YYYYmmdd-HHMMSS; bin/ is not tracked)
+#   BENCH_DIR=DIR         where the data dirs live (default /tmp); fsync is measured there
+#   SLUICE_BIN=PATH       use this sluice binary instead of building bin/sluice
+#   SLUICE_AMQP_PORT=5692 SLUICE_STOMP_PORT=61633 SLUICE_HTTP_PORT=15692
+#   PERF_ARGS="..."       extra sluice-perf flags for every run
+#   KEEP=1                keep the data dirs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-10s}
+BACKLOG_COUNT=${BACKLOG_COUNT:-1000000}
+OUT=${OUT:-bin/bench/$(date +%Y%m%d-%H%M%S)}
+BENCH_DIR=${BENCH_DIR:-/tmp}
+SA=${SLUICE_AMQP_PORT:-5692}
+SS=${SLUICE_STOMP_PORT:-61633}
+SH=${SLUICE_HTTP_PORT:-15692}
+RA=${RABBITMQ_AMQP_PORT:-5682}
+RS=${RABBITMQ_STOMP_PORT:-61623}
+export RABBITMQ_AMQP_PORT=$RA RABBITMQ_STOMP_PORT=$RS
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+mkdir -p "$OUT/runs" "$BENCH_DIR"
+OUT=$(cd "$OUT" && pwd)
+work=$(mktemp -d "$BENCH_DIR/sluice-bench.XXXXXX")
+rmq_dir="$work/rabbitmq"
+sluice_pid=
+
+cleanup() {
+  set +e
+  if [ -n "$sluice_pid" ] && kill -0 "$sluice_pid" 2>/dev/null; then
+    log "stopping sluice (pid $sluice_pid)"
+    kill -TERM "$sluice_pid"
+    for _ in $(seq 100); do kill -0 "$sluice_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$sluice_pid" 2>/dev/null && kill -KILL "$sluice_pid"
+  fi
+  if [ -d "$rmq_dir" ]; then
+    log "stopping RabbitMQ"
+    "$root/scripts/rabbitmq.sh" stop "$rmq_dir" >&2
+  fi
+  if [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else log "kept $work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Both brokers and the load generator hold thousands of sockets in the idle
+# scenarios; RabbitMQ inherits this limit.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+log "building"
+mkdir -p bin
+go build -o bin/sluice-perf ./cmd/sluice-perf
+if [ -z "${SLUICE_BIN:-}" ]; then
+  go build -o bin/sluice ./cmd/sluice
+  SLUICE_BIN=bin/sluice
+fi
+perf="$root/bin/sluice-perf"
+
+if [ -n "${SCENARIOS:-}" ]; then
+  read -r -a scens <<<"$SCENARIOS"
+else
+  mapfile -t scens < <("$perf" list | awk 'NR > 1 { print $1 }')
+fi
+for s in "${scens[@]}"; do
+  "$perf" list | awk 'NR > 1 { print $1 }' | grep -qx "$s" || die "unknown scenario $s"
+done
+
+for p in "$SA" "$SS" "$SH"; do
+  port_open "$p" && die "port $p is in use; set SLUICE_*_PORT"
+done
+
+log "starting RabbitMQ in $rmq_dir"
+"$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
+rmq_pid=$(tr -dc '0-9' <"$rmq_dir/rabbitmq.pid")
+
+log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
+"$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
+  --http-addr "127.0.0.1:$SH" --log-format json --log-level warn 2>"$OUT/sluice.log" &
+sluice_pid=$!
+for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
+port_open "$SA" || die "sluice did not open AMQP on $SA (see $OUT/sluice.log)"
+
+# The machine, recorded with the results.
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (work tree has uncommitted changes)')"
+  echo "sluice binary: $SLUICE_BIN ($("$SLUICE_BIN" --version 2>/dev/null || true))"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+  echo "kernel: $(uname -sr)"
+  echo "go: $(go version | awk '{ print $3 }')"
+  echo "rabbitmq-server: $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
+  echo "erlang: $(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo unknown)"
+  echo "data dirs: $work ($(df -h "$work" | awk 'NR == 2 { print $1 }'))"
+  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT"
+  echo "scenarios: ${scens[*]}"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+log "machine limits"
+"$perf" loopback --size 1024 --duration 2s --json "$OUT/loopback.json" | tee "$OUT/limits.txt"
+"$perf" fsync --dir "$work" --duration 2s --json "$OUT/fsync.json" | tee -a "$OUT/limits.txt"
+
+run_one() { # scenario label uri stomp pid round
+  local s=$1 label=$2 uri=$3 stomp=$4 pid=$5 i=$6 extra=()
+  [ "$s" = backlog ] && extra+=(--count "$BACKLOG_COUNT")
+  # shellcheck disable=SC2206
+  [ -n "${PERF_ARGS:-}" ] && extra+=($PERF_ARGS)
+  log "round $i/$REPEAT: $s against $label"
+  # A failed run (lost messages, broker error) is recorded and skipped.
+  "$perf" run --scenario "$s" --label "$label" --uri "$uri" --stomp-addr "$stomp" --pid "$pid" \
+    --duration "$DURATION" "${extra[@]}" --json "$OUT/runs/$s.$label.$i.json" \
+    2>>"$OUT/progress.log" | tee -a "$OUT/runs.log" || log "$s against $label FAILED (see $OUT/runs.log)"
+  kill -0 "$pid" 2>/dev/null || die "$label (pid $pid) is gone"
+  sleep 2
+}
+
+for i in $(seq "$REPEAT"); do
+  for s in "${scens[@]}"; do
+    run_one "$s" sluice "amqp://guest:guest@127.0.0.1:$SA/" "127.0.0.1:$SS" "$sluice_pid" "$i"
+    run_one "$s" rabbitmq "amqp://guest:guest@127.0.0.1:$RA/" "127.0.0.1:$RS" "$rmq_pid" "$i"
+  done
+done
+
+{
+  echo "## make bench results"
+  echo
+  echo '```'
+  cat "$OUT/machine.txt"
+  echo '```'
+  echo
+  "$perf" summarize "$OUT/loopback.json" "$OUT/fsync.json" "$OUT"/runs/*.json
+} >"$OUT/results.md"
+echo
+cat "$OUT/results.md"
+log "results in $OUT/results.md (per-run JSON in $OUT/runs, tables in $OUT/runs.log)"
