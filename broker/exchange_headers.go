@@ -36,7 +36,7 @@ func parseXMatch(args message.Table) (headersMatch, error) {
 	case "any-with-x":
 		return matchAnyWithX, nil
 	}
-	return 0, errorf(CodePreconditionFailed, "Invalid x-match field value %s; expected all, any, all-with-x, or any-with-x", valueString(v))
+	return 0, errorf(CodePreconditionFailed, "Invalid x-match field value <<\"%s\">>; expected all, any, all-with-x, or any-with-x", valueString(v))
 }
 
 // headersRouter checks every binding's arguments against the message

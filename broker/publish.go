@@ -63,6 +63,13 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Q
 	if x.internal {
 		return PublishResult{}, errorf(CodeAccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", exchange, v.name)
 	}
+	for _, h := range [...]string{"CC", "BCC"} {
+		if v, ok := msg.Properties.Headers[h]; ok {
+			if _, isArray := v.([]any); !isArray {
+				return PublishResult{}, errorf(CodePreconditionFailed, "invalid message: {unacceptable_type_in_header,\"%s\",%s}", h, message.TypeName(v))
+			}
+		}
+	}
 	msg.Exchange, msg.RoutingKey = exchange, key
 	now := time.Now().UnixNano()
 	if x.delayed != nil {
@@ -335,9 +342,11 @@ func deadLettered(orig *message.Message, q *Queue, reason string, now time.Time)
 		h["x-first-death-queue"] = q.name
 		h["x-first-death-exchange"] = orig.Exchange
 	}
-	h["x-last-death-reason"] = reason
-	h["x-last-death-queue"] = q.name
-	h["x-last-death-exchange"] = orig.Exchange
+	if q.cfg.hasDLRK {
+		// The message now travels under the dead-letter routing key alone.
+		delete(h, "CC")
+		delete(h, "BCC")
+	}
 	// The per-message TTL does not follow the message, so it cannot expire
 	// again in the dead-letter queue.
 	m.Properties.Flags &^= message.FlagExpiration

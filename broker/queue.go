@@ -245,6 +245,11 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool) {
 	q.armExpiryLocked(now)
 }
 
+// expired reports whether e is past its deadline. A message expires only
+// strictly after it, so a zero TTL still lets a waiting consumer take a
+// message in the instant it arrives, as RabbitMQ does.
+func expired(e *entry, now int64) bool { return e.expiresAt != 0 && e.expiresAt < now }
+
 // full reports whether a new message of size n would cross a length limit.
 func (q *Queue) full(n int64) bool {
 	return (q.cfg.maxLength >= 0 && int64(q.ready.count)+1 > q.cfg.maxLength) ||
@@ -279,7 +284,7 @@ func (q *Queue) expiryFor(m *message.Message, published int64) int64 {
 func (q *Queue) dispatchLocked(now int64) {
 	for q.ready.count > 0 {
 		e := q.ready.peek()
-		if e.expiresAt != 0 && e.expiresAt <= now {
+		if expired(e, now) {
 			q.ready.pop()
 			q.dropLocked(e, "expired")
 			continue
@@ -417,12 +422,16 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	defer q.release()
 	for q.ready.count > 0 {
 		e := q.ready.pop()
-		if e.expiresAt != 0 && e.expiresAt <= now {
+		if expired(e, now) {
 			q.dropLocked(e, "expired")
 			continue
 		}
 		d := s.recordGet(q, e, noAck)
 		q.deliveredLocked(e, noAck)
+		// The count RabbitMQ reports leaves out heads that have expired.
+		for q.ready.count > 0 && expired(q.ready.peek(), now) {
+			q.dropLocked(q.ready.pop(), "expired")
+		}
 		q.armExpiryLocked(now)
 		return d, q.ready.count, true
 	}
@@ -461,7 +470,7 @@ func (q *Queue) armExpiryLocked(now int64) {
 		q.expiryTimer = nil
 	}
 	if at != 0 && !q.deleted {
-		q.expiryTimer = time.AfterFunc(time.Duration(at-now), q.expireDue)
+		q.expiryTimer = time.AfterFunc(time.Duration(at-now)+time.Millisecond, q.expireDue)
 	}
 }
 
@@ -475,7 +484,7 @@ func (q *Queue) expireDue() {
 	now := time.Now().UnixNano()
 	for i := range q.ready.levels {
 		d := &q.ready.levels[i]
-		for d.len() > 0 && d.peek().expiresAt != 0 && d.peek().expiresAt <= now {
+		for d.len() > 0 && expired(d.peek(), now) {
 			e := d.popFront()
 			q.ready.count--
 			q.ready.bytes -= e.size()

@@ -54,7 +54,7 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 	nonNeg := func(arg string, v any, allowZero bool) (int64, error) {
 		n, ok := message.Int(v)
 		if !ok {
-			return 0, bad(arg, fmt.Sprintf("{unacceptable_type,%s}", message.TypeName(v)))
+			return 0, bad(arg, fmt.Sprintf("\"expected integer, got %s\"", message.TypeName(v)))
 		}
 		if n < 0 {
 			return 0, bad(arg, fmt.Sprintf("{value_negative,%d}", n))
@@ -101,20 +101,29 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 				case OverflowDropHead, OverflowRejectPublish, OverflowRejectPublishDLX:
 					cfg.overflow = s
 				default:
-					err = bad(k, fmt.Sprintf("{unknown_value,<<\"%s\">>}", s))
+					err = bad(k, "invalid_overflow")
 				}
 			}
-		case "x-dead-letter-exchange":
-			cfg.dlx, err = str(k, v)
-			cfg.hasDLX = err == nil
-		case "x-dead-letter-routing-key":
-			cfg.dlrk, err = str(k, v)
-			cfg.hasDLRK = err == nil
+		case "x-dead-letter-exchange", "x-dead-letter-routing-key":
+			sv, ok := message.String(v)
+			if !ok {
+				err = errorf(CodePreconditionFailed, "invalid type '%s' for arg '%s' in queue '%s' in vhost '%s'", message.TypeName(v), k, name, vhost)
+			} else if k == "x-dead-letter-exchange" {
+				cfg.dlx, cfg.hasDLX = sv, true
+			} else {
+				cfg.dlrk, cfg.hasDLRK = sv, true
+			}
+		case "x-queue-mode":
+			// Lazy mode is how sluice pages anyway; the value is checked
+			// as RabbitMQ does.
+			if sv, _ := message.String(v); sv != "default" && sv != "lazy" {
+				err = bad(k, fmt.Sprintf("\"unsupported queue mode '%s'\"", sv))
+			}
 		case "x-max-priority":
 			var n int64
 			if n, err = nonNeg(k, v, true); err == nil {
 				if n > 255 {
-					err = bad(k, fmt.Sprintf("{value_out_of_range,%d,255}", n))
+					err = bad(k, fmt.Sprintf("{max_value_exceeded,%d}", n))
 				}
 				cfg.maxPriority = uint8(n)
 			}
@@ -131,8 +140,10 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 				case "classic":
 				case "quorum":
 					cfg.quorum = true
+				case "stream":
+					err = bad(k, "\"unsupported queue type 'stream'\": sluice has classic and quorum queues, no streams")
 				default:
-					err = bad(k, fmt.Sprintf("queue type '%s' is not supported by sluice (only 'classic' and 'quorum')", s))
+					err = bad(k, fmt.Sprintf("\"unsupported queue type '%s'\"", s))
 				}
 			}
 		case "x-delivery-limit":
@@ -177,6 +188,9 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 	if cfg.hasDLRK && !cfg.hasDLX {
 		return cfg, bad("x-dead-letter-routing-key", "routing_key_but_no_dlx_defined")
 	}
+	if cfg.quorum && cfg.maxPriority > 0 {
+		return cfg, errorf(CodePreconditionFailed, "invalid arg 'x-max-priority' for queue '%s' in vhost '%s' of queue type rabbit_quorum_queue", name, vhost)
+	}
 	if cfg.quorum && cfg.deliveryLimit < 0 {
 		// RabbitMQ 4's default for quorum queues: poison messages stop
 		// after 20 returns instead of looping forever.
@@ -218,6 +232,15 @@ func argsEquivalent(kind, name, vhost string, have, got message.Table, keys []st
 		}
 		if hok == gok && (!hok || valuesEqual(hv, gv)) {
 			continue
+		}
+		if k == "x-queue-type" {
+			// Report what was really sent and stored.
+			hv, hok = have[k]
+			gv, gok = got[k]
+		}
+		if hok && gok {
+			return errorf(CodePreconditionFailed, "inequivalent arg '%s' for %s '%s' in vhost '%s': received '%s' but current is '%s'",
+				k, kind, name, vhost, valueString(gv), valueString(hv))
 		}
 		return errorf(CodePreconditionFailed, "inequivalent arg '%s' for %s '%s' in vhost '%s': received %s but current is %s",
 			k, kind, name, vhost, describeArg(gv, gok), describeArg(hv, hok))

@@ -307,7 +307,7 @@ func TestQueueDeclareRules(t *testing.T) {
 		{QueueDecl{Name: "q", Durable: true, Args: message.Table{"x-max-length": int32(10)}},
 			"PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/': received 'true' but current is 'false'"},
 		{QueueDecl{Name: "q", Args: message.Table{"x-max-length": int32(20)}},
-			"PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received the value '20' of type 'signedint' but current is the value '10' of type 'signedint'"},
+			"PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received '20' but current is '10'"},
 		{QueueDecl{Name: "q"},
 			"PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received none but current is the value '10' of type 'signedint'"},
 		{QueueDecl{Name: "q", Passive: true}, ""},
@@ -316,9 +316,9 @@ func TestQueueDeclareRules(t *testing.T) {
 		{QueueDecl{Name: "bad", Args: message.Table{"x-message-ttl": int32(-1)}},
 			"PRECONDITION_FAILED - invalid arg 'x-message-ttl' for queue 'bad' in vhost '/': {value_negative,-1}"},
 		{QueueDecl{Name: "bad", Args: message.Table{"x-expires": "soon"}},
-			"PRECONDITION_FAILED - invalid arg 'x-expires' for queue 'bad' in vhost '/': {unacceptable_type,longstr}"},
+			"PRECONDITION_FAILED - invalid arg 'x-expires' for queue 'bad' in vhost '/': \"expected integer, got longstr\""},
 		{QueueDecl{Name: "bad", Args: message.Table{"x-queue-type": "stream"}},
-			"PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'bad' in vhost '/': queue type 'stream' is not supported by sluice (only 'classic' and 'quorum')"},
+			"PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue 'bad' in vhost '/': \"unsupported queue type 'stream'\": sluice has classic and quorum queues, no streams"},
 		{QueueDecl{Name: "ok", Args: message.Table{"x-queue-type": "classic"}}, ""},
 	}
 	for i, c := range cases {

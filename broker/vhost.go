@@ -95,7 +95,7 @@ func (v *VHost) DeclareExchange(d ExchangeDecl) (*Exchange, error) {
 }
 
 func (v *VHost) declareExchange(d ExchangeDecl) (*Exchange, bool, error) {
-	if d.Name == "" && !d.Passive {
+	if d.Name == "" {
 		return nil, false, errorf(CodeAccessRefused, "operation not permitted on the default exchange")
 	}
 	v.mu.Lock()
@@ -268,7 +268,7 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 		case !d.Durable:
 			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'non-durable' for queue '%s' in vhost '%s'", name, v.name)
 		case d.Exclusive:
-			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'exclusive-declare' for queue '%s' in vhost '%s'", name, v.name)
+			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'exclusive-owner' for queue '%s' in vhost '%s'", name, v.name)
 		case d.AutoDelete:
 			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'auto-delete' for queue '%s' in vhost '%s'", name, v.name)
 		}
@@ -396,25 +396,24 @@ func (v *VHost) bindEnds(s BindSpec) (*Exchange, *Queue, *Exchange, error) {
 	if s.Source == "" || (s.DestIsExchange && s.Destination == "") {
 		return nil, nil, nil, errorf(CodeAccessRefused, "operation not permitted on the default exchange")
 	}
+	// RabbitMQ names a missing source before a missing destination.
+	src, ok := v.exchanges[s.Source]
+	if !ok {
+		return nil, nil, nil, errNoExchange(s.Source, v.name)
+	}
 	var q *Queue
 	var dx *Exchange
 	if s.DestIsExchange {
-		var ok bool
 		if dx, ok = v.exchanges[s.Destination]; !ok {
 			return nil, nil, nil, errNoExchange(s.Destination, v.name)
 		}
 	} else {
-		var ok bool
 		if q, ok = v.queues[s.Destination]; !ok {
 			return nil, nil, nil, errNoQueue(s.Destination, v.name)
 		}
 		if !q.accessibleBy(s.Owner) {
 			return nil, nil, nil, errQueueLocked(s.Destination, v.name)
 		}
-	}
-	src, ok := v.exchanges[s.Source]
-	if !ok {
-		return nil, nil, nil, errNoExchange(s.Source, v.name)
 	}
 	return src, q, dx, nil
 }
@@ -462,12 +461,23 @@ func (b *binding) durable() bool {
 }
 
 // Unbind removes a binding; removing one that does not exist succeeds.
+//
+// Like RabbitMQ, unbinding tolerates a missing source or destination and
+// another connection's exclusive queue: there is nothing to refuse when
+// nothing is bound.
 func (v *VHost) Unbind(s BindSpec) error {
+	if s.Source == "" || (s.DestIsExchange && s.Destination == "") {
+		return errorf(CodeAccessRefused, "operation not permitted on the default exchange")
+	}
 	v.mu.Lock()
-	src, q, _, err := v.bindEnds(s)
-	if err != nil {
+	src, ok := v.exchanges[s.Source]
+	if !ok {
 		v.mu.Unlock()
-		return err
+		return nil
+	}
+	var q *Queue
+	if !s.DestIsExchange {
+		q = v.queues[s.Destination]
 	}
 	src.mu.RLock()
 	b := src.bindings[keyOf(s.Destination, s.DestIsExchange, s.Key, s.Args)]

@@ -3,6 +3,7 @@ package amqp
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
@@ -35,6 +36,20 @@ type channel struct {
 	txOps    []txOp
 	replyTag string // consumer tag of the direct reply-to consumer
 	replyQ   string // its private queue
+	// lastQueue is the queue last declared on this channel: an empty
+	// queue name in later methods means it, as the spec says.
+	lastQueue string
+}
+
+// queueName resolves the empty name to the channel's last declared queue.
+func (ch *channel) queueName(name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	if ch.lastQueue == "" {
+		return "", wire.NewError(wire.NotFound, "no previously declared queue")
+	}
+	return ch.lastQueue, nil
 }
 
 // txOp is a publish, ack or nack held until tx.commit.
@@ -235,6 +250,13 @@ func (ch *channel) method(m wire.Method) error {
 	case *wire.QueueDeclare:
 		return ch.queueDeclare(m)
 	case *wire.QueueBind:
+		if m.Queue == "" && m.RoutingKey == "" {
+			m.RoutingKey = ch.lastQueue // the spec: both empty binds by the queue's name
+		}
+		var err error
+		if m.Queue, err = ch.queueName(m.Queue); err != nil {
+			return err
+		}
 		if err := v.Bind(broker.BindSpec{Source: m.Exchange, Destination: m.Queue, Key: m.RoutingKey,
 			Args: m.Arguments, Owner: owner}); err != nil {
 			return err
@@ -244,6 +266,10 @@ func (ch *channel) method(m wire.Method) error {
 		}
 		return nil
 	case *wire.QueueUnbind:
+		var err error
+		if m.Queue, err = ch.queueName(m.Queue); err != nil {
+			return err
+		}
 		if err := v.Unbind(broker.BindSpec{Source: m.Exchange, Destination: m.Queue, Key: m.RoutingKey,
 			Args: m.Arguments, Owner: owner}); err != nil {
 			return err
@@ -251,7 +277,11 @@ func (ch *channel) method(m wire.Method) error {
 		ch.reply(&wire.QueueUnbindOk{})
 		return nil
 	case *wire.QueuePurge:
-		n, err := v.PurgeQueue(m.Queue, owner)
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		n, err := v.PurgeQueue(name, owner)
 		if err != nil {
 			return err
 		}
@@ -260,7 +290,11 @@ func (ch *channel) method(m wire.Method) error {
 		}
 		return nil
 	case *wire.QueueDelete:
-		n, err := v.DeleteQueue(m.Queue, m.IfUnused, m.IfEmpty, owner)
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		n, err := v.DeleteQueue(name, m.IfUnused, m.IfEmpty, owner)
 		if err != nil {
 			return err
 		}
@@ -270,6 +304,11 @@ func (ch *channel) method(m wire.Method) error {
 		return nil
 
 	case *wire.BasicQos:
+		if m.PrefetchSize != 0 {
+			// RabbitMQ does not implement byte windows over AMQP and says
+			// so; clients rely on that answer.
+			return wire.NewError(wire.NotImplemented, fmt.Sprintf("prefetch_size!=0 (%d)", m.PrefetchSize))
+		}
 		ch.session.Qos(int(m.PrefetchCount), int64(m.PrefetchSize), m.Global)
 		ch.reply(&wire.BasicQosOk{})
 		return nil
@@ -286,7 +325,11 @@ func (ch *channel) method(m wire.Method) error {
 		}
 		return nil
 	case *wire.BasicGet:
-		d, remaining, ok, err := ch.session.Get(m.Queue, m.NoAck)
+		name, err := ch.queueName(m.Queue)
+		if err != nil {
+			return err
+		}
+		d, remaining, ok, err := ch.session.Get(name, m.NoAck)
 		if err != nil {
 			return err
 		}
@@ -366,7 +409,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	if m.Queue == replyToQueue {
 		// Clients check the pseudo queue exists before using it.
 		if !m.NoWait {
-			ch.reply(&wire.QueueDeclareOk{Queue: replyToQueue})
+			ch.reply(&wire.QueueDeclareOk{Queue: replyToQueue, ConsumerCount: 1})
 		}
 		return nil
 	}
@@ -375,6 +418,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	if err != nil {
 		return err
 	}
+	ch.lastQueue = info.Name
 	if !m.NoWait {
 		ch.reply(&wire.QueueDeclareOk{Queue: info.Name, MessageCount: uint32(info.Messages), ConsumerCount: uint32(info.Consumers)})
 	}
@@ -382,7 +426,10 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 }
 
 func (ch *channel) consume(m *wire.BasicConsume) error {
-	queue := m.Queue
+	queue, err := ch.queueName(m.Queue)
+	if err != nil {
+		return err
+	}
 	if queue == replyToQueue {
 		if !m.NoAck {
 			return wire.NewError(wire.PreconditionFailed, "reply consumer cannot acknowledge")
@@ -493,6 +540,14 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
 	}
 	if pub.Immediate {
 		return wire.NewError(wire.NotImplemented, "immediate=true")
+	}
+	if msg.Properties.Has(message.FlagExpiration) {
+		exp := msg.Properties.Expiration
+		if n, err := strconv.ParseInt(exp, 10, 64); err != nil {
+			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': no_integer", exp))
+		} else if n < 0 {
+			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': {value_negative,%d}", exp, n))
+		}
 	}
 	var opt broker.PublishOptions
 	if ch.confirm != nil {

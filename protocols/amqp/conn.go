@@ -203,6 +203,7 @@ func (c *conn) serverProperties() message.Table {
 		"authentication_failure_close": true,
 		"per_consumer_qos":             true,
 		"direct_reply_to":              true,
+		"consumer_priorities":          true,
 	}
 	return message.Table{
 		"product":      "sluice",
@@ -238,6 +239,11 @@ func (c *conn) handshake() error {
 	if aerr != nil {
 		c.log.Warn().Str("user", user).Str("mechanism", so.Mechanism).Msg("authentication failed")
 		c.reason = "authentication failed for user '" + user + "'"
+		if c.caps == nil || c.caps["authentication_failure_close"] != true {
+			// A client that did not ask to be told gets the socket
+			// closed, as RabbitMQ does (the spec's behaviour).
+			return errClosed
+		}
 		return c.handshakeError(wire.NewError(wire.AccessRefused, fmt.Sprintf(
 			"Login was refused using authentication mechanism %s. For details see the broker logfile.", so.Mechanism)))
 	}

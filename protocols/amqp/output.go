@@ -175,7 +175,7 @@ func (o *output) writeBatch(batch []outItem) error {
 			err = o.fw.WriteMethod(it.ch, &wire.BasicDeliver{ConsumerTag: d.ConsumerTag, DeliveryTag: d.Tag,
 				Redelivered: d.Redelivered, Exchange: d.Msg.Exchange, RoutingKey: d.Msg.RoutingKey})
 			if err == nil {
-				err = o.fw.WriteContent(it.ch, wire.ClassBasic, &d.Msg.Properties, d.Msg.Body, frameMax)
+				err = o.fw.WriteContent(it.ch, wire.ClassBasic, deliveryProps(d), d.Msg.Body, frameMax)
 			}
 			written += int64(len(d.Msg.Body))
 		case outGetOk:
@@ -183,7 +183,7 @@ func (o *output) writeBatch(batch []outItem) error {
 			err = o.fw.WriteMethod(it.ch, &wire.BasicGetOk{DeliveryTag: d.Tag, Redelivered: d.Redelivered,
 				Exchange: d.Msg.Exchange, RoutingKey: d.Msg.RoutingKey, MessageCount: it.count})
 			if err == nil {
-				err = o.fw.WriteContent(it.ch, wire.ClassBasic, &d.Msg.Properties, d.Msg.Body, frameMax)
+				err = o.fw.WriteContent(it.ch, wire.ClassBasic, deliveryProps(d), d.Msg.Body, frameMax)
 			}
 			written += int64(len(d.Msg.Body))
 		case outReturn:
@@ -246,4 +246,22 @@ func (o *output) drop() {
 			close(it.done)
 		}
 	}
+}
+
+// deliveryProps are the properties a delivery goes out with: the message's
+// own, plus x-delivery-count once a queue with a delivery limit has seen it
+// come back (RabbitMQ's quorum queue header). The shared message is never
+// changed; only such redeliveries pay for a copy of the headers.
+func deliveryProps(d *broker.Delivery) *message.Properties {
+	if !d.CountHeader {
+		return &d.Msg.Properties
+	}
+	p := d.Msg.Properties
+	p.Headers = p.Headers.Clone()
+	if p.Headers == nil {
+		p.Headers = message.Table{}
+	}
+	p.Headers["x-delivery-count"] = int64(d.Returns)
+	p.Flags |= message.FlagHeaders
+	return &p
 }

@@ -27,11 +27,12 @@ func NewError(code uint16, text string) *Error {
 		text = name + " - " + text
 	}
 	if len(text) > maxShortstr {
-		n := maxShortstr
+		// As RabbitMQ: cut to 252 bytes and mark the cut with "...".
+		n := maxShortstr - 3
 		for n > 0 && !utf8.RuneStart(text[n]) {
 			n--
 		}
-		text = text[:n]
+		text = text[:n] + "..."
 	}
 	return &Error{Code: code, Text: text}
 }
