@@ -21,6 +21,8 @@
 #   BENCH_DIR=DIR         where the data dirs live (default /tmp); fsync is measured there
 #   SLUICE_BIN=PATH       use this sluice binary instead of building bin/sluice
 #   SLUICE_AMQP_PORT=5692 SLUICE_STOMP_PORT=61633 SLUICE_HTTP_PORT=15692
+#   RABBITMQ_AMQP_PORT=5682 RABBITMQ_STOMP_PORT=61623   (the node name and
+#   Erlang ports are the bench's own: sluice-bench@localhost, 25782, epmd 4390)
 #   PERF_ARGS="..."       extra sluice-perf flags for every run
 #   KEEP=1                keep the data dirs
 set -euo pipefail
@@ -38,6 +40,12 @@ SH=${SLUICE_HTTP_PORT:-15692}
 RA=${RABBITMQ_AMQP_PORT:-5682}
 RS=${RABBITMQ_STOMP_PORT:-61623}
 export RABBITMQ_AMQP_PORT=$RA RABBITMQ_STOMP_PORT=$RS
+# Our own node name, Erlang distribution and epmd ports, so that the bench
+# node never meets (or, when stopping, kills the epmd of) another private
+# instance such as the differential tests' one.
+export RABBITMQ_PRIVATE_NODENAME=${RABBITMQ_PRIVATE_NODENAME:-sluice-bench@localhost}
+export RABBITMQ_PRIVATE_DIST_PORT=${RABBITMQ_PRIVATE_DIST_PORT:-25782}
+export RABBITMQ_PRIVATE_EPMD_PORT=${RABBITMQ_PRIVATE_EPMD_PORT:-4390}
 
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -92,6 +100,9 @@ for p in "$SA" "$SS" "$SH"; do
   port_open "$p" && die "port $p is in use; set SLUICE_*_PORT"
 done
 
+for p in "$RA" "$RS"; do
+  port_open "$p" && die "port $p is in use (another RabbitMQ?); set RABBITMQ_AMQP_PORT / RABBITMQ_STOMP_PORT"
+done
 log "starting RabbitMQ in $rmq_dir"
 "$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
 rmq_pid=$(tr -dc '0-9' <"$rmq_dir/rabbitmq.pid")

@@ -212,7 +212,7 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 			fmt.Fprintf(w, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", name, m.name, m.unit, cellA, cellB, rcell, orDash(m.target), holds)
 		}
 	}
-	fmt.Fprintf(w, "\nMedians over the runs that passed the loss/duplicate check (runs in brackets when fewer than all passed).")
+	fmt.Fprintf(w, "\nMedians over the runs that passed the loss/duplicate check (k/n ok when fewer than all n runs passed).")
 	fmt.Fprintf(w, " Ratios are %s/%s of the medians; for latency and memory lower is better.\n", a, b)
 	if len(failures) > 0 {
 		fmt.Fprintf(w, "\nFailed runs (no number taken from them):\n\n%s\n", strings.Join(failures, "\n"))
