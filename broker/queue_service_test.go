@@ -1,0 +1,265 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
+
+func TestDeliveryLimitDeadLettersPoisonMessages(t *testing.T) {
+	v := newTestVHost(t)
+	if _, err := v.DeclareExchange(ExchangeDecl{Name: "dlx", Type: ExchangeFanout}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeclareQueue(t, v, "dead", nil)
+	if err := v.Bind(BindSpec{Source: "dlx", Destination: "dead"}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeclareQueue(t, v, "work", message.Table{"x-delivery-limit": int32(2), "x-dead-letter-exchange": "dlx"})
+	s := v.NewSession(1, &recorder{})
+	mustPublish(t, s, "", "work", msg("poison"))
+	var counts []string
+	for i := 0; i < 3; i++ {
+		d, _, ok, _ := s.Get("work", false)
+		if !ok {
+			t.Fatalf("attempt %d: no message", i)
+		}
+		counts = append(counts, fmt.Sprintf("%d:%v", d.Returns, d.CountHeader))
+		if err := s.Nack(d.Tag, false, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(counts) != "[0:false 1:true 2:true]" {
+		t.Fatalf("delivery counts %v", counts)
+	}
+	if n := readyCount(t, v, "work"); n != 0 {
+		t.Fatalf("poison message still in work: %d", n)
+	}
+	d, _, ok, _ := s.Get("dead", true)
+	if !ok {
+		t.Fatal("not dead-lettered")
+	}
+	if r := d.Msg.Properties.Headers["x-death"].([]any)[0].(message.Table)["reason"]; r != "delivery_limit" {
+		t.Fatalf("reason %v", r)
+	}
+}
+
+func TestQuorumQueueRules(t *testing.T) {
+	v := newTestVHost(t)
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q", Args: message.Table{"x-queue-type": "quorum"}}); err == nil ||
+		err.Error() != "PRECONDITION_FAILED - invalid property 'non-durable' for queue 'q' in vhost '/'" {
+		t.Fatalf("non-durable quorum: %v", err)
+	}
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q", Durable: true, Args: message.Table{"x-queue-type": "quorum"}}); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := v.Queue("q")
+	if q.cfg.deliveryLimit != 20 {
+		t.Fatalf("quorum default delivery limit %d", q.cfg.deliveryLimit)
+	}
+}
+
+func TestDelayedDelivery(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "d", message.Table{"x-delivery-delay": int32(0)})
+	rec := &recorder{}
+	s := v.NewSession(1, rec)
+	if _, err := s.Consume("d", ConsumeSpec{NoAck: true}); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, s, "", "d", msgWith("late", message.Table{"x-delay": int32(80)}))
+	mustPublish(t, s, "", "d", msgWith("at", message.Table{"x-deliver-at": time.Now().Add(40 * time.Millisecond).UnixMilli()}))
+	mustPublish(t, s, "", "d", msg("now"))
+	if got := fmt.Sprint(rec.bodies()); got != "[now]" {
+		t.Fatalf("before the delays: %s", got)
+	}
+	eventually(t, 3*time.Second, "delayed messages", func() bool { return len(rec.bodies()) == 3 })
+	if got := fmt.Sprint(rec.bodies()); got != "[now at late]" {
+		t.Fatalf("order: %s", got)
+	}
+}
+
+func TestDelayedMessageExchange(t *testing.T) {
+	v := newTestVHost(t)
+	if _, err := v.DeclareExchange(ExchangeDecl{Name: "bad", Type: ExchangeDelayed}); codeOf(err) != CodePreconditionFailed {
+		t.Fatalf("missing x-delayed-type: %v", err)
+	}
+	if _, err := v.DeclareExchange(ExchangeDecl{Name: "dx", Type: ExchangeDelayed, Args: message.Table{"x-delayed-type": "direct"}}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeclareQueue(t, v, "q", nil)
+	if err := v.Bind(BindSpec{Source: "dx", Destination: "q", Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	s := v.NewSession(1, &recorder{})
+	r := mustPublish(t, s, "dx", "k", msgWith("later", message.Table{"x-delay": int32(50)}))
+	if !r.Routed {
+		t.Fatal("delayed publish not accepted")
+	}
+	mustPublish(t, s, "dx", "k", msg("now"))
+	if n := readyCount(t, v, "q"); n != 1 {
+		t.Fatalf("ready before the delay: %d", n)
+	}
+	eventually(t, 3*time.Second, "delayed routing", func() bool { return readyCount(t, v, "q") == 2 })
+}
+
+func TestVisibilityLeaseReturnsOnlyThatMessage(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "q", message.Table{"x-visibility-timeout": int32(60)})
+	rec := &recorder{}
+	s := v.NewSession(1, rec)
+	mustPublish(t, s, "", "q", msg("a"))
+	mustPublish(t, s, "", "q", msg("b"))
+	da, _, _, _ := s.Get("q", false)
+	db, _, _, _ := s.Get("q", false)
+	if err := s.ExtendLease(db.Tag, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "lease expiry", func() bool { return readyCount(t, v, "q") == 1 })
+	// The late ack of the expired delivery is ignored, not an error.
+	if err := s.Ack(da.Tag, false); err != nil {
+		t.Fatalf("late ack: %v", err)
+	}
+	if err := s.Ack(db.Tag, false); err != nil {
+		t.Fatalf("ack of the extended one: %v", err)
+	}
+	d, _, ok, _ := s.Get("q", true)
+	if !ok || string(d.Msg.Body) != "a" || !d.Redelivered || d.Returns != 1 {
+		t.Fatalf("returned message: %v %s %v %d", ok, d.Msg.Body, d.Redelivered, d.Returns)
+	}
+
+	// A consumer's own lease (x-consumer-timeout).
+	mustDeclareQueue(t, v, "c", nil)
+	r2 := &recorder{}
+	s2 := v.NewSession(2, r2)
+	if _, err := s2.Consume("c", ConsumeSpec{Args: message.Table{"x-consumer-timeout": int32(50)}}); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, s2, "", "c", msg("x"))
+	eventually(t, 3*time.Second, "redelivery after the consumer's lease", func() bool { return len(r2.deliveries()) >= 2 })
+	if ds := r2.deliveries(); !ds[1].Redelivered {
+		t.Fatal("second delivery not marked redelivered")
+	}
+}
+
+func TestDeduplication(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "q", message.Table{"x-message-deduplication": true, "x-cache-ttl": int32(100)})
+	s := v.NewSession(1, &recorder{})
+	id := message.Table{"x-deduplication-header": "order-1"}
+	mustPublish(t, s, "", "q", msgWith("1", id))
+	if r := mustPublish(t, s, "", "q", msgWith("2", id)); !r.Routed || r.Rejected {
+		t.Fatalf("duplicate must be confirmed: %+v", r)
+	}
+	// Still a duplicate after the original was consumed.
+	if _, _, ok, _ := s.Get("q", true); !ok {
+		t.Fatal("original missing")
+	}
+	mustPublish(t, s, "", "q", msgWith("3", id))
+	if n := readyCount(t, v, "q"); n != 0 {
+		t.Fatalf("duplicate kept after consume: %d", n)
+	}
+	time.Sleep(150 * time.Millisecond) // past the window
+	mustPublish(t, s, "", "q", msgWith("4", id))
+	if n := readyCount(t, v, "q"); n != 1 {
+		t.Fatalf("after the window: %d", n)
+	}
+
+	if _, err := v.DeclareExchange(ExchangeDecl{Name: "dd", Type: ExchangeDedup, Args: message.Table{"x-cache-size": "5"}}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeclareQueue(t, v, "fan", nil)
+	if err := v.Bind(BindSpec{Source: "dd", Destination: "fan", Key: "ignored"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		mustPublish(t, s, "dd", "any", msgWith("x", message.Table{"x-deduplication-header": "same"}))
+	}
+	if n := readyCount(t, v, "fan"); n != 1 {
+		t.Fatalf("exchange de-duplication let %d through", n)
+	}
+}
+
+func TestMaxMessageSizePerQueue(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "small", message.Table{"x-max-message-size": int32(4)})
+	s := v.NewSession(1, &recorder{})
+	mustPublish(t, s, "", "small", msg("1234"))
+	_, err := s.Publish("", "small", msg("12345"), PublishOptions{})
+	if err == nil || err.Error() != "PRECONDITION_FAILED - message size 5 is larger than max size 4 of queue 'small' in vhost '/'" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLongPollGet(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "q", nil)
+	s := v.NewSession(1, &recorder{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	_, _, ok, err := s.GetWait(ctx, "q", true)
+	cancel()
+	if ok || err != nil {
+		t.Fatalf("empty wait: %v %v", ok, err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = v.NewSession(2, &recorder{}).Publish("", "q", msg("hello"), PublishOptions{})
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, _, ok, err := s.GetWait(ctx, "q", true)
+	if !ok || err != nil || string(d.Msg.Body) != "hello" {
+		t.Fatalf("woken get: %v %v", ok, err)
+	}
+}
+
+func TestRedrive(t *testing.T) {
+	v := newTestVHost(t)
+	if _, err := v.DeclareExchange(ExchangeDecl{Name: "dlx", Type: ExchangeFanout}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeclareQueue(t, v, "dlq", nil)
+	if err := v.Bind(BindSpec{Source: "dlx", Destination: "dlq"}); err != nil {
+		t.Fatal(err)
+	}
+	mustDeclareQueue(t, v, "src", message.Table{"x-dead-letter-exchange": "dlx"})
+	s := v.NewSession(1, &recorder{})
+	for i := 0; i < 3; i++ {
+		mustPublish(t, s, "", "src", msg(fmt.Sprint(i)))
+		d, _, _, _ := s.Get("src", false)
+		if err := s.Nack(d.Tag, false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := v.Redrive(context.Background(), "dlq", "", 0, 1000)
+	if err != nil || n != 3 {
+		t.Fatalf("redrive: %d %v", n, err)
+	}
+	if readyCount(t, v, "src") != 3 || readyCount(t, v, "dlq") != 0 {
+		t.Fatalf("after redrive src=%d dlq=%d", readyCount(t, v, "src"), readyCount(t, v, "dlq"))
+	}
+}
+
+func BenchmarkDelayedMessages(b *testing.B) {
+	v := New(Config{}).AddVHost("bench")
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q", Args: message.Table{"x-delivery-delay": int32(0)}}); err != nil {
+		b.Fatal(err)
+	}
+	s := v.NewSession(1, nopSink{})
+	msgs := make([]*message.Message, 1000)
+	for i := range msgs {
+		msgs[i] = &message.Message{Body: make([]byte, 16), Properties: message.Properties{Flags: message.FlagHeaders,
+			Headers: message.Table{"x-delay": int64(1 + i%1000)}}}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := *msgs[i%len(msgs)]
+		if _, err := s.Publish("", "q", &m, PublishOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
