@@ -214,7 +214,19 @@ func TestAMQPExclusiveQueueLifecycle(t *testing.T) {
 	}
 	// It goes with its connection.
 	must(t, owner.Close(), "close owner")
-	eventually(t, "exclusive queue deleted", func() bool { return !queueExists(t, other, "excl") })
+	eventually(t, "exclusive queue deleted", func() bool {
+		// Until the owner's teardown finishes the queue is still locked.
+		c := amqpChan(t, other)
+		_, err := c.QueueDeclarePassive("excl", false, false, false, false, nil)
+		if err == nil {
+			t.Fatal("exclusive queue declared passively from another connection")
+		}
+		if ae, ok := err.(*amqp.Error); ok && ae.Code == 405 {
+			return false
+		}
+		wantAMQPError(t, err, 404, "NOT_FOUND - no queue 'excl' in vhost '/'")
+		return true
+	})
 	// And the name is free again.
 	declareQ(t, amqpChan(t, other), "excl", nil)
 }
