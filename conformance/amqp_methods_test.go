@@ -454,8 +454,12 @@ func TestAMQPQos(t *testing.T) {
 	must(t, ch.Qos(10, 0, false), "qos per consumer")
 	must(t, ch.Qos(10, 0, true), "qos global")
 	must(t, ch.Qos(0, 0, false), "qos off")
-	must(t, ch.Qos(1, 65536, false), "qos with prefetch-size")
 	stillUsable(t, conn)
+	// RabbitMQ does not implement prefetch-size and says so on the connection.
+	notify := conn.NotifyClose(make(chan *amqp.Error, 1))
+	err := ch.Qos(1, 65536, false)
+	wantAMQPError(t, err, 540, "NOT_IMPLEMENTED - prefetch_size!=0 (65536)")
+	wantConnClosed(t, notify, 540, "NOT_IMPLEMENTED - prefetch_size!=0 (65536)")
 }
 
 func TestAMQPConfirmSelect(t *testing.T) {

@@ -255,8 +255,7 @@ func TestAMQPDeadLetterRejected(t *testing.T) {
 		t.Fatalf("dead letter %q via %q/%q headers %v", dl.Body, dl.Exchange, dl.RoutingKey, dl.Headers)
 	}
 	wantDeath(t, xDeath(t, dl), "rejected", "src", "", "src")
-	for k, v := range map[string]string{"x-first-death-reason": "rejected", "x-first-death-queue": "src", "x-first-death-exchange": "",
-		"x-last-death-reason": "rejected", "x-last-death-queue": "src", "x-last-death-exchange": ""} {
+	for k, v := range map[string]string{"x-first-death-reason": "rejected", "x-first-death-queue": "src", "x-first-death-exchange": ""} {
 		if dl.Headers[k] != v {
 			t.Fatalf("%s = %#v, want %q", k, dl.Headers[k], v)
 		}

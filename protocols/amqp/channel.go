@@ -117,7 +117,7 @@ func (ch *channel) frame(f wire.Frame) error {
 		return ch.bodyFrame(f.Payload)
 	}
 	if ch.pub != nil {
-		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("expected content frame for basic.publish, got a method frame on channel %d", ch.id))
+		return errUnexpectedFrame(ch.gotHeader)
 	}
 	m, err := ch.c.md.Decode(f.Payload)
 	if err != nil {
@@ -461,10 +461,30 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 	return nil
 }
 
+// Framing errors in RabbitMQ's words (rabbit_command_assembler), which
+// clients log and users search for.
+func errExpectedMethod() error {
+	return wire.NewError(wire.UnexpectedFrame, "expected method frame, got non method frame instead")
+}
+
+// errUnexpectedFrame is a wrong frame while a publish's content is being
+// assembled: its header is still due, or (inBody) more of its body.
+func errUnexpectedFrame(inBody bool) error {
+	e := wire.NewError(wire.UnexpectedFrame, "expected content header for class 60, got non content header frame instead")
+	if inBody {
+		e = wire.NewError(wire.UnexpectedFrame, "expected content body, got non content body frame instead")
+	}
+	e.ClassID, e.MethodID = wire.ClassBasic, wire.MethodBasicPublish
+	return e
+}
+
 // header handles a content header frame of the publish in progress.
 func (ch *channel) header(p []byte) error {
-	if ch.pub == nil || ch.gotHeader {
-		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("unexpected content header frame on channel %d", ch.id))
+	if ch.pub == nil {
+		return errExpectedMethod()
+	}
+	if ch.gotHeader {
+		return errUnexpectedFrame(true)
 	}
 	ch.props = message.Properties{}
 	classID, size, err := wire.DecodeContentHeader(p, &ch.props)
@@ -491,8 +511,11 @@ func (ch *channel) header(p []byte) error {
 }
 
 func (ch *channel) bodyFrame(p []byte) error {
-	if ch.pub == nil || !ch.gotHeader {
-		return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("unexpected content body frame on channel %d", ch.id))
+	if ch.pub == nil {
+		return errExpectedMethod()
+	}
+	if !ch.gotHeader {
+		return errUnexpectedFrame(false)
 	}
 	if uint64(len(ch.body))+uint64(len(p)) > ch.bodySize {
 		return wire.NewError(wire.FrameError, fmt.Sprintf("content body of %d bytes exceeds the %d announced in the content header",

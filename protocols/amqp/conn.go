@@ -276,17 +276,17 @@ func (c *conn) handshake() error {
 	// "no limit" and takes the server's.
 	c.channelMax = negotiate16(cfg.ChannelMax, to.ChannelMax)
 	if to.ChannelMax > cfg.ChannelMax {
-		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("negotiated channel_max = %d > %d max", to.ChannelMax, cfg.ChannelMax)))
+		return c.handshakeError(negotiationError("channel_max", to.ChannelMax, cfg.ChannelMax, true))
 	}
 	frameMax := to.FrameMax
 	if frameMax == 0 || frameMax > cfg.FrameMax {
 		if frameMax > cfg.FrameMax {
-			return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("frame_max=%d > %d max size", frameMax, cfg.FrameMax)))
+			return c.handshakeError(negotiationError("frame_max", frameMax, cfg.FrameMax, true))
 		}
 		frameMax = cfg.FrameMax
 	}
 	if frameMax < 4096 {
-		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("frame_max=%d < 4096 min size", frameMax)))
+		return c.handshakeError(negotiationError("frame_max", frameMax, 4096, false))
 	}
 	c.frameMax.Store(frameMax)
 	c.fr.SetMaxFrameSize(frameMax)
@@ -318,6 +318,18 @@ func (c *conn) handshake() error {
 		c.alarmChanged(reason)
 	}
 	return nil
+}
+
+// negotiationError refuses a tune-ok value in RabbitMQ's words ("negotiated
+// frame_max = 1024 is lower than the minimum allowed value (4096)"), which
+// clients and their tests match on.
+func negotiationError[T uint16 | uint32](field string, got, limit T, higher bool) *wire.Error {
+	e := wire.NewError(wire.NotAllowed, fmt.Sprintf("negotiated %s = %d is lower than the minimum allowed value (%d)", field, got, limit))
+	if higher {
+		e = wire.NewError(wire.NotAllowed, fmt.Sprintf("negotiated %s = %d is higher than the maximum allowed value (%d)", field, got, limit))
+	}
+	e.ClassID, e.MethodID = wire.ClassConnection, wire.MethodConnectionTuneOk
+	return e
 }
 
 func negotiate16(server, client uint16) uint16 {
@@ -442,18 +454,23 @@ func (c *conn) connectionMethod(payload []byte) error {
 func (c *conn) channelFrame(f wire.Frame) error {
 	ch := c.channels[f.Channel]
 	if ch == nil {
+		// RabbitMQ limits how many channels are open at once, not their
+		// numbers, and reports it before looking at the frame; its texts
+		// name no channel.
+		if len(c.channels) >= int(c.channelMax) {
+			return wire.NewError(wire.NotAllowed, fmt.Sprintf("number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax))
+		}
 		if f.Type != wire.FrameMethod {
-			return wire.NewError(wire.ChannelError, fmt.Sprintf("expected 'channel.open' on channel %d", f.Channel))
+			return wire.NewError(wire.ChannelError, "expected 'channel.open'")
 		}
 		m, err := c.md.Decode(f.Payload)
 		if err != nil {
 			return err
 		}
 		if _, ok := m.(*wire.ChannelOpen); !ok {
-			return wire.NewError(wire.ChannelError, fmt.Sprintf("expected 'channel.open' on channel %d", f.Channel))
-		}
-		if f.Channel > c.channelMax {
-			return wire.NewError(wire.NotAllowed, fmt.Sprintf("number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax))
+			e := wire.NewError(wire.ChannelError, "expected 'channel.open'")
+			e.ClassID, e.MethodID = m.ClassID(), m.MethodID()
+			return e
 		}
 		ch = newChannel(c, f.Channel)
 		c.channels[f.Channel] = ch
