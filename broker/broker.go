@@ -24,6 +24,9 @@ type Broker struct {
 	mu     sync.RWMutex
 	vhosts map[string]*VHost
 
+	// Alarms hold publishers back under memory or disk pressure.
+	Alarms *Alarms
+
 	store     Persister // nil: nothing is durable
 	saveMu    sync.Mutex
 	nextMsgID atomic.Uint64
@@ -31,7 +34,7 @@ type Broker struct {
 
 // New returns a broker with the default vhost "/".
 func New(cfg Config) *Broker {
-	b := &Broker{cfg: cfg, log: cfg.Logger, vhosts: map[string]*VHost{}}
+	b := &Broker{cfg: cfg, log: cfg.Logger, vhosts: map[string]*VHost{}, Alarms: newAlarms()}
 	b.AddVHost("/")
 	return b
 }

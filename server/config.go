@@ -47,6 +47,9 @@ type Config struct {
 	SegmentSize       int    `yaml:"segment_size" flag:"segment-size" help:"bytes per write-ahead log segment file"`
 	EncryptionKeyring string `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
 	RequireEncryption bool   `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
+
+	MemoryLimit   int64 `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark in bytes: above it publishers are blocked (0: 40% of RAM, negative: off)"`
+	DiskFreeLimit int64 `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free bytes required on the data directory's disk: below it publishers are blocked"`
 }
 
 // Defaults are the settings with no configuration at all.
@@ -70,6 +73,7 @@ func Defaults() Config {
 		STOMPMaxTransactions:  100,
 		ShutdownTimeout:       10 * time.Second,
 		Sync:                  "always",
+		DiskFreeLimit:         50 << 20,
 		SegmentSize:           64 << 20,
 	}
 }
@@ -192,6 +196,8 @@ func valueOf(ptr any) flag.Value {
 		return (*stringValue)(p)
 	case *int:
 		return (*intValue)(p)
+	case *int64:
+		return (*int64Value)(p)
 	case *time.Duration:
 		return (*durationValue)(p)
 	case *bool:
@@ -239,5 +245,17 @@ func (b *boolValue) Set(v string) error {
 		return fmt.Errorf("not true or false: %q", v)
 	}
 	*b = boolValue(x)
+	return nil
+}
+
+type int64Value int64
+
+func (n *int64Value) String() string { return strconv.FormatInt(int64(*n), 10) }
+func (n *int64Value) Set(v string) error {
+	x, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("not a whole number: %q", v)
+	}
+	*n = int64Value(x)
 	return nil
 }

@@ -49,6 +49,7 @@ type Server struct {
 	protos    map[string]protocolServer
 	serveErr  chan error
 	stopped   bool
+	stopWatch chan struct{}
 }
 
 // New builds a server from cfg; Start opens its listeners.
@@ -78,6 +79,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		Version:               Version,
 	}, s.Broker, s.Users, log)
 	s.protos["amqp"] = s.amqp
+	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)
 	s.mux = http.NewServeMux()
 	stompSrv := stomp.NewServer(stomp.Config{
 		MaxFrameSize:          cfg.STOMPMaxFrameSize,
@@ -147,6 +149,8 @@ func (s *Server) Start() error {
 			}
 		}(name, ln)
 	}
+	s.stopWatch = make(chan struct{})
+	go s.watchResources(s.stopWatch)
 	s.log.Info().Str("data_dir", s.cfg.DataDir).Str("version", Version).Msg("sluice started")
 	return nil
 }
@@ -171,6 +175,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopped = true
+	if s.stopWatch != nil {
+		close(s.stopWatch)
+	}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make([]error, 0, 3)

@@ -442,6 +442,9 @@ func (c *conn) handle(f *frame.Frame) error {
 	ownReceipt := false // the handler sends the receipt itself
 	switch f.Command {
 	case frame.Send:
+		// Under a resource alarm publishers wait here; the client's
+		// SENDs back up in TCP, consumers keep draining.
+		c.srv.broker.Alarms.Wait(c.done)
 		err, ownReceipt = c.send(f), true
 	case frame.Subscribe:
 		err = c.subscribe(f)
