@@ -448,3 +448,39 @@ func TestAMQPGracefulShutdown(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestAMQPChannelZeroErrors(t *testing.T) {
+	b := brokertest.New(t)
+	cases := []struct {
+		name string
+		run  func(*rawAMQP)
+		code uint16
+		text string
+	}{
+		{"channel method on channel 0", func(r *rawAMQP) { r.send(0, &wire.BasicQos{}) },
+			504, "CHANNEL_ERROR - unexpected method in connection state running"},
+		{"heartbeat on a channel", func(r *rawAMQP) { r.sendFrame(wire.FrameHeartbeat, 1, nil) },
+			505, "UNEXPECTED_FRAME - type 8, all octets = <<>>"},
+		{"content header on channel 0", func(r *rawAMQP) { r.sendHeader(0, 10) },
+			505, "UNEXPECTED_FRAME - type 2, all octets = <<0,60,0,0,0,0,0,0,0,0,0,10,0,0>>"},
+		{"body on channel 0", func(r *rawAMQP) { r.sendFrame(wire.FrameBody, 0, []byte("hello")) },
+			505, `UNEXPECTED_FRAME - type 3, all octets = <<"hello">>`},
+		{"long body on channel 0", func(r *rawAMQP) { r.sendFrame(wire.FrameBody, 0, []byte("0123456789abcdefXYZ")) },
+			505, `UNEXPECTED_FRAME - type 3, first 16 octets = <<"0123456789abcdef">>`},
+		{"unknown frame type", func(r *rawAMQP) { r.sendFrame(9, 0, nil) }, 501, "FRAME_ERROR - *"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rawAMQPDial(t, b.AMQPAddr())
+			r.handshake(rawHandshake{})
+			r.openChannel(1)
+			tc.run(r)
+			r.expectConnClose(tc.code, tc.text)
+		})
+	}
+	// A heartbeat on channel 0 is fine at any time.
+	r := rawAMQPDial(t, b.AMQPAddr())
+	r.handshake(rawHandshake{})
+	r.sendFrame(wire.FrameHeartbeat, 0, nil)
+	r.openChannel(1)
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -402,7 +403,7 @@ func (c *conn) loop() error {
 		switch f.Type {
 		case wire.FrameHeartbeat:
 			if f.Channel != 0 {
-				return wire.NewError(wire.FrameError, "heartbeat frame on channel "+fmt.Sprint(f.Channel))
+				return unexpectedFrame(f) // RabbitMQ: 505, not a framing error
 			}
 		case wire.FrameMethod:
 			if f.Channel == 0 {
@@ -416,7 +417,7 @@ func (c *conn) loop() error {
 			}
 		case wire.FrameHeader, wire.FrameBody:
 			if f.Channel == 0 {
-				return wire.NewError(wire.CommandInvalid, "content frame on channel 0")
+				return unexpectedFrame(f) // RabbitMQ: 505 UNEXPECTED_FRAME
 			}
 			if err := c.channelFrame(f); err != nil {
 				return err
@@ -448,7 +449,55 @@ func (c *conn) connectionMethod(payload []byte) error {
 	case *wire.ConnectionBlocked, *wire.ConnectionUnblocked:
 		return nil // a client's own blocked notices mean nothing to a broker
 	}
-	return wire.NewError(wire.CommandInvalid, fmt.Sprintf("unexpected method %s on channel 0", wire.MethodName(m.ClassID(), m.MethodID())))
+	// RabbitMQ's answer to any other method on channel 0 (rabbit_reader's
+	// handle_method0): a channel error, which closes the connection.
+	e := wire.NewError(wire.ChannelError, "unexpected method in connection state running")
+	e.ClassID, e.MethodID = m.ClassID(), m.MethodID()
+	return e
+}
+
+// unexpectedFrame is RabbitMQ's 505 for a frame that has no place where it
+// arrived (a heartbeat off channel 0, content on channel 0), in its words:
+// "type 8, all octets = <<>>", the payload printed as Erlang prints binaries.
+func unexpectedFrame(f wire.Frame) *wire.Error {
+	which, p := "all", f.Payload
+	if len(p) > 16 {
+		which, p = "first 16", p[:16]
+	}
+	return wire.NewError(wire.UnexpectedFrame, fmt.Sprintf("type %d, %s octets = %s", f.Type, which, erlangBinary(p)))
+}
+
+// erlangBinary formats p as Erlang's ~p does: <<"text">> when every byte
+// is printable ASCII, <<1,2,3>> otherwise.
+func erlangBinary(p []byte) string {
+	printable := len(p) > 0
+	for _, b := range p {
+		if b < 32 || b > 126 {
+			printable = false
+			break
+		}
+	}
+	var sb strings.Builder
+	sb.WriteString("<<")
+	if printable {
+		sb.WriteByte('"')
+		for _, b := range p {
+			if b == '"' || b == '\\' {
+				sb.WriteByte('\\')
+			}
+			sb.WriteByte(b)
+		}
+		sb.WriteByte('"')
+	} else {
+		for i, b := range p {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strconv.Itoa(int(b)))
+		}
+	}
+	sb.WriteString(">>")
+	return sb.String()
 }
 
 func (c *conn) channelFrame(f wire.Frame) error {
