@@ -67,6 +67,7 @@ type Queue struct {
 	leaseTimer *time.Timer
 	leaseAt    int64
 	pollers    []chan struct{} // long-polling getters waiting for a message
+	busy       map[string]int  // message groups with a message in flight
 	dedup      *dedupCache
 
 	// Work gathered under mu and done by release once it is unlocked:
@@ -149,10 +150,10 @@ type deadLetter struct {
 type enqueueResult uint8
 
 const (
-	enqueued enqueueResult = iota
-	rejected               // x-overflow reject-publish refused it
-	dropped                // the queue is gone
-	duplicate              // de-duplication recognised it: confirmed, not kept
+	enqueued  enqueueResult = iota
+	rejected                // x-overflow reject-publish refused it
+	dropped                 // the queue is gone
+	duplicate               // de-duplication recognised it: confirmed, not kept
 )
 
 // enqueue takes a published message; pid is its storage id when this queue's
@@ -181,6 +182,9 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 	e := &entry{msg: m, seq: q.seq, expiresAt: q.expiryFor(m, now), pid: pid}
 	if q.cfg.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
 		e.priority = min(m.Properties.Priority, q.cfg.maxPriority)
+	}
+	if q.cfg.groups {
+		e.group, _ = message.String(m.Header(groupHeader))
 	}
 	if at := q.delayFor(m, now); at > now {
 		e.notBefore = at
@@ -232,6 +236,9 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool) {
 	if q.cfg.maxPriority > 0 && rm.Msg.Properties.Has(message.FlagPriority) {
 		e.priority = min(rm.Msg.Properties.Priority, q.cfg.maxPriority)
 	}
+	if q.cfg.groups {
+		e.group, _ = message.String(rm.Msg.Header(groupHeader))
+	}
 	if q.dedup != nil {
 		q.dedup.seen(rm.Msg, rm.PublishedAt)
 	}
@@ -244,6 +251,10 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool) {
 	q.ready.push(e)
 	q.armExpiryLocked(now)
 }
+
+// groupHeader carries a message's group id on queues with x-message-groups
+// (SQS's MessageGroupId).
+const groupHeader = "x-group-id"
 
 // expired reports whether e is past its deadline. A message expires only
 // strictly after it, so a zero TTL still lets a waiting consumer take a
@@ -282,22 +293,59 @@ func (q *Queue) expiryFor(m *message.Message, published int64) int64 {
 // dispatchLocked hands ready messages to consumers with credit, expiring
 // messages that reach the head past their deadline. q.mu must be held.
 func (q *Queue) dispatchLocked(now int64) {
-	for q.ready.count > 0 {
-		e := q.ready.peek()
-		if expired(e, now) {
-			q.ready.pop()
-			q.dropLocked(e, "expired")
-			continue
-		}
-		if len(q.consumers) == 0 {
+	for len(q.consumers) > 0 {
+		e := q.nextLocked(now)
+		if e == nil {
 			break
 		}
 		c, ok := q.offerLocked(e)
 		if !ok {
 			break
 		}
-		q.ready.pop()
+		q.takeLocked(e)
 		q.deliveredLocked(e, c.noAck)
+	}
+}
+
+// nextLocked returns the message to hand out next, expiring heads that are
+// past their deadline: the head, or with message groups the first message
+// whose group has nothing in flight. nil when there is none. q.mu held.
+func (q *Queue) nextLocked(now int64) *entry {
+	for q.ready.count > 0 && expired(q.ready.peek(), now) {
+		q.dropLocked(q.ready.pop(), "expired")
+	}
+	if !q.cfg.groups || len(q.busy) == 0 {
+		return q.ready.peek()
+	}
+	// Strict FIFO within a group and one message in flight per group: the
+	// first message of a free group goes. The scan is linear in the
+	// messages of busy groups ahead of it.
+	for i := len(q.ready.levels) - 1; i >= 0; i-- {
+		d := &q.ready.levels[i]
+		for k := 0; k < d.len(); k++ {
+			if e := d.at(k); q.busy[e.group] == 0 {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// takeLocked removes e, returned by nextLocked, from the ready list.
+func (q *Queue) takeLocked(e *entry) {
+	if q.ready.peek() == e {
+		q.ready.pop()
+		return
+	}
+	q.ready.remove(e)
+}
+
+// groupDoneLocked ends e's turn in flight for its message group.
+func (q *Queue) groupDoneLocked(e *entry) {
+	if q.cfg.groups {
+		if q.busy[e.group]--; q.busy[e.group] <= 0 {
+			delete(q.busy, e.group)
+		}
 	}
 }
 
@@ -308,6 +356,12 @@ func (q *Queue) deliveredLocked(e *entry, noAck bool) {
 		return
 	}
 	q.unacked++
+	if q.cfg.groups {
+		if q.busy == nil {
+			q.busy = map[string]int{}
+		}
+		q.busy[e.group]++
+	}
 	if e.pid != 0 && e.deliveries == 1 {
 		q.delivered = append(q.delivered, e.pid)
 	}
@@ -362,7 +416,12 @@ func (q *Queue) settle(es []*entry) {
 	q.unacked -= len(es)
 	for _, e := range es {
 		q.endLeaseLocked(e)
+		q.groupDoneLocked(e)
 		q.forgetLocked(e)
+	}
+	now := time.Now().UnixNano()
+	if q.cfg.groups {
+		q.dispatchLocked(now) // the group's next message may go now
 	}
 	q.release()
 }
@@ -380,6 +439,7 @@ func (q *Queue) requeue(es []*entry) {
 	}
 	for _, e := range es {
 		q.endLeaseLocked(e)
+		q.groupDoneLocked(e)
 		q.unacked--
 		e.redelivered = true
 		e.returns++
@@ -405,6 +465,7 @@ func (q *Queue) reject(es []*entry) {
 	q.unacked -= len(es)
 	for _, e := range es {
 		q.endLeaseLocked(e)
+		q.groupDoneLocked(e)
 		if q.deleted {
 			q.forgetLocked(e)
 		} else {
@@ -420,12 +481,8 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	now := time.Now().UnixNano()
 	q.lastUsed = now
 	defer q.release()
-	for q.ready.count > 0 {
-		e := q.ready.pop()
-		if expired(e, now) {
-			q.dropLocked(e, "expired")
-			continue
-		}
+	if e := q.nextLocked(now); e != nil {
+		q.takeLocked(e)
 		d := s.recordGet(q, e, noAck)
 		q.deliveredLocked(e, noAck)
 		// The count RabbitMQ reports leaves out heads that have expired.

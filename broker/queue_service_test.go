@@ -263,3 +263,38 @@ func BenchmarkDelayedMessages(b *testing.B) {
 		}
 	}
 }
+
+func TestMessageGroups(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "g", message.Table{"x-message-groups": true})
+	r1, r2 := &recorder{}, &recorder{}
+	s1, s2 := v.NewSession(1, r1), v.NewSession(2, r2)
+	for _, s := range []*Session{s1, s2} {
+		if _, err := s.Consume("g", ConsumeSpec{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"a1", "a2", "b1", "a3", "b2"} {
+		mustPublish(t, s1, "", "g", msgWith(m, message.Table{"x-group-id": m[:1]}))
+	}
+	// One message in flight per group: a1 and b1 go out, to different
+	// consumers; a2 and b2 wait for their group's ack.
+	all := func() []string { return append(r1.bodies(), r2.bodies()...) }
+	if got := fmt.Sprint(all()); got != "[a1 b1]" {
+		t.Fatalf("first round: %s", got)
+	}
+	if err := s1.Ack(1, false); err != nil { // a1
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(all()); got != "[a1 a2 b1]" {
+		t.Fatalf("after acking a1: %s", got)
+	}
+	// Returning b1 keeps it first in its group.
+	if err := s2.Nack(1, false, true); err != nil {
+		t.Fatal(err)
+	}
+	ds := r2.deliveries()
+	if last := ds[len(ds)-1]; string(last.Msg.Body) != "b1" || !last.Redelivered {
+		t.Fatalf("group order broken after a return: %s", last.Msg.Body)
+	}
+}

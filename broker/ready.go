@@ -32,6 +32,8 @@ type entry struct {
 	tag        uint64
 	leaseUntil int64
 	leaseGen   uint32
+	// group is the message group on queues with x-message-groups.
+	group string
 }
 
 func (e *entry) size() int64 { return int64(len(e.msg.Body)) }
@@ -188,6 +190,25 @@ func (r *readyList) popNewest(e *entry) {
 		d.popBack()
 		r.count--
 		r.bytes -= e.size()
+	}
+}
+
+// remove takes e out of the middle of its level (message groups).
+func (r *readyList) remove(e *entry) {
+	d := r.level(e.priority)
+	for k := 0; k < d.len(); k++ {
+		if d.at(k) != e {
+			continue
+		}
+		for i := k; i > 0; i-- {
+			d.buf[(d.head+i)%len(d.buf)] = d.buf[(d.head+i-1)%len(d.buf)]
+		}
+		d.buf[d.head] = nil
+		d.head = (d.head + 1) % len(d.buf)
+		d.size--
+		r.count--
+		r.bytes -= e.size()
+		return
 	}
 }
 
