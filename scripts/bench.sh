@@ -103,16 +103,31 @@ done
 for p in "$RA" "$RS"; do
   port_open "$p" && die "port $p is in use (another RabbitMQ?); set RABBITMQ_AMQP_PORT / RABBITMQ_STOMP_PORT"
 done
-log "starting RabbitMQ in $rmq_dir"
-"$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
-rmq_pid=$(tr -dc '0-9' <"$rmq_dir/rabbitmq.pid")
-
-log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
-"$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
-  --http-addr "127.0.0.1:$SH" --log-format json --log-level warn 2>"$OUT/sluice.log" &
-sluice_pid=$!
-for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
-port_open "$SA" || die "sluice did not open AMQP on $SA (see $OUT/sluice.log)"
+# Each round starts both brokers afresh (sluice on an empty data dir), so
+# that no round inherits another's heap, backlog or garbage.
+start_rabbitmq() {
+  log "starting RabbitMQ in $rmq_dir"
+  "$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
+  rmq_pid=$(tr -dc '0-9' <"$rmq_dir/rabbitmq.pid")
+}
+stop_rabbitmq() { "$root/scripts/rabbitmq.sh" stop "$rmq_dir" >&2; }
+start_sluice() {
+  rm -rf "$work/sluice-data"
+  log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
+  "$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
+    --http-addr "127.0.0.1:$SH" --log-format json --log-level warn 2>>"$OUT/sluice.log" &
+  sluice_pid=$!
+  for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
+  port_open "$SA" || die "sluice did not open AMQP on $SA (see $OUT/sluice.log)"
+}
+stop_sluice() {
+  kill -TERM "$sluice_pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$sluice_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$sluice_pid" 2>/dev/null || true
+  wait "$sluice_pid" 2>/dev/null || true
+}
+start_rabbitmq
+start_sluice
 
 # The machine, recorded with the results.
 {
@@ -151,6 +166,13 @@ run_one() { # scenario label uri stomp pid round
 }
 
 for i in $(seq "$REPEAT"); do
+  if [ "$i" -gt 1 ]; then
+    stop_sluice
+    stop_rabbitmq
+    start_rabbitmq
+    start_sluice
+    sleep 3
+  fi
   for s in "${scens[@]}"; do
     run_one "$s" sluice "amqp://guest:guest@127.0.0.1:$SA/" "127.0.0.1:$SS" "$sluice_pid" "$i"
     run_one "$s" rabbitmq "amqp://guest:guest@127.0.0.1:$RA/" "127.0.0.1:$RS" "$rmq_pid" "$i"
