@@ -89,3 +89,6 @@ func (s *Server) openStorage() error {
 	s.log.Info().Int("messages", len(rec.Messages)).Int("queues", len(rec.Definitions.Queues)).Msg("storage recovered")
 	return nil
 }
+
+// Store is the durable store (nil before New finished).
+func (s *Server) Store() *storage.Store { return s.store }
