@@ -223,4 +223,3 @@ func (b *Broker) restoreDelayed(rm *RecoveredMessage, ref QueueRef) bool {
 	x.delayed.hold(rm.Msg, rm.PublishedAt+ms*int64(time.Millisecond), rm.ID)
 	return true
 }
-

@@ -75,6 +75,6 @@ func firstDeathQueue(m *message.Message) string {
 // discardSink is the sink of the broker's own sessions, which only get.
 type discardSink struct{}
 
-func (discardSink) Deliver(Delivery)  {}
+func (discardSink) Deliver(Delivery) {}
 func (discardSink) Cancelled(string) {}
-func (discardSink) Full() bool        { return false }
+func (discardSink) Full() bool       { return false }
