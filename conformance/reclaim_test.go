@@ -39,9 +39,13 @@ type ackAllSink struct {
 	tags []uint64
 }
 
-func (a *ackAllSink) Deliver(d broker.Delivery) { a.mu.Lock(); a.tags = append(a.tags, d.Tag); a.mu.Unlock() }
-func (a *ackAllSink) Cancelled(string)          {}
-func (a *ackAllSink) Full() bool                { return false }
+func (a *ackAllSink) Deliver(d broker.Delivery) {
+	a.mu.Lock()
+	a.tags = append(a.tags, d.Tag)
+	a.mu.Unlock()
+}
+func (a *ackAllSink) Cancelled(string) {}
+func (a *ackAllSink) Full() bool       { return false }
 
 // TestDiskSpaceIsReclaimed publishes persistent 1 KiB messages to a durable
 // queue and acks them all; the data folder must come back near its starting

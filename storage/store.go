@@ -48,8 +48,8 @@ type Store struct {
 	scratch  []byte
 	resettle []pendingSettle
 	// dedup ids still inside their window: they keep their segment alive.
-	dedup map[dedupKey]*liveDedup
-	closed   bool
+	dedup  map[dedupKey]*liveDedup
+	closed bool
 
 	defsMu sync.Mutex
 	stop   chan struct{}

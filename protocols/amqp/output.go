@@ -29,12 +29,12 @@ type outItem struct {
 	ch       uint16
 	nack     bool
 	multiple bool
-	count uint32
-	tag   uint64
-	m     wire.Method
-	d     broker.Delivery
-	msg   *message.Message
-	done  chan struct{}
+	count    uint32
+	tag      uint64
+	m        wire.Method
+	d        broker.Delivery
+	msg      *message.Message
+	done     chan struct{}
 }
 
 // output is a connection's outgoing queue and its one writer goroutine.
