@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"sort"
+
+	"github.com/sluice-mq/sluice/broker"
 )
 
 // The few management endpoints that exist so far, with RabbitMQ's paths and
@@ -14,6 +17,37 @@ func (s *Server) registerAPI() {
 	s.mux.HandleFunc("GET /api/connections", s.authed(s.listConnections))
 	s.mux.HandleFunc("GET /api/connections/", s.authed(s.listConnections))
 	s.mux.HandleFunc("DELETE /api/connections/{name}", s.authed(s.closeConnection))
+	s.mux.HandleFunc("GET /api/queues", s.authed(s.listQueues))
+}
+
+// queueInfo is one queue in GET /api/queues, with RabbitMQ's field names
+// where it has them; disk_bytes is ours: the log bytes its messages hold.
+type queueInfo struct {
+	Name      string `json:"name"`
+	VHost     string `json:"vhost"`
+	Durable   bool   `json:"durable"`
+	Messages  int    `json:"messages_ready"`
+	Unacked   int    `json:"messages_unacknowledged"`
+	Consumers int    `json:"consumers"`
+	DiskBytes int64  `json:"disk_bytes"`
+}
+
+func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
+	var disk map[broker.QueueRef]int64
+	if s.store != nil {
+		disk = s.store.QueueBytes()
+	}
+	out := []queueInfo{}
+	for _, vname := range s.Broker.VHosts() {
+		v, _ := s.Broker.VHost(vname)
+		for _, q := range v.Queues() {
+			info := q.Info()
+			out = append(out, queueInfo{Name: q.Name(), VHost: vname, Durable: q.Durable(), Messages: info.Messages,
+				Unacked: q.Unacked(), Consumers: info.Consumers, DiskBytes: disk[broker.QueueRef{VHost: vname, Queue: q.Name()}]})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].VHost+"\x00"+out[i].Name < out[j].VHost+"\x00"+out[j].Name })
+	writeJSON(w, http.StatusOK, out)
 }
 
 // authed requires HTTP basic credentials of a broker user.
