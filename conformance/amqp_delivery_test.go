@@ -592,10 +592,10 @@ func TestAMQPNotFoundKeepsConnection(t *testing.T) {
 	err = c2.ExchangeDeclarePassive("missing-x", "direct", false, false, false, false, nil)
 	wantAMQPError(t, err, 404, "NOT_FOUND - no exchange 'missing-x' in vhost '/'")
 	c3 := amqpChan(t, conn)
+	c3Notify := c3.NotifyClose(make(chan *amqp.Error, 1))
 	err = c3.Publish("missing-x", "k", false, false, amqp.Publishing{Body: []byte("x")})
 	must(t, err, "publish is asynchronous")
-	_, err = c3.QueueDeclare("", false, true, true, false, nil)
-	wantAMQPError(t, err, 404, "NOT_FOUND - no exchange 'missing-x' in vhost '/'")
+	wantAMQPError(t, waitClosed(t, c3Notify, "channel"), 404, "NOT_FOUND - no exchange 'missing-x' in vhost '/'")
 	stillUsable(t, conn)
 	select {
 	case e := <-connNotify:
