@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -318,5 +319,39 @@ func TestAMQPConcurrentChannels(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("received %d of %d", len(seen), total)
+	}
+}
+
+// A bad publish inside a transaction closes the channel and discards the
+// whole transaction: nothing published before it in the same transaction
+// is committed, as in RabbitMQ, which checks each publish when it arrives.
+func TestAMQPTxBadPublishDiscardsTransaction(t *testing.T) {
+	_, conn, _ := amqpSetup(t)
+	for name, bad := range map[string]func(*amqp.Channel) error{
+		"missing exchange": func(c *amqp.Channel) error {
+			return c.Publish("tx-missing-x", "k", false, false, amqp.Publishing{Body: []byte("bad")})
+		},
+		"wrong user_id": func(c *amqp.Channel) error {
+			return c.Publish("", "txq", false, false, amqp.Publishing{Body: []byte("bad"), UserId: "mallory"})
+		},
+		"bad expiration": func(c *amqp.Channel) error {
+			return c.Publish("", "txq", false, false, amqp.Publishing{Body: []byte("bad"), Expiration: "x"})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ch := amqpChan(t, conn)
+			declareQ(t, ch, "txq", nil)
+			must(t, ch.Tx(), "tx.select")
+			pubBody(t, ch, "", "txq", "good")
+			must(t, bad(ch), "publish")
+			err := ch.TxCommit()
+			var ae *amqp.Error
+			if err == nil || !errors.As(err, &ae) && err != amqp.ErrClosed {
+				t.Fatalf("commit after a bad publish: %v", err)
+			}
+			if n := messageCount(t, conn, "txq"); n != 0 {
+				t.Fatalf("%d messages of a failed transaction were committed", n)
+			}
+		})
 	}
 }

@@ -390,6 +390,11 @@ func (ch *channel) method(m wire.Method) error {
 			if err != nil {
 				return err
 			}
+			if ch.closing {
+				// A publish failed and closed the channel (route sent
+				// channel.close): no commit-ok may follow it.
+				return nil
+			}
 		}
 		ch.reply(&wire.TxCommitOk{})
 		return nil
@@ -541,11 +546,41 @@ func (ch *channel) publish() error {
 		msg.Properties.ReplyTo = ch.replyQ
 	}
 	if ch.tx {
+		if err := ch.checkTxPublish(pub, msg); err != nil || ch.closing {
+			return err
+		}
 		p := *pub
 		ch.txOps = append(ch.txOps, txOp{pub: &p, msg: msg})
 		return nil
 	}
 	return ch.route(pub, msg)
+}
+
+// checkTxPublish refuses a publish inside a transaction when it arrives, as
+// RabbitMQ checks every basic.publish on arrival: the channel closes then and
+// the transaction goes with it. Left to tx.commit, the publishes before the
+// bad one would be committed while the client is told the commit failed.
+func (ch *channel) checkTxPublish(pub *wire.BasicPublish, msg *message.Message) error {
+	if pub.Immediate {
+		return wire.NewError(wire.NotImplemented, "immediate=true")
+	}
+	v := ch.c.vhost
+	if _, ok := v.Exchange(pub.Exchange); !ok {
+		return ch.softError(pub, wire.NotFound, fmt.Sprintf("no exchange '%s' in vhost '%s'", pub.Exchange, v.Name()))
+	}
+	if msg.Properties.Has(message.FlagUserID) && msg.Properties.UserID != ch.c.user {
+		return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf(
+			"user_id property set to '%s' but authenticated user was '%s'", msg.Properties.UserID, ch.c.user))
+	}
+	if msg.Properties.Has(message.FlagExpiration) {
+		exp := msg.Properties.Expiration
+		if n, err := strconv.ParseInt(exp, 10, 64); err != nil {
+			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': no_integer", exp))
+		} else if n < 0 {
+			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': {value_negative,%d}", exp, n))
+		}
+	}
+	return nil
 }
 
 func (ch *channel) softError(pub *wire.BasicPublish, code uint16, text string) error {
