@@ -112,7 +112,7 @@ type router interface {
 	remove(b *binding)
 	// route calls fn for each binding matching the routing key and headers;
 	// a binding may be reported more than once.
-	route(key string, headers message.Table, fn func(*binding))
+	route(key string, headers message.Table, rs *routeState)
 }
 
 func newRouter(kind string) router {
@@ -145,9 +145,9 @@ func (r *directRouter) remove(b *binding) {
 		r.byKey[b.key] = l
 	}
 }
-func (r *directRouter) route(key string, _ message.Table, fn func(*binding)) {
+func (r *directRouter) route(key string, _ message.Table, rs *routeState) {
 	for _, b := range r.byKey[key] {
-		fn(b)
+		rs.add(b)
 	}
 }
 
@@ -155,9 +155,9 @@ type fanoutRouter struct{ all []*binding }
 
 func (r *fanoutRouter) add(b *binding)    { r.all = append(r.all, b) }
 func (r *fanoutRouter) remove(b *binding) { r.all = removeBinding(r.all, b) }
-func (r *fanoutRouter) route(_ string, _ message.Table, fn func(*binding)) {
+func (r *fanoutRouter) route(_ string, _ message.Table, rs *routeState) {
 	for _, b := range r.all {
-		fn(b)
+		rs.add(b)
 	}
 }
 

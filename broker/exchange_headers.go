@@ -46,10 +46,10 @@ type headersRouter struct{ all []*binding }
 
 func (r *headersRouter) add(b *binding)    { r.all = append(r.all, b) }
 func (r *headersRouter) remove(b *binding) { r.all = removeBinding(r.all, b) }
-func (r *headersRouter) route(_ string, headers message.Table, fn func(*binding)) {
+func (r *headersRouter) route(_ string, headers message.Table, rs *routeState) {
 	for _, b := range r.all {
 		if headersMatches(b.match, b.args, headers) {
-			fn(b)
+			rs.add(b)
 		}
 	}
 }

@@ -145,9 +145,9 @@ func (h *delayedHolder) fire() {
 	h.armLocked()
 	h.mu.Unlock()
 	v := h.x.vh
-	var routes []*Queue
+	var rs routeState
 	for _, e := range due {
-		if _, err := v.routeAndEnqueue(h.x, e.msg.RoutingKey, e.msg, &routes, PublishOptions{}, now); err != nil {
+		if _, err := v.routeAndEnqueue(h.x, e.msg.RoutingKey, e.msg, &rs, PublishOptions{}, now); err != nil {
 			v.b.log.Warn().Err(err).Str("exchange", h.x.name).Msg("delayed message could not be routed")
 		}
 		if e.pid != 0 && v.b.store != nil {

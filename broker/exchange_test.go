@@ -47,7 +47,9 @@ func TestTopicMatching(t *testing.T) {
 		b := &binding{key: c.pattern}
 		r.add(b)
 		got := false
-		r.route(c.key, nil, func(*binding) { got = true })
+		rs := &routeState{}
+		r.route(c.key, nil, rs)
+		got = rs.matched
 		if got != c.want {
 			t.Errorf("pattern %q key %q: got %v want %v", c.pattern, c.key, got, c.want)
 		}
@@ -100,7 +102,7 @@ func routedTo(t *testing.T, v *VHost, exchange, key string, m *message.Message) 
 		t.Fatalf("no exchange %s", exchange)
 	}
 	var names []string
-	for _, q := range v.route(x, key, m.Properties.Headers, nil) {
+	for _, q := range v.route(x, key, m.Properties.Headers, &routeState{}) {
 		names = append(names, q.name)
 	}
 	sort.Strings(names)
@@ -297,10 +299,11 @@ func BenchmarkTopicRoute10kBindings(b *testing.B) {
 	}
 	x, _ := v.Exchange("t")
 	var out []*Queue
+	rs := &routeState{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		out = v.route(x, "region42.host4242.cpu", nil, out[:0])
+		out = v.route(x, "region42.host4242.cpu", nil, rs)
 	}
 	if len(out) != 1 {
 		b.Fatalf("routed to %d queues, want 1", len(out))

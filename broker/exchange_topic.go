@@ -88,27 +88,27 @@ func (r *topicRouter) remove(b *binding) {
 	}
 }
 
-func (r *topicRouter) route(key string, _ message.Table, fn func(*binding)) {
-	var buf [16]string
-	r.root.match(topicWords(key, buf[:]), 0, fn)
+func (r *topicRouter) route(key string, _ message.Table, rs *routeState) {
+	rs.words = topicWords(key, rs.words[:0])
+	r.root.match(rs.words, 0, rs)
 }
 
-func (n *topicNode) match(words []string, i int, fn func(*binding)) {
+func (n *topicNode) match(words []string, i int, rs *routeState) {
 	if i == len(words) {
 		for _, b := range n.bindings {
-			fn(b)
+			rs.add(b)
 		}
 	} else if n.children != nil {
 		if c := n.children[words[i]]; c != nil {
-			c.match(words, i+1, fn)
+			c.match(words, i+1, rs)
 		}
 		if c := n.children["*"]; c != nil {
-			c.match(words, i+1, fn)
+			c.match(words, i+1, rs)
 		}
 	}
 	if h := n.children["#"]; h != nil {
 		for j := i; j <= len(words); j++ {
-			h.match(words, j, fn)
+			h.match(words, j, rs)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func (p *pendingConfirm) done() {
 }
 
 // publish routes msg and enqueues it. routes is the caller's scratch slice.
-func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Queue, opt PublishOptions) (PublishResult, error) {
+func (v *VHost) publish(exchange, key string, msg *message.Message, rs *routeState, opt PublishOptions) (PublishResult, error) {
 	v.mu.RLock()
 	x, ok := v.exchanges[exchange]
 	v.mu.RUnlock()
@@ -81,13 +81,12 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, routes *[]*Q
 		// A duplicate for a de-duplication exchange: confirmed, not routed.
 		return PublishResult{Routed: true}, nil
 	}
-	return v.routeAndEnqueue(x, key, msg, routes, opt, now)
+	return v.routeAndEnqueue(x, key, msg, rs, opt, now)
 }
 
 // routeAndEnqueue routes msg from x and hands it to every queue chosen.
-func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, routes *[]*Queue, opt PublishOptions, now int64) (PublishResult, error) {
-	qs := v.route(x, key, msg.Properties.Headers, (*routes)[:0])
-	*routes = qs[:0]
+func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, rs *routeState, opt PublishOptions, now int64) (PublishResult, error) {
+	qs := v.route(x, key, msg.Properties.Headers, rs)
 	if len(qs) == 0 {
 		return PublishResult{}, nil
 	}
@@ -177,80 +176,125 @@ func routingKeys(key string, headers message.Table) []string {
 	return keys
 }
 
+// routeState collects one routing's results. A session keeps one for its
+// publishes, so routing allocates nothing in the steady state.
+type routeState struct {
+	queues  []*Queue
+	seen    map[*Queue]struct{} // for large fan-outs only
+	visited []*Exchange
+	work    []*Exchange
+	words   []string
+	matched bool
+}
+
+// add takes one matching binding.
+func (rs *routeState) add(b *binding) {
+	rs.matched = true
+	if q := b.queue; q != nil {
+		rs.addQueue(q)
+		return
+	}
+	if !slices.Contains(rs.visited, b.exch) {
+		rs.visited = append(rs.visited, b.exch)
+		rs.work = append(rs.work, b.exch)
+	}
+}
+
+// addQueue adds q once: a linear check for the usual few queues, a set
+// past that so a fan-out to thousands stays linear.
+func (rs *routeState) addQueue(q *Queue) {
+	const linear = 16
+	if len(rs.queues) < linear {
+		if !slices.Contains(rs.queues, q) {
+			rs.queues = append(rs.queues, q)
+		}
+		return
+	}
+	if rs.seen == nil {
+		rs.seen = map[*Queue]struct{}{}
+	}
+	if len(rs.seen) == 0 {
+		for _, x := range rs.queues {
+			rs.seen[x] = struct{}{}
+		}
+	}
+	if _, ok := rs.seen[q]; !ok {
+		rs.seen[q] = struct{}{}
+		rs.queues = append(rs.queues, q)
+	}
+}
+
+func (rs *routeState) reset() {
+	clear(rs.queues)
+	rs.queues = rs.queues[:0]
+	clear(rs.visited)
+	rs.visited = rs.visited[:0]
+	rs.work = rs.work[:0]
+	if len(rs.seen) > 0 {
+		clear(rs.seen)
+	}
+}
+
 // route finds the queues a message goes to, following exchange-to-exchange
-// bindings and alternate exchanges, each exchange visited once.
-func (v *VHost) route(x *Exchange, key string, headers message.Table, out []*Queue) []*Queue {
+// bindings and alternate exchanges, each exchange visited once. The result
+// lives in rs until its next use.
+func (v *VHost) route(x *Exchange, key string, headers message.Table, rs *routeState) []*Queue {
+	rs.reset()
 	var keys []string
 	if headers != nil {
-		if _, cc := headers["CC"]; cc {
-			keys = routingKeys(key, headers)
-		} else if _, bcc := headers["BCC"]; bcc {
+		_, cc := headers["CC"]
+		_, bcc := headers["BCC"]
+		if cc || bcc {
 			keys = routingKeys(key, headers)
 		}
 	}
-	addQueue := func(q *Queue) {
-		if !slices.Contains(out, q) {
-			out = append(out, q)
-		}
-	}
-	// The common case, one exchange bound straight to queues, needs no
-	// work list.
-	var work []*Exchange
-	visited := []*Exchange{x}
+	rs.visited = append(rs.visited, x)
 	for cur := x; cur != nil; {
-		matched := false
+		rs.matched = false
 		if cur.name == "" {
 			v.mu.RLock()
 			if keys == nil {
 				if q, ok := v.queues[key]; ok {
-					matched = true
-					addQueue(q)
+					rs.matched = true
+					rs.addQueue(q)
 				}
 			} else {
 				for _, k := range keys {
 					if q, ok := v.queues[k]; ok {
-						matched = true
-						addQueue(q)
+						rs.matched = true
+						rs.addQueue(q)
 					}
 				}
 			}
 			v.mu.RUnlock()
 		} else {
-			visit := func(b *binding) {
-				matched = true
-				if b.queue != nil {
-					addQueue(b.queue)
-				} else if !slices.Contains(visited, b.exch) {
-					visited = append(visited, b.exch)
-					work = append(work, b.exch)
-				}
-			}
 			cur.mu.RLock()
 			if keys == nil {
-				cur.router.route(key, headers, visit)
+				cur.router.route(key, headers, rs)
 			} else {
 				for _, k := range keys {
-					cur.router.route(k, headers, visit)
+					cur.router.route(k, headers, rs)
 				}
 			}
 			ae := cur.alternate
 			cur.mu.RUnlock()
-			if !matched && ae != "" {
+			if !rs.matched && ae != "" {
 				v.mu.RLock()
 				alt, ok := v.exchanges[ae]
 				v.mu.RUnlock()
-				if ok && !slices.Contains(visited, alt) {
-					visited = append(visited, alt)
-					work = append(work, alt)
+				if ok && !slices.Contains(rs.visited, alt) {
+					rs.visited = append(rs.visited, alt)
+					rs.work = append(rs.work, alt)
 				}
 			}
 		}
 		cur = nil
-		if len(work) > 0 {
-			cur, work = work[0], work[1:]
+		if len(rs.work) > 0 {
+			cur = rs.work[0]
+			rs.work = rs.work[1:]
 		}
 	}
-	return out
+	return rs.queues
 }
 
 // deadLetter republishes messages that left q through its dead-letter
@@ -267,7 +311,7 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 		return // RabbitMQ drops silently when the DLX does not exist
 	}
 	now := time.Now()
-	var routes []*Queue
+	var rs routeState
 	for _, d := range dead {
 		m := deadLettered(d.e.msg, q, d.reason, now)
 		key := d.e.msg.RoutingKey
@@ -275,8 +319,8 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 			key = q.cfg.dlrk
 		}
 		m.Exchange, m.RoutingKey = q.cfg.dlx, key
-		routes = v.route(x, key, m.Properties.Headers, routes[:0])
-		kept := routes[:0]
+		routes := v.route(x, key, m.Properties.Headers, &rs)
+		kept := make([]*Queue, 0, len(routes))
 		for _, target := range routes {
 			if !deathCycle(m, target.name) {
 				kept = append(kept, target)

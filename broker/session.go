@@ -96,7 +96,7 @@ type Session struct {
 	sink  Sink
 
 	// scratch for routing in Publish; used only by the publishing goroutine.
-	routes []*Queue
+	rs routeState
 
 	mu        sync.Mutex
 	closed    bool
@@ -550,7 +550,7 @@ func (s *Session) Close() {
 // belongs to the broker from then on and must not be changed. The session is the publisher's
 // context: one goroutine publishes on a session at a time.
 func (s *Session) Publish(exchange, key string, msg *message.Message, opt PublishOptions) (PublishResult, error) {
-	return s.vh.publish(exchange, key, msg, &s.routes, opt)
+	return s.vh.publish(exchange, key, msg, &s.rs, opt)
 }
 
 // newName makes a server-generated name such as amq.gen-... or amq.ctag-...

@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,7 @@ type output struct {
 	// writer-only state
 	fw        *wire.FrameWriter
 	lastWrite time.Time
+	deliver   wire.BasicDeliver
 }
 
 func (o *output) push(it outItem) {
@@ -141,6 +143,13 @@ func (o *output) run() {
 			o.mu.Unlock()
 			continue
 		}
+		if len(o.pending) < 8 {
+			// Give producers one scheduling turn to add to a small batch:
+			// fewer, larger writes when the reader is busy publishing.
+			o.mu.Unlock()
+			runtime.Gosched()
+			o.mu.Lock()
+		}
 		// Swap the two slices: producers fill one while this writes the other.
 		batch := o.pending
 		o.pending = o.spare[:0]
@@ -172,8 +181,10 @@ func (o *output) writeBatch(batch []outItem) error {
 			err = o.fw.WriteMethod(it.ch, it.m)
 		case outDeliver:
 			d := &it.d
-			err = o.fw.WriteMethod(it.ch, &wire.BasicDeliver{ConsumerTag: d.ConsumerTag, DeliveryTag: d.Tag,
-				Redelivered: d.Redelivered, Exchange: d.Msg.Exchange, RoutingKey: d.Msg.RoutingKey})
+			// One reused struct: a delivery costs no allocation here.
+			o.deliver = wire.BasicDeliver{ConsumerTag: d.ConsumerTag, DeliveryTag: d.Tag,
+				Redelivered: d.Redelivered, Exchange: d.Msg.Exchange, RoutingKey: d.Msg.RoutingKey}
+			err = o.fw.WriteMethod(it.ch, &o.deliver)
 			if err == nil {
 				err = o.fw.WriteContent(it.ch, wire.ClassBasic, deliveryProps(d), d.Msg.Body, frameMax)
 			}
