@@ -335,6 +335,13 @@ func (o *output) writeMessage(sink frameSink, it *outItem) error {
 	if sub != nil && sub.ack != ackAuto && o.version == frame.V12 {
 		fb.add(hAck, msgID)
 	}
+	if d.CountHeader {
+		// As over AMQP: how often a message of a queue with a delivery
+		// limit came back.
+		m := fb.mark()
+		fb.scratch = strconv.AppendUint(fb.scratch, uint64(d.Returns), 10)
+		fb.done("x-delivery-count", m)
+	}
 	fb.addMessageProperties(d.Msg)
 	return sink.WriteFrame(frame.Message, fb.fields, d.Msg.Body)
 }
