@@ -546,11 +546,12 @@ func queueArgs(f *frame.Frame) (message.Table, error) {
 		var kind byte
 		switch string(name) {
 		case "x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-max-priority",
-			"x-delivery-limit", "x-stream-max-segment-size-bytes":
+			"x-delivery-limit", "x-stream-max-segment-size-bytes",
+			"x-delivery-delay", "x-visibility-timeout", "x-max-message-size", "x-cache-size", "x-cache-ttl":
 			kind = 'l'
 		case "x-dead-letter-exchange", "x-dead-letter-routing-key", "x-overflow", "x-queue-type", "x-max-age":
 			kind = 'S'
-		case "x-single-active-consumer":
+		case "x-single-active-consumer", "x-message-deduplication", "x-content-deduplication", "x-message-groups":
 			kind = 't'
 		default:
 			continue

@@ -418,7 +418,25 @@ func (c *conn) subscribe(f *frame.Frame) error {
 
 	c.session.Qos(prefetch, 0, false)
 	c.addSub(sub)
-	if _, err := c.session.Consume(sub.queue, broker.ConsumeSpec{Tag: sub.tag, NoAck: sub.ack == ackAuto}); err != nil {
+	spec := broker.ConsumeSpec{Tag: sub.tag, NoAck: sub.ack == ackAuto}
+	if v, ok := f.Get("x-consumer-timeout"); ok {
+		// A visibility lease of this subscription's own (LavinMQ's name).
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+		if err != nil || n <= 0 {
+			c.removeSub(sub.tag)
+			return &stompError{msg: "Invalid header", detail: "header 'x-consumer-timeout' must be a positive number of milliseconds\n"}
+		}
+		spec.Args = message.Table{"x-consumer-timeout": n}
+	}
+	if v, ok := f.Get("x-priority"); ok {
+		if n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err == nil {
+			if spec.Args == nil {
+				spec.Args = message.Table{}
+			}
+			spec.Args["x-priority"] = n
+		}
+	}
+	if _, err := c.session.Consume(sub.queue, spec); err != nil {
 		c.removeSub(sub.tag)
 		if cleanup {
 			_, _ = c.vhost.DeleteQueue(sub.queue, false, false, c.id)
