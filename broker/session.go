@@ -559,3 +559,21 @@ func newName(prefix string) string {
 	_, _ = rand.Read(b[:])
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// CheckTag reports, without settling anything, the error an ack or nack of
+// tag would get now: a transaction refuses an unknown tag when the ack
+// arrives, not at commit, as RabbitMQ does.
+func (s *Session) CheckTag(tag uint64, multiple bool) error {
+	if multiple && tag == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.findLocked(tag); ok {
+		return nil
+	}
+	if _, gone := s.expired[tag]; gone {
+		return nil
+	}
+	return errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
+}

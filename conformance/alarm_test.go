@@ -34,16 +34,18 @@ func TestAlarmBlocksPublishersAndLetsConsumersDrain(t *testing.T) {
 	})
 
 	b.Broker.Alarms.Set("memory", true)
+	// As in RabbitMQ, the connection is blocked (and told) when it
+	// publishes during the alarm; amqp091-go does not hold the publish
+	// itself, the broker stops reading.
+	mustOK(t, pch.PublishWithContext(context.Background(), "", "alarm", false, false, amqp.Publishing{Body: []byte("during")}))
 	select {
 	case bl := <-blocked:
-		if !bl.Active || bl.Reason != "memory" {
+		if !bl.Active || bl.Reason != "low on memory" {
 			t.Fatalf("got %+v", bl)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no connection.blocked")
 	}
-	// amqp091-go does not hold publishes itself: the broker stops reading.
-	mustOK(t, pch.PublishWithContext(context.Background(), "", "alarm", false, false, amqp.Publishing{Body: []byte("during")}))
 
 	con, err := amqp.Dial(b.AMQPURL())
 	mustOK(t, err)
@@ -82,6 +84,9 @@ func TestMemoryWatermarkRaisesAlarm(t *testing.T) {
 	defer conn.Close()
 	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
 	waitFor(t, 10*time.Second, "the memory alarm", func() bool { return b.Broker.Alarms.Reason() == "memory" })
+	ch, err := conn.Channel()
+	mustOK(t, err)
+	mustOK(t, ch.PublishWithContext(context.Background(), "", "nowhere", false, false, amqp.Publishing{}))
 	select {
 	case bl := <-blocked:
 		if !bl.Active {

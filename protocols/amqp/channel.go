@@ -41,6 +41,17 @@ type channel struct {
 	lastQueue string
 }
 
+// txCheckTag refuses, when it arrives, a transactional ack of a tag that
+// is unknown or already settled in this transaction.
+func (ch *channel) txCheckTag(tag uint64, multiple bool) error {
+	for _, op := range ch.txOps {
+		if (op.ack || op.nack) && op.tag == tag && !multiple && tag != 0 {
+			return wire.NewError(wire.PreconditionFailed, fmt.Sprintf("unknown delivery tag %d", tag))
+		}
+	}
+	return ch.session.CheckTag(tag, multiple)
+}
+
 // queueName resolves the empty name to the channel's last declared queue.
 func (ch *channel) queueName(name string) (string, error) {
 	if name != "" {
@@ -173,18 +184,27 @@ func (ch *channel) method(m wire.Method) error {
 		return nil
 	case *wire.BasicAck:
 		if ch.tx {
+			if err := ch.txCheckTag(m.DeliveryTag, m.Multiple); err != nil {
+				return err
+			}
 			ch.txOps = append(ch.txOps, txOp{ack: true, tag: m.DeliveryTag, multiple: m.Multiple})
 			return nil
 		}
 		return ch.session.Ack(m.DeliveryTag, m.Multiple)
 	case *wire.BasicNack:
 		if ch.tx {
+			if err := ch.txCheckTag(m.DeliveryTag, m.Multiple); err != nil {
+				return err
+			}
 			ch.txOps = append(ch.txOps, txOp{nack: true, tag: m.DeliveryTag, multiple: m.Multiple, requeue: m.Requeue})
 			return nil
 		}
 		return ch.session.Nack(m.DeliveryTag, m.Multiple, m.Requeue)
 	case *wire.BasicReject:
 		if ch.tx {
+			if err := ch.txCheckTag(m.DeliveryTag, false); err != nil {
+				return err
+			}
 			ch.txOps = append(ch.txOps, txOp{nack: true, tag: m.DeliveryTag, requeue: m.Requeue})
 			return nil
 		}

@@ -47,12 +47,13 @@ type conn struct {
 	caps       message.Table
 	reason     string
 
-	chMu     sync.Mutex // guards chList for the writer's resume
-	chList   []*channel
-	blocked  atomic.Bool // the client is told it is blocked
-	unblock  chan struct{}
-	alarmMu  sync.Mutex
-	alarmSet string
+	chMu        sync.Mutex // guards chList for the writer's resume
+	chList      []*channel
+	blocked     atomic.Bool // the client is told it is blocked
+	unblock     chan struct{}
+	alarmMu     sync.Mutex
+	alarmSet    string
+	toldBlocked bool // connection.blocked sent, unblocked owed
 
 	info atomic.Value // ConnInfo once open
 }
@@ -563,27 +564,42 @@ func (c *conn) alarmChanged(reason string) {
 	if reason == c.alarmSet {
 		return
 	}
-	was := c.alarmSet
 	c.alarmSet = reason
-	notify := c.caps != nil && c.caps["connection.blocked"] == true
 	if reason != "" {
+		// Like RabbitMQ, only a connection that publishes during the alarm
+		// is blocked and told so (waitUnblocked); consumers carry on.
 		c.blocked.Store(true)
-		if notify && was == "" {
-			c.out.method(0, &wire.ConnectionBlocked{Reason: reason})
-		}
 		return
 	}
 	c.blocked.Store(false)
 	close(c.unblock)
 	c.unblock = make(chan struct{})
-	if notify {
+	if c.toldBlocked {
+		c.toldBlocked = false
 		c.out.method(0, &wire.ConnectionUnblocked{})
 	}
+}
+
+// blockedReason is RabbitMQ's wording of the alarms in connection.blocked.
+func blockedReason(alarms string) string {
+	switch alarms {
+	case "memory":
+		return "low on memory"
+	case "disk":
+		return "low on disk"
+	}
+	return "low on memory & disk"
 }
 
 // waitUnblocked parks the reader while a resource alarm is on: the client's
 // publishes then back up in TCP, as with RabbitMQ.
 func (c *conn) waitUnblocked() {
+	c.alarmMu.Lock()
+	if c.blocked.Load() && !c.toldBlocked && c.caps != nil && c.caps["connection.blocked"] == true {
+		c.toldBlocked = true
+		c.out.method(0, &wire.ConnectionBlocked{Reason: blockedReason(c.alarmSet)})
+	}
+	c.alarmMu.Unlock()
 	for c.blocked.Load() {
 		c.alarmMu.Lock()
 		ch := c.unblock
