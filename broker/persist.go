@@ -30,6 +30,9 @@ type Persister interface {
 	// LogDelivered records a first delivery, so that a restart marks the
 	// message redelivered. No fsync is waited for.
 	LogDelivered(id uint64, q QueueRef)
+	// LogReturned records that a delivered message came back unacked, so
+	// its x-delivery-limit count survives a restart. No fsync is waited for.
+	LogReturned(id uint64, q QueueRef)
 	// LogDedup remembers a de-duplication id of a durable queue or
 	// exchange (scope) until expiresAt (unix nanos), so the window holds
 	// across a restart. No fsync is waited for.
@@ -118,6 +121,7 @@ type RecoveredMessage struct {
 type RecoveredTarget struct {
 	QueueRef
 	Delivered bool
+	Returns   uint32 // times it came back unacked (x-delivery-limit)
 }
 
 // SetPersister attaches storage. It must be called before any traffic.
@@ -233,7 +237,7 @@ func (b *Broker) Restore(d Definitions, msgs []RecoveredMessage) error {
 				}
 				continue
 			}
-			q.restore(rm, t.Delivered)
+			q.restore(rm, t.Delivered, t.Returns)
 		}
 	}
 	if maxID >= b.nextMsgID.Load() {

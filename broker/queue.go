@@ -75,17 +75,21 @@ type Queue struct {
 	dead      []deadLetter
 	settled   []uint64
 	delivered []uint64
+	returned  []uint64
 	dedupLog  []dedupItem
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
 // no storage call or republish ever happens while a queue lock is held.
 func (q *Queue) release() {
-	dead, settled, delivered, dedupLog := q.dead, q.settled, q.delivered, q.dedupLog
-	q.dead, q.settled, q.delivered, q.dedupLog = nil, nil, nil, nil
+	dead, settled, delivered, returned, dedupLog := q.dead, q.settled, q.delivered, q.returned, q.dedupLog
+	q.dead, q.settled, q.delivered, q.returned, q.dedupLog = nil, nil, nil, nil, nil
 	q.mu.Unlock()
-	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(dedupLog) > 0) {
+	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(returned) > 0 || len(dedupLog) > 0) {
 		ref := QueueRef{VHost: q.vh.name, Queue: q.name}
+		for _, id := range returned {
+			st.LogReturned(id, ref)
+		}
 		for _, d := range dedupLog {
 			st.LogDedup(ref, d.key, d.exp)
 		}
@@ -225,11 +229,12 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 }
 
 // restore puts a recovered message back, in id order, before any traffic.
-func (q *Queue) restore(rm *RecoveredMessage, delivered bool) {
+func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
-	e := &entry{msg: rm.Msg, seq: q.seq, expiresAt: q.expiryFor(rm.Msg, rm.PublishedAt), pid: rm.ID, redelivered: delivered}
+	e := &entry{msg: rm.Msg, seq: q.seq, expiresAt: q.expiryFor(rm.Msg, rm.PublishedAt), pid: rm.ID, redelivered: delivered,
+		returns: returns}
 	if delivered {
 		e.deliveries = 1
 	}
@@ -443,6 +448,9 @@ func (q *Queue) requeue(es []*entry) {
 		q.unacked--
 		e.redelivered = true
 		e.returns++
+		if e.pid != 0 && q.cfg.deliveryLimit >= 0 {
+			q.returned = append(q.returned, e.pid)
+		}
 		if q.cfg.deliveryLimit >= 0 && int64(e.returns) > q.cfg.deliveryLimit {
 			// A poison message: past its x-delivery-limit it leaves for
 			// the dead-letter exchange, or is dropped.

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -323,4 +324,44 @@ func BenchmarkDelayedScheduleAndFire(b *testing.B) {
 	for q.Info().Messages < b.N {
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// BenchmarkDedupPublish publishes messages with distinct 36-byte ids into a
+// de-duplicating queue with a 5-minute window (every id is remembered) and
+// a consumer taking them, and reports the heap each remembered id costs.
+func BenchmarkDedupPublish(b *testing.B) {
+	v := New(Config{}).AddVHost("bench")
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q", Args: message.Table{"x-message-deduplication": true,
+		"x-cache-size": int64(b.N + 1)}}); err != nil {
+		b.Fatal(err)
+	}
+	s := v.NewSession(1, nopSink{})
+	if _, err := s.Consume("q", ConsumeSpec{NoAck: true}); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+	}
+	body := make([]byte, 16)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := &message.Message{Body: body, Properties: message.Properties{Flags: message.FlagHeaders,
+			Headers: message.Table{"x-deduplication-header": ids[i]}}}
+		if _, err := s.Publish("", "q", m, PublishOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	q, _ := v.Queue("q")
+	if len(q.dedup.byKey) != b.N {
+		b.Fatalf("remembered %d ids, want %d", len(q.dedup.byKey), b.N)
+	}
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-bytes/id")
 }

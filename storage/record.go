@@ -17,6 +17,7 @@ const (
 	kindSettled   byte = 2 // a queue is done with a message
 	kindDelivered byte = 3 // a queue delivered a message for the first time
 	kindDedup     byte = 4 // a de-duplication id remembered until it expires
+	kindReturned  byte = 5 // a delivered message came back unacked once more
 )
 
 // A message record, after its kind byte (integers little-endian):
@@ -37,6 +38,7 @@ const (
 type target struct {
 	ref       broker.QueueRef
 	delivered bool
+	returns   uint32 // replay only: returned records seen
 }
 
 func appendStr16(b []byte, s string) []byte {

@@ -155,7 +155,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			replayed[d.id] = &d
 			positions[d.id] = pos
 			sizes[d.id] = uint32(len(raw))
-		case kindSettled, kindDelivered:
+		case kindSettled, kindDelivered, kindReturned:
 			id, ref, err := decodeRef(plain[1:])
 			if err != nil {
 				badRecords++
@@ -171,6 +171,8 @@ func Open(opts Options) (*Store, *Recovered, error) {
 				}
 				if plain[0] == kindDelivered {
 					d.targets[i].delivered = true
+				} else if plain[0] == kindReturned {
+					d.targets[i].returns++
 				} else {
 					d.targets = append(d.targets[:i], d.targets[i+1:]...)
 				}
@@ -219,7 +221,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		lm := &liveMsg{pos: positions[id], size: sizes[id]}
 		lm.seg = s.segmentOf(lm.pos)
 		for _, t := range d.targets {
-			rm.Queues = append(rm.Queues, broker.RecoveredTarget{QueueRef: t.ref, Delivered: t.delivered})
+			rm.Queues = append(rm.Queues, broker.RecoveredTarget{QueueRef: t.ref, Delivered: t.delivered, Returns: t.returns})
 			qid := s.queueID(t.ref)
 			if t.delivered {
 				qid |= deliveredBit
@@ -395,6 +397,13 @@ func (s *Store) LogDelivered(id uint64, ref broker.QueueRef) {
 		}
 	}
 	s.appendLazyLocked(kindDelivered, id, ref)
+	s.mu.Unlock()
+}
+
+// LogReturned implements broker.Persister.
+func (s *Store) LogReturned(id uint64, ref broker.QueueRef) {
+	s.mu.Lock()
+	s.appendLazyLocked(kindReturned, id, ref)
 	s.mu.Unlock()
 }
 
