@@ -61,6 +61,17 @@ func (d *dedupCache) seen(m *message.Message, now int64) bool {
 // check is seen that also returns a newly remembered id and its expiry,
 // for storage.
 func (d *dedupCache) check(m *message.Message, now int64) (dup bool, key string, exp int64) {
+	dup, key, exp = d.lookup(m, now)
+	if !dup && key != "" {
+		d.remember(key, exp)
+	}
+	return dup, key, exp
+}
+
+// lookup tells whether m is a duplicate without remembering it; when it is
+// not, it returns the id and expiry to remember once the message is taken.
+// A refused publish must not use up its id: the publisher will retry it.
+func (d *dedupCache) lookup(m *message.Message, now int64) (dup bool, key string, exp int64) {
 	key, ttl := d.key(m)
 	if key == "" {
 		return false, "", 0
@@ -69,9 +80,7 @@ func (d *dedupCache) check(m *message.Message, now int64) (dup bool, key string,
 	if e, ok := d.byKey[key]; ok && e > now {
 		return true, "", 0
 	}
-	exp = now + int64(ttl)
-	d.remember(key, exp)
-	return false, key, exp
+	return false, key, now + int64(ttl)
 }
 
 // remember adds an id with its expiry (also used when restoring).

@@ -78,18 +78,27 @@ func (x *Exchange) setupPlugin() {
 	}
 }
 
-// seenBefore applies an exchange's de-duplication.
-func (x *Exchange) seenBefore(m *message.Message, now int64) bool {
+// seenBefore applies an exchange's de-duplication. When the message is new
+// it returns a commit function that remembers its id; the caller calls it
+// once the message was taken, so a refused publish can be retried.
+func (x *Exchange) seenBefore(m *message.Message, now int64) (bool, func()) {
 	if x.dedup == nil {
-		return false
+		return false, nil
 	}
 	x.dedupMu.Lock()
-	dup, key, exp := x.dedup.check(m, now)
+	dup, key, exp := x.dedup.lookup(m, now)
 	x.dedupMu.Unlock()
-	if key != "" && x.durable && x.vh.b.store != nil {
-		x.vh.b.store.LogDedup(QueueRef{VHost: x.vh.name, Queue: dedupExchangePrefix + x.name}, key, exp)
+	if dup || key == "" {
+		return dup, nil
 	}
-	return dup
+	return false, func() {
+		x.dedupMu.Lock()
+		x.dedup.remember(key, exp)
+		x.dedupMu.Unlock()
+		if x.durable && x.vh.b.store != nil {
+			x.vh.b.store.LogDedup(QueueRef{VHost: x.vh.name, Queue: dedupExchangePrefix + x.name}, key, exp)
+		}
+	}
 }
 
 // delayedHolder keeps a delayed exchange's waiting messages in a heap with

@@ -77,11 +77,16 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, rs *routeSta
 			return res, nil
 		}
 	}
-	if x.seenBefore(msg, now) {
+	dup, remember := x.seenBefore(msg, now)
+	if dup {
 		// A duplicate for a de-duplication exchange: confirmed, not routed.
 		return PublishResult{Routed: true}, nil
 	}
-	return v.routeAndEnqueue(x, key, msg, rs, opt, now)
+	res, err := v.routeAndEnqueue(x, key, msg, rs, opt, now)
+	if remember != nil && err == nil && res.Routed && !res.Rejected {
+		remember()
+	}
+	return res, err
 }
 
 // routeAndEnqueue routes msg from x and hands it to every queue chosen.

@@ -60,15 +60,16 @@ type Queue struct {
 	idleTimer   *time.Timer
 	lastUsed    int64
 
-	delayed    timeHeap // delayed messages by due time
-	delayTimer *time.Timer
-	delayAt    int64
-	leases     timeHeap // visibility leases by deadline
-	leaseTimer *time.Timer
-	leaseAt    int64
-	pollers    []chan struct{} // long-polling getters waiting for a message
-	busy       map[string]int  // message groups with a message in flight
-	dedup      *dedupCache
+	delayed      timeHeap // delayed messages by due time
+	delayedBytes int64
+	delayTimer   *time.Timer
+	delayAt      int64
+	leases       timeHeap // visibility leases by deadline
+	leaseTimer   *time.Timer
+	leaseAt      int64
+	pollers      []chan struct{} // long-polling getters waiting for a message
+	busy         map[string]int  // message groups with a message in flight
+	dedup        *dedupCache
 
 	// Work gathered under mu and done by release once it is unlocked:
 	// dead letters to republish and storage records to log.
@@ -168,8 +169,11 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 		q.mu.Unlock()
 		return dropped
 	}
+	var dedupKey string
+	var dedupExp int64
 	if q.dedup != nil {
-		dup, key, exp := q.dedup.check(m, now)
+		var dup bool
+		dup, dedupKey, dedupExp = q.dedup.lookup(m, now)
 		if dup {
 			// A duplicate inside the window: taken (and confirmed), not kept.
 			if pid != 0 {
@@ -177,9 +181,6 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 			}
 			q.release()
 			return duplicate
-		}
-		if key != "" && q.durable {
-			q.dedupLog = append(q.dedupLog, dedupItem{key, exp})
 		}
 	}
 	q.seq++
@@ -190,13 +191,8 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 	if q.cfg.groups {
 		e.group, _ = message.String(m.Header(groupHeader))
 	}
-	if at := q.delayFor(m, now); at > now {
-		e.notBefore = at
-		q.delayLocked(e, now)
-		q.release()
-		return enqueued
-	}
-	if q.full(e.size()) {
+	at := q.delayFor(m, now)
+	if q.full(e.size()) && (at <= now || q.cfg.overflow != OverflowDropHead) {
 		switch q.cfg.overflow {
 		case OverflowRejectPublish:
 			q.forgetLocked(e)
@@ -207,6 +203,19 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 			q.release()
 			return rejected
 		}
+	}
+	if dedupKey != "" {
+		// Remembered only now that the message is taken.
+		q.dedup.remember(dedupKey, dedupExp)
+		if q.durable {
+			q.dedupLog = append(q.dedupLog, dedupItem{dedupKey, dedupExp})
+		}
+	}
+	if at > now {
+		e.notBefore = at
+		q.delayLocked(e, now)
+		q.release()
+		return enqueued
 	}
 	q.ready.push(e)
 	q.dispatchLocked(now)
@@ -267,9 +276,16 @@ const groupHeader = "x-group-id"
 func expired(e *entry, now int64) bool { return e.expiresAt != 0 && e.expiresAt < now }
 
 // full reports whether a new message of size n would cross a length limit.
+// With a reject-publish overflow, delayed messages count too: they cannot
+// be refused any more once they become ready.
 func (q *Queue) full(n int64) bool {
-	return (q.cfg.maxLength >= 0 && int64(q.ready.count)+1 > q.cfg.maxLength) ||
-		(q.cfg.maxLengthBytes >= 0 && q.ready.bytes+n > q.cfg.maxLengthBytes)
+	count, bytes := int64(q.ready.count), q.ready.bytes
+	if q.cfg.overflow != OverflowDropHead {
+		count += int64(len(q.delayed))
+		bytes += q.delayedBytes
+	}
+	return (q.cfg.maxLength >= 0 && count+1 > q.cfg.maxLength) ||
+		(q.cfg.maxLengthBytes >= 0 && bytes+n > q.cfg.maxLengthBytes)
 }
 
 func (q *Queue) overLimit() bool {

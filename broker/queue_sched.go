@@ -86,6 +86,7 @@ func headerMillis(m *message.Message, name string) (int64, bool) {
 
 // delayLocked parks e until e.notBefore. q.mu held.
 func (q *Queue) delayLocked(e *entry, now int64) {
+	q.delayedBytes += e.size()
 	heap.Push(&q.delayed, timeItem{at: e.notBefore, seq: e.seq, e: e})
 	q.armDelayLocked(now)
 }
@@ -121,6 +122,7 @@ func (q *Queue) releaseDelayed() {
 	moved := false
 	for len(q.delayed) > 0 && q.delayed[0].at <= now {
 		it := heap.Pop(&q.delayed).(timeItem)
+		q.delayedBytes -= it.e.size()
 		it.e.notBefore = 0
 		q.ready.push(it.e)
 		moved = true

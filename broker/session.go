@@ -364,11 +364,20 @@ func (s *Session) takeLocked(tag uint64, multiple bool) ([]unacked, error) {
 		i, found = len(s.unacked)-1, true
 	}
 	if !found {
-		if _, gone := s.expired[tag]; gone && !multiple {
-			delete(s.expired, tag)
+		_, gone := s.expired[tag]
+		if !gone {
+			return nil, errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
+		}
+		// The tag's lease ran out and the message went back: its late ack
+		// is ignored; with multiple, the tags below it are still acked.
+		delete(s.expired, tag)
+		if !multiple {
 			return nil, nil
 		}
-		return nil, errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
+		i-- // everything before the position tag would have had
+		if i < 0 {
+			return nil, nil
+		}
 	}
 	var out []unacked
 	from := i
