@@ -32,6 +32,8 @@ func New(t testing.TB, opts ...Option) *Broker {
 	cfg.STOMPAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
+	// Small log segments: quick to preallocate and to scan on a restart.
+	cfg.SegmentSize = 4 << 20
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -40,7 +40,6 @@ package stomp
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -49,6 +48,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/internal/acceptloop"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -211,32 +211,20 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
+	return acceptloop.Run(ln, s.isClosing, func(nc net.Conn) {
 		c := newConn(s, newTCPLink(nc))
 		if !s.track(c) {
 			nc.Close()
-			continue
+			return
 		}
 		go c.serve()
-	}
+	})
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 func (s *Server) track(c *conn) bool {
