@@ -92,3 +92,16 @@ func (s *Server) openStorage() error {
 
 // Store is the durable store (nil before New finished).
 func (s *Server) Store() *storage.Store { return s.store }
+
+// ReloadKeyring re-reads the encryption keyring (SIGHUP): put a new key
+// first to rotate; keep old keys listed while data sealed under them lives.
+func (s *Server) ReloadKeyring() error {
+	if s.store == nil {
+		return nil
+	}
+	k, err := s.keyring()
+	if err != nil {
+		return err
+	}
+	return s.store.SetKeyring(k)
+}

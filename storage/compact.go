@@ -109,7 +109,7 @@ func (s *Store) copyForward(seg wal.Pos) error {
 			done()
 			return err
 		}
-		plain, err = s.keys.open(plain[:0], raw)
+		plain, err = s.keyring().open(plain[:0], raw)
 		if err != nil {
 			done()
 			return err
@@ -134,7 +134,7 @@ func (s *Store) copyForward(seg wal.Pos) error {
 			done()
 			return err
 		}
-		recs = append(recs, s.keys.seal(nil, out))
+		recs = append(recs, s.keyring().seal(nil, out))
 	}
 	var batch [][]byte
 	var which []int
@@ -193,7 +193,7 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 		if ld == nil || ld.seg != seg {
 			continue
 		}
-		recs = append(recs, s.keys.seal(nil, encodeDedup(nil, k.scope, k.key, ld.exp)))
+		recs = append(recs, s.keyring().seal(nil, encodeDedup(nil, k.scope, k.key, ld.exp)))
 		exps = append(exps, ld.exp)
 	}
 	s.mu.Unlock()

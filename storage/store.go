@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,7 +37,7 @@ type Options struct {
 type Store struct {
 	opts Options
 	log  *wal.Log
-	keys *Keyring
+	keys atomic.Pointer[Keyring] // swapped by SetKeyring (SIGHUP)
 	lg   zerolog.Logger
 
 	mu       sync.Mutex
@@ -101,9 +102,10 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	if opts.CompactInterval == 0 {
 		opts.CompactInterval = time.Second
 	}
-	s := &Store{opts: opts, keys: opts.Keyring, lg: opts.Logger, msgs: map[uint64]*liveMsg{},
+	s := &Store{opts: opts, lg: opts.Logger, msgs: map[uint64]*liveMsg{},
 		segs: map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{}),
 		dedup: map[dedupKey]*liveDedup{}}
+	s.keys.Store(opts.Keyring)
 	rec := &Recovered{}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, nil, err
@@ -114,7 +116,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	case err != nil:
 		return nil, nil, err
 	default:
-		plain, err := s.keys.open(nil, data)
+		plain, err := s.keyring().open(nil, data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", definitionsFile, err)
 		}
@@ -136,7 +138,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	dedups := map[dedupKey]dedupAt{}
 	replay := func(pos wal.Pos, raw []byte) error {
 		var err error
-		plain, err = s.keys.open(plain[:0], raw)
+		plain, err = s.keyring().open(plain[:0], raw)
 		if err != nil || len(plain) == 0 {
 			// Authenticated encryption failed or an unknown format: the
 			// record is reported, never served.
@@ -247,6 +249,20 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	return s, rec, nil
 }
 
+// keyring is the current keyring (nil: records are written plain).
+func (s *Store) keyring() *Keyring { return s.keys.Load() }
+
+// SetKeyring replaces the keyring while running (key rotation on SIGHUP):
+// new records are sealed with the new first key, and records under keys
+// still listed stay readable. A keyring cannot be taken away, only replaced.
+func (s *Store) SetKeyring(k *Keyring) error {
+	if k == nil && s.keys.Load() != nil {
+		return errors.New("storage: refusing to turn encryption off while running")
+	}
+	s.keys.Store(k)
+	return nil
+}
+
 // queueID interns a queue reference. s.mu held (or during Open).
 func (s *Store) queueID(ref broker.QueueRef) uint32 {
 	if id, ok := s.queueIDs[ref]; ok {
@@ -297,7 +313,7 @@ func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef,
 		s.fail(id, done, err)
 		return
 	}
-	rec := s.keys.seal(make([]byte, 0, len(plain)+64), plain)
+	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
 	err = s.log.AppendAsync(rec, func(pos wal.Pos, err error) {
 		if err == nil {
 			s.mu.Lock()
@@ -338,7 +354,7 @@ func (s *Store) accountDedup(ld *liveDedup, sign int) {
 // alive until the id's window has passed.
 func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
 	plain := encodeDedup(nil, scope, key, exp)
-	rec := s.keys.seal(make([]byte, 0, len(plain)+64), plain)
+	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
 	k := dedupKey{scope, key}
 	err := s.log.AppendAsync(rec, func(pos wal.Pos, err error) {
 		if err != nil {
@@ -414,7 +430,7 @@ func (s *Store) appendLazyLocked(kind byte, id uint64, ref broker.QueueRef) {
 		return
 	}
 	plain := encodeRef(s.scratch[:0], kind, id, ref)
-	rec := s.keys.seal(make([]byte, 0, len(plain)+64), plain)
+	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
 	s.scratch = plain
 	if err := s.log.AppendLazy(rec); err != nil {
 		s.lg.Error().Err(err).Msg("storage: cannot log settle/delivery; the message may be redelivered after a restart")
@@ -429,7 +445,7 @@ func (s *Store) SaveDefinitions(d broker.Definitions) error {
 	}
 	s.defsMu.Lock()
 	defer s.defsMu.Unlock()
-	return writeFileAtomic(filepath.Join(s.opts.Dir, definitionsFile), s.keys.seal(nil, data))
+	return writeFileAtomic(filepath.Join(s.opts.Dir, definitionsFile), s.keyring().seal(nil, data))
 }
 
 // QueueBytes reports the log bytes each queue's live messages take (a

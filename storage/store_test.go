@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -284,5 +285,32 @@ func TestTornTailAndFlippedByte(t *testing.T) {
 			// The store goes on working after the cut.
 			logSync(t, s2, 11, []broker.QueueRef{qa}, &message.Message{Body: []byte("after")})
 		})
+	}
+}
+
+func TestSetKeyringRotatesWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	k1 := testKeyring(t, "k1")
+	s, _ := openStore(t, dir, k1)
+	logSync(t, s, 1, []broker.QueueRef{qa}, &message.Message{Body: []byte("under k1")})
+	k2 := testKeyring(t, "k2")
+	both := &Keyring{ids: []string{"k2", "k1"}, aeads: map[string]cipher.AEAD{"k2": k2.aeads["k2"], "k1": k1.aeads["k1"]}}
+	if err := s.SetKeyring(both); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetKeyring(nil); err == nil {
+		t.Fatal("encryption turned off while running")
+	}
+	logSync(t, s, 2, []broker.QueueRef{qa}, &message.Message{Body: []byte("under k2")})
+	s.Close()
+	s2, rec := openStore(t, dir, both)
+	if len(rec.Messages) != 2 {
+		t.Fatalf("with both keys: %d messages", len(rec.Messages))
+	}
+	s2.Close()
+	s3, rec := openStore(t, dir, k2)
+	defer s3.Close()
+	if len(rec.Messages) != 1 || string(rec.Messages[0].Msg.Body) != "under k2" {
+		t.Fatalf("new records are not sealed with the new first key: %+v", rec.Messages)
 	}
 }

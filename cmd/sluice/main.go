@@ -49,11 +49,24 @@ func run() int {
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case sig := <-sigs:
-		log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal exits at once")
-	case err := <-srv.Err():
-		log.Error().Err(err).Msg("listener failed; shutting down")
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+wait:
+	for {
+		select {
+		case <-hup:
+			if err := srv.ReloadKeyring(); err != nil {
+				log.Error().Err(err).Msg("SIGHUP: keyring not reloaded")
+			} else {
+				log.Info().Msg("SIGHUP: keyring reloaded")
+			}
+		case sig := <-sigs:
+			log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal exits at once")
+			break wait
+		case err := <-srv.Err():
+			log.Error().Err(err).Msg("listener failed; shutting down")
+			break wait
+		}
 	}
 	go func() {
 		<-sigs
