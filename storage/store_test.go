@@ -18,7 +18,7 @@ import (
 	"github.com/sluice-mq/sluice/broker/message"
 )
 
-func testKeyring(t *testing.T, ids ...string) *Keyring {
+func testKeyring(t testing.TB, ids ...string) *Keyring {
 	t.Helper()
 	var sb strings.Builder
 	for _, id := range ids {
