@@ -22,6 +22,12 @@ type amqpDriver struct {
 	wg    sync.WaitGroup
 }
 
+// closeAMQP closes a connection without waiting more than a few seconds
+// for a broker that no longer answers.
+func closeAMQP(c *amqp.Connection) {
+	_ = c.CloseDeadline(time.Now().Add(3 * time.Second))
+}
+
 func dialAMQP(uri, name string) (*amqp.Connection, error) {
 	return amqp.DialConfig(uri, amqp.Config{
 		Heartbeat:  30 * time.Second,
@@ -52,7 +58,7 @@ func setupQueues(ctx context.Context, r *runner) error {
 	if err != nil {
 		return fmt.Errorf("AMQP %s: %w", redactURI(c.URI), err)
 	}
-	defer conn.Close()
+	defer closeAMQP(conn)
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
@@ -103,7 +109,7 @@ func teardownQueues(r *runner) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer closeAMQP(conn)
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
@@ -227,7 +233,7 @@ func (d *amqpDriver) stopConsumers() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, conn := range d.conns {
-		_ = conn.Close()
+		closeAMQP(conn)
 	}
 	d.conns = nil
 }
@@ -239,7 +245,7 @@ func (d *amqpDriver) produce(ctx context.Context, p int) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer closeAMQP(conn)
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
@@ -286,7 +292,10 @@ func (d *amqpDriver) produce(ctx context.Context, p int) error {
 	}
 	pace := newPacer(c.Rate/float64(c.Producers), float64(p)/float64(c.Producers))
 	var seq uint64
-	for r.claim() {
+	// An aborted run closes the connection, so a publish blocked on a
+	// broker that stopped reading returns.
+	defer context.AfterFunc(ctx, func() { closeAMQP(conn) })()
+	for r.claim(ctx) {
 		if !pace.wait(r.stopPub) {
 			break
 		}
@@ -361,7 +370,7 @@ func (d *amqpDriver) idle(ctx context.Context, n int) (func(), error) {
 	closeAll := func() {
 		_ = parallel(n, 16, func(i int) error {
 			if conns[i] != nil {
-				_ = conns[i].Close()
+				closeAMQP(conns[i])
 			}
 			return nil
 		})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -166,9 +167,11 @@ func (pc *pacer) wait(stop <-chan struct{}) bool {
 
 // claim reports whether a producer may publish one more message: in count
 // mode the total is shared by all producers; otherwise until stopPub closes.
-func (r *runner) claim() bool {
+func (r *runner) claim(ctx context.Context) bool {
 	select {
 	case <-r.stopPub:
+		return false
+	case <-ctx.Done():
 		return false
 	default:
 	}
@@ -264,15 +267,21 @@ func executeWith(ctx context.Context, cfg config, progress io.Writer, wrap func(
 	}
 	stopProgress := r.startProgress(mon)
 
-	// Publish.
+	// Publish. The first producer to fail stops the others: the run has
+	// failed, and waiting for each of them to time out proves nothing.
 	pubStart := time.Now()
+	pubCtx, pubCancel := context.WithCancel(ctx)
+	defer pubCancel()
 	var wg sync.WaitGroup
 	for p := 0; p < cfg.Producers; p++ {
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
-			if err := d.produce(ctx, p); err != nil {
-				r.fail("producer %d: %v", p, err)
+			if err := d.produce(pubCtx, p); err != nil {
+				if pubCtx.Err() == nil || !errors.Is(err, context.Canceled) {
+					r.fail("producer %d: %v", p, err)
+				}
+				pubCancel()
 			}
 		}(p)
 	}

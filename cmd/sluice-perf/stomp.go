@@ -37,6 +37,7 @@ func dialSTOMP(addr string) (*stomp.Conn, error) {
 		stomp.ConnOpt.Login("guest", "guest"),
 		stomp.ConnOpt.Host("/"),
 		stomp.ConnOpt.HeartBeat(0, 0),
+		stomp.ConnOpt.Logger(quietLogger{}),
 		stomp.ConnOpt.ReadChannelCapacity(1024),
 		stomp.ConnOpt.WriteChannelCapacity(1024))
 }
@@ -214,7 +215,8 @@ func (d *stompDriver) produce(ctx context.Context, p int) error {
 	clen := strconv.Itoa(len(body))
 	pace := newPacer(c.Rate/float64(c.Producers), float64(p)/float64(c.Producers))
 	var seq uint64
-	for r.claim() {
+	defer context.AfterFunc(ctx, func() { s.nc.Close() })()
+	for r.claim(ctx) {
 		if !pace.wait(r.stopPub) {
 			break
 		}
@@ -282,7 +284,7 @@ func (d *stompDriver) idle(ctx context.Context, n int) (func(), error) {
 	conns := make([]*stomp.Conn, n)
 	err := parallel(n, 16, func(i int) error {
 		conn, err := stomp.Dial("tcp", c.StompAddr, stomp.ConnOpt.Login("guest", "guest"), stomp.ConnOpt.Host("/"),
-			stomp.ConnOpt.HeartBeat(0, 0))
+			stomp.ConnOpt.HeartBeat(0, 0), stomp.ConnOpt.Logger(quietLogger{}))
 		conns[i] = conn
 		return err
 	})
@@ -296,3 +298,17 @@ func (d *stompDriver) idle(ctx context.Context, n int) (func(), error) {
 	}
 	return closeAll, err
 }
+
+// quietLogger keeps go-stomp from logging the subscription errors it sees
+// when connections close at the end of a run; real errors reach the
+// consumer as Message.Err.
+type quietLogger struct{}
+
+func (quietLogger) Debugf(string, ...interface{})   {}
+func (quietLogger) Infof(string, ...interface{})    {}
+func (quietLogger) Warningf(string, ...interface{}) {}
+func (quietLogger) Errorf(string, ...interface{})   {}
+func (quietLogger) Debug(string)                    {}
+func (quietLogger) Info(string)                     {}
+func (quietLogger) Warning(string)                  {}
+func (quietLogger) Error(string)                    {}
