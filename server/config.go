@@ -38,6 +38,7 @@ type Config struct {
 
 	STOMPMaxFrameSize     int `yaml:"stomp_max_frame_size" flag:"stomp-max-frame-size" help:"largest STOMP frame in bytes"`
 	STOMPMaxHeaders       int `yaml:"stomp_max_headers" flag:"stomp-max-headers" help:"headers in one STOMP frame"`
+	STOMPMaxHeaderLine    int `yaml:"stomp_max_header_line" flag:"stomp-max-header-line" help:"bytes in one STOMP header line"`
 	STOMPMaxSubscriptions int `yaml:"stomp_max_subscriptions" flag:"stomp-max-subscriptions" help:"subscriptions per STOMP session"`
 	STOMPMaxTransactions  int `yaml:"stomp_max_transactions" flag:"stomp-max-transactions" help:"open transactions per STOMP session"`
 
@@ -69,6 +70,7 @@ func Defaults() Config {
 		OutputHighWater:       4 << 20,
 		STOMPMaxFrameSize:     4 << 20,
 		STOMPMaxHeaders:       1000,
+		STOMPMaxHeaderLine:    64 << 10,
 		STOMPMaxSubscriptions: 1000,
 		STOMPMaxTransactions:  100,
 		ShutdownTimeout:       10 * time.Second,

@@ -84,6 +84,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	stompSrv := stomp.NewServer(stomp.Config{
 		MaxFrameSize:          cfg.STOMPMaxFrameSize,
 		MaxHeaders:            cfg.STOMPMaxHeaders,
+		MaxHeaderLine:         cfg.STOMPMaxHeaderLine,
 		MaxSubscriptions:      cfg.STOMPMaxSubscriptions,
 		MaxTransactions:       cfg.STOMPMaxTransactions,
 		MaxMessageSize:        cfg.MaxMessageSize,
