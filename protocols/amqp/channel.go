@@ -99,6 +99,9 @@ func (ch *channel) Full() bool { return ch.c.out.full.Load() }
 
 // close releases the channel's broker session (requeueing unacked).
 func (ch *channel) close() {
+	if ch.confirm != nil {
+		ch.confirm.stop()
+	}
 	ch.session.Close()
 	if ch.replyQ != "" {
 		_, _ = ch.c.vhost.DeleteQueue(ch.replyQ, false, false, ch.c.id)

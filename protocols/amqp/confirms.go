@@ -14,6 +14,15 @@ type confirmTracker struct {
 	mu     sync.Mutex
 	next   uint64  // the lowest sequence number not yet confirmed
 	states []uint8 // outcome of next, next+1, ...: pending, ack or nack
+	closed bool    // the channel is gone: late outcomes must not reach a reused channel id
+}
+
+// stop is called when the channel closes.
+func (t *confirmTracker) stop() {
+	t.mu.Lock()
+	t.closed = true
+	t.states = nil
+	t.mu.Unlock()
 }
 
 const (
@@ -40,6 +49,9 @@ func (t *confirmTracker) add() uint64 {
 func (t *confirmTracker) Confirmed(seq uint64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
 	i := int(seq - t.next)
 	if seq < t.next || i >= len(t.states) {
 		return // not outstanding: never happens unless a bug settles twice
