@@ -171,10 +171,10 @@ func (s *Store) copyForward(seg wal.Pos) error {
 	// them again after, so that replay ends with them settled.
 	again := s.resettle
 	s.resettle = nil
-	for _, p := range again {
-		s.appendLazyLocked(kindSettled, p.id, p.ref)
-	}
 	s.mu.Unlock()
+	for _, p := range again {
+		s.appendLazy(kindSettled, p.id, p.ref)
+	}
 	// The copies are durable (AppendBatch waited); the re-settles need not be.
 	return nil
 }

@@ -46,11 +46,10 @@ type Store struct {
 	queueIDs map[broker.QueueRef]uint32
 	queues   []broker.QueueRef // by id
 	perQueue []int64           // live bytes on disk by queue id
-	scratch  []byte
 	resettle []pendingSettle
 	// dedup ids still inside their window: they keep their segment alive.
 	dedup  map[dedupKey]*liveDedup
-	closed bool
+	closed atomic.Bool
 
 	defsMu sync.Mutex
 	stop   chan struct{}
@@ -397,8 +396,8 @@ func (s *Store) LogSettled(id uint64, ref broker.QueueRef) {
 			s.resettle = append(s.resettle, pendingSettle{id, ref})
 		}
 	}
-	s.appendLazyLocked(kindSettled, id, ref)
 	s.mu.Unlock()
+	s.appendLazy(kindSettled, id, ref)
 }
 
 // LogDelivered implements broker.Persister.
@@ -412,27 +411,35 @@ func (s *Store) LogDelivered(id uint64, ref broker.QueueRef) {
 			}
 		}
 	}
-	s.appendLazyLocked(kindDelivered, id, ref)
 	s.mu.Unlock()
+	s.appendLazy(kindDelivered, id, ref)
 }
 
 // LogReturned implements broker.Persister.
 func (s *Store) LogReturned(id uint64, ref broker.QueueRef) {
-	s.mu.Lock()
-	s.appendLazyLocked(kindReturned, id, ref)
-	s.mu.Unlock()
+	s.appendLazy(kindReturned, id, ref)
 }
 
-// appendLazyLocked appends a small record without waiting. s.mu held; the
-// log copies the bytes, so the scratch buffer is reused.
-func (s *Store) appendLazyLocked(kind byte, id uint64, ref broker.QueueRef) {
-	if s.closed {
+// scratchPool holds buffers for the small lazy records; the log copies
+// what it is given, so a buffer goes back at once.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// appendLazy appends a small record without waiting for it. It must be
+// called WITHOUT s.mu: AppendLazy can block on the log's backpressure, and
+// the log's writer runs completion callbacks that take s.mu.
+func (s *Store) appendLazy(kind byte, id uint64, ref broker.QueueRef) {
+	if s.closed.Load() {
 		return
 	}
-	plain := encodeRef(s.scratch[:0], kind, id, ref)
-	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
-	s.scratch = plain
-	if err := s.log.AppendLazy(rec); err != nil {
+	bp := scratchPool.Get().(*[]byte)
+	plain := encodeRef((*bp)[:0], kind, id, ref)
+	sealed := scratchPool.Get().(*[]byte)
+	rec := s.keyring().seal((*sealed)[:0], plain)
+	err := s.log.AppendLazy(rec)
+	*bp, *sealed = plain, rec
+	scratchPool.Put(bp)
+	scratchPool.Put(sealed)
+	if err != nil {
 		s.lg.Error().Err(err).Msg("storage: cannot log settle/delivery; the message may be redelivered after a restart")
 	}
 }
@@ -469,8 +476,6 @@ func (s *Store) Stats() wal.Stats { return s.log.Stats() }
 func (s *Store) Close() error {
 	close(s.stop)
 	s.wg.Wait()
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
+	s.closed.Store(true)
 	return s.log.Close()
 }
