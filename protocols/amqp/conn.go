@@ -396,11 +396,21 @@ func parseSASL(mechanism, response string) (string, string, error) {
 
 // loop reads frames until the connection ends.
 func (c *conn) loop() error {
+	release := true // the handshake is done: wait for the first frame small
 	for {
+		if release {
+			// After a control method (not a publish, whose header and body
+			// follow at once) the connection is likely to wait: it waits
+			// holding a 128-byte array instead of its read buffer. Small
+			// frames such as acks arrive whole in that array.
+			c.fr.Release()
+		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			return err
 		}
+		release = f.Type == wire.FrameMethod && !(len(f.Payload) >= 4 &&
+			f.Payload[0] == 0 && f.Payload[1] == 60 && f.Payload[2] == 0 && f.Payload[3] == 40)
 		switch f.Type {
 		case wire.FrameHeartbeat:
 			if f.Channel != 0 {

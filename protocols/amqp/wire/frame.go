@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"strconv"
+	"sync"
 )
 
 // ProtocolHeader is what an AMQP 0-9-1 client sends first, and what a
@@ -59,6 +60,28 @@ type FrameReader struct {
 	start, end int // unread bytes are buf[start:end]
 	frameMax   uint32
 	err        error // read error not yet returned, seen while data was still buffered
+	// idle is where a released reader waits for its next bytes, so that an
+	// idle connection holds 128 bytes instead of a frame buffer.
+	idle [128]byte
+}
+
+// bufPool recycles the read buffers of connections that went idle; only
+// buffers of the starting size come back, larger ones go to the GC.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, minReadBuffer); return &b }}
+
+// Release gives the read buffer back to a shared pool when nothing is
+// buffered; the next ReadFrame waits in a small array and takes a buffer
+// once bytes arrive. A connection calls it when it has handled everything
+// it read, so thousands of idle connections hold almost no buffer memory.
+func (fr *FrameReader) Release() {
+	if fr.buf == nil || fr.start != fr.end || fr.err != nil {
+		return
+	}
+	if len(fr.buf) == minReadBuffer {
+		b := fr.buf
+		bufPool.Put(&b)
+	}
+	fr.buf, fr.start, fr.end = nil, 0, 0
 }
 
 // NewFrameReader returns a FrameReader enforcing DefaultFrameMax.
@@ -123,6 +146,19 @@ const maxInt = int(^uint(0) >> 1)
 
 // fill makes at least n unread bytes available in buf[start:end].
 func (fr *FrameReader) fill(n int) error {
+	if fr.buf == nil {
+		// Released: wait for the next bytes in the small array, then
+		// take a buffer.
+		m, err := fr.r.Read(fr.idle[:])
+		if m < 0 || m > len(fr.idle) {
+			return io.ErrShortBuffer
+		}
+		fr.buf = *bufPool.Get().(*[]byte)
+		fr.start, fr.end = 0, copy(fr.buf, fr.idle[:m])
+		if err != nil {
+			fr.err = err
+		}
+	}
 	zeroReads := 0
 	for fr.end-fr.start < n {
 		if fr.err != nil {
