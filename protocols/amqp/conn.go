@@ -56,6 +56,8 @@ type conn struct {
 	toldBlocked bool // connection.blocked sent, unblocked owed
 
 	info atomic.Value // ConnInfo once open
+
+	hbTimer atomic.Pointer[time.Timer] // heartbeatTick; nil when heartbeats are off
 }
 
 // readCounter records when data last arrived, for heartbeat enforcement,
@@ -94,7 +96,6 @@ func (c *conn) serve() {
 		}
 		c.teardown()
 	}()
-	go c.out.run()
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
 	if err := wire.ReadProtocolHeader(c.nc); err != nil {
 		if errors.Is(err, wire.ErrProtocolHeader) {
@@ -143,6 +144,9 @@ func (c *conn) teardown() {
 	}
 	c.channels = nil
 	c.closeOnce.Do(func() { close(c.done) })
+	if t := c.hbTimer.Load(); t != nil {
+		t.Stop()
+	}
 	c.out.drop()
 	c.nc.Close()
 	c.srv.broker.ReleaseOwner(c.id)
@@ -293,11 +297,9 @@ func (c *conn) handshake() error {
 	c.frameMax.Store(frameMax)
 	c.fr.SetMaxFrameSize(frameMax)
 	if to.Heartbeat > 0 {
-		c.heartbeat.Store(int64(time.Duration(to.Heartbeat) * time.Second))
-		select { // let the writer start its heartbeat ticker
-		case c.out.wake <- struct{}{}:
-		default:
-		}
+		hb := time.Duration(to.Heartbeat) * time.Second
+		c.heartbeat.Store(int64(hb))
+		c.hbTimer.Store(time.AfterFunc(hb/2, c.heartbeatTick))
 	}
 
 	m, err = c.readMethod()

@@ -51,6 +51,7 @@ type output struct {
 	spare   []outItem
 	closed  bool
 	wake    chan struct{}
+	running bool // a writer goroutine is running (guarded by mu)
 
 	// bytes of message bodies queued and not yet written; past the high
 	// water mark the connection's sessions stop taking deliveries.
@@ -59,7 +60,7 @@ type output struct {
 
 	// writer-only state
 	fw        *wire.FrameWriter
-	lastWrite time.Time
+	lastWrite atomic.Int64 // unix nanos of the last flush, read by heartbeatTick
 	deliver   wire.BasicDeliver
 }
 
@@ -84,7 +85,13 @@ func (o *output) push(it outItem) {
 		return
 	}
 	o.pending = append(o.pending, it)
+	start := !o.running
+	o.running = true
 	o.mu.Unlock()
+	if start {
+		go o.run()
+		return
+	}
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -104,44 +111,43 @@ func (o *output) flush(timeout time.Duration) {
 	}
 }
 
-// run is the writer goroutine. It exits when the connection closes; it
-// sends heartbeats when the line has been quiet and closes a peer that has
-// been silent for two heartbeat intervals.
+// writerIdle is how long the writer goroutine waits for more work before
+// it exits; push starts a new one. An idle connection has no writer.
+const writerIdle = 200 * time.Millisecond
+
+// run is the writer goroutine: it writes what is queued, coalescing a burst
+// into one flush, and leaves after writerIdle without work.
 func (o *output) run() {
 	c := o.c
-	var tick <-chan time.Time
-	var ticker *time.Ticker
-	defer func() {
-		if ticker != nil {
-			ticker.Stop()
-		}
-	}()
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
 	for {
-		if hb := c.heartbeat.Load(); hb > 0 && ticker == nil {
-			ticker = time.NewTicker(time.Duration(hb) / 2)
-			tick = ticker.C
-		}
-		select {
-		case <-o.wake:
-		case <-tick:
-			hb := time.Duration(c.heartbeat.Load())
-			if time.Since(time.Unix(0, c.lastRead.Load())) > 2*hb {
-				c.log.Debug().Msg("heartbeat timeout")
-				c.abort("missed heartbeats from client, timeout: " + hb.String())
-				return
-			}
-			if time.Since(o.lastWrite) >= hb/2 {
-				o.mu.Lock()
-				o.pending = append(o.pending, outItem{kind: outMethod, ch: 0, m: nil})
-				o.mu.Unlock()
-			}
-		case <-c.done:
-			return
-		}
 		o.mu.Lock()
 		if len(o.pending) == 0 {
 			o.mu.Unlock()
-			continue
+			idle.Reset(writerIdle)
+			select {
+			case <-o.wake:
+				continue
+			case <-c.done:
+				o.mu.Lock()
+				o.running = false
+				o.mu.Unlock()
+				return
+			case <-idle.C:
+				o.mu.Lock()
+				if len(o.pending) == 0 {
+					// Leaving: an idle connection keeps no writer, no
+					// output buffer and no batch slices.
+					o.fw.Release()
+					o.spare = nil
+					o.running = false
+					o.mu.Unlock()
+					return
+				}
+				o.mu.Unlock()
+				continue
+			}
 		}
 		if len(o.pending) < 8 {
 			// Give producers one scheduling turn to add to a small batch:
@@ -160,8 +166,34 @@ func (o *output) run() {
 		if err != nil {
 			c.abort("write failed: " + err.Error())
 			o.drop()
+			o.mu.Lock()
+			o.running = false
+			o.mu.Unlock()
 			return
 		}
+	}
+}
+
+// heartbeatTick runs every half heartbeat interval on a timer, not in a
+// goroutine of its own: it closes a peer silent for two intervals and
+// queues a heartbeat when nothing was written for half an interval.
+func (c *conn) heartbeatTick() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	hb := time.Duration(c.heartbeat.Load())
+	if time.Since(time.Unix(0, c.lastRead.Load())) > 2*hb {
+		c.log.Debug().Msg("heartbeat timeout")
+		c.abort("missed heartbeats from client, timeout: " + hb.String())
+		return
+	}
+	if time.Since(time.Unix(0, c.out.lastWrite.Load())) >= hb/2 {
+		c.out.push(outItem{kind: outMethod, ch: 0, m: nil})
+	}
+	if t := c.hbTimer.Load(); t != nil {
+		t.Reset(hb / 2)
 	}
 }
 
@@ -228,7 +260,7 @@ func (o *output) writeBatch(batch []outItem) error {
 			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 		}
 		err = o.fw.Flush()
-		o.lastWrite = time.Now()
+		o.lastWrite.Store(time.Now().UnixNano())
 	}
 	for i := range batch {
 		if batch[i].done != nil {

@@ -37,6 +37,14 @@ type FrameWriter struct {
 // Flush and auto-flushes, so it need not be buffered.
 func NewFrameWriter(w io.Writer) *FrameWriter { return &FrameWriter{w: w} }
 
+// Release drops the output buffer when nothing waits in it, so an idle
+// connection holds none; the next write allocates a new one.
+func (fw *FrameWriter) Release() {
+	if len(fw.enc.buf) == 0 {
+		fw.enc.buf = nil
+	}
+}
+
 // Buffered returns the number of bytes waiting for Flush.
 func (fw *FrameWriter) Buffered() int { return len(fw.enc.buf) }
 
