@@ -341,14 +341,17 @@ func (c *conn) handshake() error {
 	c.hbSend.Store(int64(send))
 	c.lastRead.Store(time.Now().UnixNano())
 
+	// Connected before CONNECTED goes out: a shutdown racing with the
+	// handshake must see a client that may already have read CONNECTED,
+	// and owes it an ERROR.
+	c.fr.SetVersion(v)
+	c.connected.Store(true)
 	c.out.push(outItem{kind: outFrame, cmd: frame.Connected, setVersion: true, version: v, fields: []frame.Field{
 		{Name: hServer, Value: "sluice/" + cfg.Version},
 		{Name: hSession, Value: c.sessionID},
 		{Name: hHeartBeat, Value: serverHB.String()},
 		{Name: hVersion, Value: v.String()},
 	}}, true)
-	c.fr.SetVersion(v)
-	c.connected.Store(true)
 	c.log = c.log.With().Str("user", c.user).Str("vhost", vh.Name()).Logger()
 	if f.Has(hReceipt) {
 		// Not a STOMP feature, but harmless and what a client that asks expects.
