@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/internal/connlimit"
 	"github.com/sluice-mq/sluice/protocols/amqp"
 	"github.com/sluice-mq/sluice/protocols/stomp"
 	"github.com/sluice-mq/sluice/storage"
@@ -63,36 +64,36 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
+	// One limiter for every listener: the limits are the broker's.
+	limits := &connlimit.Limiter{Max: cfg.MaxConnections, MaxPerUser: cfg.MaxConnectionsPerUser}
 	hb := cfg.Heartbeat
 	if hb == 0 {
 		hb = -1 // the adapter's zero means "default"; the operator's means off
 	}
 	s.amqp = amqp.NewServer(amqp.Config{
-		FrameMax:              uint32(cfg.FrameMax),
-		ChannelMax:            uint16(cfg.ChannelMax),
-		Heartbeat:             hb,
-		MaxMessageSize:        uint64(cfg.MaxMessageSize),
-		MaxConnections:        cfg.MaxConnections,
-		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
-		HandshakeTimeout:      cfg.HandshakeTimeout,
-		OutputHighWater:       int64(cfg.OutputHighWater),
-		Version:               Version,
+		FrameMax:         uint32(cfg.FrameMax),
+		ChannelMax:       uint16(cfg.ChannelMax),
+		Heartbeat:        hb,
+		MaxMessageSize:   uint64(cfg.MaxMessageSize),
+		Limits:           limits,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		OutputHighWater:  int64(cfg.OutputHighWater),
+		Version:          Version,
 	}, s.Broker, s.Users, log)
 	s.protos["amqp"] = s.amqp
 	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)
 	s.mux = http.NewServeMux()
 	stompSrv := stomp.NewServer(stomp.Config{
-		MaxFrameSize:          cfg.STOMPMaxFrameSize,
-		MaxHeaders:            cfg.STOMPMaxHeaders,
-		MaxHeaderLine:         cfg.STOMPMaxHeaderLine,
-		MaxSubscriptions:      cfg.STOMPMaxSubscriptions,
-		MaxTransactions:       cfg.STOMPMaxTransactions,
-		MaxMessageSize:        cfg.MaxMessageSize,
-		MaxConnections:        cfg.MaxConnections,
-		MaxConnectionsPerUser: cfg.MaxConnectionsPerUser,
-		HandshakeTimeout:      cfg.HandshakeTimeout,
-		OutputHighWater:       int64(cfg.OutputHighWater),
-		Version:               Version,
+		MaxFrameSize:     cfg.STOMPMaxFrameSize,
+		MaxHeaders:       cfg.STOMPMaxHeaders,
+		MaxHeaderLine:    cfg.STOMPMaxHeaderLine,
+		MaxSubscriptions: cfg.STOMPMaxSubscriptions,
+		MaxTransactions:  cfg.STOMPMaxTransactions,
+		MaxMessageSize:   cfg.MaxMessageSize,
+		Limits:           limits,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		OutputHighWater:  int64(cfg.OutputHighWater),
+		Version:          Version,
 	}, s.Broker, s.Users, log)
 	s.protos["stomp"] = stompSrv
 	s.Handle("/ws", stompSrv.WebSocketHandler())

@@ -253,14 +253,9 @@ func (c *conn) handshake() error {
 		return c.handshakeError(wire.NewError(wire.AccessRefused, fmt.Sprintf(
 			"Login was refused using authentication mechanism %s. For details see the broker logfile.", so.Mechanism)))
 	}
-	if max := c.srv.cfg.MaxConnections; max > 0 && c.srv.connCount() > max {
-		c.reason = "connection limit reached"
-		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("connection limit (%d) is reached", max)))
-	}
-	if !c.srv.admit(u.Name) {
-		c.reason = "per-user connection limit reached"
-		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf(
-			"connection limit (%d) is reached for user '%s'", c.srv.cfg.MaxConnectionsPerUser, u.Name)))
+	if err := c.srv.cfg.Limits.Admit(u.Name); err != nil {
+		c.reason = err.Error()
+		return c.handshakeError(wire.NewError(wire.NotAllowed, err.Error()))
 	}
 	c.user = u.Name
 

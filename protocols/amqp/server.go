@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/internal/acceptloop"
+	"github.com/sluice-mq/sluice/internal/connlimit"
 )
 
 // Config holds the adapter's settings and limits. Zero values take the
@@ -27,9 +28,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxMessageSize bounds a message body (default 16 MiB, as RabbitMQ 4).
 	MaxMessageSize uint64
-	// MaxConnections in total (0 = no limit) and per user (0 = no limit).
-	MaxConnections        int
-	MaxConnectionsPerUser int
+	// Limits counts connections against the broker-wide limits; it is
+	// shared with the other listeners (nil: no limits).
+	Limits *connlimit.Limiter
 	// HandshakeTimeout closes a socket that has not finished the handshake
 	// (default 10 s).
 	HandshakeTimeout time.Duration
@@ -66,6 +67,9 @@ func (c *Config) setDefaults() {
 	if c.OutputHighWater == 0 {
 		c.OutputHighWater = 4 << 20
 	}
+	if c.Limits == nil {
+		c.Limits = &connlimit.Limiter{}
+	}
 	if c.ClusterName == "" {
 		c.ClusterName = "sluice"
 	}
@@ -85,7 +89,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
-	perUser   map[string]int
 	listeners []net.Listener
 	closing   bool
 	wg        sync.WaitGroup
@@ -98,7 +101,7 @@ type Server struct {
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
 	return &Server{cfg: cfg, broker: b, users: users, log: log,
-		conns: map[*conn]struct{}{}, perUser: map[string]int{}}
+		conns: map[*conn]struct{}{}}
 }
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
@@ -141,30 +144,11 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if c.user != "" {
-		if s.perUser[c.user]--; s.perUser[c.user] <= 0 {
-			delete(s.perUser, c.user)
-		}
-	}
 	s.mu.Unlock()
-	s.wg.Done()
-}
-
-// admit counts an authenticated connection against the limits.
-func (s *Server) admit(user string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cfg.MaxConnectionsPerUser > 0 && s.perUser[user] >= s.cfg.MaxConnectionsPerUser {
-		return false
+	if c.user != "" {
+		s.cfg.Limits.Release(c.user)
 	}
-	s.perUser[user]++
-	return true
-}
-
-func (s *Server) connCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
+	s.wg.Done()
 }
 
 // Shutdown stops accepting, closes every connection with connection.close

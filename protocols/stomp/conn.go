@@ -318,8 +318,8 @@ func (c *conn) handshake() error {
 		c.log.Warn().Str("user", login).Str("vhost", host).Msg("STOMP login failed: virtual host access not allowed")
 		return errorf("Bad CONNECT", "Virtual host '%s' access denied", host)
 	}
-	if refused := c.srv.admit(u.Name); refused != "" {
-		return errorf("Bad CONNECT", "%s\n", refused)
+	if err := c.srv.cfg.Limits.Admit(u.Name); err != nil {
+		return errorf("Bad CONNECT", "%s\n", err)
 	}
 	c.admitted, c.user, c.vhost = true, u.Name, vh
 	c.sessionID = "session-" + randomID()

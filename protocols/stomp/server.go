@@ -49,6 +49,7 @@ import (
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/internal/acceptloop"
+	"github.com/sluice-mq/sluice/internal/connlimit"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -89,9 +90,9 @@ type Config struct {
 	// OutputHighWater is how many body bytes of MESSAGE frames may wait for
 	// a slow client before its subscriptions stop getting more (default 4 MiB).
 	OutputHighWater int64
-	// MaxConnections in total (0 = no limit) and per user (0 = no limit).
-	MaxConnections        int
-	MaxConnectionsPerUser int
+	// Limits counts connections against the broker-wide limits; it is
+	// shared with the other listeners (nil: no limits).
+	Limits *connlimit.Limiter
 	// DefaultLogin and DefaultPasscode are used when CONNECT has no login
 	// or passcode header (default guest/guest, as RabbitMQ's default_user).
 	DefaultLogin    string
@@ -108,6 +109,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Limits == nil {
+		c.Limits = &connlimit.Limiter{}
+	}
 	if c.MaxFrameSize <= 0 {
 		c.MaxFrameSize = frame.DefaultMaxFrameSize
 	}
@@ -178,7 +182,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
-	perUser   map[string]int
 	listeners []net.Listener
 	closing   bool
 	wg        sync.WaitGroup
@@ -188,7 +191,7 @@ type Server struct {
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, broker: b, users: users, log: log,
-		conns: map[*conn]struct{}{}, perUser: map[string]int{}}
+		conns: map[*conn]struct{}{}}
 	lim := cfg.limits()
 	s.readers.New = func() any { return frame.NewReader(nil, lim) }
 	return s
@@ -241,28 +244,11 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if c.admitted {
-		if s.perUser[c.user]--; s.perUser[c.user] <= 0 {
-			delete(s.perUser, c.user)
-		}
-	}
 	s.mu.Unlock()
+	if c.admitted {
+		s.cfg.Limits.Release(c.user)
+	}
 	s.wg.Done()
-}
-
-// admit counts an authenticated connection against the limits; it
-// returns the limit that refused it, or "".
-func (s *Server) admit(user string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if max := s.cfg.MaxConnections; max > 0 && len(s.conns) > max {
-		return "connection limit reached"
-	}
-	if max := s.cfg.MaxConnectionsPerUser; max > 0 && s.perUser[user] >= max {
-		return "connection limit reached for user '" + user + "'"
-	}
-	s.perUser[user]++
-	return ""
 }
 
 // Shutdown stops accepting, sends every session an ERROR frame saying the
