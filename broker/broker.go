@@ -14,7 +14,11 @@ type Config struct {
 	MaxConsumersPerSession int
 	// MaxQueues bounds queues per vhost (0 = no limit).
 	MaxQueues int
-	Logger    zerolog.Logger
+	// ResidentBytes is how many bytes of ready message bodies a queue keeps
+	// in memory before it pages further messages out to storage (0:
+	// DefaultResidentBytes; negative: never page). See paging.go.
+	ResidentBytes int64
+	Logger        zerolog.Logger
 }
 
 // Broker is the set of virtual hosts.
@@ -30,10 +34,17 @@ type Broker struct {
 	store     Persister // nil: nothing is durable
 	saveMu    sync.Mutex
 	nextMsgID atomic.Uint64
+
+	// pressure is set under memory pressure: then transient messages are
+	// paged out (spilled) too, not only persistent ones.
+	pressure atomic.Bool
 }
 
 // New returns a broker with the default vhost "/".
 func New(cfg Config) *Broker {
+	if cfg.ResidentBytes == 0 {
+		cfg.ResidentBytes = DefaultResidentBytes
+	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, vhosts: map[string]*VHost{}, Alarms: newAlarms()}
 	b.AddVHost("/")
 	return b

@@ -121,7 +121,7 @@ func (h *delayedHolder) hold(m *message.Message, due int64, pid uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
-	heap.Push(&h.items, timeItem{at: due, seq: h.seq, e: &entry{msg: m, pid: pid}})
+	heap.Push(&h.items, timeItem{at: due, seq: h.seq, e: newEntry(m, 0, pid)})
 	h.armLocked()
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"iter"
 	"sort"
 	"strings"
 	"time"
@@ -39,6 +40,16 @@ type Persister interface {
 	LogDedup(scope QueueRef, key string, expiresAt int64)
 	// SaveDefinitions durably replaces the stored topology.
 	SaveDefinitions(Definitions) error
+	// ReadMessage reads back a logged or spilled message that a queue
+	// paged out; it is called with the queue's lock held, so it must not
+	// call into the broker.
+	ReadMessage(id uint64) (*message.Message, error)
+	// Spill writes transient message m out under id so that its queue
+	// can drop it from memory: no fsync, never recovered. Until the write
+	// is done, ReadMessage serves m.
+	Spill(id uint64, m *message.Message) error
+	// Unspill forgets a spilled message that left its queue.
+	Unspill(id uint64)
 }
 
 // RecoveredDedup is a remembered de-duplication id still inside its window.
@@ -193,7 +204,9 @@ func (b *Broker) saveDefinitions() {
 
 // Restore rebuilds durable topology and messages from storage. It runs
 // before any client connects and logs nothing back.
-func (b *Broker) Restore(d Definitions, msgs []RecoveredMessage) error {
+// msgs yields the messages in id order; they are consumed one at a time,
+// so that a queue can page each out before the next is read.
+func (b *Broker) Restore(d Definitions, msgs iter.Seq[RecoveredMessage]) error {
 	for _, name := range d.VHosts {
 		b.AddVHost(name)
 	}
@@ -217,10 +230,9 @@ func (b *Broker) Restore(d Definitions, msgs []RecoveredMessage) error {
 			b.log.Error().Err(err).Str("vhost", bd.VHost).Str("source", bd.Source).Str("destination", bd.Destination).Msg("cannot restore binding")
 		}
 	}
-	sort.Slice(msgs, func(i, j int) bool { return msgs[i].ID < msgs[j].ID })
 	var maxID uint64
-	for i := range msgs {
-		rm := &msgs[i]
+	for m := range msgs {
+		rm := &m
 		maxID = max(maxID, rm.ID)
 		for _, t := range rm.Queues {
 			if b.restoreDelayed(rm, t.QueueRef) {

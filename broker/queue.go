@@ -78,15 +78,19 @@ type Queue struct {
 	delivered []uint64
 	returned  []uint64
 	dedupLog  []dedupItem
+	unspilled []uint64
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
 // no storage call or republish ever happens while a queue lock is held.
 func (q *Queue) release() {
-	dead, settled, delivered, returned, dedupLog := q.dead, q.settled, q.delivered, q.returned, q.dedupLog
-	q.dead, q.settled, q.delivered, q.returned, q.dedupLog = nil, nil, nil, nil, nil
+	dead, settled, delivered, returned, dedupLog, unspilled := q.dead, q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled
+	q.dead, q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled = nil, nil, nil, nil, nil, nil
 	q.mu.Unlock()
-	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(returned) > 0 || len(dedupLog) > 0) {
+	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(returned) > 0 || len(dedupLog) > 0 || len(unspilled) > 0) {
+		for _, id := range unspilled {
+			st.Unspill(id)
+		}
 		ref := QueueRef{VHost: q.vh.name, Queue: q.name}
 		for _, id := range returned {
 			st.LogReturned(id, ref)
@@ -109,16 +113,25 @@ func (q *Queue) release() {
 // forgetLocked notes that e left the queue for good: its storage record is
 // settled. q.mu held.
 func (q *Queue) forgetLocked(e *entry) {
-	if e.pid != 0 {
+	switch {
+	case e.spilled:
+		q.unspilled = append(q.unspilled, e.pid)
+	case e.pid != 0:
 		q.settled = append(q.settled, e.pid)
 	}
 }
 
+// logged reports whether e's message is in storage for this queue's sake
+// (not merely spilled).
+func (e *entry) logged() bool { return e.pid != 0 && !e.spilled }
+
 // dropLocked removes e for reason, dead-lettering it when the queue has a
 // dead-letter exchange. q.mu held.
 func (q *Queue) dropLocked(e *entry, reason string) {
+	// A paged-out message is read back before its storage copy goes.
+	dlx := q.cfg.hasDLX && q.loadLocked(e, false)
 	q.forgetLocked(e)
-	if q.cfg.hasDLX {
+	if dlx {
 		q.dead = append(q.dead, deadLetter{e, reason})
 	}
 }
@@ -184,12 +197,15 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 		}
 	}
 	q.seq++
-	e := &entry{msg: m, seq: q.seq, expiresAt: q.expiryFor(m, now), pid: pid}
+	e := newEntry(m, q.seq, pid)
+	e.expiresAt = q.expiryFor(m, now)
 	if q.cfg.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
 		e.priority = min(m.Properties.Priority, q.cfg.maxPriority)
 	}
 	if q.cfg.groups {
-		e.group, _ = message.String(m.Header(groupHeader))
+		if g, _ := message.String(m.Header(groupHeader)); g != "" {
+			e.ext().group = g
+		}
 	}
 	at := q.delayFor(m, now)
 	if q.full(e.size()) && (at <= now || q.cfg.overflow != OverflowDropHead) {
@@ -212,13 +228,14 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 		}
 	}
 	if at > now {
-		e.notBefore = at
+		e.ext().notBefore = at
 		q.delayLocked(e, now)
 		q.release()
 		return enqueued
 	}
 	q.ready.push(e)
 	q.dispatchLocked(now)
+	q.maybePageOutLocked(e)
 	if q.cfg.overflow == OverflowDropHead {
 		for q.overLimit() {
 			q.dropLocked(q.ready.popOldest(), "maxlen")
@@ -242,8 +259,9 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
-	e := &entry{msg: rm.Msg, seq: q.seq, expiresAt: q.expiryFor(rm.Msg, rm.PublishedAt), pid: rm.ID, redelivered: delivered,
-		returns: returns}
+	e := newEntry(rm.Msg, q.seq, rm.ID)
+	e.expiresAt = q.expiryFor(rm.Msg, rm.PublishedAt)
+	e.redelivered, e.returns = delivered, returns
 	if delivered {
 		e.deliveries = 1
 	}
@@ -251,18 +269,21 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) {
 		e.priority = min(rm.Msg.Properties.Priority, q.cfg.maxPriority)
 	}
 	if q.cfg.groups {
-		e.group, _ = message.String(rm.Msg.Header(groupHeader))
+		if g, _ := message.String(rm.Msg.Header(groupHeader)); g != "" {
+			e.ext().group = g
+		}
 	}
 	if q.dedup != nil {
 		q.dedup.seen(rm.Msg, rm.PublishedAt)
 	}
 	now := time.Now().UnixNano()
 	if at := q.delayFor(rm.Msg, rm.PublishedAt); at > now {
-		e.notBefore = at
+		e.ext().notBefore = at
 		q.delayLocked(e, now)
 		return
 	}
 	q.ready.push(e)
+	q.maybePageOutLocked(e)
 	q.armExpiryLocked(now)
 }
 
@@ -319,6 +340,11 @@ func (q *Queue) dispatchLocked(now int64) {
 		if e == nil {
 			break
 		}
+		if !q.loadLocked(e, true) {
+			q.takeLocked(e)
+			q.forgetLocked(e)
+			continue
+		}
 		c, ok := q.offerLocked(e)
 		if !ok {
 			break
@@ -344,7 +370,7 @@ func (q *Queue) nextLocked(now int64) *entry {
 	for i := len(q.ready.levels) - 1; i >= 0; i-- {
 		d := &q.ready.levels[i]
 		for k := 0; k < d.len(); k++ {
-			if e := d.at(k); q.busy[e.group] == 0 {
+			if e := d.at(k); q.busy[e.group()] == 0 {
 				return e
 			}
 		}
@@ -364,8 +390,8 @@ func (q *Queue) takeLocked(e *entry) {
 // groupDoneLocked ends e's turn in flight for its message group.
 func (q *Queue) groupDoneLocked(e *entry) {
 	if q.cfg.groups {
-		if q.busy[e.group]--; q.busy[e.group] <= 0 {
-			delete(q.busy, e.group)
+		if q.busy[e.group()]--; q.busy[e.group()] <= 0 {
+			delete(q.busy, e.group())
 		}
 	}
 }
@@ -381,9 +407,9 @@ func (q *Queue) deliveredLocked(e *entry, noAck bool) {
 		if q.busy == nil {
 			q.busy = map[string]int{}
 		}
-		q.busy[e.group]++
+		q.busy[e.group()]++
 	}
-	if e.pid != 0 && e.deliveries == 1 {
+	if e.logged() && e.deliveries == 1 {
 		q.delivered = append(q.delivered, e.pid)
 	}
 }
@@ -464,7 +490,7 @@ func (q *Queue) requeue(es []*entry) {
 		q.unacked--
 		e.redelivered = true
 		e.returns++
-		if e.pid != 0 && q.cfg.deliveryLimit >= 0 {
+		if e.logged() && q.cfg.deliveryLimit >= 0 {
 			q.returned = append(q.returned, e.pid)
 		}
 		if q.cfg.deliveryLimit >= 0 && int64(e.returns) > q.cfg.deliveryLimit {
@@ -505,7 +531,13 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	now := time.Now().UnixNano()
 	q.lastUsed = now
 	defer q.release()
-	if e := q.nextLocked(now); e != nil {
+	e := q.nextLocked(now)
+	for e != nil && !q.loadLocked(e, true) {
+		q.takeLocked(e)
+		q.forgetLocked(e)
+		e = q.nextLocked(now)
+	}
+	if e != nil {
 		q.takeLocked(e)
 		d := s.recordGet(q, e, noAck)
 		q.deliveredLocked(e, noAck)
@@ -567,8 +599,7 @@ func (q *Queue) expireDue() {
 		d := &q.ready.levels[i]
 		for d.len() > 0 && expired(d.peek(), now) {
 			e := d.popFront()
-			q.ready.count--
-			q.ready.bytes -= e.size()
+			q.ready.sub(e)
 			q.dropLocked(e, "expired")
 		}
 	}

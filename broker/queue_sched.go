@@ -87,7 +87,7 @@ func headerMillis(m *message.Message, name string) (int64, bool) {
 // delayLocked parks e until e.notBefore. q.mu held.
 func (q *Queue) delayLocked(e *entry, now int64) {
 	q.delayedBytes += e.size()
-	heap.Push(&q.delayed, timeItem{at: e.notBefore, seq: e.seq, e: e})
+	heap.Push(&q.delayed, timeItem{at: e.x.notBefore, seq: e.seq, e: e})
 	q.armDelayLocked(now)
 }
 
@@ -123,7 +123,7 @@ func (q *Queue) releaseDelayed() {
 	for len(q.delayed) > 0 && q.delayed[0].at <= now {
 		it := heap.Pop(&q.delayed).(timeItem)
 		q.delayedBytes -= it.e.size()
-		it.e.notBefore = 0
+		it.e.x.notBefore = 0
 		q.ready.push(it.e)
 		moved = true
 	}
@@ -160,24 +160,25 @@ func (q *Queue) leaseFor(c *Consumer) time.Duration {
 
 // leaseLocked starts a lease on a delivered entry. q.mu held.
 func (q *Queue) leaseLocked(e *entry, s *Session, tag uint64, d time.Duration, now int64) {
-	e.holder, e.tag = s, tag
-	e.leaseUntil = now + int64(d)
-	e.leaseGen++
-	heap.Push(&q.leases, timeItem{at: e.leaseUntil, seq: e.seq, gen: e.leaseGen, e: e})
+	x := e.ext()
+	x.holder, x.tag = s, tag
+	x.leaseUntil = now + int64(d)
+	x.leaseGen++
+	heap.Push(&q.leases, timeItem{at: x.leaseUntil, seq: e.seq, gen: x.leaseGen, e: e})
 	q.armLeaseLocked(now)
 }
 
 // endLeaseLocked forgets the lease of a settled or returned entry.
 func (q *Queue) endLeaseLocked(e *entry) {
-	if e.holder != nil {
-		e.holder, e.leaseUntil = nil, 0
-		e.leaseGen++
+	if x := e.x; x != nil && x.holder != nil {
+		x.holder, x.leaseUntil = nil, 0
+		x.leaseGen++
 	}
 }
 
 func (q *Queue) armLeaseLocked(now int64) {
 	// Drop stale tops so the timer aims at a live lease.
-	for len(q.leases) > 0 && q.leases[0].gen != q.leases[0].e.leaseGen {
+	for len(q.leases) > 0 && q.leases[0].gen != q.leases[0].e.x.leaseGen {
 		heap.Pop(&q.leases)
 	}
 	if len(q.leases) == 0 {
@@ -213,10 +214,10 @@ func (q *Queue) expireLeases() {
 	var expired []due
 	for len(q.leases) > 0 && q.leases[0].at <= now {
 		it := heap.Pop(&q.leases).(timeItem)
-		if it.gen != it.e.leaseGen || it.e.holder == nil {
+		if x := it.e.x; it.gen != x.leaseGen || x.holder == nil {
 			continue
 		}
-		expired = append(expired, due{it.e.holder, it.e.tag, it.e})
+		expired = append(expired, due{it.e.x.holder, it.e.x.tag, it.e})
 	}
 	q.leaseAt = 0
 	q.armLeaseLocked(now)
@@ -252,7 +253,7 @@ func (s *Session) ExtendLease(tag uint64, d time.Duration) error {
 	}
 	q := u.q
 	q.mu.Lock()
-	if u.e.holder == s && u.e.tag == tag {
+	if u.e.holder() == s && u.e.x.tag == tag {
 		q.leaseLocked(u.e, s, tag, d, time.Now().UnixNano())
 	}
 	q.mu.Unlock()

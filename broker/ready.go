@@ -4,25 +4,38 @@ import "github.com/sluice-mq/sluice/broker/message"
 
 // entry is a queue's own record of one message: what differs per queue while
 // the *message.Message itself is shared by every queue it was routed to.
+// It is kept small (64 bytes) because a backlog holds one per message even
+// when the bodies are paged out: the rarely used state lives in x.
 type entry struct {
+	// msg is nil while the message is paged out: then storage holds it
+	// under pid (see paging.go).
 	msg *message.Message
 	// seq orders the queue: a requeued message goes back to its place by seq.
 	seq uint64
+	// pid is the message's id in storage when this durable queue's copy
+	// is logged, or when a transient message was spilled (spilled set);
+	// 0 for a message that lives in memory only.
+	pid uint64
 	// expiresAt is the unix-nano deadline from x-message-ttl or the message's
 	// expiration, whichever is sooner; 0 means never.
 	expiresAt int64
+	// bytes is the body size, known while the body is paged out.
+	bytes uint32
 	// deliveries counts how often the message was handed out; its first
 	// redelivery sets redelivered.
-	deliveries  uint32
-	redelivered bool
-	priority    uint8
-	// pid is the message's id in storage when this durable queue's copy
-	// is logged; 0 for a message that lives in memory only.
-	pid uint64
+	deliveries uint32
 	// returns counts how often the message came back unacked (nack with
 	// requeue, a closed session, an expired lease): the x-delivery-limit
 	// counter, shown to consumers as x-delivery-count.
-	returns uint32
+	returns     uint32
+	priority    uint8
+	redelivered bool
+	spilled     bool
+	x           *entryExt
+}
+
+// entryExt is the state only delayed, leased or grouped messages need.
+type entryExt struct {
 	// notBefore is the unix-nano time a delayed message becomes ready.
 	notBefore int64
 	// While delivered with a visibility lease: who holds it, under which
@@ -36,7 +49,34 @@ type entry struct {
 	group string
 }
 
-func (e *entry) size() int64 { return int64(len(e.msg.Body)) }
+func newEntry(m *message.Message, seq, pid uint64) *entry {
+	return &entry{msg: m, seq: seq, pid: pid, bytes: uint32(len(m.Body))}
+}
+
+func (e *entry) size() int64 { return int64(e.bytes) }
+
+// ext returns e's extension, creating it.
+func (e *entry) ext() *entryExt {
+	if e.x == nil {
+		e.x = &entryExt{}
+	}
+	return e.x
+}
+
+func (e *entry) group() string {
+	if e.x == nil {
+		return ""
+	}
+	return e.x.group
+}
+
+// holder is the session holding e's visibility lease, or nil.
+func (e *entry) holder() *Session {
+	if e.x == nil {
+		return nil
+	}
+	return e.x.holder
+}
 
 // deque is a ring buffer of entries ordered by seq.
 type deque struct {
@@ -122,6 +162,29 @@ type readyList struct {
 	levels []deque
 	count  int
 	bytes  int64
+	// resident and residentBytes count the ready entries whose message is
+	// in memory (not paged out).
+	resident      int
+	residentBytes int64
+}
+
+// add and sub keep the counts as e enters or leaves the list.
+func (r *readyList) add(e *entry) {
+	r.count++
+	r.bytes += e.size()
+	if e.msg != nil {
+		r.resident++
+		r.residentBytes += e.size()
+	}
+}
+
+func (r *readyList) sub(e *entry) {
+	r.count--
+	r.bytes -= e.size()
+	if e.msg != nil {
+		r.resident--
+		r.residentBytes -= e.size()
+	}
 }
 
 func newReadyList(maxPriority uint8) readyList {
@@ -137,14 +200,12 @@ func (r *readyList) level(p uint8) *deque {
 
 func (r *readyList) push(e *entry) {
 	r.level(e.priority).pushBack(e)
-	r.count++
-	r.bytes += e.size()
+	r.add(e)
 }
 
 func (r *readyList) requeue(e *entry) {
 	r.level(e.priority).insert(e)
-	r.count++
-	r.bytes += e.size()
+	r.add(e)
 }
 
 // peek returns the next entry to deliver: the head of the highest non-empty level.
@@ -161,8 +222,7 @@ func (r *readyList) pop() *entry {
 	for i := len(r.levels) - 1; i >= 0; i-- {
 		if r.levels[i].len() > 0 {
 			e := r.levels[i].popFront()
-			r.count--
-			r.bytes -= e.size()
+			r.sub(e)
 			return e
 		}
 	}
@@ -175,8 +235,7 @@ func (r *readyList) popOldest() *entry {
 	for i := range r.levels {
 		if r.levels[i].len() > 0 {
 			e := r.levels[i].popFront()
-			r.count--
-			r.bytes -= e.size()
+			r.sub(e)
 			return e
 		}
 	}
@@ -188,8 +247,7 @@ func (r *readyList) popNewest(e *entry) {
 	d := r.level(e.priority)
 	if d.len() > 0 && d.at(d.len()-1) == e {
 		d.popBack()
-		r.count--
-		r.bytes -= e.size()
+		r.sub(e)
 	}
 }
 
@@ -206,8 +264,7 @@ func (r *readyList) remove(e *entry) {
 		d.buf[d.head] = nil
 		d.head = (d.head + 1) % len(d.buf)
 		d.size--
-		r.count--
-		r.bytes -= e.size()
+		r.sub(e)
 		return
 	}
 }
@@ -219,6 +276,6 @@ func (r *readyList) clear() []*entry {
 			all = append(all, r.levels[i].popFront())
 		}
 	}
-	r.count, r.bytes = 0, 0
+	r.count, r.bytes, r.resident, r.residentBytes = 0, 0, 0, 0
 	return all
 }

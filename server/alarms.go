@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"syscall"
 	"time"
@@ -14,7 +16,12 @@ func (s *Server) watchResources(stop <-chan struct{}) {
 	samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	memOn, diskOn := false, false
+	memOn, diskOn, pagingOn := false, false, false
+	if limit := s.memoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// Let the garbage collector work harder as the heap nears the
+		// watermark, rather than let garbage trip the alarm.
+		debug.SetMemoryLimit(int64(limit))
+	}
 	for {
 		select {
 		case <-stop:
@@ -24,6 +31,12 @@ func (s *Server) watchResources(stop <-chan struct{}) {
 		if limit := s.memoryLimit(); limit > 0 {
 			metrics.Read(samples)
 			used := samples[0].Value.Uint64() - samples[1].Value.Uint64()
+			paging := s.cfg.MemoryPagingPercent > 0 && used > limit/100*uint64(s.cfg.MemoryPagingPercent)
+			if paging != pagingOn {
+				pagingOn = paging
+				s.log.Info().Uint64("used", used).Bool("on", paging).Msg("memory pressure: paging transient messages out")
+				s.Broker.SetMemoryPressure(paging)
+			}
 			on := used > limit
 			if on != memOn {
 				memOn = on

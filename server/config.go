@@ -49,8 +49,10 @@ type Config struct {
 	EncryptionKeyring string `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
 	RequireEncryption bool   `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
 
-	MemoryLimit   int64 `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark in bytes: above it publishers are blocked (0: 40% of RAM, negative: off)"`
-	DiskFreeLimit int64 `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free bytes required on the data directory's disk: below it publishers are blocked"`
+	MemoryLimit         int64 `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark in bytes: above it publishers are blocked (0: 40% of RAM, negative: off)"`
+	MemoryPagingPercent int   `yaml:"memory_paging_percent" flag:"memory-paging-percent" help:"percent of the memory high watermark above which transient messages are paged out to disk too (persistent ones always are, past queue-resident-bytes)"`
+	QueueResidentBytes  int64 `yaml:"queue_resident_bytes" flag:"queue-resident-bytes" help:"bytes of ready message bodies a queue keeps in memory; past it persistent messages are paged out to the log (transient ones too under memory pressure); negative: never page"`
+	DiskFreeLimit       int64 `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free bytes required on the data directory's disk: below it publishers are blocked"`
 }
 
 // Defaults are the settings with no configuration at all.
@@ -68,6 +70,8 @@ func Defaults() Config {
 		Heartbeat:             60 * time.Second,
 		HandshakeTimeout:      10 * time.Second,
 		OutputHighWater:       4 << 20,
+		MemoryPagingPercent:   50,
+		QueueResidentBytes:    8 << 20,
 		STOMPMaxFrameSize:     4 << 20,
 		STOMPMaxHeaders:       1000,
 		STOMPMaxHeaderLine:    64 << 10,

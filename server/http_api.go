@@ -30,6 +30,11 @@ type queueInfo struct {
 	Unacked   int    `json:"messages_unacknowledged"`
 	Consumers int    `json:"consumers"`
 	DiskBytes int64  `json:"disk_bytes"`
+	// Ready messages whose bodies are in memory, their bytes, and those
+	// paged out to disk.
+	Resident      int   `json:"messages_ready_resident"`
+	ResidentBytes int64 `json:"memory_body_bytes"`
+	PagedOut      int   `json:"messages_paged_out"`
 }
 
 func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
@@ -41,9 +46,10 @@ func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
 	for _, vname := range s.Broker.VHosts() {
 		v, _ := s.Broker.VHost(vname)
 		for _, q := range v.Queues() {
-			info := q.Info()
+			info, mem := q.Info(), q.Memory()
 			out = append(out, queueInfo{Name: q.Name(), VHost: vname, Durable: q.Durable(), Messages: info.Messages,
-				Unacked: q.Unacked(), Consumers: info.Consumers, DiskBytes: disk[broker.QueueRef{VHost: vname, Queue: q.Name()}]})
+				Unacked: q.Unacked(), Consumers: info.Consumers, DiskBytes: disk[broker.QueueRef{VHost: vname, Queue: q.Name()}],
+				Resident: mem.Resident, ResidentBytes: mem.ResidentBytes, PagedOut: mem.PagedOut})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VHost+"\x00"+out[i].Name < out[j].VHost+"\x00"+out[j].Name })

@@ -86,7 +86,7 @@ func (s *Server) openStorage() error {
 	}
 	s.Broker.RestoreDedup(rec.Dedup)
 	s.store = st
-	s.log.Info().Int("messages", len(rec.Messages)).Int("queues", len(rec.Definitions.Queues)).Msg("storage recovered")
+	s.log.Info().Int("messages", rec.MessageCount).Int("queues", len(rec.Definitions.Queues)).Msg("storage recovered")
 	return nil
 }
 

@@ -120,16 +120,22 @@ func (s *Store) copyForward(seg wal.Pos) error {
 			return err
 		}
 		s.mu.Lock()
-		targets := make([]target, 0, len(j.lm.targets))
-		for _, t := range j.lm.targets {
+		targets := make([]target, 0, j.lm.n)
+		for i := 0; i < int(j.lm.n); i++ {
+			t := j.lm.targetAt(i)
 			targets = append(targets, target{ref: s.queues[t&^deliveredBit], delivered: t&deliveredBit != 0})
 		}
+		spilled, gone := j.lm.spilled, s.msgs[j.id] != j.lm
 		s.mu.Unlock()
-		if len(targets) == 0 {
+		kind := kindMessage
+		if spilled {
+			kind = kindSpill
+		}
+		if gone || (len(targets) == 0 && !spilled) {
 			recs = append(recs, nil)
 			continue
 		}
-		out, err := encodeMessage(nil, d.id, d.published, targets, d.msg)
+		out, err := encodeMessage(nil, kind, d.id, d.published, targets, d.msg)
 		if err != nil {
 			done()
 			return err

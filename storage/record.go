@@ -18,6 +18,7 @@ const (
 	kindDelivered byte = 3 // a queue delivered a message for the first time
 	kindDedup     byte = 4 // a de-duplication id remembered until it expires
 	kindReturned  byte = 5 // a delivered message came back unacked once more
+	kindSpill     byte = 6 // a transient message paged out; never recovered
 )
 
 // A message record, after its kind byte (integers little-endian):
@@ -52,8 +53,9 @@ func appendStr8(b []byte, s string) []byte {
 }
 
 // encodeMessage appends a message record's plain form to dst.
-func encodeMessage(dst []byte, id uint64, published int64, targets []target, m *message.Message) ([]byte, error) {
-	dst = append(dst, kindMessage)
+// A spill record has the same form, with no targets.
+func encodeMessage(dst []byte, kind byte, id uint64, published int64, targets []target, m *message.Message) ([]byte, error) {
+	dst = append(dst, kind)
 	dst = binary.LittleEndian.AppendUint64(dst, id)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(published))
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(targets)))
@@ -140,6 +142,23 @@ type decodedMessage struct {
 	published int64
 	targets   []target
 	msg       *message.Message
+}
+
+// decodeMessageHead parses the id and targets of a message record (after
+// the kind byte), leaving the message itself.
+func decodeMessageHead(rec []byte) (uint64, []target, error) {
+	r := reader{b: rec}
+	id := r.u64()
+	r.u64() // published
+	n := int(r.u16())
+	var targets []target
+	for i := 0; i < n && r.err == nil; i++ {
+		flags := r.u8()
+		vhost := r.str16()
+		queue := r.str16()
+		targets = append(targets, target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0})
+	}
+	return id, targets, r.err
 }
 
 // decodeMessage parses a message record's plain form (after the kind byte).

@@ -3,9 +3,10 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,17 +57,6 @@ type Store struct {
 	wg     sync.WaitGroup
 }
 
-// liveMsg is the index entry of a message some queue still needs.
-type liveMsg struct {
-	pos     wal.Pos // 0 until its append completes
-	seg     wal.Pos
-	size    uint32   // record bytes
-	targets []uint32 // queue ids; high bit set once delivered
-	copying bool     // being copied forward by compaction
-}
-
-const deliveredBit = 1 << 31
-
 type segStats struct {
 	live      int
 	liveBytes int64
@@ -91,9 +81,14 @@ type pendingSettle struct {
 // Recovered is what Open found to give back to the broker.
 type Recovered struct {
 	Definitions broker.Definitions
-	Messages    []broker.RecoveredMessage
-	Dedup       []broker.RecoveredDedup
-	Log         wal.Recovery
+	// Messages yields the messages still owed to queues, in id order,
+	// reading each back from the log: a backlog is never all in memory.
+	// It must be run once, before traffic.
+	Messages iter.Seq[broker.RecoveredMessage]
+	// MessageCount is how many Messages yields.
+	MessageCount int
+	Dedup        []broker.RecoveredDedup
+	Log          wal.Recovery
 }
 
 // Open opens (or creates) the store in opts.Dir and replays it.
@@ -124,9 +119,14 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		}
 	}
 
-	replayed := map[uint64]*decodedMessage{}
-	positions := map[uint64]wal.Pos{}
-	sizes := map[uint64]uint32{}
+	// Replay builds the index directly: a message record becomes a live
+	// entry, later records settle or mark it. Bodies are not kept; the
+	// recovered messages are read back one at a time afterwards.
+	type retKey struct {
+		id  uint64
+		qid uint32
+	}
+	returns := map[retKey]uint32{}
 	var plain []byte
 	var badRecords int
 	type dedupAt struct {
@@ -147,41 +147,49 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		}
 		switch plain[0] {
 		case kindMessage:
-			d, err := decodeMessage(plain[1:])
+			id, targets, err := decodeMessageHead(plain[1:])
 			if err != nil {
 				badRecords++
 				s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: undecodable message record skipped")
 				return nil
 			}
-			replayed[d.id] = &d
-			positions[d.id] = pos
-			sizes[d.id] = uint32(len(raw))
+			lm := &liveMsg{pos: pos, size: uint32(len(raw))}
+			for _, t := range targets {
+				qid := s.queueID(t.ref)
+				if t.delivered {
+					qid |= deliveredBit
+				}
+				lm.addTarget(qid)
+			}
+			s.msgs[id] = lm
 		case kindSettled, kindDelivered, kindReturned:
 			id, ref, err := decodeRef(plain[1:])
 			if err != nil {
 				badRecords++
 				return nil
 			}
-			d := replayed[id]
-			if d == nil {
+			lm := s.msgs[id]
+			if lm == nil {
 				return nil
 			}
-			for i, t := range d.targets {
-				if t.ref != ref {
-					continue
-				}
-				if plain[0] == kindDelivered {
-					d.targets[i].delivered = true
-				} else if plain[0] == kindReturned {
-					d.targets[i].returns++
-				} else {
-					d.targets = append(d.targets[:i], d.targets[i+1:]...)
-				}
-				break
+			qid := s.queueID(ref)
+			i := lm.find(qid)
+			if i < 0 {
+				return nil
 			}
-			if len(d.targets) == 0 {
-				delete(replayed, id)
+			switch plain[0] {
+			case kindDelivered:
+				lm.setTarget(i, lm.targetAt(i)|deliveredBit)
+			case kindReturned:
+				returns[retKey{id, qid}]++
+			default:
+				lm.removeTarget(i)
+				if lm.n == 0 {
+					delete(s.msgs, id)
+				}
 			}
+		case kindSpill:
+			// A transient message paged out before the restart: gone.
 		case kindDedup:
 			d, err := decodeDedup(plain[1:])
 			if err != nil {
@@ -211,27 +219,38 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	if badRecords > 0 {
 		s.lg.Error().Int("records", badRecords).Msg("storage: some log records could not be read (damage, tampering or a missing key); the rest was recovered")
 	}
-	ids := make([]uint64, 0, len(replayed))
-	for id := range replayed {
+	ids := make([]uint64, 0, len(s.msgs))
+	for id, lm := range s.msgs {
+		lm.seg = s.segmentOf(lm.pos)
+		s.account(lm, +1)
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		d := replayed[id]
-		rm := broker.RecoveredMessage{ID: id, PublishedAt: d.published, Msg: d.msg}
-		lm := &liveMsg{pos: positions[id], size: sizes[id]}
-		lm.seg = s.segmentOf(lm.pos)
-		for _, t := range d.targets {
-			rm.Queues = append(rm.Queues, broker.RecoveredTarget{QueueRef: t.ref, Delivered: t.delivered, Returns: t.returns})
-			qid := s.queueID(t.ref)
-			if t.delivered {
-				qid |= deliveredBit
+	slices.Sort(ids)
+	rec.MessageCount = len(ids)
+	rec.Messages = func(yield func(broker.RecoveredMessage) bool) {
+		for _, id := range ids {
+			m, published, err := s.readLive(id)
+			if err != nil {
+				if !errors.Is(err, errNotLive) {
+					s.lg.Error().Err(err).Uint64("message", id).Msg("storage: cannot read back a recovered message; skipped")
+				}
+				continue
 			}
-			lm.targets = append(lm.targets, qid)
+			rm := broker.RecoveredMessage{ID: id, PublishedAt: published, Msg: m}
+			s.mu.Lock()
+			if lm := s.msgs[id]; lm != nil {
+				for i := 0; i < int(lm.n); i++ {
+					t := lm.targetAt(i)
+					qid := t &^ deliveredBit
+					rm.Queues = append(rm.Queues, broker.RecoveredTarget{QueueRef: s.queues[qid],
+						Delivered: t&deliveredBit != 0, Returns: returns[retKey{id, qid}]})
+				}
+			}
+			s.mu.Unlock()
+			if len(rm.Queues) > 0 && !yield(rm) {
+				return
+			}
 		}
-		s.msgs[id] = lm
-		s.account(lm, +1)
-		rec.Messages = append(rec.Messages, rm)
 	}
 	now := time.Now().UnixNano()
 	for k, d := range dedups {
@@ -291,45 +310,145 @@ func (s *Store) account(lm *liveMsg, sign int) {
 	}
 	st.live += sign
 	st.liveBytes += int64(sign) * int64(lm.size)
-	for _, t := range lm.targets {
-		s.perQueue[t&^deliveredBit] += int64(sign) * int64(lm.size) / int64(len(lm.targets))
+	for i := 0; i < int(lm.n); i++ {
+		s.perQueue[lm.targetAt(i)&^deliveredBit] += int64(sign) * int64(lm.size) / int64(lm.n)
 	}
 }
 
 // LogMessage implements broker.Persister.
 func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, done func(error)) {
 	targets := make([]target, len(refs))
-	lm := &liveMsg{targets: make([]uint32, len(refs))}
+	lm := &liveMsg{mem: m}
 	s.mu.Lock()
 	for i, r := range refs {
 		targets[i] = target{ref: r}
-		lm.targets[i] = s.queueID(r)
+		lm.addTarget(s.queueID(r))
 	}
 	s.msgs[id] = lm
 	s.mu.Unlock()
-	plain, err := encodeMessage(nil, id, publishedAt, targets, m)
+	plain, err := encodeMessage(nil, kindMessage, id, publishedAt, targets, m)
 	if err != nil {
 		s.fail(id, done, err)
 		return
 	}
+	s.append(id, lm, plain, done)
+}
+
+// append seals and writes a message record for index entry lm. A
+// transient spill (done nil) is not waited for by anyone and costs no
+// fsync of its own.
+func (s *Store) append(id uint64, lm *liveMsg, plain []byte, done func(error)) {
 	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
-	err = s.log.AppendAsync(rec, func(pos wal.Pos, err error) {
-		if err == nil {
-			s.mu.Lock()
-			if cur := s.msgs[id]; cur == lm {
+	cb := func(pos wal.Pos, err error) {
+		s.mu.Lock()
+		if cur := s.msgs[id]; cur == lm {
+			if err == nil {
 				lm.pos, lm.size = pos, uint32(len(rec))
 				lm.seg = s.segmentOf(pos)
+				lm.mem = nil
 				s.account(lm, +1)
 			}
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 		if done != nil {
 			done(err)
 		}
-	})
+	}
+	var err error
+	if done == nil {
+		err = s.log.AppendAsyncNoSync(rec, cb)
+	} else {
+		err = s.log.AppendAsync(rec, cb)
+	}
 	if err != nil {
 		s.fail(id, done, err)
 	}
+}
+
+// Spill implements broker.Persister: it writes transient message m out so
+// that its queue can drop it from memory. The record is never recovered.
+// Until it is written, reads are served from m.
+func (s *Store) Spill(id uint64, m *message.Message) error {
+	if s.closed.Load() {
+		return wal.ErrClosed
+	}
+	plain, err := encodeMessage(nil, kindSpill, id, 0, nil, m)
+	if err != nil {
+		return err
+	}
+	lm := &liveMsg{mem: m, spilled: true}
+	s.mu.Lock()
+	s.msgs[id] = lm
+	s.mu.Unlock()
+	s.append(id, lm, plain, nil)
+	return nil
+}
+
+// Unspill implements broker.Persister: a spilled message left its queue.
+func (s *Store) Unspill(id uint64) {
+	s.mu.Lock()
+	if lm := s.msgs[id]; lm != nil && lm.spilled {
+		if lm.pos != 0 {
+			s.account(lm, -1)
+		}
+		delete(s.msgs, id)
+	}
+	s.mu.Unlock()
+}
+
+// errNotLive answers a read of a message no queue holds any more.
+var errNotLive = errors.New("storage: message is not live")
+
+// ReadMessage implements broker.Persister: it reads a paged-out message
+// back.
+func (s *Store) ReadMessage(id uint64) (*message.Message, error) {
+	m, _, err := s.readLive(id)
+	return m, err
+}
+
+// readLive reads live message id: from memory while its write is pending,
+// else from the log. A compaction may move the record between the index
+// lookup and the read; then the lookup is repeated.
+func (s *Store) readLive(id uint64) (*message.Message, int64, error) {
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		lm := s.msgs[id]
+		if lm == nil {
+			s.mu.Unlock()
+			return nil, 0, errNotLive
+		}
+		if m := lm.mem; m != nil {
+			s.mu.Unlock()
+			return m, 0, nil
+		}
+		pos := lm.pos
+		s.mu.Unlock()
+		m, published, err := s.readAt(pos)
+		if err != nil && errors.Is(err, wal.ErrNotFound) && attempt < 3 {
+			continue
+		}
+		return m, published, err
+	}
+}
+
+// readAt reads and decodes the message record at pos.
+func (s *Store) readAt(pos wal.Pos) (*message.Message, int64, error) {
+	raw, err := s.log.Read(pos)
+	if err != nil {
+		return nil, 0, err
+	}
+	plain, err := s.keyring().open(nil, raw)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(plain) == 0 || (plain[0] != kindMessage && plain[0] != kindSpill) {
+		return nil, 0, fmt.Errorf("storage: record at %d is not a message", pos)
+	}
+	d, err := decodeMessage(plain[1:])
+	if err != nil {
+		return nil, 0, err
+	}
+	return d.msg, d.published, nil
 }
 
 func (s *Store) fail(id uint64, done func(error), err error) {
@@ -376,20 +495,16 @@ func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
 // LogSettled implements broker.Persister.
 func (s *Store) LogSettled(id uint64, ref broker.QueueRef) {
 	s.mu.Lock()
-	if lm := s.msgs[id]; lm != nil {
-		qid := s.queueID(ref)
-		for i, t := range lm.targets {
-			if t&^deliveredBit == qid {
-				if lm.pos != 0 {
-					s.account(lm, -1)
-				}
-				lm.targets = append(lm.targets[:i], lm.targets[i+1:]...)
-				if len(lm.targets) == 0 {
-					delete(s.msgs, id)
-				} else if lm.pos != 0 {
-					s.account(lm, +1)
-				}
-				break
+	if lm := s.msgs[id]; lm != nil && !lm.spilled {
+		if i := lm.find(s.queueID(ref)); i >= 0 {
+			if lm.pos != 0 {
+				s.account(lm, -1)
+			}
+			lm.removeTarget(i)
+			if lm.n == 0 {
+				delete(s.msgs, id)
+			} else if lm.pos != 0 {
+				s.account(lm, +1)
 			}
 		}
 		if lm.copying {
@@ -403,12 +518,9 @@ func (s *Store) LogSettled(id uint64, ref broker.QueueRef) {
 // LogDelivered implements broker.Persister.
 func (s *Store) LogDelivered(id uint64, ref broker.QueueRef) {
 	s.mu.Lock()
-	if lm := s.msgs[id]; lm != nil {
-		qid := s.queueID(ref)
-		for i, t := range lm.targets {
-			if t == qid {
-				lm.targets[i] |= deliveredBit
-			}
+	if lm := s.msgs[id]; lm != nil && !lm.spilled {
+		if i := lm.find(s.queueID(ref)); i >= 0 {
+			lm.setTarget(i, lm.targetAt(i)|deliveredBit)
 		}
 	}
 	s.mu.Unlock()

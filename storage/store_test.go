@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,7 +87,7 @@ func TestStoreRecoversWhatIsUnsettled(t *testing.T) {
 			s2, rec := openStore(t, dir, k)
 			defer s2.Close()
 			var got []string
-			for _, m := range rec.Messages {
+			for _, m := range collect(rec) {
 				var qs []string
 				for _, q := range m.Queues {
 					qs = append(qs, fmt.Sprintf("%s:%v", q.Queue, q.Delivered))
@@ -97,7 +98,7 @@ func TestStoreRecoversWhatIsUnsettled(t *testing.T) {
 			if fmt.Sprint(got) != want {
 				t.Fatalf("recovered %v\nwant %s", got, want)
 			}
-			m := rec.Messages[0].Msg
+			m := collect(rec)[0].Msg
 			if m.Exchange != "ex" || m.RoutingKey != "rk" || m.Properties.Headers["n"] != int32(7) || m.Properties.CorrelationID != "c" || !m.Persistent() {
 				t.Fatalf("message fields lost: %+v", m)
 			}
@@ -170,8 +171,8 @@ func TestTamperedRecordIsDetected(t *testing.T) {
 	other := testKeyring(t, "k1")
 	s2, rec := openStore(t, dir, other)
 	defer s2.Close()
-	if len(rec.Messages) != 0 {
-		t.Fatalf("a record sealed with another key was served: %d messages", len(rec.Messages))
+	if len(collect(rec)) != 0 {
+		t.Fatalf("a record sealed with another key was served: %d messages", len(collect(rec)))
 	}
 }
 
@@ -194,8 +195,8 @@ func TestKeyRotationKeepsOldRecordsReadable(t *testing.T) {
 	both.aeads["old"] = old.aeads["old"]
 	s2, rec := openStore(t, dir, both)
 	defer s2.Close()
-	if len(rec.Messages) != 1 || string(rec.Messages[0].Msg.Body) != "under old" {
-		t.Fatalf("old record unreadable after rotation: %+v", rec.Messages)
+	if len(collect(rec)) != 1 || string(collect(rec)[0].Msg.Body) != "under old" {
+		t.Fatalf("old record unreadable after rotation: %+v", collect(rec))
 	}
 }
 
@@ -231,8 +232,8 @@ func TestCompactionReclaimsSpace(t *testing.T) {
 	s.Close()
 	s2, rec := openStore(t, dir, nil)
 	defer s2.Close()
-	if len(rec.Messages) != 1 || rec.Messages[0].ID != 1 {
-		t.Fatalf("after compaction and reopen: %d messages", len(rec.Messages))
+	if len(collect(rec)) != 1 || collect(rec)[0].ID != 1 {
+		t.Fatalf("after compaction and reopen: %d messages", len(collect(rec)))
 	}
 }
 
@@ -271,10 +272,10 @@ func TestTornTailAndFlippedByte(t *testing.T) {
 			}
 			s2, rec := openStore(t, dir, nil)
 			defer s2.Close()
-			if len(rec.Messages) != 9 {
-				t.Fatalf("recovered %d messages, want the 9 intact ones", len(rec.Messages))
+			if len(collect(rec)) != 9 {
+				t.Fatalf("recovered %d messages, want the 9 intact ones", len(collect(rec)))
 			}
-			for _, m := range rec.Messages {
+			for _, m := range collect(rec) {
 				if m.ID == 10 {
 					t.Fatal("damaged message served")
 				}
@@ -304,13 +305,16 @@ func TestSetKeyringRotatesWhileRunning(t *testing.T) {
 	logSync(t, s, 2, []broker.QueueRef{qa}, &message.Message{Body: []byte("under k2")})
 	s.Close()
 	s2, rec := openStore(t, dir, both)
-	if len(rec.Messages) != 2 {
-		t.Fatalf("with both keys: %d messages", len(rec.Messages))
+	if len(collect(rec)) != 2 {
+		t.Fatalf("with both keys: %d messages", len(collect(rec)))
 	}
 	s2.Close()
 	s3, rec := openStore(t, dir, k2)
 	defer s3.Close()
-	if len(rec.Messages) != 1 || string(rec.Messages[0].Msg.Body) != "under k2" {
-		t.Fatalf("new records are not sealed with the new first key: %+v", rec.Messages)
+	if len(collect(rec)) != 1 || string(collect(rec)[0].Msg.Body) != "under k2" {
+		t.Fatalf("new records are not sealed with the new first key: %+v", collect(rec))
 	}
 }
+
+// collect reads every recovered message.
+func collect(rec *Recovered) []broker.RecoveredMessage { return slices.Collect(rec.Messages) }

@@ -188,6 +188,7 @@ const (
 	reqLazy          // a record nobody waits for
 	reqGroup         // records that share a batch
 	reqSync          // a barrier: complete after an fdatasync
+	reqNoSync        // a record with a callback that asks for no fdatasync
 )
 
 type request struct {
@@ -644,6 +645,17 @@ func (l *Log) AppendAsync(rec []byte, done func(Pos, error)) error {
 	return l.enqueue(request{kind: reqAppend, rec: rec, cb: done})
 }
 
+// AppendAsyncNoSync is AppendAsync for a record that needs no durability:
+// done is called once rec is written (not synced), and rec does not make
+// its batch wait for an fdatasync. For data that only has to leave memory,
+// such as transient messages paged out.
+func (l *Log) AppendAsyncNoSync(rec []byte, done func(Pos, error)) error {
+	if err := l.checkSize(len(rec)); err != nil {
+		return err
+	}
+	return l.enqueue(request{kind: reqNoSync, rec: rec, cb: done})
+}
+
 // AppendLazy queues rec to be written with the next batch and returns
 // without waiting for the write (only, like AppendAsync, for
 // backpressure). It carries no durability promise: a crash may lose it
@@ -892,7 +904,7 @@ func (l *Log) process(reqs []request) (synced int) {
 			l.abort(reqs, err)
 			return 0
 		}
-		if r.kind != reqLazy && l.opts.Sync.every == 0 {
+		if r.kind != reqLazy && r.kind != reqNoSync && l.opts.Sync.every == 0 {
 			needSync = true
 		}
 	}
@@ -908,7 +920,7 @@ func (l *Log) process(reqs []request) (synced int) {
 	}
 	l.appends.Add(n)
 	for i := range reqs {
-		if needSync && reqs[i].kind != reqLazy {
+		if needSync && reqs[i].kind != reqLazy && reqs[i].kind != reqNoSync {
 			synced++
 		}
 		reqs[i].complete(nil)
