@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -59,6 +60,14 @@ func (s *Store) Compact() error {
 			if liveBytes*2 > head.Size {
 				return nil
 			}
+			// A head whose live data is still going down (a queue
+			// draining it) frees itself: copying it would only write
+			// again what consumers are about to take. Copy once it
+			// stopped shrinking between two checks.
+			if head.ID != s.headSeen || liveBytes < s.headLive {
+				s.headSeen, s.headLive = head.ID, liveBytes
+				return nil
+			}
 			if err := s.copyForward(head.ID); err != nil {
 				return err
 			}
@@ -76,23 +85,52 @@ func (s *Store) Compact() error {
 	}
 }
 
+// copyChunk bounds the record bytes one copy-forward step holds in
+// memory and writes in one batch.
+const copyChunk = 4 << 20
+
 // copyForward rewrites the live messages of segment seg at the tail of the
-// log, with the queues that still hold them, sealed under the current key.
+// log, with the queues that still hold them, sealed under the current key,
+// copyChunk bytes at a time.
 func (s *Store) copyForward(seg wal.Pos) error {
+	var ids []uint64
+	s.mu.Lock()
+	for id, lm := range s.msgs {
+		if lm.seg == seg && lm.pos != 0 {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(ids)
+	for len(ids) > 0 {
+		n, err := s.copyForwardChunk(seg, ids)
+		if err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// copyForwardChunk copies the first messages of ids, up to copyChunk
+// bytes, and reports how many ids it went through.
+func (s *Store) copyForwardChunk(seg wal.Pos, ids []uint64) (int, error) {
 	type job struct {
 		id uint64
 		lm *liveMsg
 	}
 	var jobs []job
+	var bytes int64
+	n := 0
 	s.mu.Lock()
-	for id, lm := range s.msgs {
-		if lm.seg == seg && lm.pos != 0 {
+	for ; n < len(ids) && bytes < copyChunk; n++ {
+		if lm := s.msgs[ids[n]]; lm != nil && lm.seg == seg && lm.pos != 0 {
 			lm.copying = true
-			jobs = append(jobs, job{id, lm})
+			jobs = append(jobs, job{ids[n], lm})
+			bytes += int64(lm.size)
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].id < jobs[j].id })
 	done := func() {
 		s.mu.Lock()
 		for _, j := range jobs {
@@ -102,22 +140,21 @@ func (s *Store) copyForward(seg wal.Pos) error {
 		s.mu.Unlock()
 	}
 	recs := make([][]byte, 0, len(jobs))
-	var plain []byte
 	for _, j := range jobs {
 		raw, err := s.log.Read(j.lm.pos)
 		if err != nil {
 			done()
-			return err
+			return 0, err
 		}
-		plain, err = s.keyring().open(plain[:0], raw)
+		plain, err := s.keyring().openInPlace(raw)
 		if err != nil {
 			done()
-			return err
+			return 0, err
 		}
-		d, err := decodeMessage(plain[1:])
+		d, err := decodeMessageBody(plain[1:], true)
 		if err != nil {
 			done()
-			return err
+			return 0, err
 		}
 		s.mu.Lock()
 		targets := make([]target, 0, j.lm.n)
@@ -138,7 +175,7 @@ func (s *Store) copyForward(seg wal.Pos) error {
 		out, err := encodeMessage(nil, kind, d.id, d.published, targets, d.msg)
 		if err != nil {
 			done()
-			return err
+			return 0, err
 		}
 		recs = append(recs, s.keyring().seal(nil, out))
 	}
@@ -155,7 +192,7 @@ func (s *Store) copyForward(seg wal.Pos) error {
 		var err error
 		if positions, err = s.log.AppendBatch(batch); err != nil {
 			done()
-			return err
+			return 0, err
 		}
 	}
 	s.mu.Lock()
@@ -182,7 +219,7 @@ func (s *Store) copyForward(seg wal.Pos) error {
 		s.appendLazy(kindSettled, p.id, p.ref)
 	}
 	// The copies are durable (AppendBatch waited); the re-settles need not be.
-	return nil
+	return n, nil
 }
 
 // copyDedupForward rewrites the unexpired de-duplication ids of segment seg

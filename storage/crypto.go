@@ -115,7 +115,26 @@ func (k *Keyring) seal(dst, plain []byte) []byte {
 }
 
 // open returns the plain form of an at-rest payload, appended to dst.
+// openInPlace is open that decrypts into rec's own storage and returns a
+// slice of it: for a record read into a fresh buffer that nobody else uses.
+func (k *Keyring) openInPlace(rec []byte) ([]byte, error) {
+	if len(rec) > 0 && rec[0] == formatPlain {
+		return rec[1:], nil
+	}
+	if len(rec) >= 2 && rec[0] == formatSealed && len(rec) >= 2+int(rec[1])+nonceSize {
+		ct := rec[2+int(rec[1])+nonceSize:]
+		return k.openWith(ct[:0], rec)
+	}
+	return k.open(nil, rec)
+}
+
 func (k *Keyring) open(dst, rec []byte) ([]byte, error) {
+	return k.openWith(dst, rec)
+}
+
+// openWith opens rec into dst, which may be the ciphertext's own storage
+// at length 0 (the AEAD allows exactly that overlap).
+func (k *Keyring) openWith(dst, rec []byte) ([]byte, error) {
 	if len(rec) == 0 {
 		return nil, errors.New("storage: empty record")
 	}

@@ -163,7 +163,11 @@ func decodeMessageHead(rec []byte) (uint64, []target, error) {
 
 // decodeMessage parses a message record's plain form (after the kind byte).
 // The message's body is copied out of rec.
-func decodeMessage(rec []byte) (decodedMessage, error) {
+func decodeMessage(rec []byte) (decodedMessage, error) { return decodeMessageBody(rec, false) }
+
+// decodeMessageBody is decodeMessage; with alias the body is a slice of rec
+// (which the caller hands over) instead of a copy.
+func decodeMessageBody(rec []byte, alias bool) (decodedMessage, error) {
 	r := reader{b: rec}
 	var d decodedMessage
 	d.id = r.u64()
@@ -189,7 +193,11 @@ func decodeMessage(rec []byte) (decodedMessage, error) {
 	if uint64(len(r.b)) != size {
 		return d, fmt.Errorf("storage: message %d body is %d bytes, header says %d", d.id, len(r.b), size)
 	}
-	m.Body = append([]byte(nil), r.b...)
+	if alias {
+		m.Body = r.b[:len(r.b):len(r.b)]
+	} else {
+		m.Body = append([]byte(nil), r.b...)
+	}
 	d.msg = m
 	return d, nil
 }

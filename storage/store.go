@@ -52,6 +52,11 @@ type Store struct {
 	dedup  map[dedupKey]*liveDedup
 	closed atomic.Bool
 
+	// The head segment the last compaction saw and its live bytes then
+	// (compaction goroutine only).
+	headSeen wal.Pos
+	headLive int64
+
 	defsMu sync.Mutex
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -437,14 +442,15 @@ func (s *Store) readAt(pos wal.Pos) (*message.Message, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	plain, err := s.keyring().open(nil, raw)
+	// One buffer: decrypted in place, and the body stays in it.
+	plain, err := s.keyring().openInPlace(raw)
 	if err != nil {
 		return nil, 0, err
 	}
 	if len(plain) == 0 || (plain[0] != kindMessage && plain[0] != kindSpill) {
 		return nil, 0, fmt.Errorf("storage: record at %d is not a message", pos)
 	}
-	d, err := decodeMessage(plain[1:])
+	d, err := decodeMessageBody(plain[1:], true)
 	if err != nil {
 		return nil, 0, err
 	}
