@@ -79,13 +79,22 @@ type Queue struct {
 	returned  []uint64
 	dedupLog  []dedupItem
 	unspilled []uint64
+	// deadDraining: some release is publishing dead letters.
+	deadDraining bool
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
 // no storage call or republish ever happens while a queue lock is held.
 func (q *Queue) release() {
-	dead, settled, delivered, returned, dedupLog, unspilled := q.dead, q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled
-	q.dead, q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled = nil, nil, nil, nil, nil, nil
+	settled, delivered, returned, dedupLog, unspilled := q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled
+	q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled = nil, nil, nil, nil, nil
+	// Dead letters leave in the order the queue dropped them: one caller
+	// at a time drains them, the others only add to the outbox.
+	var dead []deadLetter
+	if len(q.dead) > 0 && !q.deadDraining {
+		dead, q.dead = q.dead, nil
+		q.deadDraining = true
+	}
 	q.mu.Unlock()
 	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(returned) > 0 || len(dedupLog) > 0 || len(unspilled) > 0) {
 		for _, id := range unspilled {
@@ -105,8 +114,12 @@ func (q *Queue) release() {
 			st.LogSettled(id, ref)
 		}
 	}
-	if len(dead) > 0 {
+	for len(dead) > 0 {
 		q.vh.deadLetter(q, dead)
+		q.mu.Lock()
+		dead, q.dead = q.dead, nil
+		q.deadDraining = len(dead) > 0
+		q.mu.Unlock()
 	}
 }
 
