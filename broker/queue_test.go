@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-mq/sluice/broker/message"
 )
@@ -541,5 +542,13 @@ func BenchmarkFanoutTenQueues(b *testing.B) {
 		if _, err := s.Publish("amq.fanout", "", m, PublishOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEntrySize pins the per-message queue cost that docs/ARCHITECTURE.md
+// states: a paged-out backlog keeps one entry per message.
+func TestEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n > 64 {
+		t.Fatalf("entry is %d bytes, documented as 64", n)
 	}
 }

@@ -19,8 +19,9 @@ func (s *Server) watchResources(stop <-chan struct{}) {
 	memOn, diskOn, pagingOn := false, false, false
 	if limit := s.memoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		// Let the garbage collector work harder as the heap nears the
-		// watermark, rather than let garbage trip the alarm.
-		debug.SetMemoryLimit(int64(limit))
+		// watermark, rather than let garbage trip the alarm; the 10% left
+		// is for what the process holds outside the Go heap.
+		debug.SetMemoryLimit(int64(limit / 10 * 9))
 	}
 	for {
 		select {

@@ -68,7 +68,7 @@ func (s *Store) Compact() error {
 				s.headSeen, s.headLive = head.ID, liveBytes
 				return nil
 			}
-			if err := s.copyForward(head.ID); err != nil {
+			if err := s.copyForward(head); err != nil {
 				return err
 			}
 			if err := s.copyDedupForward(head.ID, keep); err != nil {
@@ -92,11 +92,11 @@ const copyChunk = 4 << 20
 // copyForward rewrites the live messages of segment seg at the tail of the
 // log, with the queues that still hold them, sealed under the current key,
 // copyChunk bytes at a time.
-func (s *Store) copyForward(seg wal.Pos) error {
+func (s *Store) copyForward(seg wal.SegmentInfo) error {
 	var ids []uint64
 	s.mu.Lock()
 	for id, lm := range s.msgs {
-		if lm.seg == seg && lm.pos != 0 {
+		if lm.pos != 0 && lm.pos >= seg.ID && lm.pos < seg.End() {
 			ids = append(ids, id)
 		}
 	}
@@ -114,7 +114,7 @@ func (s *Store) copyForward(seg wal.Pos) error {
 
 // copyForwardChunk copies the first messages of ids, up to copyChunk
 // bytes, and reports how many ids it went through.
-func (s *Store) copyForwardChunk(seg wal.Pos, ids []uint64) (int, error) {
+func (s *Store) copyForwardChunk(seg wal.SegmentInfo, ids []uint64) (int, error) {
 	type job struct {
 		id uint64
 		lm *liveMsg
@@ -124,7 +124,7 @@ func (s *Store) copyForwardChunk(seg wal.Pos, ids []uint64) (int, error) {
 	n := 0
 	s.mu.Lock()
 	for ; n < len(ids) && bytes < copyChunk; n++ {
-		if lm := s.msgs[ids[n]]; lm != nil && lm.seg == seg && lm.pos != 0 {
+		if lm := s.msgs[ids[n]]; lm != nil && lm.pos != 0 && lm.pos >= seg.ID && lm.pos < seg.End() {
 			lm.copying = true
 			jobs = append(jobs, job{ids[n], lm})
 			bytes += int64(lm.size)
@@ -204,7 +204,6 @@ func (s *Store) copyForwardChunk(seg wal.Pos, ids []uint64) (int, error) {
 		}
 		s.account(lm, -1)
 		lm.pos, lm.size = positions[k], uint32(len(batch[k]))
-		lm.seg = s.segmentOf(lm.pos)
 		s.account(lm, +1)
 	}
 	for _, j := range jobs {

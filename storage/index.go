@@ -1,21 +1,16 @@
 package storage
 
-import (
-	"github.com/sluice-mq/sluice/broker/message"
-	"github.com/sluice-mq/sluice/storage/wal"
-)
+import "github.com/sluice-mq/sluice/storage/wal"
 
 // liveMsg is the index entry of a message some queue still needs (or of a
 // spilled transient message). A backlog keeps one per message while the
-// bodies are on disk, so it is kept to 48 bytes: one target inline, more
-// only for messages routed to several durable queues.
+// bodies are on disk, so it is kept to 32 bytes: one target inline, more
+// only for messages routed to several durable queues; its segment is
+// looked up from pos when needed, and the message itself is kept aside
+// (Store.pending) only while its record is being written.
 type liveMsg struct {
-	pos wal.Pos // 0 until its append completes
-	seg wal.Pos
-	// mem is the message itself until its record is written, so that a
-	// queue that paged it out at once can still read it back.
-	mem  *message.Message
-	size uint32 // record bytes
+	pos  wal.Pos // 0 until its append completes
+	size uint32  // record bytes
 	// The durable queues holding it, by queue id; deliveredBit set once
 	// delivered from that queue. t0 is the first, more the rest.
 	t0      uint32

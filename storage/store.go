@@ -43,6 +43,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	msgs     map[uint64]*liveMsg
+	// pending holds messages whose record is being written, for reads.
+	pending map[uint64]*message.Message
 	segs     map[wal.Pos]*segStats
 	queueIDs map[broker.QueueRef]uint32
 	queues   []broker.QueueRef // by id
@@ -101,7 +103,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	if opts.CompactInterval == 0 {
 		opts.CompactInterval = time.Second
 	}
-	s := &Store{opts: opts, lg: opts.Logger, msgs: map[uint64]*liveMsg{},
+	s := &Store{opts: opts, lg: opts.Logger, msgs: map[uint64]*liveMsg{}, pending: map[uint64]*message.Message{},
 		segs: map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{}),
 		dedup: map[dedupKey]*liveDedup{}}
 	s.keys.Store(opts.Keyring)
@@ -226,7 +228,6 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	}
 	ids := make([]uint64, 0, len(s.msgs))
 	for id, lm := range s.msgs {
-		lm.seg = s.segmentOf(lm.pos)
 		s.account(lm, +1)
 		ids = append(ids, id)
 	}
@@ -308,10 +309,11 @@ func (s *Store) segmentOf(pos wal.Pos) wal.Pos {
 
 // account adds (sign +1) or removes (-1) a live message's bytes.
 func (s *Store) account(lm *liveMsg, sign int) {
-	st := s.segs[lm.seg]
+	seg := s.segmentOf(lm.pos)
+	st := s.segs[seg]
 	if st == nil {
 		st = &segStats{}
-		s.segs[lm.seg] = st
+		s.segs[seg] = st
 	}
 	st.live += sign
 	st.liveBytes += int64(sign) * int64(lm.size)
@@ -323,8 +325,9 @@ func (s *Store) account(lm *liveMsg, sign int) {
 // LogMessage implements broker.Persister.
 func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, done func(error)) {
 	targets := make([]target, len(refs))
-	lm := &liveMsg{mem: m}
+	lm := &liveMsg{}
 	s.mu.Lock()
+	s.pending[id] = m
 	for i, r := range refs {
 		targets[i] = target{ref: r}
 		lm.addTarget(s.queueID(r))
@@ -349,11 +352,10 @@ func (s *Store) append(id uint64, lm *liveMsg, plain []byte, done func(error)) {
 		if cur := s.msgs[id]; cur == lm {
 			if err == nil {
 				lm.pos, lm.size = pos, uint32(len(rec))
-				lm.seg = s.segmentOf(pos)
-				lm.mem = nil
 				s.account(lm, +1)
 			}
 		}
+		delete(s.pending, id)
 		s.mu.Unlock()
 		if done != nil {
 			done(err)
@@ -381,9 +383,10 @@ func (s *Store) Spill(id uint64, m *message.Message) error {
 	if err != nil {
 		return err
 	}
-	lm := &liveMsg{mem: m, spilled: true}
+	lm := &liveMsg{spilled: true}
 	s.mu.Lock()
 	s.msgs[id] = lm
+	s.pending[id] = m
 	s.mu.Unlock()
 	s.append(id, lm, plain, nil)
 	return nil
@@ -422,8 +425,12 @@ func (s *Store) readLive(id uint64) (*message.Message, int64, error) {
 			s.mu.Unlock()
 			return nil, 0, errNotLive
 		}
-		if m := lm.mem; m != nil {
+		if lm.pos == 0 {
+			m := s.pending[id]
 			s.mu.Unlock()
+			if m == nil {
+				return nil, 0, errNotLive
+			}
 			return m, 0, nil
 		}
 		pos := lm.pos

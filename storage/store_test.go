@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/broker"
@@ -318,3 +319,11 @@ func TestSetKeyringRotatesWhileRunning(t *testing.T) {
 
 // collect reads every recovered message.
 func collect(rec *Recovered) []broker.RecoveredMessage { return slices.Collect(rec.Messages) }
+
+// TestIndexEntrySize pins the per-message index cost that docs/ARCHITECTURE.md
+// states: a backlog of a million messages keeps a million of these.
+func TestIndexEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(liveMsg{}); n > 32 {
+		t.Fatalf("liveMsg is %d bytes, documented as 32", n)
+	}
+}
