@@ -17,12 +17,6 @@ func (s *Server) watchResources(stop <-chan struct{}) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	memOn, diskOn, pagingOn := false, false, false
-	if limit := s.memoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		// Let the garbage collector work harder as the heap nears the
-		// watermark, rather than let garbage trip the alarm; the 10% left
-		// is for what the process holds outside the Go heap.
-		debug.SetMemoryLimit(int64(limit / 10 * 9))
-	}
 	for {
 		select {
 		case <-stop:
@@ -57,6 +51,17 @@ func (s *Server) watchResources(stop <-chan struct{}) {
 				}
 			}
 		}
+	}
+}
+
+// applyMemoryLimit lets the garbage collector work harder as the heap
+// nears the memory watermark, rather than let garbage trip the alarm; the
+// 10% left is for what the process holds outside the Go heap. It runs
+// before recovery, which builds the index of a whole backlog. GOMEMLIMIT,
+// when set, wins.
+func (s *Server) applyMemoryLimit() {
+	if limit := s.memoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(limit / 10 * 9))
 	}
 }
 

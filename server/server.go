@@ -62,6 +62,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		listeners: map[string]net.Listener{}, protos: map[string]protocolServer{}, serveErr: make(chan error, 4)}
 	s.Broker = broker.New(broker.Config{MaxConsumersPerSession: cfg.ConsumersPerChannel, MaxQueues: cfg.MaxQueues,
 		ResidentBytes: cfg.QueueResidentBytes, Logger: log})
+	s.applyMemoryLimit()
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
