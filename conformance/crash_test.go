@@ -57,12 +57,14 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startProcess runs sluice as its own process on dataDir.
-func startProcess(t *testing.T, dataDir string) (*exec.Cmd, string) {
+// startProcess runs sluice as its own process on dataDir, with extra
+// flags.
+func startProcess(t *testing.T, dataDir string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(sluiceBinary(t), "--data-dir", dataDir, "--amqp-addr", "127.0.0.1:"+strconv.Itoa(port),
-		"--stomp-addr", "", "--http-addr", "", "--log-format", "json", "--log-level", "warn")
+	args := append([]string{"--data-dir", dataDir, "--amqp-addr", "127.0.0.1:" + strconv.Itoa(port),
+		"--stomp-addr", "", "--http-addr", "", "--log-format", "json", "--log-level", "warn"}, extra...)
+	cmd := exec.Command(sluiceBinary(t), args...)
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(dataDir), "sluice.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
