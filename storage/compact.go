@@ -64,8 +64,8 @@ func (s *Store) Compact() error {
 			// draining it) frees itself: copying it would only write
 			// again what consumers are about to take. Copy once it
 			// stopped shrinking between two checks.
-			if head.ID != s.headSeen || liveBytes < s.headLive {
-				s.headSeen, s.headLive = head.ID, liveBytes
+			if !s.headKnown || head.ID != s.headSeen || liveBytes < s.headLive {
+				s.headKnown, s.headSeen, s.headLive = true, head.ID, liveBytes
 				return nil
 			}
 			if err := s.copyForward(head); err != nil {
@@ -160,7 +160,8 @@ func (s *Store) copyForwardChunk(seg wal.SegmentInfo, ids []uint64) (int, error)
 		targets := make([]target, 0, j.lm.n)
 		for i := 0; i < int(j.lm.n); i++ {
 			t := j.lm.targetAt(i)
-			targets = append(targets, target{ref: s.queues[t&^deliveredBit], delivered: t&deliveredBit != 0})
+			targets = append(targets, target{ref: s.queues[t&^deliveredBit], delivered: t&deliveredBit != 0,
+				returns: s.returns[retKey{j.id, t &^ deliveredBit}]})
 		}
 		spilled, gone := j.lm.spilled, s.msgs[j.id] != j.lm
 		s.mu.Unlock()

@@ -26,7 +26,8 @@ const (
 //	id        8   broker-wide message id, increasing in publish order
 //	published 8   unix nanoseconds, for TTLs after a restart
 //	targets   2   number of queues, then per queue:
-//	              flags(1: bit0 delivered) vhost(str16) queue(str16)
+//	              flags(1: bit0 delivered, bit1 returns follows)
+//	              vhost(str16) queue(str16) [returns(4)]
 //	exchange  str8
 //	key       str8
 //	header    4 + n   the AMQP content header of the properties: the
@@ -39,7 +40,7 @@ const (
 type target struct {
 	ref       broker.QueueRef
 	delivered bool
-	returns   uint32 // replay only: returned records seen
+	returns   uint32 // times it came back unacked (x-delivery-limit)
 }
 
 func appendStr16(b []byte, s string) []byte {
@@ -64,9 +65,15 @@ func encodeMessage(dst []byte, kind byte, id uint64, published int64, targets []
 		if t.delivered {
 			flags |= 1
 		}
+		if t.returns > 0 {
+			flags |= 2
+		}
 		dst = append(dst, flags)
 		dst = appendStr16(dst, t.ref.VHost)
 		dst = appendStr16(dst, t.ref.Queue)
+		if t.returns > 0 {
+			dst = binary.LittleEndian.AppendUint32(dst, t.returns)
+		}
 	}
 	dst = appendStr8(dst, m.Exchange)
 	dst = appendStr8(dst, m.RoutingKey)
@@ -156,7 +163,11 @@ func decodeMessageHead(rec []byte) (uint64, []target, error) {
 		flags := r.u8()
 		vhost := r.str16()
 		queue := r.str16()
-		targets = append(targets, target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0})
+		t := target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0}
+		if flags&2 != 0 {
+			t.returns = r.u32()
+		}
+		targets = append(targets, t)
 	}
 	return id, targets, r.err
 }
@@ -177,7 +188,11 @@ func decodeMessageBody(rec []byte, alias bool) (decodedMessage, error) {
 		flags := r.u8()
 		vhost := r.str16()
 		queue := r.str16()
-		d.targets = append(d.targets, target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0})
+		t := target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0}
+		if flags&2 != 0 {
+			t.returns = r.u32()
+		}
+		d.targets = append(d.targets, t)
 	}
 	m := &message.Message{}
 	m.Exchange = r.str8()

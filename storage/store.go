@@ -43,6 +43,10 @@ type Store struct {
 
 	mu       sync.Mutex
 	msgs     map[uint64]*liveMsg
+	// returns counts, per message and queue, the times a delivered
+	// message came back unacked (x-delivery-limit), so that a copy made
+	// by compaction carries the count. Only returned messages are here.
+	returns map[retKey]uint32
 	// pending holds messages whose record is being written, for reads.
 	pending map[uint64]*message.Message
 	segs     map[wal.Pos]*segStats
@@ -56,12 +60,18 @@ type Store struct {
 
 	// The head segment the last compaction saw and its live bytes then
 	// (compaction goroutine only).
-	headSeen wal.Pos
-	headLive int64
+	headKnown bool
+	headSeen  wal.Pos
+	headLive  int64
 
 	defsMu sync.Mutex
 	stop   chan struct{}
 	wg     sync.WaitGroup
+}
+
+type retKey struct {
+	id  uint64
+	qid uint32
 }
 
 type segStats struct {
@@ -104,6 +114,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		opts.CompactInterval = time.Second
 	}
 	s := &Store{opts: opts, lg: opts.Logger, msgs: map[uint64]*liveMsg{}, pending: map[uint64]*message.Message{},
+		returns: map[retKey]uint32{},
 		segs: map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{}),
 		dedup: map[dedupKey]*liveDedup{}}
 	s.keys.Store(opts.Keyring)
@@ -129,11 +140,6 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	// Replay builds the index directly: a message record becomes a live
 	// entry, later records settle or mark it. Bodies are not kept; the
 	// recovered messages are read back one at a time afterwards.
-	type retKey struct {
-		id  uint64
-		qid uint32
-	}
-	returns := map[retKey]uint32{}
 	var plain []byte
 	var badRecords int
 	type dedupAt struct {
@@ -163,6 +169,11 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			lm := &liveMsg{pos: pos, size: uint32(len(raw))}
 			for _, t := range targets {
 				qid := s.queueID(t.ref)
+				if t.returns > 0 {
+					s.returns[retKey{id, qid}] = t.returns // a copy carries its count
+				} else {
+					delete(s.returns, retKey{id, qid})
+				}
 				if t.delivered {
 					qid |= deliveredBit
 				}
@@ -188,8 +199,9 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			case kindDelivered:
 				lm.setTarget(i, lm.targetAt(i)|deliveredBit)
 			case kindReturned:
-				returns[retKey{id, qid}]++
+				s.returns[retKey{id, qid}]++
 			default:
+				delete(s.returns, retKey{id, qid})
 				lm.removeTarget(i)
 				if lm.n == 0 {
 					delete(s.msgs, id)
@@ -226,6 +238,11 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	if badRecords > 0 {
 		s.lg.Error().Int("records", badRecords).Msg("storage: some log records could not be read (damage, tampering or a missing key); the rest was recovered")
 	}
+	for k := range s.returns {
+		if lm := s.msgs[k.id]; lm == nil || lm.find(k.qid) < 0 {
+			delete(s.returns, k)
+		}
+	}
 	ids := make([]uint64, 0, len(s.msgs))
 	for id, lm := range s.msgs {
 		s.account(lm, +1)
@@ -249,7 +266,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 					t := lm.targetAt(i)
 					qid := t &^ deliveredBit
 					rm.Queues = append(rm.Queues, broker.RecoveredTarget{QueueRef: s.queues[qid],
-						Delivered: t&deliveredBit != 0, Returns: returns[retKey{id, qid}]})
+						Delivered: t&deliveredBit != 0, Returns: s.returns[retKey{id, qid}]})
 				}
 			}
 			s.mu.Unlock()
@@ -509,7 +526,9 @@ func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
 func (s *Store) LogSettled(id uint64, ref broker.QueueRef) {
 	s.mu.Lock()
 	if lm := s.msgs[id]; lm != nil && !lm.spilled {
-		if i := lm.find(s.queueID(ref)); i >= 0 {
+		qid := s.queueID(ref)
+		if i := lm.find(qid); i >= 0 {
+			delete(s.returns, retKey{id, qid})
 			if lm.pos != 0 {
 				s.account(lm, -1)
 			}
@@ -542,6 +561,13 @@ func (s *Store) LogDelivered(id uint64, ref broker.QueueRef) {
 
 // LogReturned implements broker.Persister.
 func (s *Store) LogReturned(id uint64, ref broker.QueueRef) {
+	s.mu.Lock()
+	if lm := s.msgs[id]; lm != nil && !lm.spilled {
+		if qid := s.queueID(ref); lm.find(qid) >= 0 {
+			s.returns[retKey{id, qid}]++
+		}
+	}
+	s.mu.Unlock()
 	s.appendLazy(kindReturned, id, ref)
 }
 
