@@ -41,14 +41,14 @@ type Store struct {
 	keys atomic.Pointer[Keyring] // swapped by SetKeyring (SIGHUP)
 	lg   zerolog.Logger
 
-	mu       sync.Mutex
-	msgs     map[uint64]*liveMsg
+	mu   sync.Mutex
+	msgs map[uint64]*liveMsg
 	// returns counts, per message and queue, the times a delivered
 	// message came back unacked (x-delivery-limit), so that a copy made
 	// by compaction carries the count. Only returned messages are here.
 	returns map[retKey]uint32
 	// pending holds messages whose record is being written, for reads.
-	pending map[uint64]*message.Message
+	pending  map[uint64]*message.Message
 	segs     map[wal.Pos]*segStats
 	queueIDs map[broker.QueueRef]uint32
 	queues   []broker.QueueRef // by id
@@ -115,7 +115,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	}
 	s := &Store{opts: opts, lg: opts.Logger, msgs: map[uint64]*liveMsg{}, pending: map[uint64]*message.Message{},
 		returns: map[retKey]uint32{},
-		segs: map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{}),
+		segs:    map[wal.Pos]*segStats{}, queueIDs: map[broker.QueueRef]uint32{}, stop: make(chan struct{}),
 		dedup: map[dedupKey]*liveDedup{}}
 	s.keys.Store(opts.Keyring)
 	rec := &Recovered{}
