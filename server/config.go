@@ -53,6 +53,7 @@ type Config struct {
 	MemoryPagingPercent int   `yaml:"memory_paging_percent" flag:"memory-paging-percent" help:"percent of the memory high watermark above which transient messages are paged out to disk too (persistent ones always are, past queue-resident-bytes)"`
 	QueueResidentBytes  int64 `yaml:"queue_resident_bytes" flag:"queue-resident-bytes" help:"bytes of ready message bodies a queue keeps in memory; past it persistent messages are paged out to the log (transient ones too under memory pressure); negative: never page"`
 	DiskFreeLimit       int64 `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free bytes required on the data directory's disk: below it publishers are blocked"`
+	Pprof               bool  `yaml:"pprof" flag:"pprof" help:"serve Go profiles at /debug/pprof/ on the HTTP listener (broker users only)"`
 }
 
 // Defaults are the settings with no configuration at all.

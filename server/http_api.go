@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 
 	"github.com/sluice-mq/sluice/broker"
@@ -18,6 +19,12 @@ func (s *Server) registerAPI() {
 	s.mux.HandleFunc("GET /api/connections/", s.authed(s.listConnections))
 	s.mux.HandleFunc("DELETE /api/connections/{name}", s.authed(s.closeConnection))
 	s.mux.HandleFunc("GET /api/queues", s.authed(s.listQueues))
+	if s.cfg.Pprof {
+		// Profiles for whoever can authenticate: CPU, heap, goroutines.
+		s.mux.HandleFunc("GET /debug/pprof/", s.authed(pprof.Index))
+		s.mux.HandleFunc("GET /debug/pprof/profile", s.authed(pprof.Profile))
+		s.mux.HandleFunc("GET /debug/pprof/trace", s.authed(pprof.Trace))
+	}
 }
 
 // queueInfo is one queue in GET /api/queues, with RabbitMQ's field names
