@@ -25,6 +25,8 @@
 #   Erlang ports are the bench's own: sluice-bench@localhost, 25782, epmd 4390)
 #   PERF_ARGS="..."       extra sluice-perf flags for every run
 #   KEEP=1                keep the data dirs
+#   PIN=1                 pin the brokers to CPU 1 and the load generator to
+#                         CPU 0 (taskset), so that they do not share a core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -109,8 +111,16 @@ start_rabbitmq() {
   log "starting RabbitMQ in $rmq_dir"
   "$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
   rmq_pid=$(tr -dc '0-9' <"$rmq_dir/rabbitmq.pid")
+  pin "$rmq_pid"
 }
 stop_rabbitmq() { "$root/scripts/rabbitmq.sh" stop "$rmq_dir" >&2; }
+# pin PID: with PIN=1, every thread of a broker goes to CPU 1.
+pin() {
+  [ "${PIN:-0}" = 1 ] || return 0
+  taskset -a -cp 1 "$1" >/dev/null || die "taskset failed for pid $1"
+}
+perf_cmd=("$perf")
+[ "${PIN:-0}" = 1 ] && perf_cmd=(taskset -c 0 "$perf")
 start_sluice() {
   rm -rf "$work/sluice-data"
   log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
@@ -119,6 +129,7 @@ start_sluice() {
   sluice_pid=$!
   for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
   port_open "$SA" || die "sluice did not open AMQP on $SA (see $OUT/sluice.log)"
+  pin "$sluice_pid"
 }
 stop_sluice() {
   kill -TERM "$sluice_pid" 2>/dev/null || return 0
@@ -142,7 +153,7 @@ start_sluice
   echo "rabbitmq-server: $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
   echo "erlang: $(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo unknown)"
   echo "data dirs: $work ($(df -h "$work" | awk 'NR == 2 { print $1 }'))"
-  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT"
+  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT PIN=${PIN:-0}"
   echo "scenarios: ${scens[*]}"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -158,7 +169,7 @@ run_one() { # scenario label uri stomp pid round
   [ -n "${PERF_ARGS:-}" ] && extra+=($PERF_ARGS)
   log "round $i/$REPEAT: $s against $label"
   # A failed run (lost messages, broker error) is recorded and skipped.
-  "$perf" run --scenario "$s" --label "$label" --uri "$uri" --stomp-addr "$stomp" --pid "$pid" \
+  "${perf_cmd[@]}" run --scenario "$s" --label "$label" --uri "$uri" --stomp-addr "$stomp" --pid "$pid" \
     --duration "$DURATION" "${extra[@]}" --json "$OUT/runs/$s.$label.$i.json" \
     2>>"$OUT/progress.log" | tee -a "$OUT/runs.log" || log "$s against $label FAILED (see $OUT/runs.log)"
   kill -0 "$pid" 2>/dev/null || die "$label (pid $pid) is gone"
