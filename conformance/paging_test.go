@@ -217,3 +217,24 @@ func TestPagingDeadLettersPagedMessages(t *testing.T) {
 		mustOK(t, d.Ack(false))
 	}
 }
+
+// TestPagingFollowsMemoryPagingPercent: the memory monitor turns paging
+// of transient messages on once the process passes memory-paging-percent
+// of the memory limit (here 1% of 1 GiB, which any test process passes).
+func TestPagingFollowsMemoryPagingPercent(t *testing.T) {
+	b := brokertest.New(t, smallResident, func(c *server.Config) {
+		c.MemoryLimit = 1 << 30
+		c.MemoryPagingPercent = 1
+	})
+	eventually(t, "memory pressure", b.Broker.MemoryPressure)
+	conn := amqpDial(t, b)
+	defer conn.Close()
+	ch := amqpChan(t, conn)
+	_, err := ch.QueueDeclare("pressured", false, false, false, false, nil)
+	mustOK(t, err)
+	publishConfirmed(t, ch, "pressured", 500, amqp.Transient)
+	if st := queueStats(t, b, "pressured"); st["messages_paged_out"] < 400 {
+		t.Fatalf("transient messages stayed in memory under pressure: %v", st)
+	}
+	drainInOrder(t, ch, "pressured", 500, false)
+}
