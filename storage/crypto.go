@@ -98,6 +98,44 @@ func LoadKeyring(path string) (*Keyring, error) {
 func (k *Keyring) Current() string { return k.ids[0] }
 
 // seal appends the at-rest form of plain to dst. A nil keyring writes plain.
+// sealHeader is the room seal puts before the payload: the format byte,
+// and for a sealed record the key id and nonce.
+func (k *Keyring) sealHeader() int {
+	if k == nil {
+		return 1
+	}
+	return 2 + len(k.ids[0]) + nonceSize
+}
+
+// sealOverhead is what sealing adds after the payload (the GCM tag).
+func (k *Keyring) sealOverhead() int {
+	if k == nil {
+		return 0
+	}
+	return k.aeads[k.ids[0]].Overhead()
+}
+
+// sealInPlace seals buf[hdr:], where hdr is sealHeader(), in buf's own
+// storage: the plain payload is encoded once, straight after the room
+// for the header, and encrypted where it lies. buf should have
+// sealOverhead() bytes of spare capacity.
+func (k *Keyring) sealInPlace(buf []byte, hdr int) []byte {
+	if k == nil {
+		buf[0] = formatPlain
+		return buf
+	}
+	id := k.ids[0]
+	h := append(buf[:0], formatSealed, byte(len(id)))
+	h = append(h, id...)
+	nonce := h[len(h) : len(h)+nonceSize]
+	if _, err := rand.Read(nonce); err != nil {
+		panic("storage: no randomness for a nonce: " + err.Error())
+	}
+	// Seal may write its output over the plaintext when they start at the
+	// same place, which they do: dst ends where the payload begins.
+	return k.aeads[id].Seal(buf[:hdr], nonce, buf[hdr:], nil)
+}
+
 func (k *Keyring) seal(dst, plain []byte) []byte {
 	if k == nil {
 		dst = append(dst, formatPlain)
@@ -114,7 +152,6 @@ func (k *Keyring) seal(dst, plain []byte) []byte {
 	return k.aeads[id].Seal(dst, nonce[:], plain, nil)
 }
 
-// open returns the plain form of an at-rest payload, appended to dst.
 // openInPlace is open that decrypts into rec's own storage and returns a
 // slice of it: for a record read into a fresh buffer that nobody else uses.
 func (k *Keyring) openInPlace(rec []byte) ([]byte, error) {
@@ -128,6 +165,7 @@ func (k *Keyring) openInPlace(rec []byte) ([]byte, error) {
 	return k.open(nil, rec)
 }
 
+// open returns the plain form of an at-rest payload, appended to dst.
 func (k *Keyring) open(dst, rec []byte) ([]byte, error) {
 	return k.openWith(dst, rec)
 }

@@ -54,6 +54,16 @@ func appendStr8(b []byte, s string) []byte {
 }
 
 // encodeMessage appends a message record's plain form to dst.
+// messageRecordSize estimates encodeMessage's output, to size its buffer:
+// exact but for the properties, which get a generous allowance.
+func messageRecordSize(targets []target, m *message.Message) int {
+	n := 1 + 8 + 8 + 2 + 2 + len(m.Exchange) + len(m.RoutingKey) + 4 + 14 + 256 + len(m.Body)
+	for _, t := range targets {
+		n += 1 + 4 + len(t.ref.VHost) + len(t.ref.Queue) + 4
+	}
+	return n
+}
+
 // A spill record has the same form, with no targets.
 func encodeMessage(dst []byte, kind byte, id uint64, published int64, targets []target, m *message.Message) ([]byte, error) {
 	dst = append(dst, kind)

@@ -351,19 +351,30 @@ func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef,
 	}
 	s.msgs[id] = lm
 	s.mu.Unlock()
-	plain, err := encodeMessage(nil, kindMessage, id, publishedAt, targets, m)
+	rec, err := s.sealMessage(kindMessage, id, publishedAt, targets, m)
 	if err != nil {
 		s.fail(id, done, err)
 		return
 	}
-	s.append(id, lm, plain, done)
+	s.append(id, lm, rec, done)
 }
 
-// append seals and writes a message record for index entry lm. A
+// sealMessage encodes and seals a message record in one buffer.
+func (s *Store) sealMessage(kind byte, id uint64, publishedAt int64, targets []target, m *message.Message) ([]byte, error) {
+	k := s.keyring()
+	hdr := k.sealHeader()
+	size := hdr + messageRecordSize(targets, m) + k.sealOverhead()
+	buf, err := encodeMessage(make([]byte, hdr, size), kind, id, publishedAt, targets, m)
+	if err != nil {
+		return nil, err
+	}
+	return k.sealInPlace(buf, hdr), nil
+}
+
+// append writes sealed message record rec for index entry lm. A
 // transient spill (done nil) is not waited for by anyone and costs no
 // fsync of its own.
-func (s *Store) append(id uint64, lm *liveMsg, plain []byte, done func(error)) {
-	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
+func (s *Store) append(id uint64, lm *liveMsg, rec []byte, done func(error)) {
 	cb := func(pos wal.Pos, err error) {
 		s.mu.Lock()
 		if cur := s.msgs[id]; cur == lm {
@@ -396,7 +407,7 @@ func (s *Store) Spill(id uint64, m *message.Message) error {
 	if s.closed.Load() {
 		return wal.ErrClosed
 	}
-	plain, err := encodeMessage(nil, kindSpill, id, 0, nil, m)
+	rec, err := s.sealMessage(kindSpill, id, 0, nil, m)
 	if err != nil {
 		return err
 	}
@@ -405,7 +416,7 @@ func (s *Store) Spill(id uint64, m *message.Message) error {
 	s.msgs[id] = lm
 	s.pending[id] = m
 	s.mu.Unlock()
-	s.append(id, lm, plain, nil)
+	s.append(id, lm, rec, nil)
 	return nil
 }
 
