@@ -27,6 +27,20 @@
 #   KEEP=1                keep the data dirs
 #   PIN=1                 pin the brokers to CPU 1 and the load generator to
 #                         CPU 0 (taskset), so that they do not share a core
+#   ACTIVEMQ=1            also start a private ActiveMQ (scripts/activemq.sh,
+#                         Debian's activemq package, installed if missing)
+#                         and run the STOMP scenarios against it, labelled
+#                         activemq, in the same rounds (sluice, RabbitMQ,
+#                         ActiveMQ). sluice-perf uses no AMQP for those runs
+#                         (--no-amqp-setup): the queues are created by
+#                         ActiveMQ on first use, with names new to each run.
+#   ACTIVEMQ_SCENARIOS="stomp-throughput stomp-latency"   which of the
+#                         scenarios run against ActiveMQ too
+#   ACTIVEMQ_WARMUP=30s   after each start, an untimed stomp-throughput load
+#                         this long warms ActiveMQ's JVM (JIT) before its
+#                         first measured run (0: none); nothing is recorded
+#   ACTIVEMQ_STOMP_PORT=61643 ACTIVEMQ_OPENWIRE_PORT=61646
+#   ACTIVEMQ_JAVA_OPTS="-Xms64m -Xmx1g ..."   its JVM (see scripts/activemq.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -42,6 +56,10 @@ SH=${SLUICE_HTTP_PORT:-15692}
 RA=${RABBITMQ_AMQP_PORT:-5682}
 RS=${RABBITMQ_STOMP_PORT:-61623}
 export RABBITMQ_AMQP_PORT=$RA RABBITMQ_STOMP_PORT=$RS
+AMQ=${ACTIVEMQ:-0}
+AS=${ACTIVEMQ_STOMP_PORT:-61643}
+AO=${ACTIVEMQ_OPENWIRE_PORT:-61646}
+export ACTIVEMQ_STOMP_PORT=$AS ACTIVEMQ_OPENWIRE_PORT=$AO
 # Our own node name, Erlang distribution and epmd ports, so that the bench
 # node never meets (or, when stopping, kills the epmd of) another private
 # instance such as the differential tests' one.
@@ -57,8 +75,15 @@ mkdir -p "$OUT/runs" "$BENCH_DIR"
 OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d "$BENCH_DIR/sluice-bench.XXXXXX")
 rmq_dir="$work/rabbitmq"
+amq_dir="$work/activemq"
 sluice_pid=
 
+# The broker log of each ActiveMQ round goes to OUT (its data dir does not
+# outlive the round).
+save_activemq_log() {
+  [ -s "$amq_dir/data/activemq.log" ] && cat "$amq_dir/data/activemq.log" >>"$OUT/activemq.log"
+  return 0
+}
 cleanup() {
   set +e
   if [ -n "$sluice_pid" ] && kill -0 "$sluice_pid" 2>/dev/null; then
@@ -70,6 +95,11 @@ cleanup() {
   if [ -d "$rmq_dir" ]; then
     log "stopping RabbitMQ"
     "$root/scripts/rabbitmq.sh" stop "$rmq_dir" >&2
+  fi
+  if [ -d "$amq_dir" ]; then
+    log "stopping ActiveMQ"
+    "$root/scripts/activemq.sh" stop "$amq_dir" >&2
+    save_activemq_log
   fi
   if [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; else log "kept $work"; fi
 }
@@ -97,6 +127,17 @@ fi
 for s in "${scens[@]}"; do
   "$perf" list | awk 'NR > 1 { print $1 }' | grep -qx "$s" || die "unknown scenario $s"
 done
+# amq_scen[S]=1 for the selected scenarios that also run against ActiveMQ.
+declare -A amq_scen=()
+if [ "$AMQ" = 1 ]; then
+  for s in ${ACTIVEMQ_SCENARIOS:-stomp-throughput stomp-latency}; do
+    for t in "${scens[@]}"; do [ "$s" = "$t" ] && amq_scen[$s]=1; done
+  done
+  if [ "${#amq_scen[@]}" = 0 ]; then
+    log "ACTIVEMQ=1, but none of the scenarios runs against ActiveMQ (ACTIVEMQ_SCENARIOS); not starting it"
+    AMQ=0
+  fi
+fi
 
 for p in "$SA" "$SS" "$SH"; do
   port_open "$p" && die "port $p is in use; set SLUICE_*_PORT"
@@ -105,6 +146,11 @@ done
 for p in "$RA" "$RS"; do
   port_open "$p" && die "port $p is in use (another RabbitMQ?); set RABBITMQ_AMQP_PORT / RABBITMQ_STOMP_PORT"
 done
+if [ "$AMQ" = 1 ]; then
+  for p in "$AS" "$AO"; do
+    port_open "$p" && die "port $p is in use (another ActiveMQ?); set ACTIVEMQ_STOMP_PORT / ACTIVEMQ_OPENWIRE_PORT"
+  done
+fi
 # Each round starts both brokers afresh (sluice on an empty data dir), so
 # that no round inherits another's heap, backlog or garbage.
 start_rabbitmq() {
@@ -114,6 +160,29 @@ start_rabbitmq() {
   pin "$rmq_pid"
 }
 stop_rabbitmq() { "$root/scripts/rabbitmq.sh" stop "$rmq_dir" >&2; }
+# Each round's ActiveMQ starts on an empty data dir (KahaDB), like sluice.
+start_activemq() {
+  [ "$AMQ" = 1 ] || return 0
+  rm -rf "$amq_dir"
+  log "starting ActiveMQ in $amq_dir"
+  "$root/scripts/activemq.sh" start "$amq_dir" >&2 || die "ActiveMQ did not start"
+  amq_pid=$(tr -dc '0-9' <"$amq_dir/activemq.pid")
+  pin "$amq_pid"
+  # A cold JVM interprets before it compiles. On this 2-core machine
+  # ActiveMQ's first seconds of STOMP load were ~30 % slower than later
+  # ones, and its C2 compiler thread took most of its CPU for ~30 s.
+  local warm=${ACTIVEMQ_WARMUP:-30s}
+  if [ "$warm" != 0 ] && [ "$warm" != 0s ]; then
+    log "warming up ActiveMQ's JVM ($warm of stomp-throughput, not recorded)"
+    "${perf_cmd[@]}" run --scenario stomp-throughput --label activemq-warmup --no-amqp-setup --stomp-addr "127.0.0.1:$AS" \
+      --duration "$warm" --quiet >>"$OUT/progress.log" 2>&1 || log "the ActiveMQ warm-up run failed (see $OUT/progress.log)"
+  fi
+}
+stop_activemq() {
+  [ "$AMQ" = 1 ] || return 0
+  "$root/scripts/activemq.sh" stop "$amq_dir" >&2
+  save_activemq_log
+}
 # pin PID: with PIN=1, every thread of a broker goes to CPU 1.
 pin() {
   [ "${PIN:-0}" = 1 ] || return 0
@@ -138,6 +207,7 @@ stop_sluice() {
   wait "$sluice_pid" 2>/dev/null || true
 }
 start_rabbitmq
+start_activemq
 start_sluice
 
 # The machine, recorded with the results.
@@ -152,6 +222,10 @@ start_sluice
   echo "go: $(go version | awk '{ print $3 }')"
   echo "rabbitmq-server: $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
   echo "erlang: $(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo unknown)"
+  if [ "$AMQ" = 1 ]; then
+    echo "activemq: $(dpkg-query -W -f='${Version}' activemq 2>/dev/null || echo unknown), KahaDB, JVM ${ACTIVEMQ_JAVA_OPTS:-(scripts/activemq.sh default)}, $(java -version 2>&1 | head -1)"
+    echo "activemq scenarios: ${!amq_scen[*]} (JVM warm-up after each start: ${ACTIVEMQ_WARMUP:-30s})"
+  fi
   echo "data dirs: $work ($(df -h "$work" | awk 'NR == 2 { print $1 }'))"
   echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT PIN=${PIN:-0}"
   echo "scenarios: ${scens[*]}"
@@ -162,8 +236,8 @@ log "machine limits"
 "$perf" loopback --size 1024 --duration 2s --json "$OUT/loopback.json" | tee "$OUT/limits.txt"
 "$perf" fsync --dir "$work" --duration 2s --json "$OUT/fsync.json" | tee -a "$OUT/limits.txt"
 
-run_one() { # scenario label uri stomp pid round
-  local s=$1 label=$2 uri=$3 stomp=$4 pid=$5 i=$6 extra=()
+run_one() { # scenario label uri stomp pid round [sluice-perf flags...]
+  local s=$1 label=$2 uri=$3 stomp=$4 pid=$5 i=$6 extra=("${@:7}")
   [ "$s" = backlog ] && extra+=(--count "$BACKLOG_COUNT")
   # shellcheck disable=SC2206
   [ -n "${PERF_ARGS:-}" ] && extra+=($PERF_ARGS)
@@ -180,13 +254,18 @@ for i in $(seq "$REPEAT"); do
   if [ "$i" -gt 1 ]; then
     stop_sluice
     stop_rabbitmq
+    stop_activemq
     start_rabbitmq
+    start_activemq
     start_sluice
     sleep 3
   fi
   for s in "${scens[@]}"; do
     run_one "$s" sluice "amqp://guest:guest@127.0.0.1:$SA/" "127.0.0.1:$SS" "$sluice_pid" "$i"
     run_one "$s" rabbitmq "amqp://guest:guest@127.0.0.1:$RA/" "127.0.0.1:$RS" "$rmq_pid" "$i"
+    if [ -n "${amq_scen[$s]:-}" ]; then
+      run_one "$s" activemq "" "127.0.0.1:$AS" "$amq_pid" "$i" --no-amqp-setup
+    fi
   done
 done
 

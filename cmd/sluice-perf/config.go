@@ -49,7 +49,14 @@ type config struct {
 	Warmup time.Duration `json:"warmup_ns"`
 	PID    int           `json:"pid,omitempty"`
 	Prefix string        `json:"queue_prefix"`
-	Quiet  bool          `json:"-"`
+	// NoAMQPSetup runs a STOMP load without AMQP: no queue is declared,
+	// purged or deleted, the broker creates each /queue destination on the
+	// first SUBSCRIBE or SEND (ActiveMQ, RabbitMQ's plugin and sluice all
+	// do), and the run's queues get a name of their own (Prefix plus a
+	// run-unique suffix) so that nothing left in a queue by an earlier run
+	// can be counted. Set by --no-amqp-setup or an empty --uri.
+	NoAMQPSetup bool `json:"no_amqp_setup,omitempty"`
+	Quiet       bool `json:"-"`
 }
 
 func defaultConfig() config {
@@ -139,6 +146,12 @@ func (c *config) validate() error {
 	var errs []string
 	if c.Protocol != "amqp" && c.Protocol != "stomp" {
 		errs = append(errs, "protocol must be amqp or stomp")
+	}
+	if c.Protocol == "stomp" && c.URI == "" {
+		c.NoAMQPSetup = true
+	}
+	if c.Protocol == "amqp" && (c.NoAMQPSetup || c.URI == "") {
+		errs = append(errs, "an AMQP run needs --uri (--no-amqp-setup and an empty --uri are for STOMP runs)")
 	}
 	if c.IdleConns < 0 {
 		errs = append(errs, "--idle-conns must be >= 0")

@@ -116,6 +116,38 @@ func TestScenariosAgainstSluice(t *testing.T) {
 		}
 	})
 
+	t.Run("stomp-no-amqp-setup", func(t *testing.T) {
+		// No AMQP at all (an empty URI: any AMQP dial would fail the
+		// setup); the broker creates each /queue on first use, and each
+		// run has queues of its own.
+		var prefixes []string
+		for i := 0; i < 2; i++ {
+			cfg := base("stomp-throughput")
+			cfg.URI, cfg.Queues, cfg.Consumers = "", 2, 2
+			if err := cfg.validate(); err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.NoAMQPSetup {
+				t.Fatal("an empty --uri did not mean --no-amqp-setup")
+			}
+			rep := execute(context.Background(), cfg, nil)
+			rep.finish()
+			if !rep.OK || rep.Accounting.Received != 300 || rep.Confirmed != 300 {
+				var sb strings.Builder
+				rep.print(&sb)
+				t.Fatalf("run %d:\n%s", i, sb.String())
+			}
+			p := rep.Config.Prefix
+			if !strings.HasPrefix(p, "sluice-perf-") || !rep.Config.NoAMQPSetup {
+				t.Fatalf("run %d: report config %+v", i, rep.Config)
+			}
+			prefixes = append(prefixes, p)
+		}
+		if prefixes[0] == prefixes[1] {
+			t.Fatalf("two runs used the same queues %q", prefixes[0])
+		}
+	})
+
 	t.Run("loss-is-a-failure", func(t *testing.T) {
 		// Consumers read a queue that no message is routed to: every
 		// message is unroutable and dropped, and the run must fail.

@@ -76,67 +76,9 @@ func usage() {
 }
 
 func cmdRun(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("sluice-perf run", flag.ContinueOnError)
-	d := defaultConfig()
-	var c config = d
-	var scen, jsonPath string
-	var quiet bool
-	fs.StringVar(&scen, "scenario", "", "built-in scenario (see 'sluice-perf list'); other flags override its settings")
-	fs.StringVar(&c.Label, "label", "", "name of the broker under test, for reports (e.g. sluice, rabbitmq)")
-	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp or stomp")
-	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI (also used to declare and delete the queues of STOMP runs)")
-	fs.StringVar(&c.StompAddr, "stomp-addr", d.StompAddr, "STOMP host:port")
-	fs.DurationVar(&c.Duration, "duration", d.Duration, "how long producers publish (unless --count)")
-	fs.Int64Var(&c.Count, "count", 0, "publish this many messages in all, then stop (0: use --duration)")
-	fs.IntVar(&c.Size, "size", d.Size, "message body size in bytes (at least 16)")
-	fs.IntVar(&c.Producers, "producers", d.Producers, "producers, one connection each")
-	fs.IntVar(&c.Consumers, "consumers", d.Consumers, "consumers, one connection each")
-	fs.IntVar(&c.Queues, "queues", d.Queues, "queues")
-	fs.StringVar(&c.Routing, "routing", d.Routing, "direct (default exchange), topic or fanout")
-	fs.BoolVar(&c.Persistent, "persistent", false, "persistent messages (delivery-mode 2, STOMP persistent:true) to durable queues")
-	fs.IntVar(&c.Confirm, "confirm", 0, "publisher confirms with this window per producer (STOMP: SENDs awaiting a RECEIPT); 0: none")
-	fs.IntVar(&c.Prefetch, "prefetch", d.Prefetch, "consumer prefetch (basic.qos / STOMP prefetch-count)")
-	fs.IntVar(&c.MultiAck, "multi-ack", d.MultiAck, "AMQP: ack every N deliveries with multiple=true (1: each); STOMP always acks each")
-	fs.BoolVar(&c.AutoAck, "autoack", false, "consume without acknowledgements")
-	fs.Float64Var(&c.Rate, "rate", 0, "total publish rate in msg/s over all producers (0: unbounded)")
-	fs.BoolVar(&c.Backlog, "backlog", false, "publish --count messages with no consumer, then drain them")
-	fs.IntVar(&c.IdleConns, "idle-conns", 0, "open this many idle connections and report the broker's RSS per connection (needs --pid)")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", d.DrainTimeout, "after publishing stops, how long consumers may receive nothing before the rest counts as lost")
-	fs.DurationVar(&c.Warmup, "warmup", d.Warmup, "messages sent in the first WARMUP are left out of latency percentiles")
-	fs.IntVar(&c.PID, "pid", 0, "broker process id: report its RSS (VmRSS/VmHWM) and CPU")
-	fs.StringVar(&c.Prefix, "queue-prefix", d.Prefix, "queue and exchange name prefix")
-	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file")
-	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "sluice-perf: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	if scen != "" {
-		s, ok := findScenario(scen)
-		if !ok {
-			fmt.Fprintf(os.Stderr, "sluice-perf: no scenario %q; there are: %s\n", scen, strings.Join(scenarioNames(), ", "))
-			return 2
-		}
-		// Start from the scenario and apply the flags given explicitly.
-		sc := defaultConfig()
-		s.apply(&sc)
-		sc.Scenario = s.name
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		merge(&sc, &c, set)
-		c = sc
-	} else {
-		c.Scenario = "custom"
-	}
-	if err := c.validate(); err != nil {
-		fmt.Fprintln(os.Stderr, "sluice-perf:", err)
-		return 2
+	c, jsonPath, quiet, code := parseRun(args)
+	if code >= 0 {
+		return code
 	}
 	var progress *os.File
 	if !quiet {
@@ -162,9 +104,78 @@ func cmdRun(ctx context.Context, args []string) int {
 	return 0
 }
 
+// parseRun reads the run flags into a validated config. code is the exit
+// code when the command should stop here (help, a bad flag), else -1.
+func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
+	fs := flag.NewFlagSet("sluice-perf run", flag.ContinueOnError)
+	d := defaultConfig()
+	c = d
+	var scen string
+	fs.StringVar(&scen, "scenario", "", "built-in scenario (see 'sluice-perf list'); other flags override its settings")
+	fs.StringVar(&c.Label, "label", "", "name of the broker under test, for reports (e.g. sluice, rabbitmq)")
+	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp or stomp")
+	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI (also used to declare and delete the queues of STOMP runs; empty for a STOMP run: --no-amqp-setup)")
+	fs.BoolVar(&c.NoAMQPSetup, "no-amqp-setup", false, "STOMP runs: use no AMQP; the broker creates /queue destinations on first use, and the queues get run-unique names (for brokers without AMQP, e.g. ActiveMQ)")
+	fs.StringVar(&c.StompAddr, "stomp-addr", d.StompAddr, "STOMP host:port")
+	fs.DurationVar(&c.Duration, "duration", d.Duration, "how long producers publish (unless --count)")
+	fs.Int64Var(&c.Count, "count", 0, "publish this many messages in all, then stop (0: use --duration)")
+	fs.IntVar(&c.Size, "size", d.Size, "message body size in bytes (at least 16)")
+	fs.IntVar(&c.Producers, "producers", d.Producers, "producers, one connection each")
+	fs.IntVar(&c.Consumers, "consumers", d.Consumers, "consumers, one connection each")
+	fs.IntVar(&c.Queues, "queues", d.Queues, "queues")
+	fs.StringVar(&c.Routing, "routing", d.Routing, "direct (default exchange), topic or fanout")
+	fs.BoolVar(&c.Persistent, "persistent", false, "persistent messages (delivery-mode 2, STOMP persistent:true) to durable queues")
+	fs.IntVar(&c.Confirm, "confirm", 0, "publisher confirms with this window per producer (STOMP: SENDs awaiting a RECEIPT); 0: none")
+	fs.IntVar(&c.Prefetch, "prefetch", d.Prefetch, "consumer prefetch (basic.qos / STOMP prefetch-count)")
+	fs.IntVar(&c.MultiAck, "multi-ack", d.MultiAck, "AMQP: ack every N deliveries with multiple=true (1: each); STOMP always acks each")
+	fs.BoolVar(&c.AutoAck, "autoack", false, "consume without acknowledgements")
+	fs.Float64Var(&c.Rate, "rate", 0, "total publish rate in msg/s over all producers (0: unbounded)")
+	fs.BoolVar(&c.Backlog, "backlog", false, "publish --count messages with no consumer, then drain them")
+	fs.IntVar(&c.IdleConns, "idle-conns", 0, "open this many idle connections and report the broker's RSS per connection (needs --pid)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", d.DrainTimeout, "after publishing stops, how long consumers may receive nothing before the rest counts as lost")
+	fs.DurationVar(&c.Warmup, "warmup", d.Warmup, "messages sent in the first WARMUP are left out of latency percentiles")
+	fs.IntVar(&c.PID, "pid", 0, "broker process id: report its RSS (VmRSS/VmHWM) and CPU")
+	fs.StringVar(&c.Prefix, "queue-prefix", d.Prefix, "queue and exchange name prefix")
+	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, "", false, 0
+		}
+		return c, "", false, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "sluice-perf: unexpected arguments %q\n", fs.Args())
+		return c, "", false, 2
+	}
+	if scen != "" {
+		s, ok := findScenario(scen)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "sluice-perf: no scenario %q; there are: %s\n", scen, strings.Join(scenarioNames(), ", "))
+			return c, "", false, 2
+		}
+		// Start from the scenario and apply the flags given explicitly.
+		sc := defaultConfig()
+		s.apply(&sc)
+		sc.Scenario = s.name
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		merge(&sc, &c, set)
+		c = sc
+	} else {
+		c.Scenario = "custom"
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice-perf:", err)
+		return c, "", false, 2
+	}
+	return c, jsonPath, quiet, -1
+}
+
 // merge copies the explicitly set flags from c into sc.
 func merge(sc, c *config, set map[string]bool) {
 	sc.Label, sc.URI, sc.StompAddr, sc.PID = c.Label, c.URI, c.StompAddr, c.PID
+	sc.NoAMQPSetup = c.NoAMQPSetup
 	m := map[string]func(){
 		"protocol":      func() { sc.Protocol = c.Protocol },
 		"duration":      func() { sc.Duration = c.Duration },

@@ -100,6 +100,9 @@ func (r *report) print(w io.Writer) {
 			ack = fmt.Sprintf("client-individual acks, prefetch-count %d", c.Prefetch)
 		}
 		row("rate / acks", "%s; %s", rate, ack)
+		if c.NoAMQPSetup {
+			row("queues", "/queue/%s-N, new to this run, created by the broker on first use (no AMQP)", c.Prefix)
+		}
 		row("published", "%d in %.2f s = %.0f msg/s", r.Published, r.PublishSeconds, r.PublishRate)
 		row("delivered (unique)", "%d of %d expected in %.2f s = %.0f msg/s", r.Accounting.Received, r.Accounting.Expected, r.ConsumeSeconds, r.ConsumeRate)
 		row("lost/dup/misrouted", "%d / %d / %d", r.Accounting.Lost, r.Accounting.Duplicates, r.Accounting.Misrouted)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,6 +186,14 @@ func (r *runner) claim(ctx context.Context) bool {
 
 func (r *runner) queueName(q int) string { return fmt.Sprintf("%s-%d", r.cfg.Prefix, q) }
 
+// runUniquePrefix is prefix with a suffix no other run has: the start time
+// in base 36 and 32 random bits.
+func runUniquePrefix(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%s", prefix, strconv.FormatInt(time.Now().UnixNano(), 36), hex.EncodeToString(b[:]))
+}
+
 // consumerQueues are the queues consumer c reads: queue c%queues when there
 // are at least as many consumers as queues, else every q with q%consumers==c.
 func consumerQueues(c, consumers, queues int) []int {
@@ -225,6 +236,11 @@ func execute(ctx context.Context, cfg config, progress io.Writer) *report {
 // executeWith is execute with a hook that may wrap the protocol driver
 // (tests use it to break routing on purpose).
 func executeWith(ctx context.Context, cfg config, progress io.Writer, wrap func(driver) driver) *report {
+	if cfg.NoAMQPSetup && cfg.IdleConns == 0 {
+		// Nothing can purge or delete the queues: fresh ones, named for
+		// this run, are empty when it starts (the report keeps the name).
+		cfg.Prefix = runUniquePrefix(cfg.Prefix)
+	}
 	r := &runner{
 		cfg:      cfg,
 		base:     time.Now(),

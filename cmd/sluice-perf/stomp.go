@@ -29,8 +29,24 @@ type stompDriver struct {
 
 func (d *stompDriver) dest(q int) string { return "/queue/" + d.r.queueName(q) }
 
-func (d *stompDriver) setup(ctx context.Context) error { return setupQueues(ctx, d.r) }
-func (d *stompDriver) teardown() error                 { return teardownQueues(d.r) }
+// setup declares (and empties) the queues over AMQP, unless the run uses
+// no AMQP: then the broker creates each /queue on first use, and the
+// queues' names are new to this run (see config.NoAMQPSetup).
+func (d *stompDriver) setup(ctx context.Context) error {
+	if d.r.cfg.NoAMQPSetup {
+		return nil
+	}
+	return setupQueues(ctx, d.r)
+}
+
+// teardown deletes the queues over AMQP; without AMQP they stay (empty,
+// when the run passed).
+func (d *stompDriver) teardown() error {
+	if d.r.cfg.NoAMQPSetup {
+		return nil
+	}
+	return teardownQueues(d.r)
+}
 
 func dialSTOMP(addr string) (*stomp.Conn, error) {
 	return stomp.Dial("tcp", addr,

@@ -44,6 +44,12 @@ func with(m metric, target string, holds func(s, rmq, ratio float64) bool) metri
 
 func named(m metric, name string) metric { m.name = name; return m }
 
+// relative reports whether the metric's target compares the two brokers
+// (a ratio or "RabbitMQ's") rather than sluice alone.
+func (m metric) relative() bool {
+	return strings.Contains(m.target, "x") || strings.Contains(m.target, "RabbitMQ")
+}
+
 // scenarioMetrics are the figures compared per built-in scenario.
 func scenarioMetrics(name string) []metric {
 	switch name {
@@ -78,6 +84,31 @@ func scenarioMetrics(name string) []metric {
 	return []metric{mDelivered, mPublished, mP99}
 }
 
+// metricsAgainst are the figures compared per scenario when the ratio's
+// denominator is broker b. scenarioMetrics' targets are the issue's
+// targets against RabbitMQ; against any other broker those that compare
+// the two are dropped, and the targets against that broker are
+// set instead (STOMP in and out "ahead of ActiveMQ").
+func metricsAgainst(name, b string) []metric {
+	ms := scenarioMetrics(name)
+	if b == "rabbitmq" {
+		return ms
+	}
+	for i := range ms {
+		if ms[i].relative() {
+			ms[i].target, ms[i].holds = "", nil
+		}
+	}
+	if b == "activemq" && name == "stomp-throughput" {
+		for i := range ms {
+			if ms[i].unit == "msg/s" {
+				ms[i] = with(ms[i], "> 1x (ahead of ActiveMQ)", func(_, _, ratio float64) bool { return ratio > 1 })
+			}
+		}
+	}
+	return ms
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
@@ -95,7 +126,7 @@ func cmdSummarize(args []string) error {
 	fs := flag.NewFlagSet("sluice-perf summarize", flag.ContinueOnError)
 	out := fs.String("out", "", "write the markdown here (default: stdout)")
 	a := fs.String("a", "sluice", "label of the broker the ratio's numerator is")
-	b := fs.String("b", "rabbitmq", "label of the broker the ratio's denominator is")
+	b := fs.String("b", "rabbitmq", "label of the broker the ratio's denominator is (every other label gets a table of its own against -a)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -146,6 +177,10 @@ func cmdSummarize(args []string) error {
 	return nil
 }
 
+// writeSummary writes the machine limits and, per scenario, the medians of
+// brokers a and b with the ratio a/b. Every other broker in the reports
+// (ActiveMQ, with make bench ACTIVEMQ=1) gets a table of its own against
+// a, over the scenarios it ran.
 func writeSummary(w io.Writer, reports []*report, machine []string, a, b string) {
 	if len(machine) > 0 {
 		fmt.Fprintf(w, "### Machine limits (same run)\n\n| what | measured |\n|---|---|\n%s\n\n", strings.Join(machine, "\n"))
@@ -156,14 +191,20 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 		order[s.name] = i
 	}
 	byScen := map[string]map[string][]*report{}
-	var names []string
+	var names, others []string
+	seen := map[string]bool{a: true, b: true}
 	for _, r := range reports {
 		if byScen[r.Scenario] == nil {
 			byScen[r.Scenario] = map[string][]*report{}
 			names = append(names, r.Scenario)
 		}
 		byScen[r.Scenario][r.Label] = append(byScen[r.Scenario][r.Label], r)
+		if !seen[r.Label] {
+			seen[r.Label] = true
+			others = append(others, r.Label)
+		}
 	}
+	sort.Strings(others)
 	sort.SliceStable(names, func(i, j int) bool {
 		oi, iok := order[names[i]]
 		oj, jok := order[names[j]]
@@ -176,19 +217,51 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 		return names[i] < names[j]
 	})
 	fmt.Fprintf(w, "### Medians per scenario\n\n")
-	fmt.Fprintf(w, "| scenario | metric | %s | %s | ratio %s/%s | target | holds |\n|---|---|---:|---:|---:|---|---|\n", a, b, a, b)
+	writeTable(w, names, byScen, a, b)
+	for _, c := range others {
+		var ran []string
+		for _, name := range names {
+			if len(byScen[name][c]) > 0 {
+				ran = append(ran, name)
+			}
+		}
+		fmt.Fprintf(w, "\n### Medians per scenario: %s against %s\n\n", a, c)
+		writeTable(w, ran, byScen, a, c)
+	}
 	var failures []string
 	for _, name := range names {
-		ra, rb := byScen[name][a], byScen[name][b]
-		okA, okB := okOnly(ra), okOnly(rb)
-		for _, rs := range [][]*report{ra, rb} {
-			for _, r := range rs {
+		for _, label := range append([]string{a, b}, others...) {
+			for _, r := range byScen[name][label] {
 				if !r.OK {
 					failures = append(failures, fmt.Sprintf("- %s against %s (%s): %s", name, r.Label, r.Started, strings.Join(r.Failures, "; ")))
 				}
 			}
 		}
-		for _, m := range scenarioMetrics(name) {
+	}
+	fmt.Fprintf(w, "\nMedians over the runs that passed the loss/duplicate check (k/n ok when fewer than all n runs passed).")
+	if len(others) == 0 {
+		fmt.Fprintf(w, " Ratios are %s/%s of the medians; for latency and memory lower is better.\n", a, b)
+	} else {
+		tables := "in its own table"
+		if len(others) > 1 {
+			tables = "in their own tables"
+		}
+		fmt.Fprintf(w, " Ratios are %s/%s (%s/%s %s) of the medians; for latency and memory lower is better.\n",
+			a, b, a, strings.Join(others, ", "+a+"/"), tables)
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(w, "\nFailed runs (no number taken from them):\n\n%s\n", strings.Join(failures, "\n"))
+	}
+}
+
+// writeTable writes one table of medians, a against b, for the scenarios
+// in names.
+func writeTable(w io.Writer, names []string, byScen map[string]map[string][]*report, a, b string) {
+	fmt.Fprintf(w, "| scenario | metric | %s | %s | ratio %s/%s | target | holds |\n|---|---|---:|---:|---:|---|---|\n", a, b, a, b)
+	for _, name := range names {
+		ra, rb := byScen[name][a], byScen[name][b]
+		okA, okB := okOnly(ra), okOnly(rb)
+		for _, m := range metricsAgainst(name, b) {
 			va, vb := values(okA, m), values(okB, m)
 			ma, mb := median(va), median(vb)
 			cellA, cellB := cell(ma, va, len(ra), m), cell(mb, vb, len(rb), m)
@@ -199,9 +272,8 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 			}
 			holds := "-"
 			if m.holds != nil && len(va) > 0 {
-				needsB := strings.Contains(m.target, "x") || strings.Contains(m.target, "RabbitMQ")
 				switch {
-				case needsB && rcell == "-":
+				case m.relative() && rcell == "-":
 					holds = "n/a"
 				case m.holds(ma, mb, ratio):
 					holds = "yes"
@@ -211,11 +283,6 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 			}
 			fmt.Fprintf(w, "| %s | %s (%s) | %s | %s | %s | %s | %s |\n", name, m.name, m.unit, cellA, cellB, rcell, orDash(m.target), holds)
 		}
-	}
-	fmt.Fprintf(w, "\nMedians over the runs that passed the loss/duplicate check (k/n ok when fewer than all n runs passed).")
-	fmt.Fprintf(w, " Ratios are %s/%s of the medians; for latency and memory lower is better.\n", a, b)
-	if len(failures) > 0 {
-		fmt.Fprintf(w, "\nFailed runs (no number taken from them):\n\n%s\n", strings.Join(failures, "\n"))
 	}
 }
 
