@@ -223,7 +223,7 @@ start_sluice
   echo "rabbitmq-server: $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)"
   echo "erlang: $(dpkg-query -W -f='${Version}' erlang-base 2>/dev/null || echo unknown)"
   if [ "$AMQ" = 1 ]; then
-    echo "activemq: $(dpkg-query -W -f='${Version}' activemq 2>/dev/null || echo unknown), KahaDB, JVM ${ACTIVEMQ_JAVA_OPTS:-(scripts/activemq.sh default)}, $(java -version 2>&1 | head -1)"
+    echo "activemq: $(dpkg-query -W -f='${Version}' activemq 2>/dev/null || echo unknown), KahaDB, $(java -version 2>&1 | head -1), $(tr '\0' '\n' <"/proc/$amq_pid/cmdline" | grep -E '^-X|^-D.*TaskRunner' | tr '\n' ' ' | sed 's/ $//')"
     echo "activemq scenarios: ${!amq_scen[*]} (JVM warm-up after each start: ${ACTIVEMQ_WARMUP:-30s})"
   fi
   echo "data dirs: $work ($(df -h "$work" | awk 'NR == 2 { print $1 }'))"
