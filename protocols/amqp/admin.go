@@ -2,9 +2,9 @@ package amqp
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
 // ConnInfo describes an open connection for the management API.
@@ -26,22 +26,10 @@ func (c *conn) name() string {
 
 // Connections lists the open, authenticated connections.
 func (s *Server) Connections() []ConnInfo {
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.openConns()
 	out := make([]ConnInfo, 0, len(conns))
 	for _, c := range conns {
-		info, ok := c.info.Load().(ConnInfo)
-		if !ok {
-			continue // still in the handshake
-		}
-		c.chMu.Lock()
-		info.Channels = len(c.chList)
-		c.chMu.Unlock()
-		out = append(out, info)
+		out = append(out, c.connInfo())
 	}
 	return out
 }
@@ -49,15 +37,13 @@ func (s *Server) Connections() []ConnInfo {
 // CloseConnection closes the named connection with 320 CONNECTION_FORCED,
 // as RabbitMQ's management API does. It reports whether one was found.
 func (s *Server) CloseConnection(name, reason string) bool {
-	s.mu.Lock()
 	var target *conn
-	for c := range s.conns {
-		if info, ok := c.info.Load().(ConnInfo); ok && info.Name == name {
+	for _, c := range s.openConns() {
+		if c.name() == name {
 			target = c
 			break
 		}
 	}
-	s.mu.Unlock()
 	if target == nil {
 		return false
 	}
@@ -65,7 +51,30 @@ func (s *Server) CloseConnection(name, reason string) bool {
 	return true
 }
 
-func (c *conn) publishInfo(clientProps message.Table) {
-	c.info.Store(ConnInfo{Name: c.name(), User: c.user, VHost: c.vhost.Name(), Peer: c.nc.RemoteAddr().String(),
-		Protocol: "AMQP 0-9-1", ClientProperties: clientProps, ConnectedAt: time.Now().UnixMilli()})
+// openConns returns the connections past the handshake.
+func (s *Server) openConns() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		if c.openedAt.Load() != 0 {
+			conns = append(conns, c)
+		}
+	}
+	return conns
+}
+
+// connInfo describes an open connection. It is built when asked for, so
+// that a connection keeps none of it; the client properties are decoded
+// again from their encoding.
+func (c *conn) connInfo() ConnInfo {
+	info := ConnInfo{Name: c.name(), User: c.user, VHost: c.vhost.Name(), Peer: c.nc.RemoteAddr().String(),
+		Protocol: "AMQP 0-9-1", ConnectedAt: c.openedAt.Load()}
+	if c.clientProps != nil {
+		info.ClientProperties, _ = wire.DecodeTable(c.clientProps)
+	}
+	c.chMu.Lock()
+	info.Channels = len(c.chans)
+	c.chMu.Unlock()
+	return info
 }

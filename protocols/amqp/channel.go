@@ -23,13 +23,10 @@ type channel struct {
 
 	closing bool // channel.close sent; discard until close-ok
 
-	// Content assembly of the publish in progress.
-	pub       *wire.BasicPublish
-	pubCopy   wire.BasicPublish
-	props     message.Properties
-	body      []byte
-	bodySize  uint64
-	gotHeader bool
+	// pub is the publish whose content is being assembled (it points
+	// into asm); nil between publishes.
+	pub *wire.BasicPublish
+	asm *assembly // made by the channel's first publish, then reused
 
 	confirm  *confirmTracker // nil until confirm.select
 	tx       bool
@@ -39,6 +36,15 @@ type channel struct {
 	// lastQueue is the queue last declared on this channel: an empty
 	// queue name in later methods means it, as the spec says.
 	lastQueue string
+}
+
+// assembly is the state of a publish while its content frames arrive.
+type assembly struct {
+	pub       wire.BasicPublish
+	props     message.Properties
+	body      []byte
+	bodySize  uint64
+	gotHeader bool
 }
 
 // txCheckTag refuses, when it arrives, a transactional ack of a tag that
@@ -88,7 +94,7 @@ func (ch *channel) Deliver(d broker.Delivery) {
 // Cancelled implements broker.Sink: basic.cancel from the server, for
 // clients that announced consumer_cancel_notify.
 func (ch *channel) Cancelled(tag string) {
-	if ch.c.caps != nil && ch.c.caps["consumer_cancel_notify"] == true {
+	if ch.c.caps.cancelNotify {
 		ch.c.out.method(ch.id, &wire.BasicCancel{ConsumerTag: tag, NoWait: true})
 	}
 }
@@ -131,9 +137,9 @@ func (ch *channel) frame(f wire.Frame) error {
 		return ch.bodyFrame(f.Payload)
 	}
 	if ch.pub != nil {
-		return errUnexpectedFrame(ch.gotHeader)
+		return errUnexpectedFrame(ch.asm.gotHeader)
 	}
-	m, err := ch.c.md.Decode(f.Payload)
+	m, err := ch.c.decoder().Decode(f.Payload)
 	if err != nil {
 		return err
 	}
@@ -181,9 +187,12 @@ func (ch *channel) method(m wire.Method) error {
 		if ch.c.blocked.Load() {
 			ch.c.waitUnblocked()
 		}
-		ch.pubCopy = *m
-		ch.pub = &ch.pubCopy
-		ch.gotHeader = false
+		if ch.asm == nil {
+			ch.asm = new(assembly)
+		}
+		ch.asm.pub = *m
+		ch.pub = &ch.asm.pub
+		ch.asm.gotHeader = false
 		return nil
 	case *wire.BasicAck:
 		if ch.tx {
@@ -511,11 +520,12 @@ func (ch *channel) header(p []byte) error {
 	if ch.pub == nil {
 		return errExpectedMethod()
 	}
-	if ch.gotHeader {
+	a := ch.asm
+	if a.gotHeader {
 		return errUnexpectedFrame(true)
 	}
-	ch.props = message.Properties{}
-	classID, size, err := wire.DecodeContentHeader(p, &ch.props)
+	a.props = message.Properties{}
+	classID, size, err := wire.DecodeContentHeader(p, &a.props)
 	if err != nil {
 		return err
 	}
@@ -529,9 +539,9 @@ func (ch *channel) header(p []byte) error {
 			Text: fmt.Sprintf("PRECONDITION_FAILED - message size %d is larger than configured max size %d", size, max)})
 		return nil
 	}
-	ch.gotHeader = true
-	ch.bodySize = size
-	ch.body = make([]byte, 0, size)
+	a.gotHeader = true
+	a.bodySize = size
+	a.body = make([]byte, 0, size)
 	if size == 0 {
 		return ch.publish()
 	}
@@ -542,15 +552,16 @@ func (ch *channel) bodyFrame(p []byte) error {
 	if ch.pub == nil {
 		return errExpectedMethod()
 	}
-	if !ch.gotHeader {
+	a := ch.asm
+	if !a.gotHeader {
 		return errUnexpectedFrame(false)
 	}
-	if uint64(len(ch.body))+uint64(len(p)) > ch.bodySize {
+	if uint64(len(a.body))+uint64(len(p)) > a.bodySize {
 		return wire.NewError(wire.FrameError, fmt.Sprintf("content body of %d bytes exceeds the %d announced in the content header",
-			len(ch.body)+len(p), ch.bodySize))
+			len(a.body)+len(p), a.bodySize))
 	}
-	ch.body = append(ch.body, p...)
-	if uint64(len(ch.body)) == ch.bodySize {
+	a.body = append(a.body, p...)
+	if uint64(len(a.body)) == a.bodySize {
 		return ch.publish()
 	}
 	return nil
@@ -558,10 +569,10 @@ func (ch *channel) bodyFrame(p []byte) error {
 
 // publish completes the assembled message.
 func (ch *channel) publish() error {
-	pub := ch.pub
+	pub, a := ch.pub, ch.asm
 	ch.pub = nil
-	msg := &message.Message{Properties: ch.props, Body: ch.body}
-	ch.body = nil
+	msg := &message.Message{Properties: a.props, Body: a.body}
+	a.props, a.body = message.Properties{}, nil // the message owns them now
 	if msg.Properties.Has(message.FlagReplyTo) && msg.Properties.ReplyTo == replyToQueue {
 		if ch.replyTag == "" {
 			return ch.softError(pub, wire.PreconditionFailed, "fast reply consumer does not exist")

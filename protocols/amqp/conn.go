@@ -2,17 +2,21 @@ package amqp
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/broker"
@@ -20,44 +24,63 @@ import (
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
-// conn is one client connection: a reader goroutine (serve) that parses
-// frames and runs the state machines, and an output with its writer.
+// conn is one client connection: a goroutine that runs the handshake
+// (serve), then a reader goroutine (run) that parses frames and runs the
+// state machines, and an output with its writer.
+//
+// An idle connection is what thousands of clients cost, so it keeps
+// little: what only some connections use (the method decoder, the alarm's
+// wait channel) is made when first needed, the log context only for what
+// is logged, and the client properties stay encoded until the management
+// API asks for them.
 type conn struct {
 	srv *Server
 	nc  net.Conn
 	id  broker.ConnID
-	log zerolog.Logger
 	out *output
 	fr  *wire.FrameReader
-	md  wire.MethodDecoder
+	md  *wire.MethodDecoder // made by the first method on an open channel
 
 	lastRead  atomic.Int64 // unix nanos of the last read that returned data
 	heartbeat atomic.Int64 // negotiated interval in nanoseconds; 0 = off
 	frameMax  atomic.Uint32
+	// openedAt is when connection.open-ok was queued, in unix millis; 0
+	// during the handshake. user, vhost and clientProps are set before it
+	// and never change after, so other goroutines may read them once it
+	// is set.
+	openedAt atomic.Int64
 
 	done      chan struct{}
 	closeOnce sync.Once
 
 	// Reader-goroutine state.
-	vhost      *broker.VHost
-	user       string
-	channelMax uint16
-	channels   map[uint16]*channel
-	closing    bool // connection.close sent, waiting for close-ok
-	caps       message.Table
-	reason     string
+	vhost       *broker.VHost
+	user        string
+	clientProps []byte // client-properties, encoded
+	channelMax  uint16
+	caps        clientCaps
+	reason      string
 
-	chMu        sync.Mutex // guards chList for the writer's resume
-	chList      []*channel
+	chMu sync.Mutex // guards changes to chans, and reads from other goroutines
+	// chans are the open channels, sorted by id. Only the reader changes
+	// it (under chMu), so the reader reads it without the lock.
+	chans []*channel
+
 	blocked     atomic.Bool // the client is told it is blocked
-	unblock     chan struct{}
 	alarmMu     sync.Mutex
+	unblock     chan struct{} // closed when the alarm clears; nil until a publish waits
 	alarmSet    string
 	toldBlocked bool // connection.blocked sent, unblocked owed
 
-	info atomic.Value // ConnInfo once open
-
 	hbTimer atomic.Pointer[time.Timer] // heartbeatTick; nil when heartbeats are off
+}
+
+// clientCaps are the capabilities from the client's properties that
+// change what the broker sends it.
+type clientCaps struct {
+	blocked      bool // connection.blocked
+	cancelNotify bool // consumer_cancel_notify
+	authFailure  bool // authentication_failure_close
 }
 
 // readCounter records when data last arrived, for heartbeat enforcement,
@@ -73,10 +96,8 @@ func (r readCounter) Read(p []byte) (int, error) {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{srv: s, nc: nc, id: broker.ConnID(s.nextID.Add(1)), done: make(chan struct{}),
-		channels: map[uint16]*channel{}, unblock: make(chan struct{})}
-	c.log = s.log.With().Str("proto", "amqp").Str("peer", nc.RemoteAddr().String()).Logger()
-	c.out = &output{c: c, wake: make(chan struct{}, 1), fw: wire.NewFrameWriter(nc)}
+	c := &conn{srv: s, nc: nc, id: broker.ConnID(s.nextID.Add(1)), done: make(chan struct{})}
+	c.out = &output{c: c}
 	c.fr = wire.NewFrameReader(readCounter{c})
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
@@ -85,17 +106,86 @@ func newConn(s *Server, nc net.Conn) *conn {
 // errClosed ends the reader loop after an orderly close.
 var errClosed = errors.New("connection closed")
 
-// serve runs the connection to its end. A panic is logged with its stack
-// and closes only this connection.
+// errHandOff ends the reader loop of a goroutine whose stack grew, when
+// the connection is about to wait: run continues in a new goroutine. A Go
+// stack grows (doubling) to fit the deepest call the goroutine has made,
+// and a GC halves it only while less than a quarter of it is in use, so
+// never back to 2 KiB: a connection idle after a deep method (a declare, a
+// consume) would keep 4-16 KiB of stack through the wait where a new
+// goroutine waits in its starting 2 KiB.
+var errHandOff = errors.New("reader handed off")
+
+// serve runs the handshake, then hands an opened connection to a new
+// goroutine for the rest of its life (run). The handshake's calls go deep
+// (field tables, authentication) and grow this goroutine's stack, which
+// Go gives back only partly and only when a GC finds it mostly unused; the
+// reader, which waits through an idle connection's life, starts with a
+// small stack instead. A panic is logged with its stack and closes only
+// this connection.
 func (c *conn) serve() {
-	defer c.srv.untrack(c)
+	opened := false
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection handler panicked")
-			c.reason = "internal error"
+			c.panicked(p)
 		}
-		c.teardown()
+		if !opened {
+			c.finish()
+		}
 	}()
+	if opened = c.open(); opened {
+		go c.run()
+	}
+}
+
+// run is the reader goroutine of an open connection: it reads frames until
+// the connection ends, then releases it. When its stack has grown and it is
+// about to wait, it continues in a new goroutine instead (errHandOff).
+func (c *conn) run() {
+	handedOff := false
+	defer func() {
+		if p := recover(); p != nil {
+			c.panicked(p)
+		}
+		if !handedOff {
+			c.finish()
+		}
+	}()
+	err := c.loop()
+	if err == errHandOff {
+		handedOff = true
+		go c.run()
+		return
+	}
+	c.ended(err)
+}
+
+func (c *conn) panicked(p any) {
+	c.event(c.srv.log.Error()).Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection handler panicked")
+	c.reason = "internal error"
+}
+
+// finish releases the connection and stops counting it.
+func (c *conn) finish() {
+	c.teardown()
+	c.srv.untrack(c)
+}
+
+// event adds the connection's context to a log event. The context is
+// built only for events that are logged, so a connection keeps none.
+func (c *conn) event(e *zerolog.Event) *zerolog.Event {
+	if !e.Enabled() {
+		return e
+	}
+	e = e.Str("proto", "amqp").Str("peer", c.nc.RemoteAddr().String())
+	if c.openedAt.Load() != 0 {
+		e = e.Str("user", c.user).Str("vhost", c.vhost.Name())
+	}
+	return e
+}
+
+// open reads the protocol header and runs the handshake. It reports
+// whether the connection opened; if not, c.reason says why.
+func (c *conn) open() bool {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
 	if err := wire.ReadProtocolHeader(c.nc); err != nil {
 		if errors.Is(err, wire.ErrProtocolHeader) {
@@ -107,18 +197,22 @@ func (c *conn) serve() {
 		} else {
 			c.reason = "handshake: " + err.Error()
 		}
-		return
+		return false
 	}
 	if err := c.handshake(); err != nil {
 		if c.reason == "" {
 			c.reason = "handshake: " + err.Error()
 		}
-		return
+		return false
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
-	c.log = c.log.With().Str("user", c.user).Str("vhost", c.vhost.Name()).Logger()
-	c.log.Info().Msg("connection opened")
-	err := c.loop()
+	c.event(c.srv.log.Info()).Msg("connection opened")
+	return true
+}
+
+// ended records why the reader loop ended, and for a hard error tells the
+// client with connection.close.
+func (c *conn) ended(err error) {
 	switch {
 	case err == errClosed:
 	case err == nil:
@@ -139,10 +233,12 @@ func (c *conn) serve() {
 // teardown releases everything the connection held: channels' unacked
 // messages go back to their queues, exclusive queues are deleted.
 func (c *conn) teardown() {
-	for _, ch := range c.channels {
+	for _, ch := range c.chans {
 		ch.close()
 	}
-	c.channels = nil
+	c.chMu.Lock()
+	c.chans = nil
+	c.chMu.Unlock()
 	c.closeOnce.Do(func() { close(c.done) })
 	if t := c.hbTimer.Load(); t != nil {
 		t.Stop()
@@ -151,9 +247,9 @@ func (c *conn) teardown() {
 	c.nc.Close()
 	c.srv.broker.ReleaseOwner(c.id)
 	if c.vhost != nil {
-		c.log.Info().Str("reason", c.reason).Msg("connection closed")
+		c.event(c.srv.log.Info()).Str("reason", c.reason).Msg("connection closed")
 	} else {
-		c.log.Debug().Str("reason", c.reason).Msg("connection closed during handshake")
+		c.event(c.srv.log.Debug()).Str("reason", c.reason).Msg("connection closed during handshake")
 	}
 }
 
@@ -182,24 +278,28 @@ func (c *conn) forceClose(text string) {
 }
 
 // readMethod reads the next frame, which must be a method on channel 0,
-// during the handshake.
-func (c *conn) readMethod() (wire.Method, error) {
+// during the handshake. It returns the frame's payload too, valid until
+// the next read.
+func (c *conn) readMethod() (wire.Method, []byte, error) {
 	for {
 		f, err := c.fr.ReadFrame()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if f.Type == wire.FrameHeartbeat {
 			continue
 		}
 		if f.Type != wire.FrameMethod || f.Channel != 0 {
-			return nil, wire.NewError(wire.UnexpectedFrame, "expected a connection method on channel 0 during the handshake")
+			return nil, nil, wire.NewError(wire.UnexpectedFrame, "expected a connection method on channel 0 during the handshake")
 		}
-		return wire.DecodeMethod(f.Payload)
+		m, err := wire.DecodeMethod(f.Payload)
+		return m, f.Payload, err
 	}
 }
 
-func (c *conn) serverProperties() message.Table {
+// connectionStart is the server's connection.start, the same for every
+// connection: it is encoded once.
+func connectionStart(cfg *Config) *wire.Preencoded {
 	caps := message.Table{
 		"publisher_confirms":           true,
 		"exchange_exchange_bindings":   true,
@@ -211,21 +311,27 @@ func (c *conn) serverProperties() message.Table {
 		"direct_reply_to":              true,
 		"consumer_priorities":          true,
 	}
-	return message.Table{
+	props := message.Table{
 		"product":      "sluice",
-		"version":      c.srv.cfg.Version,
+		"version":      cfg.Version,
 		"platform":     "Go " + runtime.Version(),
-		"cluster_name": c.srv.cfg.ClusterName,
+		"cluster_name": cfg.ClusterName,
 		"information":  "https://github.com/sluice-mq/sluice",
 		"capabilities": caps,
 	}
+	start, err := wire.Preencode(&wire.ConnectionStart{VersionMajor: 0, VersionMinor: 9,
+		ServerProperties: props, Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US"})
+	if err != nil {
+		// Unreachable: the table holds only strings and booleans.
+		panic("amqp: encoding connection.start: " + err.Error())
+	}
+	return start
 }
 
 // handshake runs start / start-ok / tune / tune-ok / open / open-ok.
 func (c *conn) handshake() error {
-	c.out.method(0, &wire.ConnectionStart{VersionMajor: 0, VersionMinor: 9,
-		ServerProperties: c.serverProperties(), Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US"})
-	m, err := c.readMethod()
+	c.out.method(0, c.srv.start)
+	m, p, err := c.readMethod()
 	if err != nil {
 		return err
 	}
@@ -233,19 +339,25 @@ func (c *conn) handshake() error {
 	if !ok {
 		return c.handshakeError(wire.NewError(wire.CommandInvalid, "expected connection.start-ok"))
 	}
-	clientProps := so.ClientProperties
 	if caps, ok := so.ClientProperties["capabilities"].(message.Table); ok {
-		c.caps = caps
+		c.caps = clientCaps{blocked: caps["connection.blocked"] == true,
+			cancelNotify: caps["consumer_cancel_notify"] == true,
+			authFailure:  caps["authentication_failure_close"] == true}
 	}
+	// The client properties are kept as the client encoded them (the
+	// table is start-ok's first argument, after the class and method ids):
+	// decoded they take several times the room, and only the management
+	// API reads them.
+	c.clientProps = bytes.Clone(p[4 : 8+binary.BigEndian.Uint32(p[4:8])])
 	user, pass, err := parseSASL(so.Mechanism, so.Response)
 	if err != nil {
 		return c.handshakeError(err.(*wire.Error))
 	}
 	u, aerr := c.srv.users.Authenticate(user, pass, c.nc.RemoteAddr())
 	if aerr != nil {
-		c.log.Warn().Str("user", user).Str("mechanism", so.Mechanism).Msg("authentication failed")
+		c.event(c.srv.log.Warn()).Str("user", user).Str("mechanism", so.Mechanism).Msg("authentication failed")
 		c.reason = "authentication failed for user '" + user + "'"
-		if c.caps == nil || c.caps["authentication_failure_close"] != true {
+		if !c.caps.authFailure {
 			// A client that did not ask to be told gets the socket
 			// closed, as RabbitMQ does (the spec's behaviour).
 			return errClosed
@@ -265,7 +377,7 @@ func (c *conn) handshake() error {
 		hb = uint16(cfg.Heartbeat / time.Second)
 	}
 	c.out.method(0, &wire.ConnectionTune{ChannelMax: cfg.ChannelMax, FrameMax: cfg.FrameMax, Heartbeat: hb})
-	m, err = c.readMethod()
+	m, _, err = c.readMethod()
 	if err != nil {
 		return err
 	}
@@ -297,7 +409,7 @@ func (c *conn) handshake() error {
 		c.hbTimer.Store(time.AfterFunc(hb/2, c.heartbeatTick))
 	}
 
-	m, err = c.readMethod()
+	m, _, err = c.readMethod()
 	if err != nil {
 		return err
 	}
@@ -311,7 +423,7 @@ func (c *conn) handshake() error {
 		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("vhost %s not found", op.VirtualHost)))
 	}
 	c.vhost = v
-	c.publishInfo(clientProps)
+	c.openedAt.Store(time.Now().UnixMilli())
 	c.out.method(0, &wire.ConnectionOpenOk{})
 	if reason := c.srv.alarm(); reason != "" {
 		c.alarmChanged(reason)
@@ -365,6 +477,43 @@ func (c *conn) closeWith(e *wire.Error) {
 	}
 }
 
+// afterFrame says what the reader does before it reads the frame after f:
+// whether it releases its read buffer, and whether it may then hand off to
+// a new goroutine if its stack grew. Acks come as often as deliveries go
+// out, a few microseconds apart, and a consumer's reader often waits
+// between two: handing off then would start a goroutine and grow its stack
+// again per ack or so (one hand-off per five acks in a transient-1-1 run
+// with --multi-ack 1). After the other methods, and after the heartbeats
+// that an idle connection keeps getting, it may.
+func afterFrame(f wire.Frame) (release, handOff bool) {
+	switch {
+	case f.Type == wire.FrameHeartbeat:
+		return true, true
+	case f.Type != wire.FrameMethod:
+		return false, false
+	case len(f.Payload) < 4 || f.Payload[0] != 0 || f.Payload[1] != 60 || f.Payload[2] != 0:
+		return true, true
+	}
+	switch f.Payload[3] {
+	case 40: // basic.publish: its content follows at once
+		return false, false
+	case 80, 90, 120: // basic.ack, basic.reject, basic.nack
+		return true, false
+	}
+	return true, true
+}
+
+// stackAddr returns an address in its own frame. Called twice from one
+// function frame it returns the same address, unless the goroutine's stack
+// moved in between, which Go does only to grow it or to shrink a grown
+// one: loop calls it to learn that its stack grew.
+//
+//go:noinline
+func stackAddr() uintptr {
+	var b byte
+	return uintptr(unsafe.Pointer(&b))
+}
+
 // parseSASL extracts user and password from PLAIN or AMQPLAIN.
 func parseSASL(mechanism, response string) (string, string, error) {
 	switch mechanism {
@@ -391,23 +540,27 @@ func parseSASL(mechanism, response string) (string, string, error) {
 	return "", "", wire.NewError(wire.CommandInvalid, fmt.Sprintf("unknown authentication mechanism '%s'", mechanism))
 }
 
-// loop reads frames until the connection ends.
+// loop reads frames until the connection ends, or until a goroutine whose
+// stack grew would wait (errHandOff).
 func (c *conn) loop() error {
-	release := true // the handshake is done: wait for the first frame small
+	frame := stackAddr()
+	release, handOff := true, false // a new reader: wait for the first frame small
 	for {
 		if release {
-			// After a control method (not a publish, whose header and body
-			// follow at once) the connection is likely to wait: it waits
-			// holding a 128-byte array instead of its read buffer. Small
-			// frames such as acks arrive whole in that array.
+			// After a control method or a heartbeat (not a publish, whose
+			// header and body follow at once) the connection is likely to
+			// wait: it waits holding a 128-byte array instead of its read
+			// buffer. Small frames such as acks arrive whole in that array.
 			c.fr.Release()
+			if handOff && c.fr.Buffered() == 0 && stackAddr() != frame {
+				return errHandOff
+			}
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			return err
 		}
-		release = f.Type == wire.FrameMethod && !(len(f.Payload) >= 4 &&
-			f.Payload[0] == 0 && f.Payload[1] == 60 && f.Payload[2] == 0 && f.Payload[3] == 40)
+		release, handOff = afterFrame(f)
 		switch f.Type {
 		case wire.FrameHeartbeat:
 			if f.Channel != 0 {
@@ -437,7 +590,7 @@ func (c *conn) loop() error {
 }
 
 func (c *conn) connectionMethod(payload []byte) error {
-	m, err := c.md.Decode(payload)
+	m, err := wire.DecodeMethod(payload)
 	if err != nil {
 		return err
 	}
@@ -509,46 +662,68 @@ func erlangBinary(p []byte) string {
 }
 
 func (c *conn) channelFrame(f wire.Frame) error {
-	ch := c.channels[f.Channel]
-	if ch == nil {
-		// RabbitMQ limits how many channels are open at once, not their
-		// numbers, and reports it before looking at the frame; its texts
-		// name no channel.
-		if len(c.channels) >= int(c.channelMax) {
-			return wire.NewError(wire.NotAllowed, fmt.Sprintf("number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax))
-		}
-		if f.Type != wire.FrameMethod {
-			return wire.NewError(wire.ChannelError, "expected 'channel.open'")
-		}
-		m, err := c.md.Decode(f.Payload)
-		if err != nil {
-			return err
-		}
-		if _, ok := m.(*wire.ChannelOpen); !ok {
-			e := wire.NewError(wire.ChannelError, "expected 'channel.open'")
-			e.ClassID, e.MethodID = m.ClassID(), m.MethodID()
-			return e
-		}
-		ch = newChannel(c, f.Channel)
-		c.channels[f.Channel] = ch
-		c.chMu.Lock()
-		c.chList = append(c.chList, ch)
-		c.chMu.Unlock()
-		c.out.method(f.Channel, &wire.ChannelOpenOk{})
-		return nil
+	i, found := c.findChannel(f.Channel)
+	if found {
+		return c.chans[i].frame(f)
 	}
-	return ch.frame(f)
+	// RabbitMQ limits how many channels are open at once, not their
+	// numbers, and reports it before looking at the frame; its texts name
+	// no channel.
+	if len(c.chans) >= int(c.channelMax) {
+		return wire.NewError(wire.NotAllowed, fmt.Sprintf("number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.chans), c.channelMax))
+	}
+	if f.Type != wire.FrameMethod {
+		return wire.NewError(wire.ChannelError, "expected 'channel.open'")
+	}
+	m, err := wire.DecodeMethod(f.Payload) // not c.decoder(): an idle connection has none
+	if err != nil {
+		return err
+	}
+	if _, ok := m.(*wire.ChannelOpen); !ok {
+		e := wire.NewError(wire.ChannelError, "expected 'channel.open'")
+		e.ClassID, e.MethodID = m.ClassID(), m.MethodID()
+		return e
+	}
+	ch := newChannel(c, f.Channel)
+	c.chMu.Lock()
+	c.chans = slices.Insert(c.chans, i, ch)
+	c.chMu.Unlock()
+	c.out.method(f.Channel, &wire.ChannelOpenOk{})
+	return nil
+}
+
+// findChannel returns the index of channel id in c.chans, or where it
+// would go, and whether it is open. Reader goroutine only.
+func (c *conn) findChannel(id uint16) (int, bool) {
+	if len(c.chans) == 1 { // the usual case
+		if c.chans[0].id >= id {
+			return 0, c.chans[0].id == id
+		}
+		return 1, false
+	}
+	return slices.BinarySearchFunc(c.chans, id, func(ch *channel, id uint16) int { return cmp.Compare(ch.id, id) })
+}
+
+// decoder returns the connection's method decoder, which reuses the
+// structs of the frequent methods; a connection that never uses a channel
+// has none.
+func (c *conn) decoder() *wire.MethodDecoder {
+	if c.md == nil {
+		c.md = new(wire.MethodDecoder)
+	}
+	return c.md
 }
 
 // removeChannel forgets a closed channel so its id can be reused.
 func (c *conn) removeChannel(ch *channel) {
-	delete(c.channels, ch.id)
+	i, found := c.findChannel(ch.id)
+	if !found || c.chans[i] != ch {
+		return
+	}
 	c.chMu.Lock()
-	for i, x := range c.chList {
-		if x == ch {
-			c.chList = append(c.chList[:i], c.chList[i+1:]...)
-			break
-		}
+	c.chans = slices.Delete(c.chans, i, i+1)
+	if len(c.chans) == 0 {
+		c.chans = nil
 	}
 	c.chMu.Unlock()
 }
@@ -556,7 +731,7 @@ func (c *conn) removeChannel(ch *channel) {
 // resumeSessions is the writer telling that the output drained.
 func (c *conn) resumeSessions() {
 	c.chMu.Lock()
-	list := append([]*channel(nil), c.chList...)
+	list := slices.Clone(c.chans)
 	c.chMu.Unlock()
 	for _, ch := range list {
 		ch.session.Resume()
@@ -579,8 +754,10 @@ func (c *conn) alarmChanged(reason string) {
 		return
 	}
 	c.blocked.Store(false)
-	close(c.unblock)
-	c.unblock = make(chan struct{})
+	if c.unblock != nil {
+		close(c.unblock)
+		c.unblock = nil
+	}
 	if c.toldBlocked {
 		c.toldBlocked = false
 		c.out.method(0, &wire.ConnectionUnblocked{})
@@ -602,13 +779,20 @@ func blockedReason(alarms string) string {
 // publishes then back up in TCP, as with RabbitMQ.
 func (c *conn) waitUnblocked() {
 	c.alarmMu.Lock()
-	if c.blocked.Load() && !c.toldBlocked && c.caps != nil && c.caps["connection.blocked"] == true {
+	if c.blocked.Load() && !c.toldBlocked && c.caps.blocked {
 		c.toldBlocked = true
 		c.out.method(0, &wire.ConnectionBlocked{Reason: blockedReason(c.alarmSet)})
 	}
 	c.alarmMu.Unlock()
 	for c.blocked.Load() {
 		c.alarmMu.Lock()
+		if !c.blocked.Load() {
+			c.alarmMu.Unlock()
+			return
+		}
+		if c.unblock == nil {
+			c.unblock = make(chan struct{})
+		}
 		ch := c.unblock
 		c.alarmMu.Unlock()
 		select {

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/internal/acceptloop"
 	"github.com/sluice-mq/sluice/internal/connlimit"
+	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
 // Config holds the adapter's settings and limits. Zero values take the
@@ -84,6 +85,7 @@ type Server struct {
 	broker *broker.Broker
 	users  auth.Store
 	log    zerolog.Logger
+	start  *wire.Preencoded // connection.start, the same for every connection
 
 	nextID atomic.Uint64
 
@@ -101,7 +103,7 @@ type Server struct {
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
 	return &Server{cfg: cfg, broker: b, users: users, log: log,
-		conns: map[*conn]struct{}{}}
+		start: connectionStart(&cfg), conns: map[*conn]struct{}{}}
 }
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors

@@ -92,3 +92,35 @@ func (e *Encoder) writeMethod(m Method) {
 	e.WriteShort(m.MethodID())
 	m.Write(e)
 }
+
+// Preencoded is a method encoded once, to be written many times as it is:
+// a server's connection.start, the same for every connection. It encodes
+// like the method it was made from; it cannot be decoded into.
+type Preencoded struct {
+	classID, methodID uint16
+	args              []byte
+}
+
+// Preencode encodes m once.
+func Preencode(m Method) (*Preencoded, error) {
+	e := Encoder{}
+	m.Write(&e)
+	if e.err != nil {
+		return nil, e.err
+	}
+	return &Preencoded{classID: m.ClassID(), methodID: m.MethodID(), args: e.buf}, nil
+}
+
+// ClassID is the class of the method encoded.
+func (p *Preencoded) ClassID() uint16 { return p.classID }
+
+// MethodID is the id of the method encoded.
+func (p *Preencoded) MethodID() uint16 { return p.methodID }
+
+// Read refuses: a Preencoded is only written.
+func (p *Preencoded) Read(*Decoder) error {
+	return NewError(InternalError, "a preencoded "+MethodName(p.classID, p.methodID)+" cannot be decoded into")
+}
+
+// Write appends the encoded arguments.
+func (p *Preencoded) Write(e *Encoder) { e.buf = append(e.buf, p.args...) }

@@ -258,3 +258,28 @@ func TestErrorCloseMethod(t *testing.T) {
 		t.Fatalf("%#v", soft.CloseMethod())
 	}
 }
+
+func TestPreencoded(t *testing.T) {
+	m := &ConnectionStart{VersionMinor: 9, Mechanisms: "PLAIN", Locales: "en_US",
+		ServerProperties: map[string]any{"product": "sluice", "capabilities": map[string]any{"basic.nack": true}}}
+	pre, err := Preencode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := EncodeMethod(nil, m)
+	for i := 0; i < 2; i++ { // written twice, the same bytes
+		got, err := EncodeMethod(nil, pre)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("write %d: %v\n got % x\nwant % x", i, err, got, want)
+		}
+	}
+	if pre.ClassID() != ClassConnection || pre.MethodID() != MethodConnectionStart {
+		t.Fatalf("ids %d.%d", pre.ClassID(), pre.MethodID())
+	}
+	if err := pre.Read(&Decoder{}); err == nil {
+		t.Fatal("a Preencoded decoded")
+	}
+	if _, err := Preencode(&BasicConsumeOk{ConsumerTag: string(make([]byte, 300))}); err == nil {
+		t.Fatal("an over-long short string preencoded")
+	}
+}
