@@ -118,7 +118,8 @@ type Session struct {
 
 // NewSession opens a session for the connection owner delivering to sink.
 func (v *VHost) NewSession(owner ConnID, sink Sink) *Session {
-	return &Session{vh: v, owner: owner, sink: sink, consumers: map[string]*Consumer{}}
+	// consumers is made on the first consume: most channels never do.
+	return &Session{vh: v, owner: owner, sink: sink}
 }
 
 // VHost is the virtual host the session works in.
@@ -180,6 +181,9 @@ func (s *Session) Consume(queue string, spec ConsumeSpec) (string, error) {
 	}
 	c := &Consumer{tag: tag, q: q, s: s, noAck: spec.NoAck, exclusive: spec.Exclusive, priority: prio,
 		prefetchCount: s.consCount, prefetchBytes: s.consBytes, registered: spec.Registered, lease: lease}
+	if s.consumers == nil {
+		s.consumers = map[string]*Consumer{}
+	}
 	s.consumers[tag] = c
 	s.mu.Unlock()
 	if err := q.addConsumer(c); err != nil {
@@ -546,7 +550,7 @@ func (s *Session) Close() {
 		c.cancelled = true
 		cs = append(cs, c)
 	}
-	s.consumers = map[string]*Consumer{}
+	s.consumers = nil
 	us := s.takeAllLocked()
 	s.mu.Unlock()
 	for _, c := range cs {
