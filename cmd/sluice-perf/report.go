@@ -57,6 +57,10 @@ type report struct {
 	HWMReset          bool    `json:"hwm_reset,omitempty"`
 	BrokerCPUSeconds  float64 `json:"broker_cpu_seconds,omitempty"`
 	BrokerCPUPercent  float64 `json:"broker_cpu_percent,omitempty"`
+	// The load generator's own CPU (this process) over the same span: when
+	// it nears 100% of its core, the generator bounds the figures.
+	LoadGenCPUSeconds float64 `json:"loadgen_cpu_seconds,omitempty"`
+	LoadGenCPUPercent float64 `json:"loadgen_cpu_percent,omitempty"`
 	IdleConns         int     `json:"idle_conns,omitempty"`
 	RSSPerConnKiB     float64 `json:"rss_per_conn_kib,omitempty"`
 
@@ -117,6 +121,7 @@ func (r *report) print(w io.Writer) {
 				row("peak RSS after publish", "%s", kib(r.PeakRSSPublishKiB))
 			}
 			row("broker CPU", "%.1f s (%.0f%% of one core)", r.BrokerCPUSeconds, r.BrokerCPUPercent)
+			row("load generator CPU", "%.1f s (%.0f%% of one core)", r.LoadGenCPUSeconds, r.LoadGenCPUPercent)
 		}
 	}
 	for _, wn := range r.Warnings {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -522,6 +523,8 @@ type monitor struct {
 	max      int64
 	cpu0     int64
 	cpu1     int64
+	self0    int64 // this process's CPU ticks
+	self1    int64
 	t0, t1   time.Time
 	hwmReset bool
 	done     chan struct{}
@@ -538,6 +541,7 @@ func (m *monitor) start() {
 	m.first, _ = readProcMem(m.pid)
 	m.cur, m.max = m.first, m.first.RSSKiB
 	m.cpu0, _ = procCPUTicks(m.pid)
+	m.self0, _ = procCPUTicks(os.Getpid())
 	m.t0 = time.Now()
 	m.wg.Add(1)
 	go func() {
@@ -587,6 +591,7 @@ func (m *monitor) stop() {
 	close(m.done)
 	m.wg.Wait()
 	m.cpu1, _ = procCPUTicks(m.pid)
+	m.self1, _ = procCPUTicks(os.Getpid())
 	m.t1 = time.Now()
 	if pm, err := readProcMem(m.pid); err == nil {
 		m.mu.Lock()
@@ -607,7 +612,9 @@ func (m *monitor) fill(rep *report) {
 	rep.PeakRSSKiB = m.peak()
 	rep.HWMReset = m.hwmReset
 	rep.BrokerCPUSeconds = float64(m.cpu1-m.cpu0) / clockTicks
+	rep.LoadGenCPUSeconds = float64(m.self1-m.self0) / clockTicks
 	if s := m.t1.Sub(m.t0).Seconds(); s > 0 {
 		rep.BrokerCPUPercent = 100 * rep.BrokerCPUSeconds / s
+		rep.LoadGenCPUPercent = 100 * rep.LoadGenCPUSeconds / s
 	}
 }

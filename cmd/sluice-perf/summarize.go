@@ -30,6 +30,7 @@ var (
 	mP999      = metric{name: "p99.9", unit: "ms", get: func(r *report) float64 { return r.Latency.P999MS }}
 	mMax       = metric{name: "max", unit: "ms", get: func(r *report) float64 { return r.Latency.MaxMS }}
 	mCPU       = metric{name: "broker CPU", unit: "% of a core", get: func(r *report) float64 { return r.BrokerCPUPercent }}
+	mGenCPU    = metric{name: "load generator CPU", unit: "% of a core", get: func(r *report) float64 { return r.LoadGenCPUPercent }}
 	mPeakRSS   = metric{name: "peak RSS", unit: "MiB", get: func(r *report) float64 { return float64(r.PeakRSSKiB) / 1024 }}
 )
 
@@ -54,17 +55,17 @@ func (m metric) relative() bool {
 func scenarioMetrics(name string) []metric {
 	switch name {
 	case "transient-1-1":
-		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99}
+		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99, mCPU, mGenCPU}
 	case "transient-16b":
-		return []metric{with(mDelivered, "sluice >= 700,000 msg/s", func(s, _, _ float64) bool { return s >= 700000 }), mPublished}
+		return []metric{with(mDelivered, "sluice >= 700,000 msg/s", func(s, _, _ float64) bool { return s >= 700000 }), mPublished, mCPU, mGenCPU}
 	case "persistent-confirm-1", "persistent-confirm-16":
-		return []metric{with(named(mPublished, "published+confirmed"), ">= 4x", ratioAtLeast(4)), mDelivered, mP99}
+		return []metric{with(named(mPublished, "published+confirmed"), ">= 4x", ratioAtLeast(4)), mDelivered, mP99, mCPU, mGenCPU}
 	case "latency-5k", "stomp-latency":
 		p99 := mP99
 		if name == "latency-5k" {
 			p99 = with(mP99, "<= 1/4 of RabbitMQ's", func(_, _, ratio float64) bool { return ratio <= 0.25 })
 		}
-		return []metric{mP50, p99, mP999, mMax, mDelivered}
+		return []metric{mP50, p99, mP999, mMax, mDelivered, mCPU, mGenCPU}
 	case "fanout-1-10":
 		return []metric{named(mDelivered, "delivered (10 queues)"), mPublished, mP99}
 	case "queues-200":
@@ -79,7 +80,7 @@ func scenarioMetrics(name string) []metric {
 			with(mPeakRSS, "sluice < 256 MiB", func(s, _, _ float64) bool { return s < 256 }),
 		}
 	case "stomp-throughput":
-		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99}
+		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99, mCPU, mGenCPU}
 	}
 	return []metric{mDelivered, mPublished, mP99}
 }
