@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -114,6 +115,14 @@ type loopbackResult struct {
 	BatchedMsgs     float64 `json:"batched_msgs_per_sec"`
 	BatchedMiBps    float64 `json:"batched_mib_per_sec"`
 	SecondsEachMode float64 `json:"seconds_each"`
+	// Relay latency: messages at RelayRate msg/s from a writer through a
+	// forwarding goroutine to a reader, two loopback TCP hops, as a
+	// publisher's message reaches a consumer through a broker that does
+	// nothing else. No broker can deliver faster on this machine.
+	RelayRate  float64 `json:"relay_rate"`
+	RelayP50MS float64 `json:"relay_p50_ms"`
+	RelayP99MS float64 `json:"relay_p99_ms"`
+	RelayP999  float64 `json:"relay_p999_ms"`
 }
 
 func cmdLoopback(args []string) error {
@@ -132,11 +141,21 @@ func cmdLoopback(args []string) error {
 	if res.BatchedMsgs, err = loopbackRun(*size, *dur, true); err != nil {
 		return err
 	}
+	res.RelayRate = 5000
+	h, err := loopbackRelay(*size, *dur, res.RelayRate)
+	if err != nil {
+		return err
+	}
+	res.RelayP50MS = float64(h.quantile(0.5)) / 1e6
+	res.RelayP99MS = float64(h.quantile(0.99)) / 1e6
+	res.RelayP999 = float64(h.quantile(0.999)) / 1e6
 	res.UnbatchedMiBps = res.UnbatchedMsgs * float64(*size) / (1 << 20)
 	res.BatchedMiBps = res.BatchedMsgs * float64(*size) / (1 << 20)
 	fmt.Printf("loopback TCP, %d-byte messages, one writer and one reader:\n", *size)
 	fmt.Printf("  one write(2) per message   %10.0f msg/s (%6.0f MiB/s)\n", res.UnbatchedMsgs, res.UnbatchedMiBps)
 	fmt.Printf("  64 KiB buffered writes     %10.0f msg/s (%6.0f MiB/s)\n", res.BatchedMsgs, res.BatchedMiBps)
+	fmt.Printf("  relayed at %.0f msg/s (2 hops, 1 forwarder): p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms\n",
+		res.RelayRate, res.RelayP50MS, res.RelayP99MS, res.RelayP999)
 	if *jsonPath != "" {
 		return writeJSON(*jsonPath, res)
 	}
@@ -205,4 +224,95 @@ func loopbackRun(size int, d time.Duration, batched bool) (float64, error) {
 	}
 	el := time.Since(start)
 	return float64(got.Load()) / float64(size) / el.Seconds(), nil
+}
+
+// loopbackRelay sends size-byte messages at rate msg/s for d over loopback
+// TCP to a goroutine that forwards each one over a second connection to a
+// reader, and returns the one-way delays: the floor under any broker's
+// end-to-end latency on this machine.
+func loopbackRelay(size int, d time.Duration, rate float64) (*hist, error) {
+	size = max(size, 8)
+	pair := func() (net.Conn, net.Conn, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		defer ln.Close()
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			accepted <- c
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return nil, nil, err
+		}
+		s := <-accepted
+		if s == nil {
+			c.Close()
+			return nil, nil, errors.New("loopback relay: accept failed")
+		}
+		return c, s, nil
+	}
+	in, relayIn, err := pair()
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	relayOut, out, err := pair()
+	if err != nil {
+		relayIn.Close()
+		return nil, err
+	}
+	defer out.Close()
+	go func() { // the forwarder
+		defer relayIn.Close()
+		defer relayOut.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := relayIn.Read(buf)
+			if n > 0 {
+				if _, werr := relayOut.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	h := &hist{}
+	readDone := make(chan error, 1)
+	epoch := time.Now()
+	go func() {
+		msg := make([]byte, size)
+		for {
+			if _, err := io.ReadFull(out, msg); err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					err = nil
+				}
+				readDone <- err
+				return
+			}
+			sent := time.Duration(binary.LittleEndian.Uint64(msg))
+			h.record(time.Since(epoch) - sent)
+		}
+	}()
+	msg := make([]byte, size)
+	gap := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	for end := next.Add(d); next.Before(end); next = next.Add(gap) {
+		if w := time.Until(next); w > 0 {
+			time.Sleep(w)
+		}
+		binary.LittleEndian.PutUint64(msg, uint64(time.Since(epoch)))
+		if _, err := in.Write(msg); err != nil {
+			return nil, err
+		}
+	}
+	in.Close()
+	if err := <-readDone; err != nil {
+		return nil, err
+	}
+	return h, nil
 }

@@ -157,6 +157,10 @@ func cmdSummarize(args []string) error {
 			}
 			machine = append(machine, fmt.Sprintf("| loopback TCP, %d-byte messages, one write(2) each | %.0f msg/s (%.0f MiB/s) |", l.Size, l.UnbatchedMsgs, l.UnbatchedMiBps),
 				fmt.Sprintf("| loopback TCP, %d-byte messages, 64 KiB buffered writes | %.0f msg/s (%.0f MiB/s) |", l.Size, l.BatchedMsgs, l.BatchedMiBps))
+			if l.RelayRate > 0 {
+				machine = append(machine, fmt.Sprintf("| loopback relay at %.0f msg/s (2 TCP hops, 1 forwarding goroutine, no broker): one-way p50 / p99 / p99.9 | %.3f / %.3f / %.3f ms |",
+					l.RelayRate, l.RelayP50MS, l.RelayP99MS, l.RelayP999))
+			}
 		default:
 			var r report
 			if err := json.Unmarshal(data, &r); err != nil {
