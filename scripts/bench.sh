@@ -24,6 +24,7 @@
 #   RABBITMQ_AMQP_PORT=5682 RABBITMQ_STOMP_PORT=61623   (the node name and
 #   Erlang ports are the bench's own: sluice-bench@localhost, 25782, epmd 4390)
 #   PERF_ARGS="..."       extra sluice-perf flags for every run
+#   SLUICE_ARGS="..."     extra sluice flags (e.g. --memory-limit 268435456)
 #   KEEP=1                keep the data dirs
 #   PIN=1                 pin the brokers to CPU 1 and the load generator to
 #                         CPU 0 (taskset), so that they do not share a core
@@ -194,7 +195,7 @@ start_sluice() {
   rm -rf "$work/sluice-data"
   log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
   "$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
-    --http-addr "127.0.0.1:$SH" --log-format json --log-level warn 2>>"$OUT/sluice.log" &
+    --http-addr "127.0.0.1:$SH" --log-format json --log-level warn ${SLUICE_ARGS:-} 2>>"$OUT/sluice.log" &
   sluice_pid=$!
   for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
   port_open "$SA" || die "sluice did not open AMQP on $SA (see $OUT/sluice.log)"
@@ -227,7 +228,7 @@ start_sluice
     echo "activemq scenarios: ${!amq_scen[*]} (JVM warm-up after each start: ${ACTIVEMQ_WARMUP:-30s})"
   fi
   echo "data dirs: $work ($(df -h "$work" | awk 'NR == 2 { print $1 }'))"
-  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT PIN=${PIN:-0}"
+  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT PIN=${PIN:-0} SLUICE_ARGS=${SLUICE_ARGS:-}"
   echo "scenarios: ${scens[*]}"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
