@@ -160,7 +160,7 @@ func (h *delayedHolder) fire() {
 			v.b.log.Warn().Err(err).Str("exchange", h.x.name).Msg("delayed message could not be routed")
 		}
 		if e.pid != 0 && v.b.store != nil {
-			v.b.store.LogSettled(e.pid, h.ref())
+			v.b.store.LogSettled(h.ref(), e.pid)
 		}
 	}
 }
@@ -174,7 +174,7 @@ func (h *delayedHolder) stop() {
 	}
 	for _, it := range h.items {
 		if it.e.pid != 0 && h.x.vh.b.store != nil {
-			h.x.vh.b.store.LogSettled(it.e.pid, h.ref())
+			h.x.vh.b.store.LogSettled(h.ref(), it.e.pid)
 		}
 	}
 	h.items = nil

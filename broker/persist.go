@@ -25,12 +25,13 @@ type Persister interface {
 	// is called before the message is visible to consumers, so every later
 	// LogSettled or LogDelivered of the same id follows it in the log.
 	LogMessage(id uint64, publishedAt int64, targets []QueueRef, m *message.Message, done func(error))
-	// LogSettled records that queue q is done with message id. No fsync is
-	// waited for: losing it in a crash only causes an allowed redelivery.
-	LogSettled(id uint64, q QueueRef)
-	// LogDelivered records a first delivery, so that a restart marks the
-	// message redelivered. No fsync is waited for.
-	LogDelivered(id uint64, q QueueRef)
+	// LogSettled records that queue q is done with messages ids. No fsync
+	// is waited for: losing it in a crash only causes an allowed
+	// redelivery.
+	LogSettled(q QueueRef, ids ...uint64)
+	// LogDelivered records first deliveries, so that a restart marks the
+	// messages redelivered. No fsync is waited for.
+	LogDelivered(q QueueRef, ids ...uint64)
 	// LogReturned records that a delivered message came back unacked, so
 	// its x-delivery-limit count survives a restart. No fsync is waited for.
 	LogReturned(id uint64, q QueueRef)
@@ -245,7 +246,7 @@ func (b *Broker) Restore(d Definitions, msgs iter.Seq[RecoveredMessage]) error {
 			q, ok := v.Queue(t.Queue)
 			if !ok || !q.durable {
 				if b.store != nil {
-					b.store.LogSettled(rm.ID, t.QueueRef) // its queue is gone: let the space go
+					b.store.LogSettled(t.QueueRef, rm.ID) // its queue is gone: let the space go
 				}
 				continue
 			}

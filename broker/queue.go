@@ -107,12 +107,8 @@ func (q *Queue) release() {
 		for _, d := range dedupLog {
 			st.LogDedup(ref, d.key, d.exp)
 		}
-		for _, id := range delivered {
-			st.LogDelivered(id, ref)
-		}
-		for _, id := range settled {
-			st.LogSettled(id, ref)
-		}
+		st.LogDelivered(ref, delivered...)
+		st.LogSettled(ref, settled...)
 	}
 	for len(dead) > 0 {
 		q.vh.deadLetter(q, dead)

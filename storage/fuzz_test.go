@@ -28,6 +28,7 @@ func FuzzRecordDecode(f *testing.F) {
 	}
 	f.Add(encodeRef(nil, kindSettled, 7, qa))
 	f.Add(encodeDedup(nil, qa, "key", 99))
+	f.Add(encodeRefs(nil, kindSettledMany, qa, []uint64{1, 2, 3}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		if len(rec) == 0 {
 			return
@@ -36,6 +37,7 @@ func FuzzRecordDecode(f *testing.F) {
 		_, _, _ = decodeMessageHead(body)
 		_, _, _ = decodeRef(body)
 		_, _ = decodeDedup(body)
+		_, _, _ = decodeRefs(body)
 		d, err := decodeMessageBody(body, false)
 		if err != nil || rec[0] != kindMessage {
 			return

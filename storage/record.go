@@ -19,6 +19,10 @@ const (
 	kindDedup     byte = 4 // a de-duplication id remembered until it expires
 	kindReturned  byte = 5 // a delivered message came back unacked once more
 	kindSpill     byte = 6 // a transient message paged out; never recovered
+	// Many ids of one queue settled or delivered at once (a multiple ack,
+	// a dispatch of many messages): vhost(str16) queue(str16) n(4) ids(8 each).
+	kindSettledMany   byte = 7
+	kindDeliveredMany byte = 8
 )
 
 // A message record, after its kind byte (integers little-endian):
@@ -225,6 +229,29 @@ func decodeMessageBody(rec []byte, alias bool) (decodedMessage, error) {
 	}
 	d.msg = m
 	return d, nil
+}
+
+func encodeRefs(dst []byte, kind byte, ref broker.QueueRef, ids []uint64) []byte {
+	dst = append(dst, kind)
+	dst = appendStr16(dst, ref.VHost)
+	dst = appendStr16(dst, ref.Queue)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(ids)))
+	for _, id := range ids {
+		dst = binary.LittleEndian.AppendUint64(dst, id)
+	}
+	return dst
+}
+
+// decodeRefs parses a batch record (after the kind byte); ids are the raw
+// 8-byte little-endian ids, a slice of rec.
+func decodeRefs(rec []byte) (broker.QueueRef, []byte, error) {
+	r := reader{b: rec}
+	ref := broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
+	n := r.u32()
+	if r.err == nil && uint64(n)*8 != uint64(len(r.b)) {
+		return ref, nil, fmt.Errorf("storage: batch record says %d ids but holds %d bytes", n, len(r.b))
+	}
+	return ref, r.b, r.err
 }
 
 func decodeRef(rec []byte) (uint64, broker.QueueRef, error) {

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
@@ -148,6 +149,29 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		n   uint32
 	}
 	dedups := map[dedupKey]dedupAt{}
+	// applyRef replays a settled, delivered or returned record.
+	applyRef := func(kind byte, id uint64, qid uint32) {
+		lm := s.msgs[id]
+		if lm == nil {
+			return
+		}
+		i := lm.find(qid)
+		if i < 0 {
+			return
+		}
+		switch kind {
+		case kindDelivered:
+			lm.setTarget(i, lm.targetAt(i)|deliveredBit)
+		case kindReturned:
+			s.returns[retKey{id, qid}]++
+		default:
+			delete(s.returns, retKey{id, qid})
+			lm.removeTarget(i)
+			if lm.n == 0 {
+				delete(s.msgs, id)
+			}
+		}
+	}
 	replay := func(pos wal.Pos, raw []byte) error {
 		var err error
 		plain, err = s.keyring().open(plain[:0], raw)
@@ -186,26 +210,21 @@ func Open(opts Options) (*Store, *Recovered, error) {
 				badRecords++
 				return nil
 			}
-			lm := s.msgs[id]
-			if lm == nil {
+			applyRef(plain[0], id, s.queueID(ref))
+		case kindSettledMany, kindDeliveredMany:
+			ref, ids, err := decodeRefs(plain[1:])
+			if err != nil {
+				badRecords++
 				return nil
+			}
+			kind := kindSettled
+			if plain[0] == kindDeliveredMany {
+				kind = kindDelivered
 			}
 			qid := s.queueID(ref)
-			i := lm.find(qid)
-			if i < 0 {
-				return nil
-			}
-			switch plain[0] {
-			case kindDelivered:
-				lm.setTarget(i, lm.targetAt(i)|deliveredBit)
-			case kindReturned:
-				s.returns[retKey{id, qid}]++
-			default:
-				delete(s.returns, retKey{id, qid})
-				lm.removeTarget(i)
-				if lm.n == 0 {
-					delete(s.msgs, id)
-				}
+			for len(ids) >= 8 {
+				applyRef(kind, binary.LittleEndian.Uint64(ids), qid)
+				ids = ids[8:]
 			}
 		case kindSpill:
 			// A transient message paged out before the restart: gone.
@@ -534,10 +553,17 @@ func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
 }
 
 // LogSettled implements broker.Persister.
-func (s *Store) LogSettled(id uint64, ref broker.QueueRef) {
+func (s *Store) LogSettled(ref broker.QueueRef, ids ...uint64) {
+	if len(ids) == 0 {
+		return
+	}
 	s.mu.Lock()
-	if lm := s.msgs[id]; lm != nil && !lm.spilled {
-		qid := s.queueID(ref)
+	qid := s.queueID(ref)
+	for _, id := range ids {
+		lm := s.msgs[id]
+		if lm == nil || lm.spilled {
+			continue
+		}
 		if i := lm.find(qid); i >= 0 {
 			delete(s.returns, retKey{id, qid})
 			if lm.pos != 0 {
@@ -555,19 +581,57 @@ func (s *Store) LogSettled(id uint64, ref broker.QueueRef) {
 		}
 	}
 	s.mu.Unlock()
-	s.appendLazy(kindSettled, id, ref)
+	s.appendRefs(kindSettled, kindSettledMany, ref, ids)
 }
 
 // LogDelivered implements broker.Persister.
-func (s *Store) LogDelivered(id uint64, ref broker.QueueRef) {
+func (s *Store) LogDelivered(ref broker.QueueRef, ids ...uint64) {
+	if len(ids) == 0 {
+		return
+	}
 	s.mu.Lock()
-	if lm := s.msgs[id]; lm != nil && !lm.spilled {
-		if i := lm.find(s.queueID(ref)); i >= 0 {
-			lm.setTarget(i, lm.targetAt(i)|deliveredBit)
+	qid := s.queueID(ref)
+	for _, id := range ids {
+		if lm := s.msgs[id]; lm != nil && !lm.spilled {
+			if i := lm.find(qid); i >= 0 {
+				lm.setTarget(i, lm.targetAt(i)|deliveredBit)
+			}
 		}
 	}
 	s.mu.Unlock()
-	s.appendLazy(kindDelivered, id, ref)
+	s.appendRefs(kindDelivered, kindDeliveredMany, ref, ids)
+}
+
+// maxRefsPerRecord bounds the ids in one settled/delivered batch record.
+const maxRefsPerRecord = 4096
+
+// appendRefs logs ids of queue ref lazily: one record of kind one for a
+// single id, records of kind many for a batch (an ack of many deliveries,
+// a dispatch of many messages), which is far smaller than a record each.
+func (s *Store) appendRefs(one, many byte, ref broker.QueueRef, ids []uint64) {
+	if len(ids) == 1 {
+		s.appendLazy(one, ids[0], ref)
+		return
+	}
+	if s.closed.Load() {
+		return
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), maxRefsPerRecord)
+		bp := scratchPool.Get().(*[]byte)
+		plain := encodeRefs((*bp)[:0], many, ref, ids[:n])
+		sealed := scratchPool.Get().(*[]byte)
+		rec := s.keyring().seal((*sealed)[:0], plain)
+		err := s.log.AppendLazy(rec)
+		*bp, *sealed = plain, rec
+		scratchPool.Put(bp)
+		scratchPool.Put(sealed)
+		if err != nil {
+			s.lg.Error().Err(err).Msg("storage: cannot log settles/deliveries; messages may be redelivered after a restart")
+			return
+		}
+		ids = ids[n:]
+	}
 }
 
 // LogReturned implements broker.Persister.

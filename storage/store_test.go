@@ -74,10 +74,10 @@ func TestStoreRecoversWhatIsUnsettled(t *testing.T) {
 				m := &message.Message{Exchange: "ex", RoutingKey: "rk", Properties: props, Body: []byte(fmt.Sprint("body-", i))}
 				logSync(t, s, i, []broker.QueueRef{qa, qb}, m)
 			}
-			s.LogSettled(1, qa)
-			s.LogSettled(1, qb) // 1 is gone
-			s.LogSettled(2, qa) // 2 waits in b only
-			s.LogDelivered(3, qa)
+			s.LogSettled(qa, 1)
+			s.LogSettled(qb, 1) // 1 is gone
+			s.LogSettled(qa, 2) // 2 waits in b only
+			s.LogDelivered(qa, 3)
 			if err := s.SaveDefinitions(broker.Definitions{VHosts: []string{"/"},
 				Queues: []broker.QueueDef{{VHost: "/", Name: "a", Args: message.Table{"x-max-length": int32(3)}}}}); err != nil {
 				t.Fatal(err)
@@ -118,7 +118,7 @@ func TestEncryptedAtRestHasNoPlaintext(t *testing.T) {
 	marker := "SECRET-MARKER-4f9a"
 	m := &message.Message{Properties: message.Properties{Flags: message.FlagHeaders, Headers: message.Table{"h": marker}}, Body: []byte(marker)}
 	logSync(t, s, 1, []broker.QueueRef{{VHost: "/", Queue: marker}}, m)
-	s.LogDelivered(1, broker.QueueRef{VHost: "/", Queue: marker})
+	s.LogDelivered(broker.QueueRef{VHost: "/", Queue: marker}, 1)
 	if err := s.SaveDefinitions(broker.Definitions{Queues: []broker.QueueDef{{VHost: "/", Name: marker}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestCompactionReclaimsSpace(t *testing.T) {
 	wg.Wait()
 	// Settle all but one old message: it must not pin the segments after it.
 	for i := uint64(2); i <= n; i++ {
-		s.LogSettled(i, qa)
+		s.LogSettled(qa, i)
 	}
 	if err := s.log.Sync(); err != nil {
 		t.Fatal(err)
@@ -345,14 +345,14 @@ func TestCompactionKeepsReturnCounts(t *testing.T) {
 		s.LogMessage(i, 1, []broker.QueueRef{qa, qb}, &message.Message{Body: body}, func(error) { wg.Done() })
 	}
 	wg.Wait()
-	s.LogDelivered(1, qa)
+	s.LogDelivered(qa, 1)
 	for range 3 {
 		s.LogReturned(1, qa)
 	}
 	s.LogReturned(1, qb)
 	for i := uint64(2); i <= n; i++ {
-		s.LogSettled(i, qa)
-		s.LogSettled(i, qb)
+		s.LogSettled(qa, i)
+		s.LogSettled(qb, i)
 	}
 	if err := s.log.Sync(); err != nil {
 		t.Fatal(err)
@@ -378,5 +378,35 @@ func TestCompactionKeepsReturnCounts(t *testing.T) {
 		if q.Returns != want || q.Delivered != (q.Queue == qa.Queue) {
 			t.Fatalf("queue %s: returns %d delivered %v, want %d", q.Queue, q.Returns, q.Delivered, want)
 		}
+	}
+}
+
+// TestBatchSettleAndDeliverRecords: a multiple ack and a dispatch of many
+// messages are logged as one record each, and replay applies every id.
+func TestBatchSettleAndDeliverRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openStore(t, dir, nil)
+	for i := uint64(1); i <= 10; i++ {
+		logSync(t, s, i, []broker.QueueRef{qa}, &message.Message{Body: []byte{byte(i)}})
+	}
+	before := s.log.Stats()
+	s.LogDelivered(qa, 1, 2, 3, 4, 5)
+	s.LogSettled(qa, 2, 3, 4)
+	if err := s.log.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.log.Stats().Appends - before.Appends; n != 2 {
+		t.Fatalf("%d records for two batches, want 2", n)
+	}
+	s.Close()
+	s2, rec := openStore(t, dir, nil)
+	defer s2.Close()
+	var got []string
+	for _, m := range collect(rec) {
+		got = append(got, fmt.Sprintf("%d:%v", m.ID, m.Queues[0].Delivered))
+	}
+	want := "[1:true 5:true 6:false 7:false 8:false 9:false 10:false]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("recovered %v, want %s", got, want)
 	}
 }
