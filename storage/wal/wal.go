@@ -322,6 +322,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	l.lastSyncAt = time.Now() // the interval counts from opening, not from the zero time
 	go l.run()
 	return l, nil
 }

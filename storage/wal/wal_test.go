@@ -384,6 +384,8 @@ func TestSyncInterval(t *testing.T) {
 	if _, err := l.Append([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
+	// Give the writer the moment it needs to finish its round.
+	time.Sleep(20 * time.Millisecond)
 	if s := l.Stats().Syncs; s != 0 && time.Since(start) < 300*time.Millisecond {
 		t.Fatalf("SyncInterval synced in the append path: %d", s)
 	}
