@@ -156,7 +156,7 @@ fi
 # that no round inherits another's heap, backlog or garbage.
 start_rabbitmq() {
   log "starting RabbitMQ in $rmq_dir"
-  "$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
+  "${on_cpu1[@]}" "$root/scripts/rabbitmq.sh" start "$rmq_dir" >&2 || die "RabbitMQ did not start"
   rmq_pid=$(tr -dc '0-9' <"$rmq_dir/rabbitmq.pid")
   pin "$rmq_pid"
 }
@@ -166,7 +166,7 @@ start_activemq() {
   [ "$AMQ" = 1 ] || return 0
   rm -rf "$amq_dir"
   log "starting ActiveMQ in $amq_dir"
-  "$root/scripts/activemq.sh" start "$amq_dir" >&2 || die "ActiveMQ did not start"
+  "${on_cpu1[@]}" "$root/scripts/activemq.sh" start "$amq_dir" >&2 || die "ActiveMQ did not start"
   amq_pid=$(tr -dc '0-9' <"$amq_dir/activemq.pid")
   pin "$amq_pid"
   # A cold JVM interprets before it compiles. On this 2-core machine
@@ -184,6 +184,14 @@ stop_activemq() {
   "$root/scripts/activemq.sh" stop "$amq_dir" >&2
   save_activemq_log
 }
+# With PIN=1 the brokers start on CPU 1 (so that their runtimes see one
+# CPU: Go runs one scheduler, Erlang is told +S 1:1) and pin() makes sure
+# every thread stayed there.
+on_cpu1=()
+if [ "${PIN:-0}" = 1 ]; then
+  on_cpu1=(taskset -c 1)
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-+S 1:1 +A 8}"
+fi
 # pin PID: with PIN=1, every thread of a broker goes to CPU 1.
 pin() {
   [ "${PIN:-0}" = 1 ] || return 0
@@ -194,7 +202,7 @@ perf_cmd=("$perf")
 start_sluice() {
   rm -rf "$work/sluice-data"
   log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
-  "$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
+  "${on_cpu1[@]}" "$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
     --http-addr "127.0.0.1:$SH" --log-format json --log-level warn ${SLUICE_ARGS:-} 2>>"$OUT/sluice.log" &
   sluice_pid=$!
   for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
