@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/sluice-mq/sluice/broker/message"
+
 // Paging keeps a backlog's bodies out of memory.
 //
 // A queue keeps the bodies of its ready messages in memory up to
@@ -10,15 +12,25 @@ package broker
 // transient messages go the same way: they are spilled to the log without
 // an fsync and are never recovered after a restart.
 //
-// A paged-out message is read back when it is about to be handed out
-// (delivery, get) or dead-lettered. That read happens under the queue's
-// lock: it is a pread of a record the kernel usually still caches, and a
-// queue drains its backlog in order, so reads are sequential. Delivered
-// messages keep their bodies until settled; there are at most prefetch of
-// them per consumer.
+// Paged-out messages are read back ahead of need, off the queue's lock: when
+// a dispatch leaves a paged-out message within readAheadWindow of the head,
+// a read-ahead goroutine (one per queue, while needed) collects the next
+// paged-out entries under the lock, reads them without it, and attaches
+// them under it again. Only when consumers outrun it is a message read
+// inline, under the lock (a pread the page cache usually serves); the
+// queue counts both. Dead-lettering a paged-out message also reads it
+// inline. Delivered messages keep their bodies until settled; prefetch
+// bounds them.
 
 // DefaultResidentBytes is the default of Config.ResidentBytes.
 const DefaultResidentBytes = 8 << 20
+
+// readAheadWindow is how far behind the head a paged-out message starts a
+// read-ahead, and readAheadBatch how many messages one pass reads.
+const (
+	readAheadWindow = 128
+	readAheadBatch  = 256
+)
 
 // spillBatch bounds how many entries a queue pages out per lock hold when
 // memory pressure starts, so publishers and consumers get the lock between
@@ -98,6 +110,7 @@ func (q *Queue) loadLocked(e *entry, inReady bool) bool {
 	if e.msg != nil {
 		return true
 	}
+	q.readsInline++
 	m, err := q.vh.b.store.ReadMessage(e.pid)
 	if err != nil {
 		q.vh.b.log.Error().Err(err).Str("vhost", q.vh.name).Str("queue", q.name).Uint64("message", e.pid).
@@ -152,11 +165,101 @@ func (q *Queue) pageOutBacklog() {
 	}
 }
 
+// readAheadLocked starts the read-ahead when it is needed and not running.
+// q.mu held.
+func (q *Queue) readAheadLocked() {
+	if !q.loading && q.needReadAheadLocked() {
+		q.loading = true
+		go q.readAhead()
+	}
+}
+
+// needReadAheadLocked reports whether the head of the top priority level,
+// or the message readAheadWindow behind it, is paged out. q.mu held.
+func (q *Queue) needReadAheadLocked() bool {
+	if q.deleted || q.ready.resident == q.ready.count || q.vh.b.store == nil {
+		return false
+	}
+	for i := len(q.ready.levels) - 1; i >= 0; i-- {
+		if d := &q.ready.levels[i]; d.len() > 0 {
+			return d.peek().msg == nil || d.at(min(readAheadWindow, d.len()-1)).msg == nil
+		}
+	}
+	return false
+}
+
+// readAhead loads paged-out messages from the head on, off the lock: up
+// to readAheadBatch messages and a quarter of the resident limit (at least
+// 1 MiB) per pass, passes until the head is covered again.
+func (q *Queue) readAhead() {
+	type job struct {
+		e   *entry
+		pid uint64
+		m   *message.Message
+	}
+	jobs := make([]job, 0, readAheadBatch)
+	budget := max(q.residentLimit()/4, 1<<20)
+	for {
+		q.mu.Lock()
+		if !q.needReadAheadLocked() {
+			q.loading = false
+			q.mu.Unlock()
+			return
+		}
+		jobs = jobs[:0]
+		var bytes int64
+		scanned := 0
+	levels:
+		for i := len(q.ready.levels) - 1; i >= 0; i-- {
+			d := &q.ready.levels[i]
+			for k := 0; k < d.len(); k++ {
+				if len(jobs) == readAheadBatch || bytes >= budget || scanned == 4*readAheadBatch {
+					break levels
+				}
+				scanned++
+				if e := d.at(k); e.msg == nil {
+					jobs = append(jobs, job{e: e, pid: e.pid})
+					bytes += e.size()
+				}
+			}
+		}
+		q.mu.Unlock()
+		st := q.vh.b.store
+		for i := range jobs {
+			// An error is left for the inline read to report, if the
+			// message is still wanted by then.
+			jobs[i].m, _ = st.ReadMessage(jobs[i].pid)
+		}
+		q.mu.Lock()
+		loaded := 0
+		for _, j := range jobs {
+			if e := j.e; j.m != nil && e.msg == nil && !e.gone {
+				e.msg = j.m
+				q.ready.resident++
+				q.ready.residentBytes += e.size()
+				q.readsAhead++
+				loaded++
+			}
+		}
+		if loaded == 0 {
+			// Nothing could be read ahead (errors, or all taken inline):
+			// leave the rest to the inline reads.
+			q.loading = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+	}
+}
+
 // Memory describes a queue's use of memory for its ready messages.
 type Memory struct {
 	Resident      int   // ready messages whose body is in memory
 	ResidentBytes int64 // their body bytes
 	PagedOut      int   // ready messages whose body is in storage only
+	// Paged-out messages read back by the read-ahead, and inline (under
+	// the queue's lock, when consumers outran the read-ahead).
+	ReadsAhead, ReadsInline int64
 }
 
 // Memory reports the queue's resident and paged-out ready messages.
@@ -164,5 +267,5 @@ func (q *Queue) Memory() Memory {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return Memory{Resident: q.ready.resident, ResidentBytes: q.ready.residentBytes,
-		PagedOut: q.ready.count - q.ready.resident}
+		PagedOut: q.ready.count - q.ready.resident, ReadsAhead: q.readsAhead, ReadsInline: q.readsInline}
 }

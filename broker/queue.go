@@ -81,6 +81,11 @@ type Queue struct {
 	unspilled []uint64
 	// deadDraining: some release is publishing dead letters.
 	deadDraining bool
+	// Paging: a read-ahead goroutine is loading paged-out messages, and
+	// how many were read by it and how many inline (under the lock).
+	loading     bool
+	readsAhead  int64
+	readsInline int64
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
@@ -122,6 +127,7 @@ func (q *Queue) release() {
 // forgetLocked notes that e left the queue for good: its storage record is
 // settled. q.mu held.
 func (q *Queue) forgetLocked(e *entry) {
+	e.gone = true
 	switch {
 	case e.spilled:
 		q.unspilled = append(q.unspilled, e.pid)
@@ -361,6 +367,9 @@ func (q *Queue) dispatchLocked(now int64) {
 		q.takeLocked(e)
 		q.deliveredLocked(e, c.noAck)
 	}
+	if len(q.consumers) > 0 {
+		q.readAheadLocked()
+	}
 }
 
 // nextLocked returns the message to hand out next, expiring heads that are
@@ -548,6 +557,7 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	}
 	if e != nil {
 		q.takeLocked(e)
+		q.readAheadLocked()
 		d := s.recordGet(q, e, noAck)
 		q.deliveredLocked(e, noAck)
 		// The count RabbitMQ reports leaves out heads that have expired.

@@ -31,6 +31,7 @@ type entry struct {
 	priority    uint8
 	redelivered bool
 	spilled     bool
+	gone        bool // left the queue for good (for the read-ahead)
 	x           *entryExt
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -147,6 +148,13 @@ func TestPagingPersistentBacklogStaysOnDisk(t *testing.T) {
 		mustOK(t, d.Ack(false))
 	}
 	eventually(t, "queue empty", func() bool { return queueStats(t, b, "backlog")["messages_ready"] == 0 })
+	// Most of the backlog was read back by the read-ahead, off the
+	// queue's lock.
+	st = queueStats(t, b, "backlog")
+	t.Logf("paged reads: %v ahead, %v inline", st["paged_reads_ahead"], st["paged_reads_inline"])
+	if st["paged_reads_ahead"] == 0 {
+		t.Fatalf("no read-ahead: %v", st)
+	}
 }
 
 // TestPagingTransientUnderMemoryPressure: under memory pressure a long
@@ -222,6 +230,10 @@ func TestPagingDeadLettersPagedMessages(t *testing.T) {
 // of transient messages on once the process passes memory-paging-percent
 // of the memory limit (here 1% of 1 GiB, which any test process passes).
 func TestPagingFollowsMemoryPagingPercent(t *testing.T) {
+	// 1% of 1 GiB is ~10 MiB; a test process alone may use less, so
+	// 32 MiB of ballast makes sure it does not.
+	ballast := make([]byte, 32<<20)
+	defer runtime.KeepAlive(ballast)
 	b := brokertest.New(t, smallResident, func(c *server.Config) {
 		c.MemoryLimit = 1 << 30
 		c.MemoryPagingPercent = 1

@@ -42,6 +42,10 @@ type queueInfo struct {
 	Resident      int   `json:"messages_ready_resident"`
 	ResidentBytes int64 `json:"memory_body_bytes"`
 	PagedOut      int   `json:"messages_paged_out"`
+	// Paged-out messages read back ahead of need, and inline (when
+	// consumers outran the read-ahead).
+	ReadsAhead  int64 `json:"paged_reads_ahead"`
+	ReadsInline int64 `json:"paged_reads_inline"`
 }
 
 func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
@@ -56,7 +60,8 @@ func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
 			info, mem := q.Info(), q.Memory()
 			out = append(out, queueInfo{Name: q.Name(), VHost: vname, Durable: q.Durable(), Messages: info.Messages,
 				Unacked: q.Unacked(), Consumers: info.Consumers, DiskBytes: disk[broker.QueueRef{VHost: vname, Queue: q.Name()}],
-				Resident: mem.Resident, ResidentBytes: mem.ResidentBytes, PagedOut: mem.PagedOut})
+				Resident: mem.Resident, ResidentBytes: mem.ResidentBytes, PagedOut: mem.PagedOut,
+				ReadsAhead: mem.ReadsAhead, ReadsInline: mem.ReadsInline})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VHost+"\x00"+out[i].Name < out[j].VHost+"\x00"+out[j].Name })
