@@ -53,15 +53,14 @@ func (s *Server) CloseConnection(name, reason string) bool {
 
 // openConns returns the connections past the handshake.
 func (s *Server) openConns() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
+	conns := s.conns.Snapshot()
+	open := conns[:0]
+	for _, c := range conns {
 		if c.openedAt.Load() != 0 {
-			conns = append(conns, c)
+			open = append(open, c)
 		}
 	}
-	return conns
+	return open
 }
 
 // connInfo describes an open connection. It is built when asked for, so

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/internal/acceptloop"
 	"github.com/sluice-mq/sluice/internal/connlimit"
+	"github.com/sluice-mq/sluice/internal/connset"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
@@ -89,11 +90,7 @@ type Server struct {
 
 	nextID atomic.Uint64
 
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	listeners []net.Listener
-	closing   bool
-	wg        sync.WaitGroup
+	conns connset.Set[*conn]
 
 	blockedMu sync.Mutex
 	blocked   string // alarm reason; "" when publishing may go on
@@ -103,22 +100,18 @@ type Server struct {
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
 	return &Server{cfg: cfg, broker: b, users: users, log: log,
-		start: connectionStart(&cfg), conns: map[*conn]struct{}{}}
+		start: connectionStart(&cfg)}
 }
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
 // are retried with a capped backoff, as net/http does.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	if !s.conns.AddListener(ln) {
 		return net.ErrClosed
 	}
-	s.listeners = append(s.listeners, ln)
-	s.mu.Unlock()
-	return acceptloop.Run(ln, s.isClosing, func(nc net.Conn) {
+	return acceptloop.Run(ln, s.conns.Closing, func(nc net.Conn) {
 		c := newConn(s, nc)
-		if !s.track(c) {
+		if !s.conns.Add(c) {
 			nc.Close()
 			return
 		}
@@ -126,60 +119,27 @@ func (s *Server) Serve(ln net.Listener) error {
 	})
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
 func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
 	if c.user != "" {
 		s.cfg.Limits.Release(c.user)
 	}
-	s.wg.Done()
+	s.conns.Remove(c)
 }
 
 // Shutdown stops accepting, closes every connection with connection.close
 // 320 CONNECTION_FORCED, and waits for them until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for _, ln := range s.listeners {
-		ln.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.conns.Close()
 	for _, c := range conns {
 		c.forceClose("CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'")
 	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err := s.conns.Wait(ctx); err != nil {
 		for _, c := range conns {
 			c.nc.Close()
 		}
-		return ctx.Err()
+		return err
 	}
+	return nil
 }
 
 // SetAlarm blocks (reason != "") or unblocks ("") publishing connections,
@@ -194,13 +154,7 @@ func (s *Server) SetAlarm(reason string) {
 	if !changed {
 		return
 	}
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
+	for _, c := range s.conns.Snapshot() {
 		c.alarmChanged(reason)
 	}
 }

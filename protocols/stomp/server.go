@@ -50,6 +50,7 @@ import (
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/internal/acceptloop"
 	"github.com/sluice-mq/sluice/internal/connlimit"
+	"github.com/sluice-mq/sluice/internal/connset"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -180,18 +181,13 @@ type Server struct {
 	// (and the reader's buffer) back while it waits for input.
 	readers sync.Pool
 
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	listeners []net.Listener
-	closing   bool
-	wg        sync.WaitGroup
+	conns connset.Set[*conn]
 }
 
 // NewServer returns a server for broker b that authenticates against users.
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, broker: b, users: users, log: log,
-		conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, broker: b, users: users, log: log}
 	lim := cfg.limits()
 	s.readers.New = func() any { return frame.NewReader(nil, lim) }
 	return s
@@ -207,16 +203,12 @@ func (s *Server) newConnID() broker.ConnID { return connIDBase | broker.ConnID(s
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
 // are retried with a capped backoff, as net/http does.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	if !s.conns.AddListener(ln) {
 		return net.ErrClosed
 	}
-	s.listeners = append(s.listeners, ln)
-	s.mu.Unlock()
-	return acceptloop.Run(ln, s.isClosing, func(nc net.Conn) {
+	return acceptloop.Run(ln, s.conns.Closing, func(nc net.Conn) {
 		c := newConn(s, newTCPLink(nc))
-		if !s.track(c) {
+		if !s.conns.Add(c) {
 			nc.Close()
 			return
 		}
@@ -224,47 +216,18 @@ func (s *Server) Serve(ln net.Listener) error {
 	})
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
-
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
 func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
 	if c.admitted {
 		s.cfg.Limits.Release(c.user)
 	}
-	s.wg.Done()
+	s.conns.Remove(c)
 }
 
 // Shutdown stops accepting, sends every session an ERROR frame saying the
 // server is shutting down, closes it, and waits for the connections to end
 // until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for _, ln := range s.listeners {
-		ln.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.conns.Close()
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Add(1)
@@ -274,15 +237,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	if err := s.conns.Wait(ctx); err != nil {
 		for _, c := range conns {
 			c.link.Close()
 		}
-		return ctx.Err()
+		return err
 	}
+	return nil
 }

@@ -30,7 +30,7 @@ func (s *Server) WebSocketHandler() http.Handler {
 		wc.SetReadLimit(int64(s.cfg.MaxFrameSize) + 64<<10)
 		c := newConn(s, newWSLink(wc, r))
 		c.log = c.log.With().Str("transport", "websocket").Logger()
-		if !s.track(c) {
+		if !s.conns.Add(c) {
 			_ = wc.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
