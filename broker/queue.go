@@ -62,14 +62,17 @@ type Queue struct {
 
 	delayed      timeHeap // delayed messages by due time
 	delayedBytes int64
-	delayTimer   *time.Timer
-	delayAt      int64
-	leases       timeHeap // visibility leases by deadline
-	leaseTimer   *time.Timer
-	leaseAt      int64
-	pollers      []chan struct{} // long-polling getters waiting for a message
-	busy         map[string]int  // message groups with a message in flight
-	dedup        *dedupCache
+	// delayedResident is the bytes of delayed messages whose body is in
+	// memory (see paging.go).
+	delayedResident int64
+	delayTimer      *time.Timer
+	delayAt         int64
+	leases          timeHeap // visibility leases by deadline
+	leaseTimer      *time.Timer
+	leaseAt         int64
+	pollers         []chan struct{} // long-polling getters waiting for a message
+	busy            map[string]int  // message groups with a message in flight
+	dedup           *dedupCache
 
 	// Work gathered under mu and done by release once it is unlocked:
 	// dead letters to republish and storage records to log.
@@ -740,7 +743,7 @@ func (q *Queue) markDeleted() (int, []*Consumer) {
 	for _, it := range q.delayed {
 		q.forgetLocked(it.e)
 	}
-	q.delayed = nil
+	q.delayed, q.delayedBytes, q.delayedResident = nil, 0, 0
 	q.wakeAllPollersLocked()
 	q.release()
 	return n, cs

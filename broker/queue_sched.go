@@ -87,6 +87,7 @@ func headerMillis(m *message.Message, name string) (int64, bool) {
 // delayLocked parks e until e.notBefore. q.mu held.
 func (q *Queue) delayLocked(e *entry, now int64) {
 	q.delayedBytes += e.size()
+	q.pageOutDelayedLocked(e)
 	heap.Push(&q.delayed, timeItem{at: e.x.notBefore, seq: e.seq, e: e})
 	q.armDelayLocked(now)
 }
@@ -123,6 +124,9 @@ func (q *Queue) releaseDelayed() {
 	for len(q.delayed) > 0 && q.delayed[0].at <= now {
 		it := heap.Pop(&q.delayed).(timeItem)
 		q.delayedBytes -= it.e.size()
+		if it.e.msg != nil {
+			q.delayedResident -= it.e.size()
+		}
 		it.e.x.notBefore = 0
 		q.ready.push(it.e)
 		moved = true

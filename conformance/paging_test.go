@@ -250,3 +250,20 @@ func TestPagingFollowsMemoryPagingPercent(t *testing.T) {
 	}
 	drainInOrder(t, ch, "pressured", 500, false)
 }
+
+// TestPagingDelayedBacklog: delayed persistent messages past the resident
+// limit wait on disk too, and come back intact, in order, once due.
+func TestPagingDelayedBacklog(t *testing.T) {
+	b := brokertest.New(t, smallResident)
+	conn := amqpDial(t, b)
+	defer conn.Close()
+	ch := amqpChan(t, conn)
+	_, err := ch.QueueDeclare("delayed-backlog", true, false, false, false, amqp.Table{"x-delivery-delay": int32(1500)})
+	mustOK(t, err)
+	const n = 1000
+	publishConfirmed(t, ch, "delayed-backlog", n, amqp.Persistent)
+	if st := queueStats(t, b, "delayed-backlog"); st["memory_delayed_body_bytes"] > 65<<10 || st["messages_ready"] != 0 {
+		t.Fatalf("delayed backlog held in memory (or not delayed): %v", st)
+	}
+	drainInOrder(t, amqpChan(t, conn), "delayed-backlog", n, false)
+}

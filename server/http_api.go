@@ -46,6 +46,8 @@ type queueInfo struct {
 	// consumers outran the read-ahead).
 	ReadsAhead  int64 `json:"paged_reads_ahead"`
 	ReadsInline int64 `json:"paged_reads_inline"`
+	// Body bytes of delayed messages held in memory.
+	DelayedResidentBytes int64 `json:"memory_delayed_body_bytes"`
 }
 
 func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
@@ -61,7 +63,7 @@ func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
 			out = append(out, queueInfo{Name: q.Name(), VHost: vname, Durable: q.Durable(), Messages: info.Messages,
 				Unacked: q.Unacked(), Consumers: info.Consumers, DiskBytes: disk[broker.QueueRef{VHost: vname, Queue: q.Name()}],
 				Resident: mem.Resident, ResidentBytes: mem.ResidentBytes, PagedOut: mem.PagedOut,
-				ReadsAhead: mem.ReadsAhead, ReadsInline: mem.ReadsInline})
+				ReadsAhead: mem.ReadsAhead, ReadsInline: mem.ReadsInline, DelayedResidentBytes: mem.DelayedResidentBytes})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VHost+"\x00"+out[i].Name < out[j].VHost+"\x00"+out[j].Name })
