@@ -82,19 +82,7 @@ func (q *Queue) maybePageOutLocked(e *entry) {
 // pageOutLocked drops the body of ready entry e when storage has (or now
 // takes) a copy. q.mu held.
 func (q *Queue) pageOutLocked(e *entry) bool {
-	st := q.vh.b.store
-	switch {
-	case e.msg == nil || st == nil:
-		return false
-	case e.pid != 0:
-		// Logged before it was enqueued (or spilled already).
-	case q.vh.b.pressure.Load():
-		id := q.vh.b.nextMsgID.Add(1)
-		if err := st.Spill(id, e.msg); err != nil {
-			return false
-		}
-		e.pid, e.spilled = id, true
-	default:
+	if e.msg == nil || !q.storeBodyLocked(e) {
 		return false
 	}
 	q.ready.resident--
@@ -103,32 +91,41 @@ func (q *Queue) pageOutLocked(e *entry) bool {
 	return true
 }
 
+// storeBodyLocked makes sure storage holds e's message, so that its body
+// can leave memory: a logged message already is there; a transient one is
+// spilled, but only under memory pressure. q.mu held.
+func (q *Queue) storeBodyLocked(e *entry) bool {
+	st := q.vh.b.store
+	switch {
+	case st == nil:
+		return false
+	case e.pid != 0:
+		return true // logged before it was enqueued (or spilled already)
+	case q.vh.b.pressure.Load():
+		id := q.vh.b.nextMsgID.Add(1)
+		if err := st.Spill(id, e.msg); err != nil {
+			return false
+		}
+		e.pid, e.spilled = id, true
+		return true
+	}
+	return false
+}
+
 // pageOutDelayedLocked pages out delayed message e, just parked, when the
 // queue's resident bodies (ready and delayed) pass its limit; otherwise it
 // counts e as resident. A delayed backlog thus waits on disk too, and comes
 // back through the read-ahead once due. q.mu held.
 func (q *Queue) pageOutDelayedLocked(e *entry) {
+	if e.msg == nil {
+		return
+	}
 	limit := q.residentLimit()
-	if e.msg == nil || limit < 0 || q.ready.residentBytes+q.delayedResident+e.size() <= limit {
-		if e.msg != nil {
-			q.delayedResident += e.size()
-		}
+	if limit >= 0 && q.ready.residentBytes+q.delayedResident+e.size() > limit && q.storeBodyLocked(e) {
+		e.msg = nil
 		return
 	}
-	switch {
-	case e.pid != 0:
-	case q.vh.b.pressure.Load():
-		id := q.vh.b.nextMsgID.Add(1)
-		if err := q.vh.b.store.Spill(id, e.msg); err != nil {
-			q.delayedResident += e.size()
-			return
-		}
-		e.pid, e.spilled = id, true
-	default:
-		q.delayedResident += e.size()
-		return
-	}
-	e.msg = nil
+	q.delayedResident += e.size()
 }
 
 // loadLocked reads a paged-out message back. inReady says whether e is in
