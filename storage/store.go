@@ -618,15 +618,8 @@ func (s *Store) appendRefs(one, many byte, ref broker.QueueRef, ids []uint64) {
 	}
 	for len(ids) > 0 {
 		n := min(len(ids), maxRefsPerRecord)
-		bp := scratchPool.Get().(*[]byte)
-		plain := encodeRefs((*bp)[:0], many, ref, ids[:n])
-		sealed := scratchPool.Get().(*[]byte)
-		rec := s.keyring().seal((*sealed)[:0], plain)
-		err := s.log.AppendLazy(rec)
-		*bp, *sealed = plain, rec
-		scratchPool.Put(bp)
-		scratchPool.Put(sealed)
-		if err != nil {
+		batch := ids[:n]
+		if err := s.appendSmall(func(dst []byte) []byte { return encodeRefs(dst, many, ref, batch) }); err != nil {
 			s.lg.Error().Err(err).Msg("storage: cannot log settles/deliveries; messages may be redelivered after a restart")
 			return
 		}
@@ -657,17 +650,24 @@ func (s *Store) appendLazy(kind byte, id uint64, ref broker.QueueRef) {
 	if s.closed.Load() {
 		return
 	}
+	if err := s.appendSmall(func(dst []byte) []byte { return encodeRef(dst, kind, id, ref) }); err != nil {
+		s.lg.Error().Err(err).Msg("storage: cannot log settle/delivery; the message may be redelivered after a restart")
+	}
+}
+
+// appendSmall encodes a record with encode into a pooled buffer, seals it
+// into another and appends it lazily; the log copies it, so both buffers go
+// back at once. Called without s.mu, like appendLazy.
+func (s *Store) appendSmall(encode func(dst []byte) []byte) error {
 	bp := scratchPool.Get().(*[]byte)
-	plain := encodeRef((*bp)[:0], kind, id, ref)
+	plain := encode((*bp)[:0])
 	sealed := scratchPool.Get().(*[]byte)
 	rec := s.keyring().seal((*sealed)[:0], plain)
 	err := s.log.AppendLazy(rec)
 	*bp, *sealed = plain, rec
 	scratchPool.Put(bp)
 	scratchPool.Put(sealed)
-	if err != nil {
-		s.lg.Error().Err(err).Msg("storage: cannot log settle/delivery; the message may be redelivered after a restart")
-	}
+	return err
 }
 
 // SaveDefinitions implements broker.Persister.
