@@ -11,7 +11,8 @@ import (
 type config struct {
 	Scenario  string        `json:"scenario"`
 	Label     string        `json:"label,omitempty"`
-	Protocol  string        `json:"protocol"` // amqp or stomp
+	Protocol  string        `json:"protocol"`         // amqp or stomp
+	Client    string        `json:"client,omitempty"` // AMQP producers' and consumers' client: amqp091 or fast (fastDriver); "" for STOMP
 	URI       string        `json:"-"`
 	StompAddr string        `json:"-"`
 	Duration  time.Duration `json:"duration_ns"`
@@ -62,6 +63,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		Protocol:     "amqp",
+		Client:       "amqp091",
 		URI:          "amqp://guest:guest@127.0.0.1:5672/",
 		StompAddr:    "127.0.0.1:61613",
 		Duration:     10 * time.Second,
@@ -146,6 +148,19 @@ func (c *config) validate() error {
 	var errs []string
 	if c.Protocol != "amqp" && c.Protocol != "stomp" {
 		errs = append(errs, "protocol must be amqp or stomp")
+	}
+	switch c.Client {
+	case "", "amqp091":
+		c.Client = "amqp091"
+		if c.Protocol == "stomp" {
+			c.Client = ""
+		}
+	case "fast":
+		if c.Protocol == "stomp" {
+			errs = append(errs, "--client fast is an AMQP client; a STOMP run cannot use it")
+		}
+	default:
+		errs = append(errs, "--client must be amqp091 or fast")
 	}
 	if c.Protocol == "stomp" && c.URI == "" {
 		c.NoAMQPSetup = true

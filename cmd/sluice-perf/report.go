@@ -80,7 +80,11 @@ func (r *report) print(w io.Writer) {
 	if r.Label != "" {
 		title += " against " + r.Label
 	}
-	fmt.Fprintf(w, "\n== %s (%s) ==\n", title, r.Protocol)
+	proto := r.Protocol
+	if cl := r.Config.Client; cl != "" {
+		proto += ", " + cl + " client"
+	}
+	fmt.Fprintf(w, "\n== %s (%s) ==\n", title, proto)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-24s %s\n", k, fmt.Sprintf(format, args...)) }
 	c := r.Config
 	if r.IdleConns > 0 || c.IdleConns > 0 {

@@ -222,8 +222,11 @@ type driver interface {
 }
 
 func newDriver(r *runner) driver {
-	if r.cfg.Protocol == "stomp" {
+	switch {
+	case r.cfg.Protocol == "stomp":
 		return &stompDriver{r: r}
+	case r.cfg.Client == "fast":
+		return newFastDriver(r)
 	}
 	return &amqpDriver{r: r}
 }
