@@ -23,6 +23,10 @@
 #   SLUICE_AMQP_PORT=5692 SLUICE_STOMP_PORT=61633 SLUICE_HTTP_PORT=15692
 #   RABBITMQ_AMQP_PORT=5682 RABBITMQ_STOMP_PORT=61623   (the node name and
 #   Erlang ports are the bench's own: sluice-bench@localhost, 25782, epmd 4390)
+#   CLIENTS="amqp091 fast" the AMQP clients of sluice-perf each AMQP scenario
+#                         runs with (--client): amqp091-go, and sluice-perf's
+#                         own batching client; each is a row of its own in
+#                         the results (idle-* and stomp-* run once)
 #   PERF_ARGS="..."       extra sluice-perf flags for every run
 #   SLUICE_ARGS="..."     extra sluice flags (e.g. --memory-limit 268435456)
 #   KEEP=1                keep the data dirs
@@ -236,7 +240,7 @@ start_sluice
     echo "activemq scenarios: ${!amq_scen[*]} (JVM warm-up after each start: ${ACTIVEMQ_WARMUP:-30s})"
   fi
   echo "data dirs: $work ($(df -h "$work" | awk 'NR == 2 { print $1 }'))"
-  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT PIN=${PIN:-0} SLUICE_ARGS=${SLUICE_ARGS:-}"
+  echo "REPEAT=$REPEAT DURATION=$DURATION BACKLOG_COUNT=$BACKLOG_COUNT PIN=${PIN:-0} CLIENTS=\"${CLIENTS:-amqp091 fast}\" SLUICE_ARGS=${SLUICE_ARGS:-}"
   echo "scenarios: ${scens[*]}"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
@@ -245,15 +249,25 @@ log "machine limits"
 "$perf" loopback --size 1024 --duration 2s --json "$OUT/loopback.json" | tee "$OUT/limits.txt"
 "$perf" fsync --dir "$work" --duration 2s --json "$OUT/fsync.json" | tee -a "$OUT/limits.txt"
 
-run_one() { # scenario label uri stomp pid round [sluice-perf flags...]
-  local s=$1 label=$2 uri=$3 stomp=$4 pid=$5 i=$6 extra=("${@:7}")
+# clients_for S: the AMQP clients scenario S runs with; STOMP and idle
+# connections are the same whatever the AMQP client.
+clients_for() {
+  case $1 in
+    idle-* | stomp-*) echo amqp091 ;;
+    *) echo "${CLIENTS:-amqp091 fast}" ;;
+  esac
+}
+
+run_one() { # scenario client label uri stomp pid round [sluice-perf flags...]
+  local s=$1 client=$2 label=$3 uri=$4 stomp=$5 pid=$6 i=$7 extra=("${@:8}")
   [ "$s" = backlog ] && extra+=(--count "$BACKLOG_COUNT")
+  case $s in idle-* | stomp-*) ;; *) extra+=(--client "$client") ;; esac
   # shellcheck disable=SC2206
   [ -n "${PERF_ARGS:-}" ] && extra+=($PERF_ARGS)
-  log "round $i/$REPEAT: $s against $label"
+  log "round $i/$REPEAT: $s ($client) against $label"
   # A failed run (lost messages, broker error) is recorded and skipped.
   "${perf_cmd[@]}" run --scenario "$s" --label "$label" --uri "$uri" --stomp-addr "$stomp" --pid "$pid" \
-    --duration "$DURATION" "${extra[@]}" --json "$OUT/runs/$s.$label.$i.json" \
+    --duration "$DURATION" "${extra[@]}" --json "$OUT/runs/$s.$client.$label.$i.json" \
     2>>"$OUT/progress.log" | tee -a "$OUT/runs.log" || log "$s against $label FAILED (see $OUT/runs.log)"
   kill -0 "$pid" 2>/dev/null || die "$label (pid $pid) is gone"
   sleep 2
@@ -270,10 +284,12 @@ for i in $(seq "$REPEAT"); do
     sleep 3
   fi
   for s in "${scens[@]}"; do
-    run_one "$s" sluice "amqp://guest:guest@127.0.0.1:$SA/" "127.0.0.1:$SS" "$sluice_pid" "$i"
-    run_one "$s" rabbitmq "amqp://guest:guest@127.0.0.1:$RA/" "127.0.0.1:$RS" "$rmq_pid" "$i"
+    for client in $(clients_for "$s"); do
+      run_one "$s" "$client" sluice "amqp://guest:guest@127.0.0.1:$SA/" "127.0.0.1:$SS" "$sluice_pid" "$i"
+      run_one "$s" "$client" rabbitmq "amqp://guest:guest@127.0.0.1:$RA/" "127.0.0.1:$RS" "$rmq_pid" "$i"
+    done
     if [ -n "${amq_scen[$s]:-}" ]; then
-      run_one "$s" activemq "" "127.0.0.1:$AS" "$amq_pid" "$i" --no-amqp-setup
+      run_one "$s" amqp091 activemq "" "127.0.0.1:$AS" "$amq_pid" "$i" --no-amqp-setup
     fi
   done
 done

@@ -91,6 +91,7 @@ func scenarioMetrics(name string) []metric {
 // the two are dropped, and the targets against that broker are
 // set instead (STOMP in and out "ahead of ActiveMQ").
 func metricsAgainst(name, b string) []metric {
+	name = baseScenario(name)
 	ms := scenarioMetrics(name)
 	if b == "rabbitmq" {
 		return ms
@@ -109,6 +110,22 @@ func metricsAgainst(name, b string) []metric {
 	}
 	return ms
 }
+
+// fastSuffix marks a scenario run with --client fast in the summary: its
+// runs are a population of their own, never pooled with amqp091-go's.
+const fastSuffix = " (fast client)"
+
+// scenarioKey is the row a report belongs to: its scenario, and the AMQP
+// client when it is not the default.
+func scenarioKey(r *report) string {
+	if r.Config.Client == "fast" {
+		return r.Scenario + fastSuffix
+	}
+	return r.Scenario
+}
+
+// baseScenario is the scenario of a row, whatever the client.
+func baseScenario(key string) string { return strings.TrimSuffix(key, fastSuffix) }
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -199,11 +216,12 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 	var names, others []string
 	seen := map[string]bool{a: true, b: true}
 	for _, r := range reports {
-		if byScen[r.Scenario] == nil {
-			byScen[r.Scenario] = map[string][]*report{}
-			names = append(names, r.Scenario)
+		key := scenarioKey(r)
+		if byScen[key] == nil {
+			byScen[key] = map[string][]*report{}
+			names = append(names, key)
 		}
-		byScen[r.Scenario][r.Label] = append(byScen[r.Scenario][r.Label], r)
+		byScen[key][r.Label] = append(byScen[key][r.Label], r)
 		if !seen[r.Label] {
 			seen[r.Label] = true
 			others = append(others, r.Label)
@@ -211,10 +229,13 @@ func writeSummary(w io.Writer, reports []*report, machine []string, a, b string)
 	}
 	sort.Strings(others)
 	sort.SliceStable(names, func(i, j int) bool {
-		oi, iok := order[names[i]]
-		oj, jok := order[names[j]]
-		if iok && jok {
+		oi, iok := order[baseScenario(names[i])]
+		oj, jok := order[baseScenario(names[j])]
+		if iok && jok && oi != oj {
 			return oi < oj
+		}
+		if iok && jok {
+			return names[i] < names[j] // the amqp091 runs before the fast client's
 		}
 		if iok != jok {
 			return iok

@@ -97,3 +97,24 @@ func TestSummaryActiveMQBehind(t *testing.T) {
 		t.Errorf("summary:\n%s", md)
 	}
 }
+
+func TestSummaryKeepsClientsApart(t *testing.T) {
+	fast := func(r *report) *report { r.Protocol, r.Config.Client = "amqp", "fast"; return r }
+	md := summary([]*report{
+		fakeReport("transient-1-1", "sluice", 90000, 90000, 3, true),
+		fakeReport("transient-1-1", "rabbitmq", 30000, 30000, 2, true),
+		fast(fakeReport("transient-1-1", "sluice", 250000, 260000, 3, true)),
+		fast(fakeReport("transient-1-1", "rabbitmq", 50000, 50000, 2, true)),
+	})
+	for _, want := range []string{
+		"| transient-1-1 | delivered (msg/s) | 90,000 | 30,000 | 3.00x | >= 4x | **no** |",
+		"| transient-1-1 (fast client) | delivered (msg/s) | 250,000 | 50,000 | 5.00x | >= 4x | yes |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	if i, j := strings.Index(md, "| transient-1-1 |"), strings.Index(md, "| transient-1-1 (fast client) |"); i > j {
+		t.Errorf("the fast client's rows come before amqp091-go's:\n%s", md)
+	}
+}
