@@ -18,7 +18,11 @@ type Config struct {
 	// in memory before it pages further messages out to storage (0:
 	// DefaultResidentBytes; negative: never page). See paging.go.
 	ResidentBytes int64
-	Logger        zerolog.Logger
+	// FlowMessages is how many ready messages in memory a queue that
+	// consumers are draining holds before its publishers are slowed down
+	// (0: DefaultFlowMessages; negative: never). See flow.go.
+	FlowMessages int
+	Logger       zerolog.Logger
 }
 
 // Broker is the set of virtual hosts.
@@ -44,6 +48,9 @@ type Broker struct {
 func New(cfg Config) *Broker {
 	if cfg.ResidentBytes == 0 {
 		cfg.ResidentBytes = DefaultResidentBytes
+	}
+	if cfg.FlowMessages == 0 {
+		cfg.FlowMessages = DefaultFlowMessages
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, vhosts: map[string]*VHost{}, Alarms: newAlarms()}
 	b.AddVHost("/")

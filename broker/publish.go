@@ -19,6 +19,10 @@ type PublishResult struct {
 	// Pending is true when storage must make the message durable first:
 	// the outcome then reaches PublishOptions.Confirm later.
 	Pending bool
+	// Flow, when set, asks the publisher to stop reading more publishes
+	// until it opens (FlowGate.Wait): a queue the message went to is
+	// congested. See flow.go.
+	Flow *FlowGate
 }
 
 // Confirmer learns the outcome of a publish whose confirm had to wait for
@@ -121,6 +125,9 @@ func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, r
 		}
 		if q.enqueue(msg, now, qpid) == rejected {
 			res.Rejected = true
+		}
+		if g := q.flowGate(); g != nil {
+			res.Flow = g
 		}
 		qs[i] = nil // do not keep queues alive through the scratch slice
 	}

@@ -73,6 +73,7 @@ type Queue struct {
 	pollers         []chan struct{} // long-polling getters waiting for a message
 	busy            map[string]int  // message groups with a message in flight
 	dedup           *dedupCache
+	flow            flowState // publisher flow control, see flow.go
 
 	// Work gathered under mu and done by release once it is unlocked:
 	// dead letters to republish and storage records to log.
@@ -369,10 +370,12 @@ func (q *Queue) dispatchLocked(now int64) {
 		}
 		q.takeLocked(e)
 		q.deliveredLocked(e, c.noAck)
+		q.flow.lastDelivery = now
 	}
 	if len(q.consumers) > 0 {
 		q.readAheadLocked()
 	}
+	q.updateFlowLocked(now)
 }
 
 // nextLocked returns the message to hand out next, expiring heads that are
@@ -581,7 +584,9 @@ func (q *Queue) purge() int {
 	for _, e := range q.ready.clear() {
 		q.forgetLocked(e)
 	}
-	q.armExpiryLocked(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	q.armExpiryLocked(now)
+	q.updateFlowLocked(now)
 	q.release()
 	return n
 }
@@ -704,6 +709,7 @@ func (q *Queue) removeConsumer(c *Consumer) {
 	autoDelete := last && q.autoDelete && !q.deleted
 	if last {
 		q.touchLocked(time.Now().UnixNano())
+		q.endFlowLocked()
 	}
 	q.mu.Unlock()
 	if autoDelete {
@@ -722,6 +728,7 @@ func (q *Queue) markDeleted() (int, []*Consumer) {
 		return 0, nil
 	}
 	q.deleted = true
+	q.endFlowLocked()
 	n := q.ready.count
 	for _, e := range q.ready.clear() {
 		q.forgetLocked(e)

@@ -213,6 +213,15 @@ func (s *Session) Cancel(tag string) bool {
 }
 
 // HasConsumer reports whether tag is a live consumer of this session.
+// Consuming reports whether the session has consumers or unacknowledged
+// deliveries: a connection that must keep reading acks is not held back
+// by publisher flow control.
+func (s *Session) Consuming() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.consumers) > 0 || s.live > 0
+}
+
 func (s *Session) HasConsumer(tag string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -660,6 +660,9 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
 		}
 		return err
 	}
+	if res.Flow != nil {
+		ch.c.flow = res.Flow
+	}
 	if !res.Routed && pub.Mandatory {
 		ch.c.out.push(outItem{kind: outReturn, ch: ch.id, msg: msg,
 			m: &wire.BasicReturn{ReplyCode: wire.NoRoute, ReplyText: "NO_ROUTE", Exchange: pub.Exchange, RoutingKey: pub.RoutingKey}})

@@ -40,6 +40,9 @@ type conn struct {
 	out *output
 	fr  *wire.FrameReader
 	md  *wire.MethodDecoder // made by the first method on an open channel
+	// flow is the gate of a congested queue the last publish went to;
+	// the reader waits at it before the next frame. Reader goroutine only.
+	flow *broker.FlowGate
 
 	lastRead  atomic.Int64 // unix nanos of the last read that returned data
 	heartbeat atomic.Int64 // negotiated interval in nanoseconds; 0 = off
@@ -586,7 +589,24 @@ func (c *conn) loop() error {
 		default:
 			return wire.NewError(wire.FrameError, fmt.Sprintf("unknown frame type %d", f.Type))
 		}
+		if c.flow != nil {
+			c.waitFlow()
+		}
 	}
+}
+
+// waitFlow holds the reader back while a queue it published into is
+// congested (broker/flow.go), unless the connection consumes: its acks
+// are what drains queues, and they arrive on this reader.
+func (c *conn) waitFlow() {
+	g := c.flow
+	c.flow = nil
+	for _, ch := range c.chans {
+		if ch.session != nil && ch.session.Consuming() {
+			return
+		}
+	}
+	g.Wait(c.done)
 }
 
 func (c *conn) connectionMethod(payload []byte) error {

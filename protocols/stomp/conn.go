@@ -85,12 +85,15 @@ type conn struct {
 	admitted  bool
 	sessionID string
 	session   *broker.Session
-	txns      map[string]*txn
-	declared  map[string]struct{}    // /queue names declared on this connection
-	dests     map[string]destination // parsed destination headers
-	temp      map[string]string      // temp-queue id -> its queue
-	in        interner
-	tags      []uint64 // scratch for cumulative acks
+	// flow is the gate of a congested queue the last SEND went to; the
+	// reader waits at it before the next frame. Reader goroutine only.
+	flow     *broker.FlowGate
+	txns     map[string]*txn
+	declared map[string]struct{}    // /queue names declared on this connection
+	dests    map[string]destination // parsed destination headers
+	temp     map[string]string      // temp-queue id -> its queue
+	in       interner
+	tags     []uint64 // scratch for cumulative acks
 	// An idle connection waits for input in idleBuf instead of its frame
 	// reader's buffer; pre holds what arrived until the reader takes it.
 	idleBuf   [256]byte
@@ -436,6 +439,20 @@ func (c *conn) loop() error {
 			}
 			return err
 		}
+		if c.flow != nil {
+			c.waitFlow()
+		}
+	}
+}
+
+// waitFlow holds the reader back while a queue it sent to is congested
+// (broker/flow.go), unless the session subscribes or holds unacked
+// messages: its acks are what drain queues, and they arrive here.
+func (c *conn) waitFlow() {
+	g := c.flow
+	c.flow = nil
+	if !c.session.Consuming() {
+		g.Wait(c.done)
 	}
 }
 

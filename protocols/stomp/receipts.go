@@ -31,7 +31,8 @@ func holdReceipt(f *frame.Frame) *heldReceipt {
 // publish publishes msg, tying its outcome to h when there is one.
 func (c *conn) publish(exchange, key string, msg *message.Message, h *heldReceipt) error {
 	if h == nil {
-		_, err := c.session.Publish(exchange, key, msg, broker.PublishOptions{})
+		res, err := c.session.Publish(exchange, key, msg, broker.PublishOptions{})
+		c.flow = res.Flow
 		return err
 	}
 	c.nextSeq++
@@ -44,6 +45,7 @@ func (c *conn) publish(exchange, key string, msg *message.Message, h *heldReceip
 	h.left++
 	c.confirmMu.Unlock()
 	res, err := c.session.Publish(exchange, key, msg, broker.PublishOptions{Confirm: c, Seq: seq})
+	c.flow = res.Flow
 	if err != nil || !res.Pending {
 		// Storage is not involved: the outcome is known now.
 		c.confirmMu.Lock()
