@@ -38,6 +38,10 @@ type PublishOptions struct {
 	// Confirm, when set, is told the outcome of a Pending publish.
 	Confirm Confirmer
 	Seq     uint64
+	// Now, when not zero, is when the message arrived (unix nanos), e.g.
+	// the time of the read that brought it: a protocol adapter that knows
+	// it saves a clock read per message. Zero: the time of the call.
+	Now int64
 }
 
 // pendingConfirm sends a confirm once both the fsync covering the message
@@ -75,7 +79,10 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, rs *routeSta
 		}
 	}
 	msg.Exchange, msg.RoutingKey = exchange, key
-	now := time.Now().UnixNano()
+	now := opt.Now
+	if now == 0 {
+		now = time.Now().UnixNano()
+	}
 	if x.delayed != nil {
 		if res, held := v.holdDelayed(x, msg, now, opt); held {
 			return res, nil

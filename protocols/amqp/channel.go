@@ -641,9 +641,11 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message) error {
 			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': {value_negative,%d}", exp, n))
 		}
 	}
-	var opt broker.PublishOptions
+	// The time of the read that brought the message's last frame: one
+	// clock read per read, not per message.
+	opt := broker.PublishOptions{Now: ch.c.lastRead.Load()}
 	if ch.confirm != nil {
-		opt = broker.PublishOptions{Confirm: ch.confirm, Seq: ch.confirm.add()}
+		opt.Confirm, opt.Seq = ch.confirm, ch.confirm.add()
 	}
 	res, err := ch.session.Publish(pub.Exchange, pub.RoutingKey, msg, opt)
 	if err != nil {

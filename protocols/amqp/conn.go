@@ -607,6 +607,7 @@ func (c *conn) waitFlow() {
 		}
 	}
 	g.Wait(c.done)
+	c.lastRead.Store(time.Now().UnixNano()) // see waitUnblocked
 }
 
 func (c *conn) connectionMethod(payload []byte) error {
@@ -798,6 +799,11 @@ func blockedReason(alarms string) string {
 // waitUnblocked parks the reader while a resource alarm is on: the client's
 // publishes then back up in TCP, as with RabbitMQ.
 func (c *conn) waitUnblocked() {
+	if c.blocked.Load() {
+		// Frames read before the wait arrive now: publishes take the
+		// read time as their arrival (channel.route), for TTLs.
+		defer c.lastRead.Store(time.Now().UnixNano())
+	}
 	c.alarmMu.Lock()
 	if c.blocked.Load() && !c.toldBlocked && c.caps.blocked {
 		c.toldBlocked = true

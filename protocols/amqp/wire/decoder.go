@@ -17,8 +17,9 @@ type Decoder struct {
 	// means MaxTableDepth.
 	MaxDepth int
 
-	buf []byte
-	off int
+	buf  []byte
+	off  int
+	strs *shortstrCache // nil: every short string is a new one
 }
 
 // NewDecoder returns a Decoder reading p.
@@ -86,9 +87,12 @@ func (d *Decoder) ReadShortstr() (string, error) {
 	if len(d.buf)-d.off-1 < n {
 		return "", errStringLength
 	}
-	s := string(d.buf[d.off+1 : d.off+1+n])
+	b := d.buf[d.off+1 : d.off+1+n]
 	d.off += 1 + n
-	return s, nil
+	if d.strs != nil {
+		return d.strs.get(b), nil
+	}
+	return string(b), nil
 }
 
 // longBytes returns the bytes of a long string without copying them.

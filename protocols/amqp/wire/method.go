@@ -28,13 +28,16 @@ func HasContent(m Method) bool {
 // for an unknown method of a known class, FRAME_ERROR for arguments that do
 // not fit the payload, SYNTAX_ERROR for a bad field table.
 func DecodeMethod(payload []byte) (Method, error) {
-	return decodeMethod(payload, nil, 0)
+	return decodeMethod(payload, nil, nil, 0)
 }
 
 // MethodDecoder decodes methods like DecodeMethod but reuses one struct per
 // frequent method (basic.publish, deliver, get-ok, return, ack, nack,
 // reject), so the per-connection hot path allocates only the strings and
-// tables inside the arguments. One MethodDecoder serves one goroutine.
+// tables inside the arguments, and remembers the last few short strings it
+// decoded (a publisher's exchange and routing key, a consumer tag), so
+// that a string seen again costs no allocation either. One MethodDecoder
+// serves one goroutine.
 //
 // The struct returned for those methods is overwritten by the next Decode
 // of the same method: copy it (or the fields needed) before decoding again.
@@ -42,21 +45,46 @@ type MethodDecoder struct {
 	// MaxDepth limits field table nesting; zero means MaxTableDepth.
 	MaxDepth int
 
-	hot hotMethods
+	hot  hotMethods
+	strs shortstrCache
 }
 
 // Decode decodes a method frame's payload; see DecodeMethod.
 func (md *MethodDecoder) Decode(payload []byte) (Method, error) {
-	return decodeMethod(payload, &md.hot, md.MaxDepth)
+	return decodeMethod(payload, &md.hot, &md.strs, md.MaxDepth)
 }
 
-func decodeMethod(payload []byte, hot *hotMethods, maxDepth int) (Method, error) {
+// shortstrCache holds the short strings decoded last, replaced round-robin.
+// Comparing the bytes to a few strings is cheaper than allocating a copy,
+// and a connection mostly repeats the same exchange, key and tags.
+type shortstrCache struct {
+	s    [4]string
+	next uint8
+}
+
+// get returns b as a string, from the cache when it holds it.
+func (c *shortstrCache) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	for i := range c.s {
+		if c.s[i] == string(b) { // compared without a copy
+			return c.s[i]
+		}
+	}
+	s := string(b)
+	c.s[c.next%uint8(len(c.s))] = s
+	c.next++
+	return s
+}
+
+func decodeMethod(payload []byte, hot *hotMethods, strs *shortstrCache, maxDepth int) (Method, error) {
 	if len(payload) < 4 {
 		return nil, errShortPayload
 	}
 	classID := uint16(payload[0])<<8 | uint16(payload[1])
 	methodID := uint16(payload[2])<<8 | uint16(payload[3])
-	d := Decoder{MaxDepth: maxDepth, buf: payload, off: 4}
+	d := Decoder{MaxDepth: maxDepth, buf: payload, off: 4, strs: strs}
 	m, err := decodeArgs(classID, methodID, &d, hot)
 	if err == nil && d.Len() != 0 {
 		err = errTrailing

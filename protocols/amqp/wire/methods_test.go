@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -281,5 +282,36 @@ func TestPreencoded(t *testing.T) {
 	}
 	if _, err := Preencode(&BasicConsumeOk{ConsumerTag: string(make([]byte, 300))}); err == nil {
 		t.Fatal("an over-long short string preencoded")
+	}
+}
+
+// TestMethodDecoderReusesShortStrings: a connection that keeps publishing
+// to one exchange and key decodes them without allocating, and strings it
+// has not seen, or has seen fall out of the cache, still come out right.
+func TestMethodDecoderReusesShortStrings(t *testing.T) {
+	var md MethodDecoder
+	enc := func(x, k string) []byte {
+		p, err := EncodeMethod(nil, &BasicPublish{Exchange: x, RoutingKey: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	same := enc("amq.topic", "orders.eu")
+	if _, err := md.Decode(same); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = md.Decode(same) }); n != 0 {
+		t.Fatalf("repeated publish: %v allocs", n)
+	}
+	for i := 0; i < 50; i++ {
+		x, k := fmt.Sprintf("x%d", i%7), fmt.Sprintf("k%d", i%3)
+		m, err := md.Decode(enc(x, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := m.(*BasicPublish); p.Exchange != x || p.RoutingKey != k {
+			t.Fatalf("decoded %q/%q, want %q/%q", p.Exchange, p.RoutingKey, x, k)
+		}
 	}
 }
