@@ -17,7 +17,8 @@ import (
 //
 // A queue is congested while consumers are draining it (it handed a message
 // out within flowActiveFor) and it holds at least Config.FlowMessages ready
-// messages, or Config.ResidentBytes of ready bodies, in memory. Publishing
+// messages, or Config.ResidentBytes (at least DefaultResidentBytes) of
+// ready bodies, in memory. Publishing
 // into a congested queue hands the publisher a gate (PublishResult.Flow);
 // the protocol adapter stops reading from that connection until the gate
 // opens, when the backlog has halved, or flowMaxWait has passed. The
@@ -75,15 +76,18 @@ func (q *Queue) updateFlowLocked(now int64) {
 		return
 	}
 	draining := len(q.consumers) > 0 && !q.deleted && now-q.flow.lastDelivery < flowActiveFor
-	bytesLimit := q.vh.b.cfg.ResidentBytes
+	// The paging limit, but never below its default: a small
+	// queue-resident-bytes pages persistent bodies early, which is no
+	// reason to throttle publishers early.
+	bytesLimit := max(q.vh.b.cfg.ResidentBytes, DefaultResidentBytes)
 	g := q.flow.gate.Load()
 	if g == nil {
-		if draining && (q.ready.resident >= limit || (bytesLimit > 0 && q.ready.residentBytes >= bytesLimit)) {
+		if draining && (q.ready.resident >= limit || q.ready.residentBytes >= bytesLimit) {
 			q.flow.gate.Store(&FlowGate{ch: make(chan struct{})})
 		}
 		return
 	}
-	if !draining || (q.ready.resident <= limit/2 && (bytesLimit <= 0 || q.ready.residentBytes <= bytesLimit/2)) {
+	if !draining || (q.ready.resident <= limit/2 && q.ready.residentBytes <= bytesLimit/2) {
 		q.flow.gate.Store(nil)
 		close(g.ch)
 	}

@@ -143,3 +143,27 @@ func TestFlowGateWaitTimesOut(t *testing.T) {
 	close(stop)
 	g.Wait(stop) // returns at once
 }
+
+// TestFlowGateOnBodyBytes: a few large messages congest a queue through
+// their bytes (DefaultResidentBytes, even with a smaller paging limit)
+// long before the message count does.
+func TestFlowGateOnBodyBytes(t *testing.T) {
+	b := New(Config{ResidentBytes: 16 << 10})
+	v, _ := b.VHost("/")
+	mustDeclareQueue(t, v, "q", nil)
+	cons := v.NewSession(1, &recorder{})
+	cons.Qos(1, 0, false)
+	if _, err := cons.Consume("q", ConsumeSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	pub := v.NewSession(2, &recorder{})
+	big := string(make([]byte, 1<<20))
+	for i := 0; i < 8; i++ { // one delivered, seven ready: 7 MiB
+		if mustPublish(t, pub, "", "q", msg(big)).Flow != nil {
+			t.Fatalf("held back at %d MiB ready", i)
+		}
+	}
+	if mustPublish(t, pub, "", "q", msg(big)).Flow == nil {
+		t.Fatal("8 MiB of ready bodies with a draining consumer: no gate")
+	}
+}

@@ -52,7 +52,7 @@ type Config struct {
 	MemoryLimit         int64 `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark in bytes: above it publishers are blocked (0: 40% of RAM, negative: off)"`
 	MemoryPagingPercent int   `yaml:"memory_paging_percent" flag:"memory-paging-percent" help:"percent of the memory high watermark above which transient messages are paged out to disk too (persistent ones always are, past queue-resident-bytes)"`
 	QueueResidentBytes  int64 `yaml:"queue_resident_bytes" flag:"queue-resident-bytes" help:"bytes of ready message bodies a queue keeps in memory; past it persistent messages are paged out to the log (transient ones too under memory pressure); negative: never page"`
-	QueueFlowMessages   int   `yaml:"queue_flow_messages" flag:"queue-flow-messages" help:"ready messages in memory (or queue-resident-bytes of their bodies) a queue that consumers are draining holds before publishers into it are slowed to the consumers' pace; negative: never"`
+	QueueFlowMessages   int   `yaml:"queue_flow_messages" flag:"queue-flow-messages" help:"ready messages in memory (or queue-resident-bytes of their bodies, at least 8 MiB) a queue that consumers are draining holds before publishers into it are slowed to the consumers' pace; negative: never"`
 	DiskFreeLimit       int64 `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free bytes required on the data directory's disk: below it publishers are blocked"`
 	Pprof               bool  `yaml:"pprof" flag:"pprof" help:"serve Go profiles at /debug/pprof/ on the HTTP listener (broker users only)"`
 }
