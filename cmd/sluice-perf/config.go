@@ -9,10 +9,13 @@ import (
 
 // config is one run's load.
 type config struct {
-	Scenario  string        `json:"scenario"`
-	Label     string        `json:"label,omitempty"`
-	Protocol  string        `json:"protocol"`         // amqp or stomp
-	Client    string        `json:"client,omitempty"` // AMQP producers' and consumers' client: amqp091 or fast (fastDriver); "" for STOMP
+	Scenario string `json:"scenario"`
+	Label    string `json:"label,omitempty"`
+	Protocol string `json:"protocol"` // amqp or stomp
+	// Client is the producers' and consumers' client: amqp091 (amqpDriver)
+	// or fast (fastDriver) for AMQP, go-stomp (stompDriver) or fast
+	// (fastStompDriver) for STOMP. Reports of older STOMP runs have "".
+	Client    string        `json:"client,omitempty"`
 	URI       string        `json:"-"`
 	StompAddr string        `json:"-"`
 	Duration  time.Duration `json:"duration_ns"`
@@ -152,18 +155,20 @@ func (c *config) validate() error {
 	if c.Protocol != "amqp" && c.Protocol != "stomp" {
 		errs = append(errs, "protocol must be amqp or stomp")
 	}
+	// amqp091 is the flag's default, so a STOMP run that gives no --client
+	// has it too: there it means go-stomp.
 	switch c.Client {
-	case "", "amqp091":
+	case "", "amqp091", "go-stomp":
+		if c.Client == "go-stomp" && c.Protocol != "stomp" {
+			errs = append(errs, "--client go-stomp is a STOMP client; an AMQP run uses amqp091 or fast")
+		}
 		c.Client = "amqp091"
 		if c.Protocol == "stomp" {
-			c.Client = ""
+			c.Client = "go-stomp"
 		}
 	case "fast":
-		if c.Protocol == "stomp" {
-			errs = append(errs, "--client fast is an AMQP client; a STOMP run cannot use it")
-		}
 	default:
-		errs = append(errs, "--client must be amqp091 or fast")
+		errs = append(errs, "--client must be amqp091 or fast (AMQP), go-stomp or fast (STOMP)")
 	}
 	if c.Protocol == "stomp" && c.URI == "" {
 		c.NoAMQPSetup = true

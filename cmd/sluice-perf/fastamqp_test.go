@@ -334,9 +334,11 @@ func TestParseRunClient(t *testing.T) {
 	}{
 		{[]string{"--scenario", "transient-1-1"}, -1, "amqp091"},
 		{[]string{"--scenario", "transient-1-1", "--client", "fast"}, -1, "fast"},
-		{[]string{"--scenario", "stomp-throughput"}, -1, ""},
-		{[]string{"--scenario", "stomp-throughput", "--client", "fast"}, 2, ""},
-		{[]string{"--protocol", "stomp", "--client", "fast", "--count", "1"}, 2, ""},
+		{[]string{"--scenario", "stomp-throughput"}, -1, "go-stomp"},
+		{[]string{"--scenario", "stomp-throughput", "--client", "fast"}, -1, "fast"},
+		{[]string{"--protocol", "stomp", "--client", "fast", "--count", "1"}, -1, "fast"},
+		{[]string{"--protocol", "stomp", "--client", "go-stomp", "--count", "1"}, -1, "go-stomp"},
+		{[]string{"--scenario", "transient-1-1", "--client", "go-stomp"}, 2, ""},
 		{[]string{"--scenario", "transient-1-1", "--client", "nope"}, 2, ""},
 	}
 	for _, tc := range cases {
