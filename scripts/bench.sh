@@ -23,10 +23,11 @@
 #   SLUICE_AMQP_PORT=5692 SLUICE_STOMP_PORT=61633 SLUICE_HTTP_PORT=15692
 #   RABBITMQ_AMQP_PORT=5682 RABBITMQ_STOMP_PORT=61623   (the node name and
 #   Erlang ports are the bench's own: sluice-bench@localhost, 25782, epmd 4390)
-#   CLIENTS="amqp091 fast" the AMQP clients of sluice-perf each AMQP scenario
-#                         runs with (--client): amqp091-go, and sluice-perf's
-#                         own batching client; each is a row of its own in
-#                         the results (idle-* and stomp-* run once)
+#   CLIENTS="amqp091 fast" the clients of sluice-perf each scenario runs with
+#                         (--client): amqp091-go / go-stomp ("amqp091", the
+#                         default), and sluice-perf's own batching client
+#                         ("fast"); each is a row of its own in the results
+#                         (idle-* run once)
 #   PERF_ARGS="..."       extra sluice-perf flags for every run
 #   SLUICE_ARGS="..."     extra sluice flags (e.g. --memory-limit 268435456)
 #   KEEP=1                keep the data dirs
@@ -249,11 +250,12 @@ log "machine limits"
 "$perf" loopback --size 1024 --duration 2s --json "$OUT/loopback.json" | tee "$OUT/limits.txt"
 "$perf" fsync --dir "$work" --duration 2s --json "$OUT/fsync.json" | tee -a "$OUT/limits.txt"
 
-# clients_for S: the AMQP clients scenario S runs with; STOMP and idle
-# connections are the same whatever the AMQP client.
+# clients_for S: the clients scenario S runs with (sluice-perf --client:
+# amqp091-go or go-stomp, and sluice-perf's own batching client); idle
+# connections are the same whatever the client.
 clients_for() {
   case $1 in
-    idle-* | stomp-*) echo amqp091 ;;
+    idle-*) echo amqp091 ;;
     *) echo "${CLIENTS:-amqp091 fast}" ;;
   esac
 }
@@ -261,7 +263,7 @@ clients_for() {
 run_one() { # scenario client label uri stomp pid round [sluice-perf flags...]
   local s=$1 client=$2 label=$3 uri=$4 stomp=$5 pid=$6 i=$7 extra=("${@:8}")
   [ "$s" = backlog ] && extra+=(--count "$BACKLOG_COUNT")
-  case $s in idle-* | stomp-*) ;; *) extra+=(--client "$client") ;; esac
+  case $s in idle-*) ;; *) extra+=(--client "$client") ;; esac
   # shellcheck disable=SC2206
   [ -n "${PERF_ARGS:-}" ] && extra+=($PERF_ARGS)
   log "round $i/$REPEAT: $s ($client) against $label"
@@ -289,7 +291,9 @@ for i in $(seq "$REPEAT"); do
       run_one "$s" "$client" rabbitmq "amqp://guest:guest@127.0.0.1:$RA/" "127.0.0.1:$RS" "$rmq_pid" "$i"
     done
     if [ -n "${amq_scen[$s]:-}" ]; then
-      run_one "$s" amqp091 activemq "" "127.0.0.1:$AS" "$amq_pid" "$i" --no-amqp-setup
+      for client in $(clients_for "$s"); do
+        run_one "$s" "$client" activemq "" "127.0.0.1:$AS" "$amq_pid" "$i" --no-amqp-setup
+      done
     fi
   done
 done
