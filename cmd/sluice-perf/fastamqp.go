@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,10 +34,7 @@ type fastDriver struct {
 	r    *runner
 	amqp *amqpDriver
 
-	mu        sync.Mutex
-	consumers []*fastConsumer
-	stop      chan struct{} // closed by stopConsumers
-	wg        sync.WaitGroup
+	consumers consumerGroup
 }
 
 func newFastDriver(r *runner) *fastDriver { return &fastDriver{r: r, amqp: &amqpDriver{r: r}} }
@@ -664,24 +660,7 @@ type fastChannel struct {
 var errStopped = errors.New("consumers stopped")
 
 func (d *fastDriver) startConsumers(ctx context.Context) error {
-	c := d.r.cfg
-	d.stop = make(chan struct{})
-	errs := make([]error, c.Consumers)
-	var wg sync.WaitGroup
-	for i := 0; i < c.Consumers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = d.startConsumer(ctx, i)
-		}(i)
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.consumers.startAll(d.r.cfg.Consumers, func(i int) error { return d.startConsumer(ctx, i) })
 }
 
 // startConsumer connects consumer i, subscribes it to its queues and
@@ -728,46 +707,13 @@ func (d *fastDriver) startConsumer(ctx context.Context, i int) error {
 		}
 	}
 	c.beforeRead = fc.beforeRead
-	d.mu.Lock()
-	d.consumers = append(d.consumers, fc)
-	d.mu.Unlock()
-	d.wg.Add(1)
-	go fc.run()
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case err := <-fc.ready:
-		if err != nil {
-			return fmt.Errorf("consumer %d: %w", i, err)
-		}
-		return nil
-	case <-t.C:
-		return fmt.Errorf("consumer %d: no consume-ok within 30s", i)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d.consumers.run(ctx, i, c.nc, fc.run, fc.ready, "consume-ok")
 }
 
-func (d *fastDriver) stopConsumers() {
-	if d.stop == nil {
-		return
-	}
-	close(d.stop)
-	// Wake the readers now rather than at their next tick.
-	d.mu.Lock()
-	for _, fc := range d.consumers {
-		_ = fc.c.nc.SetReadDeadline(time.Now())
-	}
-	d.mu.Unlock()
-	d.wg.Wait()
-	d.mu.Lock()
-	d.consumers = nil
-	d.mu.Unlock()
-}
+func (d *fastDriver) stopConsumers() { d.consumers.stopAll() }
 
 // run is the consumer's goroutine.
 func (fc *fastConsumer) run() {
-	defer fc.d.wg.Done()
 	defer fc.c.nc.Close()
 	err := fc.loop()
 	if !fc.readySent {
@@ -817,7 +763,7 @@ func (fc *fastConsumer) beforeRead() error {
 			}
 		}
 		select {
-		case <-fc.d.stop:
+		case <-fc.d.consumers.stop:
 			fc.stopping = true
 		default:
 		}

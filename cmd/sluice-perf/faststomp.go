@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	sframe "github.com/sluice-mq/sluice/protocols/stomp/frame"
@@ -35,10 +34,7 @@ type fastStompDriver struct {
 	// point it somewhere the broker rejects.
 	sendDest func(q int) string
 
-	mu        sync.Mutex
-	consumers []*stompConsumer
-	stop      chan struct{} // closed by stopConsumers
-	wg        sync.WaitGroup
+	consumers consumerGroup
 }
 
 func newFastStompDriver(r *runner) *fastStompDriver {
@@ -383,19 +379,7 @@ type stompSub struct {
 }
 
 func (d *fastStompDriver) startConsumers(ctx context.Context) error {
-	c := d.r.cfg
-	d.stop = make(chan struct{})
-	errs := make([]error, c.Consumers)
-	var wg sync.WaitGroup
-	for i := 0; i < c.Consumers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = d.startConsumer(ctx, i)
-		}(i)
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return d.consumers.startAll(d.r.cfg.Consumers, func(i int) error { return d.startConsumer(ctx, i) })
 }
 
 // startConsumer connects consumer i, subscribes it to its queues as
@@ -429,46 +413,13 @@ func (d *fastStompDriver) startConsumer(ctx context.Context, i int) error {
 		fc.subs = append(fc.subs, sub)
 	}
 	c.beforeRead = fc.beforeRead
-	d.mu.Lock()
-	d.consumers = append(d.consumers, fc)
-	d.mu.Unlock()
-	d.wg.Add(1)
-	go fc.run()
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case err := <-fc.ready:
-		if err != nil {
-			return fmt.Errorf("consumer %d: %w", i, err)
-		}
-		return nil
-	case <-t.C:
-		return fmt.Errorf("consumer %d: no RECEIPT for its SUBSCRIBEs within 30s", i)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return d.consumers.run(ctx, i, c.nc, fc.run, fc.ready, "RECEIPT for its SUBSCRIBEs")
 }
 
-func (d *fastStompDriver) stopConsumers() {
-	if d.stop == nil {
-		return
-	}
-	close(d.stop)
-	// Wake the readers now rather than at their next tick.
-	d.mu.Lock()
-	for _, fc := range d.consumers {
-		_ = fc.c.nc.SetReadDeadline(time.Now())
-	}
-	d.mu.Unlock()
-	d.wg.Wait()
-	d.mu.Lock()
-	d.consumers = nil
-	d.mu.Unlock()
-}
+func (d *fastStompDriver) stopConsumers() { d.consumers.stopAll() }
 
 // run is the consumer's goroutine.
 func (fc *stompConsumer) run() {
-	defer fc.d.wg.Done()
 	defer fc.c.nc.Close()
 	err := fc.loop()
 	if !fc.readySent {
@@ -512,7 +463,7 @@ func (fc *stompConsumer) beforeRead() error {
 	}
 	if now := time.Now(); !now.Before(fc.nextTick) {
 		select {
-		case <-fc.d.stop:
+		case <-fc.d.consumers.stop:
 			fc.stopping = true
 		default:
 		}
