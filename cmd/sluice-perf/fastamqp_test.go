@@ -84,29 +84,7 @@ func TestFastClientAgainstSluice(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg()
-			if err := cfg.validate(); err != nil {
-				t.Fatal(err)
-			}
-			rep := execute(context.Background(), cfg, nil)
-			rep.finish()
-			if !rep.OK {
-				var sb strings.Builder
-				rep.print(&sb)
-				t.Fatalf("run failed:\n%s", sb.String())
-			}
-			a := rep.Accounting
-			if a.Expected != tc.expect || a.Received != tc.expect || a.Lost != 0 || a.Duplicates != 0 || a.Misrouted != 0 {
-				t.Fatalf("accounting %+v, want %d delivered", a, tc.expect)
-			}
-			if rep.Published != cfg.Count {
-				t.Fatalf("published %d, want %d", rep.Published, cfg.Count)
-			}
-			if cfg.Confirm > 0 && (rep.Confirmed != cfg.Count || rep.ConfirmLatency == nil || rep.ConfirmLatency.Count != uint64(cfg.Count)) {
-				t.Fatalf("confirmed %d of %d, confirm latency %+v", rep.Confirmed, cfg.Count, rep.ConfirmLatency)
-			}
-			if rep.Latency.Count != tc.expect || rep.PublishRate <= 0 || rep.ConsumeRate <= 0 {
-				t.Fatalf("figures missing: %+v", rep)
-			}
+			rep := runAccounted(t, &cfg, tc.expect)
 			if rep.Config.Client != "fast" {
 				t.Fatalf("report config client %q", rep.Config.Client)
 			}
