@@ -30,32 +30,7 @@ func TestFlowHoldsPublisherToConsumerPace(t *testing.T) {
 	cch := amqpChan(t, consConn)
 	must(t, cch.Qos(20, 0, false), "qos")
 	ds := consume(t, cch, "flow", "slow", false, nil)
-	got := make(chan error, 1)
-	var received atomic.Int64
-	go func() {
-		for i := 0; i < n; i++ {
-			var d amqp.Delivery
-			select {
-			case d = <-ds:
-			case <-time.After(30 * time.Second):
-				got <- fmt.Errorf("message %d never came", i)
-				return
-			}
-			if want := fmt.Sprint(i); len(d.Body) < len(want) || string(d.Body[:len(want)]) != want {
-				got <- fmt.Errorf("message %d: body %.10q", i, d.Body)
-				return
-			}
-			if i%50 == 0 {
-				time.Sleep(time.Millisecond) // a consumer slower than the publisher
-			}
-			if err := d.Ack(false); err != nil {
-				got <- err
-				return
-			}
-			received.Add(1)
-		}
-		got <- nil
-	}()
+	got := slowConsumer(ds, n)
 
 	// Watch the depth from a third connection while publishing.
 	watch := amqpDial(t, b)
@@ -137,6 +112,31 @@ func TestFlowHoldsStompSender(t *testing.T) {
 	must(t, err, "declare")
 	must(t, cch.Qos(20, 0, false), "qos")
 	ds := consume(t, cch, "sflow", "slow", false, nil)
+	got := slowConsumer(ds, n)
+	watch := amqpDial(t, b)
+	defer watch.Close()
+	maxDepth := 0
+	for i := 0; i < n; i++ {
+		body := make([]byte, 1024) // go-stomp writes it later, from its own goroutine
+		copy(body, fmt.Sprintf("%-8d", i))
+		must(t, sc.Send("/queue/sflow", "application/octet-stream", body), "send")
+		if i%100 == 0 {
+			maxDepth = max(maxDepth, messageCount(t, watch, "sflow"))
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if maxDepth > 2*limit {
+		t.Fatalf("queue depth reached %d with flow control at %d ready messages", maxDepth, limit)
+	}
+}
+
+// slowConsumer takes n deliveries whose bodies start with their index
+// ("%-8d"), checks their order, acks each and pauses a millisecond every
+// 50: a consumer slower than a publisher that never waits. The channel
+// says how it ended.
+func slowConsumer(ds <-chan amqp.Delivery, n int) <-chan error {
 	got := make(chan error, 1)
 	go func() {
 		for i := 0; i < n; i++ {
@@ -161,21 +161,5 @@ func TestFlowHoldsStompSender(t *testing.T) {
 		}
 		got <- nil
 	}()
-	watch := amqpDial(t, b)
-	defer watch.Close()
-	maxDepth := 0
-	for i := 0; i < n; i++ {
-		body := make([]byte, 1024) // go-stomp writes it later, from its own goroutine
-		copy(body, fmt.Sprintf("%-8d", i))
-		must(t, sc.Send("/queue/sflow", "application/octet-stream", body), "send")
-		if i%100 == 0 {
-			maxDepth = max(maxDepth, messageCount(t, watch, "sflow"))
-		}
-	}
-	if err := <-got; err != nil {
-		t.Fatal(err)
-	}
-	if maxDepth > 2*limit {
-		t.Fatalf("queue depth reached %d with flow control at %d ready messages", maxDepth, limit)
-	}
+	return got
 }
