@@ -14,6 +14,21 @@ func flowVHost(t *testing.T) *VHost {
 	return v
 }
 
+// drainedQueue makes queue "q" on a broker with cfg, a consumer of it
+// with prefetch 1 (session 1) and a publishing session (2).
+func drainedQueue(t *testing.T, cfg Config) (v *VHost, cons, pub *Session) {
+	t.Helper()
+	b := New(cfg)
+	v, _ = b.VHost("/")
+	mustDeclareQueue(t, v, "q", nil)
+	cons = v.NewSession(1, &recorder{})
+	cons.Qos(1, 0, false)
+	if _, err := cons.Consume("q", ConsumeSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	return v, cons, v.NewSession(2, &recorder{})
+}
+
 func gateOpen(g *FlowGate) bool {
 	select {
 	case <-g.Done():
@@ -27,15 +42,7 @@ func gateOpen(g *FlowGate) bool {
 // than it is filled hands publishers a gate once 10 messages wait, and
 // opens it when the backlog has halved.
 func TestFlowGateWhileConsumersDrain(t *testing.T) {
-	v := flowVHost(t)
-	mustDeclareQueue(t, v, "q", nil)
-	rec := &recorder{}
-	cons := v.NewSession(1, rec)
-	cons.Qos(1, 0, false)
-	if _, err := cons.Consume("q", ConsumeSpec{}); err != nil {
-		t.Fatal(err)
-	}
-	pub := v.NewSession(2, &recorder{})
+	v, cons, pub := drainedQueue(t, Config{FlowMessages: 10})
 	var gate *FlowGate
 	for i := 0; i < 10; i++ {
 		if r := mustPublish(t, pub, "", "q", msg(fmt.Sprint(i))); r.Flow != nil {
@@ -114,15 +121,7 @@ func TestFlowNeverWithoutDrainingConsumers(t *testing.T) {
 
 // TestFlowDisabled: FlowMessages < 0 turns flow control off.
 func TestFlowDisabled(t *testing.T) {
-	b := New(Config{FlowMessages: -1})
-	v, _ := b.VHost("/")
-	mustDeclareQueue(t, v, "q", nil)
-	cons := v.NewSession(1, &recorder{})
-	cons.Qos(1, 0, false)
-	if _, err := cons.Consume("q", ConsumeSpec{}); err != nil {
-		t.Fatal(err)
-	}
-	pub := v.NewSession(2, &recorder{})
+	_, _, pub := drainedQueue(t, Config{FlowMessages: -1})
 	for i := 0; i < DefaultFlowMessages+10; i++ {
 		if mustPublish(t, pub, "", "q", msg("x")).Flow != nil {
 			t.Fatalf("publish %d held back with flow control off", i)
@@ -148,15 +147,7 @@ func TestFlowGateWaitTimesOut(t *testing.T) {
 // their bytes (DefaultResidentBytes, even with a smaller paging limit)
 // long before the message count does.
 func TestFlowGateOnBodyBytes(t *testing.T) {
-	b := New(Config{ResidentBytes: 16 << 10})
-	v, _ := b.VHost("/")
-	mustDeclareQueue(t, v, "q", nil)
-	cons := v.NewSession(1, &recorder{})
-	cons.Qos(1, 0, false)
-	if _, err := cons.Consume("q", ConsumeSpec{}); err != nil {
-		t.Fatal(err)
-	}
-	pub := v.NewSession(2, &recorder{})
+	_, _, pub := drainedQueue(t, Config{ResidentBytes: 16 << 10})
 	big := string(make([]byte, 1<<20))
 	for i := 0; i < 8; i++ { // one delivered, seven ready: 7 MiB
 		if mustPublish(t, pub, "", "q", msg(big)).Flow != nil {
