@@ -265,7 +265,7 @@ func buildMessage(f *frame.Frame, v10 bool, in *interner) *message.Message {
 			if !ok {
 				continue
 			}
-			p.Timestamp = time.Unix(n, 0)
+			p.Timestamp = n
 		case message.FlagType:
 			p.Type = in.str(val)
 		case message.FlagUserID:
@@ -358,7 +358,7 @@ func (b *fieldBuilder) addMessageProperties(m *message.Message) {
 		b.add(hAMQPMessageID, p.MessageID)
 	}
 	if p.Has(message.FlagTimestamp) {
-		b.addInt(hTimestamp, p.Timestamp.Unix())
+		b.addInt(hTimestamp, p.Timestamp)
 	}
 	if p.Has(message.FlagType) {
 		b.add(hType, p.Type)

@@ -115,9 +115,11 @@ func (d *Decoder) ReadContentHeader(props *message.Properties) (classID uint16, 
 		}
 	}
 	if flags&message.FlagTimestamp != 0 {
-		if p.Timestamp, err = d.ReadTimestamp(); err != nil {
+		var ts uint64
+		if ts, err = d.ReadLonglong(); err != nil {
 			return
 		}
+		p.Timestamp = int64(ts)
 	}
 	if flags&message.FlagType != 0 {
 		if p.Type, err = d.ReadShortstr(); err != nil {
@@ -191,7 +193,7 @@ func (e *Encoder) WriteContentHeader(classID uint16, bodySize uint64, props *mes
 		e.WriteShortstr(p.MessageID)
 	}
 	if flags&message.FlagTimestamp != 0 {
-		e.WriteTimestamp(p.Timestamp)
+		e.WriteLonglong(uint64(p.Timestamp))
 	}
 	if flags&message.FlagType != 0 {
 		e.WriteShortstr(p.Type)
