@@ -21,7 +21,7 @@ import (
 // ready bodies, in memory. Publishing
 // into a congested queue hands the publisher a gate (PublishResult.Flow);
 // the protocol adapter stops reading from that connection until the gate
-// opens, when the backlog has halved, or flowMaxWait has passed. The
+// opens, when the backlog has halved, or FlowMaxWait has passed. The
 // timeout means that a gate never holds a publisher for good, whatever
 // happens to the consumers; a queue with no consumer, or whose consumers
 // stopped taking messages, is never congested: its backlog is a backlog,
@@ -88,13 +88,12 @@ func (q *Queue) updateFlowLocked(now int64) {
 		return
 	}
 	if !draining || (q.ready.resident <= limit/2 && q.ready.residentBytes <= bytesLimit/2) {
-		q.flow.gate.Store(nil)
-		close(g.ch)
+		q.endFlowLocked()
 	}
 }
 
-// endFlowLocked opens the gate for good: the queue is deleted or lost its
-// consumers. q.mu held.
+// endFlowLocked opens the gate: the backlog halved, or the queue is
+// deleted or lost its consumers. q.mu held.
 func (q *Queue) endFlowLocked() {
 	if g := q.flow.gate.Load(); g != nil {
 		q.flow.gate.Store(nil)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,20 +17,7 @@ func TestFastClientAgainstSluice(t *testing.T) {
 		t.Skip("starts a broker")
 	}
 	b := brokertest.New(t)
-	base := func(name string) config {
-		c := defaultConfig()
-		s, ok := findScenario(name)
-		if !ok {
-			t.Fatalf("no scenario %s", name)
-		}
-		s.apply(&c)
-		c.Scenario, c.Client = name, "fast"
-		c.URI = b.AMQPURL()
-		c.PID = os.Getpid()
-		c.Duration, c.Count, c.Warmup = 0, 300, 0
-		c.DrainTimeout = 20 * time.Second
-		return c
-	}
+	base := func(name string) config { return tinyRun(t, b, name, "fast") }
 	cases := []struct {
 		name   string
 		cfg    func() config

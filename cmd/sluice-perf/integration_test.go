@@ -20,22 +20,7 @@ func TestScenariosAgainstSluice(t *testing.T) {
 		t.Skip("starts a broker")
 	}
 	b := brokertest.New(t)
-	base := func(name string) config {
-		c := defaultConfig()
-		s, ok := findScenario(name)
-		if !ok {
-			t.Fatalf("no scenario %s", name)
-		}
-		s.apply(&c)
-		c.Scenario = name
-		c.URI, c.StompAddr = b.AMQPURL(), b.STOMPAddr()
-		c.PID = os.Getpid() // the broker runs in this process
-		c.Duration = 0
-		c.Count = 300
-		c.Warmup = 0
-		c.DrainTimeout = 20 * time.Second
-		return c
-	}
+	base := func(name string) config { return tinyRun(t, b, name, "amqp091") }
 	cases := []struct {
 		name   string
 		cfg    func() config

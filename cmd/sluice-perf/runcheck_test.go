@@ -2,9 +2,31 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluice-mq/sluice/brokertest"
 )
+
+// tinyRun is scenario name shrunk to 300 messages with client against
+// the test broker b, which runs in this process; no timing, no warm-up.
+func tinyRun(t *testing.T, b *brokertest.Broker, name, client string) config {
+	t.Helper()
+	c := defaultConfig()
+	s, ok := findScenario(name)
+	if !ok {
+		t.Fatalf("no scenario %s", name)
+	}
+	s.apply(&c)
+	c.Scenario, c.Client = name, client
+	c.URI, c.StompAddr = b.AMQPURL(), b.STOMPAddr()
+	c.PID = os.Getpid()
+	c.Duration, c.Count, c.Warmup = 0, 300, 0
+	c.DrainTimeout = 20 * time.Second
+	return c
+}
 
 // runAccounted validates and runs cfg (validate fills in derived
 // settings, which the caller sees) and fails t unless the run passed with exactly
