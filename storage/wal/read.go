@@ -93,15 +93,15 @@ func (l *Log) Segments() []SegmentInfo {
 	defer l.segMu.RUnlock()
 	out := make([]SegmentInfo, len(l.segs))
 	for i, s := range l.segs {
-		out[i] = s.info(i < len(l.segs)-1)
+		out[i] = s.info()
 	}
 	return out
 }
 
-func (s *segment) info(sealed bool) SegmentInfo {
+func (s *segment) info() SegmentInfo {
 	return SegmentInfo{
 		ID: s.id, Path: s.path, Size: s.end.Load(), Capacity: s.capacity,
-		Records: s.records.Load(), Batches: s.batches.Load(), Sealed: sealed, Damaged: s.damaged,
+		Records: s.records.Load(), Batches: s.batches.Load(), Sealed: s.sealed.Load(), Damaged: s.damaged,
 	}
 }
 
@@ -114,7 +114,7 @@ func (l *Log) SegmentOf(pos Pos) (SegmentInfo, bool) {
 	if s == nil || pos >= s.id+Pos(s.end.Load()) {
 		return SegmentInfo{}, false
 	}
-	return s.info(s != l.segs[len(l.segs)-1]), true
+	return s.info(), true
 }
 
 // RemoveSegment deletes a sealed segment. Removal is not limited to a
@@ -141,7 +141,9 @@ func (l *Log) RemoveSegment(id Pos) error {
 		l.segMu.Unlock()
 		return fmt.Errorf("%w: segment %d", ErrNotFound, id)
 	}
-	if i == len(l.segs)-1 {
+	if i == len(l.segs)-1 || !l.segs[i].sealed.Load() {
+		// Not sealed yet: the active segment, or one whose records'
+		// completions have not all run.
 		l.segMu.Unlock()
 		return fmt.Errorf("%w: segment %d", ErrActiveSegment, id)
 	}

@@ -129,7 +129,7 @@ type SegmentInfo struct {
 	Capacity int64  // size the file is preallocated to
 	Records  int64  // valid records in the segment
 	Batches  int64  // valid batches in the segment
-	Sealed   bool   // no longer written to; only sealed segments can be removed
+	Sealed   bool   // no longer written to and every record's completion has run; only sealed segments can be removed
 	Damaged  int    // damaged regions found when the log was opened (see Recovery)
 }
 
@@ -180,6 +180,12 @@ type segment struct {
 	records  atomic.Int64
 	batches  atomic.Int64
 	damaged  int
+	// sealed is set once no record will be added and every record in it
+	// has completed: a roll in the middle of a write round seals the
+	// segment only after the round's completions have run, because the
+	// layer above learns a record's position (and counts it live) only
+	// in its completion. Until then the segment cannot be removed.
+	sealed atomic.Bool
 }
 
 // request kinds.
@@ -259,6 +265,7 @@ type Log struct {
 	lastSyncAt  time.Time
 	gatherTimer *time.Timer
 	prealloc    bool
+	rolled      []*segment // rolled this round: sealed once it completes
 	closeErr    error
 
 	appends, batches, syncs, bytes atomic.Uint64
@@ -463,6 +470,9 @@ func (l *Log) recover() error {
 		}
 		l.segs = append(l.segs, s)
 		rec.Segments = 1
+	}
+	for _, s := range l.segs[:len(l.segs)-1] {
+		s.sealed.Store(true)
 	}
 	l.active = l.segs[len(l.segs)-1]
 	l.off = l.active.end.Load()
@@ -926,7 +936,18 @@ func (l *Log) process(reqs []request) (synced int) {
 		}
 		reqs[i].complete(nil)
 	}
+	l.sealRolled()
 	return synced
+}
+
+// sealRolled marks the segments the round rolled away from as sealed, now
+// that the round's completions have run.
+func (l *Log) sealRolled() {
+	for _, s := range l.rolled {
+		s.sealed.Store(true)
+	}
+	clear(l.rolled)
+	l.rolled = l.rolled[:0]
 }
 
 // abort fails the log and every request of the round: none of them is
@@ -937,6 +958,7 @@ func (l *Log) abort(reqs []request, err error) {
 	for i := range reqs {
 		reqs[i].complete(err)
 	}
+	l.sealRolled()
 }
 
 // reserve makes sure the open batch can take size more bytes, flushing it
@@ -1028,6 +1050,7 @@ func (l *Log) roll() error {
 	l.segMu.Lock()
 	l.segs = append(l.segs, s)
 	l.segMu.Unlock()
+	l.rolled = append(l.rolled, l.active)
 	l.active, l.off = s, 0
 	return nil
 }
