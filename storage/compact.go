@@ -228,7 +228,10 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	// copied[i] is the key whose record is recs[i]: keys that moved on
+	// meanwhile are skipped, so the two lists are not aligned with keys.
 	var recs [][]byte
+	var copied []dedupKey
 	var exps []int64
 	s.mu.Lock()
 	for _, k := range keys {
@@ -237,6 +240,7 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 			continue
 		}
 		recs = append(recs, s.keyring().seal(nil, encodeDedup(nil, k.scope, k.key, ld.exp)))
+		copied = append(copied, k)
 		exps = append(exps, ld.exp)
 	}
 	s.mu.Unlock()
@@ -248,7 +252,7 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 		return err
 	}
 	s.mu.Lock()
-	for i, k := range keys[:len(recs)] {
+	for i, k := range copied {
 		ld := s.dedup[k]
 		if ld == nil || ld.seg != seg {
 			continue

@@ -106,3 +106,43 @@ func TestCompactionNeverRemovesInFlightRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyDedupForwardPairsKeysWithTheirPositions: copying de-duplication
+// ids forward skips those that moved on meanwhile; the ones after a skipped
+// id must still get their own new positions (they were paired with the
+// wrong ones, so an id could stay counted in the segment being removed).
+func TestCopyDedupForwardPairsKeysWithTheirPositions(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := Open(Options{Dir: dir, SegmentSize: 4 << 10, CompactInterval: time.Hour, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	exp := time.Now().Add(time.Hour).UnixNano()
+	keys := []dedupKey{{qa, "k1"}, {qa, "k2"}, {qa, "k3"}}
+	for _, k := range keys {
+		s.LogDedup(k.scope, k.key, exp)
+	}
+	// Fill the first segment so that the copies land in another one.
+	for len(s.log.Segments()) < 2 {
+		if _, err := s.log.Append(make([]byte, 512)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	head := s.dedup[keys[0]].seg
+	// k1 moved on (logged again elsewhere) before the copy reached it.
+	s.dedup[keys[0]].seg = head + 1
+	s.mu.Unlock()
+	if err := s.copyDedupForward(head, keys); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys[1:] {
+		ld := s.dedup[k]
+		if ld.seg == head {
+			t.Errorf("%s still counted in the copied segment", k.key)
+		}
+	}
+}
