@@ -46,7 +46,7 @@ func (s *Server) watchResources(stop <-chan struct{}) {
 				on := free < uint64(limit)
 				if on != diskOn {
 					diskOn = on
-					s.log.Warn().Uint64("free", free).Int64("limit", limit).Bool("on", on).Msg("disk alarm")
+					s.log.Warn().Uint64("free", free).Int64("limit", int64(limit)).Bool("on", on).Msg("disk alarm")
 					s.Broker.Alarms.Set("disk", on)
 				}
 			}
@@ -74,9 +74,9 @@ func (s *Server) memoryLimit() uint64 {
 	if s.cfg.MemoryLimit > 0 {
 		return uint64(s.cfg.MemoryLimit)
 	}
-	var si syscall.Sysinfo_t
-	if err := syscall.Sysinfo(&si); err != nil {
+	ram, err := physicalMemory()
+	if err != nil {
 		return 0
 	}
-	return uint64(si.Totalram) * uint64(si.Unit) * 4 / 10
+	return ram * 4 / 10
 }

@@ -1,21 +1,29 @@
 package server
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/sluice-mq/sluice/storage/wal"
 	"gopkg.in/yaml.v3"
 )
 
 // Config is every setting of the server. Each field has a yaml key (for
 // --config), a flag and an environment variable SLUICE_<FLAG> with dashes
 // as underscores. Precedence: defaults < config file < environment < flags.
+// A setting that counts bytes is a ByteSize (MemorySize for memory-limit),
+// so that all three sources take the same units.
 type Config struct {
 	DataDir   string `yaml:"data_dir" flag:"data-dir" help:"directory for all data the broker writes"`
 	AMQPAddr  string `yaml:"amqp_addr" flag:"amqp-addr" help:"AMQP 0-9-1 listen address (empty: off)"`
@@ -25,36 +33,42 @@ type Config struct {
 	LogLevel  string `yaml:"log_level" flag:"log-level" help:"log level: debug, info, warn, error"`
 	LogFormat string `yaml:"log_format" flag:"log-format" help:"log format: auto (console on a terminal, JSON otherwise), console or json"`
 
-	MaxMessageSize        int           `yaml:"max_message_size" flag:"max-message-size" help:"largest message body in bytes"`
+	MaxMessageSize        ByteSize      `yaml:"max_message_size" flag:"max-message-size" help:"largest message body"`
 	MaxConnections        int           `yaml:"max_connections" flag:"max-connections" help:"connections in total (0: no limit)"`
 	MaxConnectionsPerUser int           `yaml:"max_connections_per_user" flag:"max-connections-per-user" help:"connections per user (0: no limit)"`
 	ChannelMax            int           `yaml:"channel_max" flag:"channel-max" help:"AMQP channels per connection"`
-	FrameMax              int           `yaml:"frame_max" flag:"frame-max" help:"largest AMQP frame in bytes"`
+	FrameMax              ByteSize      `yaml:"frame_max" flag:"frame-max" help:"largest AMQP frame"`
 	Heartbeat             time.Duration `yaml:"heartbeat" flag:"heartbeat" help:"heartbeat interval offered to clients (0s: off)"`
 	ConsumersPerChannel   int           `yaml:"consumers_per_channel" flag:"consumers-per-channel" help:"consumers on one channel or STOMP session (0: no limit)"`
 	HandshakeTimeout      time.Duration `yaml:"handshake_timeout" flag:"handshake-timeout" help:"time a new connection has to authenticate"`
-	OutputHighWater       int           `yaml:"output_high_water" flag:"output-high-water" help:"bytes of deliveries queued for a slow client before it gets no more"`
+	OutputHighWater       ByteSize      `yaml:"output_high_water" flag:"output-high-water" help:"deliveries queued for a slow client before it gets no more"`
 	MaxQueues             int           `yaml:"max_queues" flag:"max-queues" help:"queues per vhost (0: no limit)"`
 
-	STOMPMaxFrameSize     int `yaml:"stomp_max_frame_size" flag:"stomp-max-frame-size" help:"largest STOMP frame in bytes"`
-	STOMPMaxHeaders       int `yaml:"stomp_max_headers" flag:"stomp-max-headers" help:"headers in one STOMP frame"`
-	STOMPMaxHeaderLine    int `yaml:"stomp_max_header_line" flag:"stomp-max-header-line" help:"bytes in one STOMP header line"`
-	STOMPMaxSubscriptions int `yaml:"stomp_max_subscriptions" flag:"stomp-max-subscriptions" help:"subscriptions per STOMP session"`
-	STOMPMaxTransactions  int `yaml:"stomp_max_transactions" flag:"stomp-max-transactions" help:"open transactions per STOMP session"`
+	STOMPMaxFrameSize     ByteSize `yaml:"stomp_max_frame_size" flag:"stomp-max-frame-size" help:"largest STOMP frame"`
+	STOMPMaxHeaders       int      `yaml:"stomp_max_headers" flag:"stomp-max-headers" help:"headers in one STOMP frame"`
+	STOMPMaxHeaderLine    ByteSize `yaml:"stomp_max_header_line" flag:"stomp-max-header-line" help:"longest STOMP header line"`
+	STOMPMaxSubscriptions int      `yaml:"stomp_max_subscriptions" flag:"stomp-max-subscriptions" help:"subscriptions per STOMP session"`
+	STOMPMaxTransactions  int      `yaml:"stomp_max_transactions" flag:"stomp-max-transactions" help:"open transactions per STOMP session"`
+
+	// Bounds on connections that have not authenticated yet.
+	MaxHandshaking         int      `yaml:"max_handshaking_connections" flag:"max-handshaking-connections" help:"connections (AMQP, STOMP and STOMP over WebSocket together) still authenticating; past it a new connection is refused at once (0: no limit)"`
+	STOMPMaxHandshakeFrame ByteSize `yaml:"stomp_max_handshake_frame" flag:"stomp-max-handshake-frame" help:"largest STOMP frame before CONNECTED (CONNECT and anything sent with it)"`
+
+	WSAllowedOrigins string `yaml:"ws_allowed_origins" flag:"ws-allowed-origins" help:"comma-separated Origins allowed to open STOMP over WebSocket at /ws besides the same origin, such as https://app.example or https://*.example; * allows any (empty: same origin only)"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" flag:"shutdown-timeout" help:"time connections get to close on SIGTERM"`
 
-	Sync              string `yaml:"sync" flag:"sync" help:"when a persistent message counts as safe: 'always' (fsync before its confirm/receipt) or an interval such as 10ms (confirm once written, fsync at that interval; a machine crash can lose that window)"`
-	SegmentSize       int    `yaml:"segment_size" flag:"segment-size" help:"bytes per write-ahead log segment file"`
-	EncryptionKeyring string `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
-	RequireEncryption bool   `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
+	Sync              string   `yaml:"sync" flag:"sync" help:"when a persistent message counts as safe: 'always' (fsync before its confirm/receipt) or an interval such as 10ms (confirm once written, fsync at that interval; a machine crash can lose that window)"`
+	SegmentSize       ByteSize `yaml:"segment_size" flag:"segment-size" help:"size of one write-ahead log segment file (4KiB to 1GiB)"`
+	EncryptionKeyring string   `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
+	RequireEncryption bool     `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
 
-	MemoryLimit         int64 `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark in bytes: above it publishers are blocked (0: 40% of RAM, negative: off)"`
-	MemoryPagingPercent int   `yaml:"memory_paging_percent" flag:"memory-paging-percent" help:"percent of the memory high watermark above which transient messages are paged out to disk too (persistent ones always are, past queue-resident-bytes)"`
-	QueueResidentBytes  int64 `yaml:"queue_resident_bytes" flag:"queue-resident-bytes" help:"bytes of ready message bodies a queue keeps in memory; past it persistent messages are paged out to the log (transient ones too under memory pressure); negative: never page"`
-	QueueFlowMessages   int   `yaml:"queue_flow_messages" flag:"queue-flow-messages" help:"ready messages in memory (or queue-resident-bytes of their bodies, at least 8 MiB) a queue that consumers are draining holds before publishers into it are slowed to the consumers' pace; negative: never"`
-	DiskFreeLimit       int64 `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free bytes required on the data directory's disk: below it publishers are blocked"`
-	Pprof               bool  `yaml:"pprof" flag:"pprof" help:"serve Go profiles at /debug/pprof/ on the HTTP listener (broker users only)"`
+	MemoryLimit         MemorySize `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark: above it publishers are blocked (0: 40% of RAM, negative: off)"`
+	MemoryPagingPercent int        `yaml:"memory_paging_percent" flag:"memory-paging-percent" help:"percent of the memory high watermark above which transient messages are paged out to disk too (persistent ones always are, past queue-resident-bytes)"`
+	QueueResidentBytes  ByteSize   `yaml:"queue_resident_bytes" flag:"queue-resident-bytes" help:"ready message bodies a queue keeps in memory; past it persistent messages are paged out to the log (transient ones too under memory pressure); negative: never page"`
+	QueueFlowMessages   int        `yaml:"queue_flow_messages" flag:"queue-flow-messages" help:"ready messages in memory (or queue-resident-bytes of their bodies, at least 8 MiB) a queue that consumers are draining holds before publishers into it are slowed to the consumers' pace; negative: never"`
+	DiskFreeLimit       ByteSize   `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free space required on the data directory's disk: below it publishers are blocked"`
+	Pprof               bool       `yaml:"pprof" flag:"pprof" help:"serve Go profiles at /debug/pprof/ on the HTTP listener (broker users only)"`
 }
 
 // Defaults are the settings with no configuration at all.
@@ -84,6 +98,9 @@ func Defaults() Config {
 		Sync:                  "always",
 		DiskFreeLimit:         50 << 20,
 		SegmentSize:           64 << 20,
+
+		MaxHandshaking:         1000,
+		STOMPMaxHandshakeFrame: 4 << 10,
 	}
 }
 
@@ -100,11 +117,20 @@ func Load(args []string, environ []string, out io.Writer) (Config, bool, error) 
 	flagged := Defaults()
 	fields := configFields(&flagged)
 	for _, f := range fields {
-		fs.Var(f.value, f.flag, f.help+" (env "+f.env+", yaml "+f.yaml+")")
+		usage := f.help + " (env " + f.env + ", yaml " + f.yaml + ")"
+		// The backquotes name the value in PrintDefaults: "-frame-max size".
+		switch f.value.(type) {
+		case *ByteSize:
+			usage += "; a `size`, units allowed"
+		case *MemorySize:
+			usage += "; a `size`, units allowed, or a fraction of RAM such as 0.4"
+		}
+		fs.Var(f.value, f.flag, usage)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: sluice [flags]\n\nA message broker speaking AMQP 0-9-1 and STOMP.\n"+
-			"Settings come from defaults, then --config FILE, then SLUICE_* environment variables, then flags.\n\nFlags:\n")
+			"Settings come from defaults, then --config FILE, then SLUICE_* environment variables, then flags.\n"+
+			"Sizes are bytes, or take a unit: %s.\n\nFlags:\n", byteUnitsHelp)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -130,20 +156,17 @@ func Load(args []string, environ []string, out io.Writer) (Config, bool, error) 
 		if err != nil {
 			return cfg, false, fmt.Errorf("config: %w", err)
 		}
-		dec := yaml.NewDecoder(strings.NewReader(string(data)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && err != io.EOF {
+		if err := decodeConfigFile(data, &cfg); err != nil {
 			return cfg, false, fmt.Errorf("config %s: %w", *configFile, err)
 		}
 	}
 	target := configFields(&cfg)
-	for i, f := range target {
+	for _, f := range target {
 		if v, ok := env[f.env]; ok {
 			if err := f.value.Set(v); err != nil {
 				return cfg, false, fmt.Errorf("%s=%q: %w", f.env, v, err)
 			}
 		}
-		_ = i
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -155,12 +178,27 @@ func Load(args []string, environ []string, out io.Writer) (Config, bool, error) 
 	return cfg, false, cfg.validate()
 }
 
+// decodeConfigFile applies a YAML configuration file to cfg. Unknown keys
+// are errors, so a misspelt setting is not silently ignored.
+func decodeConfigFile(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
 func (c *Config) validate() error {
 	if c.MaxMessageSize <= 0 {
 		return fmt.Errorf("max-message-size must be positive")
 	}
-	if c.FrameMax < 4096 {
-		return fmt.Errorf("frame-max must be at least 4096")
+	// The AMQP frame-max is a 32-bit field on the wire (connection.tune).
+	if c.FrameMax < 4096 || c.FrameMax > math.MaxUint32 {
+		return fmt.Errorf("frame-max must be between 4096 and 4294967295 bytes, not %d", c.FrameMax)
+	}
+	if c.SegmentSize < wal.MinSegmentSize || c.SegmentSize > wal.MaxSegmentSize {
+		return fmt.Errorf("segment-size must be between %v and %v, not %d", ByteSize(wal.MinSegmentSize), ByteSize(wal.MaxSegmentSize), c.SegmentSize)
 	}
 	if c.ChannelMax < 1 || c.ChannelMax > 65535 {
 		return fmt.Errorf("channel-max must be between 1 and 65535")
@@ -211,6 +249,10 @@ func valueOf(ptr any) flag.Value {
 		return (*durationValue)(p)
 	case *bool:
 		return (*boolValue)(p)
+	case *ByteSize:
+		return p
+	case *MemorySize:
+		return p
 	}
 	panic(fmt.Sprintf("config: unsupported field type %T", ptr))
 }
@@ -266,5 +308,162 @@ func (n *int64Value) Set(v string) error {
 		return fmt.Errorf("not a whole number: %q", v)
 	}
 	*n = int64Value(x)
+	return nil
+}
+
+// ByteSize is a setting that counts bytes. It is written as a whole number
+// of bytes or as a number with a unit, the units RabbitMQ takes for
+// vm_memory_high_watermark.absolute and disk_free_limit.absolute:
+// KB MB GB TB PB are powers of 1000, and so are the shorthands k m g t p
+// (RabbitMQ 3.13 made them decimal, as Kubernetes has them); KiB MiB GiB
+// TiB PiB (or Ki Mi Gi Ti Pi) are powers of 1024. Units are not case
+// sensitive and may follow a space; with a unit the number may have a
+// fraction (1.5GiB), rounded down to a whole byte. A negative size is
+// allowed where the setting gives it a meaning (off, never).
+type ByteSize int64
+
+// byteUnitsHelp is the one-line summary of the units for --help.
+const byteUnitsHelp = "KB MB GB TB (powers of 1000; also k m g t) or KiB MiB GiB TiB (powers of 1024), as in 64KiB, 256MiB, 1GB"
+
+var byteUnits = map[string]int64{
+	"": 1, "b": 1,
+	"k": 1e3, "kb": 1e3, "ki": 1 << 10, "kib": 1 << 10,
+	"m": 1e6, "mb": 1e6, "mi": 1 << 20, "mib": 1 << 20,
+	"g": 1e9, "gb": 1e9, "gi": 1 << 30, "gib": 1 << 30,
+	"t": 1e12, "tb": 1e12, "ti": 1 << 40, "tib": 1 << 40,
+	"p": 1e15, "pb": 1e15, "pi": 1 << 50, "pib": 1 << 50,
+}
+
+// sizePattern splits a size into sign and number, and unit. Only plain
+// decimal notation: no exponents, hex or digit separators, which a
+// person reading the setting could misread.
+var sizePattern = regexp.MustCompile(`^(-?[0-9]+(?:\.[0-9]+)?) ?([A-Za-z]*)$`)
+
+// ParseByteSize parses a size as ByteSize describes it.
+func ParseByteSize(s string) (ByteSize, error) {
+	m := sizePattern.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, fmt.Errorf("not a size such as 268435456 or 256MiB: %q", s)
+	}
+	num, unit := m[1], m[2]
+	mult, ok := byteUnits[strings.ToLower(unit)]
+	if !ok {
+		return 0, fmt.Errorf("unknown unit %q in %q: use %s", unit, s, byteUnitsHelp)
+	}
+	if mult == 1 && strings.Contains(num, ".") {
+		return 0, fmt.Errorf("not a whole number of bytes: %q", s)
+	}
+	// Exact arithmetic: 1.1GB is 1,100,000,000 bytes, not a float's neighbour.
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("not a size such as 268435456 or 256MiB: %q", s)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(mult))
+	n := new(big.Int).Quo(r.Num(), r.Denom()) // rounds toward zero
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("size out of range: %q", s)
+	}
+	return ByteSize(n.Int64()), nil
+}
+
+// String gives the size in the largest binary unit that holds it exactly
+// (16777216 is 16MiB), so --help shows defaults as people write them; it
+// parses back to the same size.
+func (b ByteSize) String() string {
+	n := int64(b)
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"PiB", 1 << 50}, {"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// Set implements flag.Value.
+func (b *ByteSize) Set(s string) error {
+	n, err := ParseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = n
+	return nil
+}
+
+// UnmarshalYAML takes the same text as the flag: 268435456, 256MiB. A key
+// with no value leaves the default, as for the other settings.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error { return setFromYAML(b, n) }
+
+// MemorySize is a ByteSize that may also be a fraction of the machine's
+// RAM: 0.4 (or 40%) is 40%, as RabbitMQ's vm_memory_high_watermark.relative.
+// The fraction is resolved to bytes when parsed, so the setting always
+// holds bytes. A fraction is told from a size by its decimal point and
+// the missing unit: 1 is one byte, 1.0 all of RAM.
+type MemorySize int64
+
+// physicalMemory is the machine's RAM in bytes; a variable so tests can
+// pretend a size.
+var physicalMemory = func() (uint64, error) {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 0, err
+	}
+	return uint64(si.Totalram) * uint64(si.Unit), nil
+}
+
+// ParseMemorySize parses a size (see ByteSize) or a fraction of RAM.
+func ParseMemorySize(s string) (MemorySize, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	if m := sizePattern.FindStringSubmatch(t); pct || m != nil && m[2] == "" && strings.Contains(m[1], ".") {
+		f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
+		if pct {
+			f /= 100
+		}
+		if err != nil || !(f > 0 && f <= 1) {
+			return 0, fmt.Errorf("a fraction of RAM must be above 0 and at most 1 (0.4, or 40%%): %q", s)
+		}
+		ram, err := physicalMemory()
+		if err != nil || ram == 0 {
+			return 0, fmt.Errorf("%q is a fraction of RAM, and the machine's RAM is unknown (%v): give a size", s, err)
+		}
+		return MemorySize(f * float64(ram)), nil
+	}
+	n, err := ParseByteSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w, or a fraction of RAM such as 0.4", err)
+	}
+	return MemorySize(n), nil
+}
+
+func (m MemorySize) String() string { return ByteSize(m).String() }
+
+// Set implements flag.Value.
+func (m *MemorySize) Set(s string) error {
+	n, err := ParseMemorySize(s)
+	if err != nil {
+		return err
+	}
+	*m = n
+	return nil
+}
+
+// UnmarshalYAML takes the same text as the flag: 256MiB, 0.4.
+func (m *MemorySize) UnmarshalYAML(n *yaml.Node) error { return setFromYAML(m, n) }
+
+// setFromYAML routes a YAML scalar through the flag parser, so that a
+// setting reads the same in the file as on the command line.
+func setFromYAML(v flag.Value, n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a size must be a single value such as 256MiB", n.Line)
+	}
+	if n.ShortTag() == "!!null" {
+		return nil
+	}
+	if err := v.Set(n.Value); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
 	return nil
 }

@@ -61,7 +61,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, Users: auth.DefaultStore(),
 		listeners: map[string]net.Listener{}, protos: map[string]protocolServer{}, serveErr: make(chan error, 4)}
 	s.Broker = broker.New(broker.Config{MaxConsumersPerSession: cfg.ConsumersPerChannel, MaxQueues: cfg.MaxQueues,
-		ResidentBytes: cfg.QueueResidentBytes, FlowMessages: cfg.QueueFlowMessages, Logger: log})
+		ResidentBytes: int64(cfg.QueueResidentBytes), FlowMessages: cfg.QueueFlowMessages, Logger: log})
 	s.applyMemoryLimit()
 	if err := s.openStorage(); err != nil {
 		return nil, err
@@ -86,12 +86,12 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)
 	s.mux = http.NewServeMux()
 	stompSrv := stomp.NewServer(stomp.Config{
-		MaxFrameSize:     cfg.STOMPMaxFrameSize,
+		MaxFrameSize:     int(cfg.STOMPMaxFrameSize),
 		MaxHeaders:       cfg.STOMPMaxHeaders,
-		MaxHeaderLine:    cfg.STOMPMaxHeaderLine,
+		MaxHeaderLine:    int(cfg.STOMPMaxHeaderLine),
 		MaxSubscriptions: cfg.STOMPMaxSubscriptions,
 		MaxTransactions:  cfg.STOMPMaxTransactions,
-		MaxMessageSize:   cfg.MaxMessageSize,
+		MaxMessageSize:   int(cfg.MaxMessageSize),
 		Limits:           limits,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		OutputHighWater:  int64(cfg.OutputHighWater),
