@@ -151,7 +151,12 @@ func (s *Store) copyForwardChunk(seg wal.SegmentInfo, ids []uint64) (int, error)
 			done()
 			return 0, err
 		}
-		d, err := decodeMessageBody(plain[1:], true)
+		_, body, err := splitRecord(plain)
+		if err != nil {
+			done()
+			return 0, err
+		}
+		d, err := decodeMessageBody(body, true)
 		if err != nil {
 			done()
 			return 0, err

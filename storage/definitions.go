@@ -8,7 +8,6 @@ import (
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
-	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
 // The durable topology lives in one small file, definitions.bin, rewritten
@@ -18,9 +17,15 @@ import (
 // record ever pins a log segment.
 //
 // The file is one sealed record (see crypto.go) whose plain form is JSON;
-// argument tables are stored in their AMQP field-table encoding so that
-// every value keeps its exact type.
+// argument tables are stored in the storage codec's table encoding
+// (codec.go) so that every value keeps its exact type. Version 2 is the
+// current layout; version 1 held tables in AMQP's wire encoding and is
+// refused with errOldFormat.
 const definitionsFile = "definitions.bin"
+
+// definitionsVersion is the layout of the definitions file. Part of the
+// on-disk format.
+const definitionsVersion = 2
 
 type defsFile struct {
 	Version   int       `json:"version"`
@@ -53,18 +58,23 @@ func encodeArgs(t message.Table) ([]byte, error) {
 	if len(t) == 0 {
 		return nil, nil
 	}
-	return wire.EncodeTable(nil, t)
+	return appendTable(nil, t, 0)
 }
 
 func decodeArgs(b []byte) (message.Table, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	return wire.DecodeTable(b)
+	r := codecReader{b: b}
+	t := r.table(0)
+	if r.err == nil && len(r.b) != 0 {
+		return nil, fmt.Errorf("storage: %d bytes after an argument table", len(r.b))
+	}
+	return t, r.err
 }
 
 func marshalDefinitions(d broker.Definitions) ([]byte, error) {
-	f := defsFile{Version: 1, VHosts: d.VHosts}
+	f := defsFile{Version: definitionsVersion, VHosts: d.VHosts}
 	for _, x := range d.Exchanges {
 		a, err := encodeArgs(x.Args)
 		if err != nil {
@@ -95,7 +105,11 @@ func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return d, err
 	}
-	if f.Version != 1 {
+	switch f.Version {
+	case definitionsVersion:
+	case 1:
+		return d, errOldFormat
+	default:
 		return d, fmt.Errorf("unknown definitions version %d", f.Version)
 	}
 	d.VHosts = f.VHosts

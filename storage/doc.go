@@ -12,6 +12,17 @@
 // confirm rides on their fsync); the others are appended lazily, because
 // losing one in a crash causes only an allowed redelivery.
 //
+// # Record format
+//
+// Storage owns its on-disk format; no protocol codec is involved. Every
+// record starts with a version byte (record.go: recordVersion, format 2)
+// and its kind; strings, properties and tables use the storage codec of
+// codec.go, with uvarint lengths checked on reading. The codec is total:
+// whatever message the broker holds is written so that it reads back the
+// same, and a record that cannot be written fails its confirm and leaves
+// nothing behind. Format-1 logs (from before the version byte) are
+// refused at Open rather than misread.
+//
 // # Reclaiming space
 //
 // The store counts, per log segment, the messages whose record there is

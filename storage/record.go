@@ -7,10 +7,16 @@ import (
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
-	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
-// Record kinds: the first byte of a record's plain form. Part of the
+// recordVersion is the first byte of every record's plain form: the
+// version of the layouts below. Part of the on-disk format: do not change;
+// a new layout gets a new version. Its high bit is set so that it can
+// never be mistaken for a format-1 record, whose first byte was its kind
+// (1-8): such a log is refused at Open with errOldFormat, not misread.
+const recordVersion byte = 0x82
+
+// Record kinds: the second byte of a record's plain form. Part of the
 // on-disk format: do not change.
 const (
 	kindMessage   byte = 1 // a message and the durable queues it waits in
@@ -20,26 +26,53 @@ const (
 	kindReturned  byte = 5 // a delivered message came back unacked once more
 	kindSpill     byte = 6 // a transient message paged out; never recovered
 	// Many ids of one queue settled or delivered at once (a multiple ack,
-	// a dispatch of many messages): vhost(str16) queue(str16) n(4) ids(8 each).
+	// a dispatch of many messages).
 	kindSettledMany   byte = 7
 	kindDeliveredMany byte = 8
 )
 
-// A message record, after its kind byte (integers little-endian):
+// The plain form of every record is version(1) kind(1) and then, by kind
+// (integers little-endian, strings and tables in the storage codec of
+// codec.go, whose lengths are uvarints checked on reading):
 //
-//	id        8   broker-wide message id, increasing in publish order
-//	published 8   unix nanoseconds, for TTLs after a restart
-//	targets   2   number of queues, then per queue:
-//	              flags(1: bit0 delivered, bit1 returns follows)
-//	              vhost(str16) queue(str16) [returns(4)]
-//	exchange  str8
-//	key       str8
-//	header    4 + n   the AMQP content header of the properties: the
-//	                  canonical binary form of message.Properties
-//	body      the rest
+//	message, spill   id(8) published(8, unix nanoseconds, for TTLs after
+//	                 a restart) targets(uvarint count, then per queue:
+//	                 flags(1: bit0 delivered, bit1 returns follows)
+//	                 vhost(string) queue(string) [returns(4)])
+//	                 exchange(string) key(string) properties body(the rest)
+//	settled, delivered, returned
+//	                 id(8) vhost(string) queue(string)
+//	settled-many, delivered-many
+//	                 vhost(string) queue(string) ids(uvarint count, 8 each)
+//	dedup            expires(8, unix nanoseconds) scope vhost(string)
+//	                 scope queue(string) key(string)
 //
-// A settled or delivered record: id(8) vhost(str16) queue(str16).
-// strN is an N-bit length followed by that many bytes.
+// A spill record has no targets. Every string the broker can hold fits (a
+// uvarint length has no 255- or 65,535-byte ceiling), so encoding never
+// fails for a message the broker accepted; a decoder checks every length
+// against what remains and never reads past the record.
+
+// errOldFormat is a record written in format 1 (by a sluice from before the
+// record version byte): its properties were in AMQP's wire encoding, which
+// storage no longer reads.
+var errOldFormat = errors.New("storage: the log holds format-1 records, written by an older sluice; this version reads format 2 only (drain the old broker's queues, or start on an empty data directory)")
+
+// splitRecord checks a record's version and returns its kind and the
+// bytes after the kind.
+func splitRecord(plain []byte) (byte, []byte, error) {
+	switch {
+	case len(plain) < 2:
+		if len(plain) == 1 && plain[0] >= 1 && plain[0] <= 8 {
+			return 0, nil, errOldFormat
+		}
+		return 0, nil, errCodecShort
+	case plain[0] == recordVersion:
+		return plain[1], plain[2:], nil
+	case plain[0] >= 1 && plain[0] <= 8:
+		return 0, nil, errOldFormat
+	}
+	return 0, nil, fmt.Errorf("storage: unknown record version %#x", plain[0])
+}
 
 type target struct {
 	ref       broker.QueueRef
@@ -47,33 +80,24 @@ type target struct {
 	returns   uint32 // times it came back unacked (x-delivery-limit)
 }
 
-func appendStr16(b []byte, s string) []byte {
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
-	return append(b, s...)
-}
-
-func appendStr8(b []byte, s string) []byte {
-	b = append(b, byte(len(s)))
-	return append(b, s...)
-}
-
-// encodeMessage appends a message record's plain form to dst.
 // messageRecordSize estimates encodeMessage's output, to size its buffer:
 // exact but for the properties, which get a generous allowance.
 func messageRecordSize(targets []target, m *message.Message) int {
-	n := 1 + 8 + 8 + 2 + 2 + len(m.Exchange) + len(m.RoutingKey) + 4 + 14 + 256 + len(m.Body)
+	n := 2 + 8 + 8 + 1 + 2*binary.MaxVarintLen32 + len(m.Exchange) + len(m.RoutingKey) + 2 + 14 + 256 + len(m.Body)
 	for _, t := range targets {
-		n += 1 + 4 + len(t.ref.VHost) + len(t.ref.Queue) + 4
+		n += 1 + 2*binary.MaxVarintLen16 + len(t.ref.VHost) + len(t.ref.Queue) + 4
 	}
 	return n
 }
 
-// A spill record has the same form, with no targets.
+// encodeMessage appends a message (or spill) record's plain form to dst.
+// It fails only for a header value of a type the message model does not
+// have; the caller refuses such a message before it is confirmed.
 func encodeMessage(dst []byte, kind byte, id uint64, published int64, targets []target, m *message.Message) ([]byte, error) {
-	dst = append(dst, kind)
+	dst = append(dst, recordVersion, kind)
 	dst = binary.LittleEndian.AppendUint64(dst, id)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(published))
-	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(targets)))
+	dst = binary.AppendUvarint(dst, uint64(len(targets)))
 	for _, t := range targets {
 		var flags byte
 		if t.delivered {
@@ -83,79 +107,27 @@ func encodeMessage(dst []byte, kind byte, id uint64, published int64, targets []
 			flags |= 2
 		}
 		dst = append(dst, flags)
-		dst = appendStr16(dst, t.ref.VHost)
-		dst = appendStr16(dst, t.ref.Queue)
+		dst = appendString(dst, t.ref.VHost)
+		dst = appendString(dst, t.ref.Queue)
 		if t.returns > 0 {
 			dst = binary.LittleEndian.AppendUint32(dst, t.returns)
 		}
 	}
-	dst = appendStr8(dst, m.Exchange)
-	dst = appendStr8(dst, m.RoutingKey)
-	lenAt := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	var err error
-	dst, err = wire.EncodeContentHeader(dst, wire.ClassBasic, uint64(len(m.Body)), &m.Properties)
+	dst = appendString(dst, m.Exchange)
+	dst = appendString(dst, m.RoutingKey)
+	dst, err := appendProperties(dst, &m.Properties)
 	if err != nil {
-		return nil, fmt.Errorf("storage: encode properties: %w", err)
+		return nil, fmt.Errorf("storage: message %d: %w", id, err)
 	}
-	binary.LittleEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
 	return append(dst, m.Body...), nil
 }
 
 func encodeRef(dst []byte, kind byte, id uint64, ref broker.QueueRef) []byte {
-	dst = append(dst, kind)
+	dst = append(dst, recordVersion, kind)
 	dst = binary.LittleEndian.AppendUint64(dst, id)
-	dst = appendStr16(dst, ref.VHost)
-	return appendStr16(dst, ref.Queue)
+	dst = appendString(dst, ref.VHost)
+	return appendString(dst, ref.Queue)
 }
-
-var errShort = errors.New("storage: record truncated")
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil || len(r.b) < n {
-		r.err = errShort
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) u8() byte {
-	if v := r.take(1); v != nil {
-		return v[0]
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if v := r.take(2); v != nil {
-		return binary.LittleEndian.Uint16(v)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if v := r.take(4); v != nil {
-		return binary.LittleEndian.Uint32(v)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if v := r.take(8); v != nil {
-		return binary.LittleEndian.Uint64(v)
-	}
-	return 0
-}
-
-func (r *reader) str16() string { return string(r.take(int(r.u16()))) }
-func (r *reader) str8() string  { return string(r.take(int(r.u8()))) }
 
 // decodedMessage is a message record read back.
 type decodedMessage struct {
@@ -165,62 +137,54 @@ type decodedMessage struct {
 	msg       *message.Message
 }
 
-// decodeMessageHead parses the id and targets of a message record (after
-// the kind byte), leaving the message itself.
-func decodeMessageHead(rec []byte) (uint64, []target, error) {
-	r := reader{b: rec}
-	id := r.u64()
-	r.u64() // published
-	n := int(r.u16())
+// targets reads a message record's target list.
+func (r *codecReader) targets() []target {
+	n := r.count(3) // flags and two string lengths at least
 	var targets []target
+	if n > 0 {
+		targets = make([]target, 0, n)
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		flags := r.u8()
-		vhost := r.str16()
-		queue := r.str16()
+		vhost := r.str()
+		queue := r.str()
 		t := target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0}
 		if flags&2 != 0 {
 			t.returns = r.u32()
 		}
 		targets = append(targets, t)
 	}
+	return targets
+}
+
+// decodeMessageHead parses the id and targets of a message record (the
+// bytes after its kind), leaving the message itself.
+func decodeMessageHead(rec []byte) (uint64, []target, error) {
+	r := codecReader{b: rec}
+	id := r.u64()
+	r.u64() // published
+	targets := r.targets()
 	return id, targets, r.err
 }
 
-// decodeMessage parses a message record's plain form (after the kind byte).
-// The message's body is copied out of rec.
+// decodeMessage parses a message record (the bytes after its kind). The
+// message's body is copied out of rec.
 func decodeMessage(rec []byte) (decodedMessage, error) { return decodeMessageBody(rec, false) }
 
 // decodeMessageBody is decodeMessage; with alias the body is a slice of rec
 // (which the caller hands over) instead of a copy.
 func decodeMessageBody(rec []byte, alias bool) (decodedMessage, error) {
-	r := reader{b: rec}
+	r := codecReader{b: rec}
 	var d decodedMessage
 	d.id = r.u64()
 	d.published = int64(r.u64())
-	n := int(r.u16())
-	for i := 0; i < n && r.err == nil; i++ {
-		flags := r.u8()
-		vhost := r.str16()
-		queue := r.str16()
-		t := target{ref: broker.QueueRef{VHost: vhost, Queue: queue}, delivered: flags&1 != 0}
-		if flags&2 != 0 {
-			t.returns = r.u32()
-		}
-		d.targets = append(d.targets, t)
-	}
+	d.targets = r.targets()
 	m := &message.Message{}
-	m.Exchange = r.str8()
-	m.RoutingKey = r.str8()
-	hdr := r.take(int(r.u32()))
+	m.Exchange = r.str()
+	m.RoutingKey = r.str()
+	r.properties(&m.Properties)
 	if r.err != nil {
-		return d, r.err
-	}
-	_, size, err := wire.DecodeContentHeader(hdr, &m.Properties)
-	if err != nil {
-		return d, fmt.Errorf("storage: message %d properties: %w", d.id, err)
-	}
-	if uint64(len(r.b)) != size {
-		return d, fmt.Errorf("storage: message %d body is %d bytes, header says %d", d.id, len(r.b), size)
+		return d, fmt.Errorf("storage: message %d: %w", d.id, r.err)
 	}
 	if alias {
 		m.Body = r.b[:len(r.b):len(r.b)]
@@ -232,50 +196,48 @@ func decodeMessageBody(rec []byte, alias bool) (decodedMessage, error) {
 }
 
 func encodeRefs(dst []byte, kind byte, ref broker.QueueRef, ids []uint64) []byte {
-	dst = append(dst, kind)
-	dst = appendStr16(dst, ref.VHost)
-	dst = appendStr16(dst, ref.Queue)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(ids)))
+	dst = append(dst, recordVersion, kind)
+	dst = appendString(dst, ref.VHost)
+	dst = appendString(dst, ref.Queue)
+	dst = binary.AppendUvarint(dst, uint64(len(ids)))
 	for _, id := range ids {
 		dst = binary.LittleEndian.AppendUint64(dst, id)
 	}
 	return dst
 }
 
-// decodeRefs parses a batch record (after the kind byte); ids are the raw
-// 8-byte little-endian ids, a slice of rec.
+// decodeRefs parses a batch record (the bytes after its kind); ids are the
+// raw 8-byte little-endian ids, a slice of rec.
 func decodeRefs(rec []byte) (broker.QueueRef, []byte, error) {
-	r := reader{b: rec}
-	ref := broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
-	n := r.u32()
-	if r.err == nil && uint64(n)*8 != uint64(len(r.b)) {
+	r := codecReader{b: rec}
+	ref := broker.QueueRef{VHost: r.str(), Queue: r.str()}
+	n := r.uvarint()
+	if r.err == nil && (n > uint64(len(r.b))/8 || n*8 != uint64(len(r.b))) {
 		return ref, nil, fmt.Errorf("storage: batch record says %d ids but holds %d bytes", n, len(r.b))
 	}
 	return ref, r.b, r.err
 }
 
 func decodeRef(rec []byte) (uint64, broker.QueueRef, error) {
-	r := reader{b: rec}
+	r := codecReader{b: rec}
 	id := r.u64()
-	ref := broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
+	ref := broker.QueueRef{VHost: r.str(), Queue: r.str()}
 	return id, ref, r.err
 }
 
-// A dedup record: expires(8, unix nanos) scope vhost(str16) scope
-// name(str16) key(str16).
 func encodeDedup(dst []byte, scope broker.QueueRef, key string, exp int64) []byte {
-	dst = append(dst, kindDedup)
+	dst = append(dst, recordVersion, kindDedup)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(exp))
-	dst = appendStr16(dst, scope.VHost)
-	dst = appendStr16(dst, scope.Queue)
-	return appendStr16(dst, key)
+	dst = appendString(dst, scope.VHost)
+	dst = appendString(dst, scope.Queue)
+	return appendString(dst, key)
 }
 
 func decodeDedup(rec []byte) (broker.RecoveredDedup, error) {
-	r := reader{b: rec}
+	r := codecReader{b: rec}
 	var d broker.RecoveredDedup
 	d.ExpiresAt = int64(r.u64())
-	d.Scope = broker.QueueRef{VHost: r.str16(), Queue: r.str16()}
-	d.Key = r.str16()
+	d.Scope = broker.QueueRef{VHost: r.str(), Queue: r.str()}
+	d.Key = r.str()
 	return d, r.err
 }

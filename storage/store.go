@@ -182,9 +182,13 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: unreadable record skipped")
 			return nil
 		}
-		switch plain[0] {
+		kind, body, err := splitRecord(plain)
+		if errors.Is(err, errOldFormat) {
+			return err // refuse the whole log rather than skip its messages
+		}
+		switch kind {
 		case kindMessage:
-			id, targets, err := decodeMessageHead(plain[1:])
+			id, targets, err := decodeMessageHead(body)
 			if err != nil {
 				badRecords++
 				s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: undecodable message record skipped")
@@ -205,31 +209,31 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			}
 			s.msgs[id] = lm
 		case kindSettled, kindDelivered, kindReturned:
-			id, ref, err := decodeRef(plain[1:])
+			id, ref, err := decodeRef(body)
 			if err != nil {
 				badRecords++
 				return nil
 			}
-			applyRef(plain[0], id, s.queueID(ref))
+			applyRef(kind, id, s.queueID(ref))
 		case kindSettledMany, kindDeliveredMany:
-			ref, ids, err := decodeRefs(plain[1:])
+			ref, ids, err := decodeRefs(body)
 			if err != nil {
 				badRecords++
 				return nil
 			}
-			kind := kindSettled
-			if plain[0] == kindDeliveredMany {
-				kind = kindDelivered
+			one := kindSettled
+			if kind == kindDeliveredMany {
+				one = kindDelivered
 			}
 			qid := s.queueID(ref)
 			for len(ids) >= 8 {
-				applyRef(kind, binary.LittleEndian.Uint64(ids), qid)
+				applyRef(one, binary.LittleEndian.Uint64(ids), qid)
 				ids = ids[8:]
 			}
 		case kindSpill:
 			// A transient message paged out before the restart: gone.
 		case kindDedup:
-			d, err := decodeDedup(plain[1:])
+			d, err := decodeDedup(body)
 			if err != nil {
 				badRecords++
 				return nil
@@ -372,6 +376,7 @@ func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef,
 	s.mu.Unlock()
 	rec, err := s.sealMessage(kindMessage, id, publishedAt, targets, m)
 	if err != nil {
+		s.forget(id, lm)
 		s.fail(id, done, err)
 		return
 	}
@@ -400,6 +405,8 @@ func (s *Store) append(id uint64, lm *liveMsg, rec []byte, done func(error)) {
 			if err == nil {
 				lm.pos, lm.size = pos, uint32(len(rec))
 				s.account(lm, +1)
+			} else {
+				delete(s.msgs, id) // never logged: nothing to settle or read
 			}
 		}
 		delete(s.pending, id)
@@ -415,8 +422,20 @@ func (s *Store) append(id uint64, lm *liveMsg, rec []byte, done func(error)) {
 		err = s.log.AppendAsync(rec, cb)
 	}
 	if err != nil {
+		s.forget(id, lm)
 		s.fail(id, done, err)
 	}
+}
+
+// forget drops the index entry and pending body of message id, whose record
+// was never written: a refused message must not stay in memory for good.
+func (s *Store) forget(id uint64, lm *liveMsg) {
+	s.mu.Lock()
+	if s.msgs[id] == lm {
+		delete(s.msgs, id)
+	}
+	delete(s.pending, id)
+	s.mu.Unlock()
 }
 
 // Spill implements broker.Persister: it writes transient message m out so
@@ -501,10 +520,14 @@ func (s *Store) readAt(pos wal.Pos) (*message.Message, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(plain) == 0 || (plain[0] != kindMessage && plain[0] != kindSpill) {
+	kind, body, err := splitRecord(plain)
+	if err != nil {
+		return nil, 0, err
+	}
+	if kind != kindMessage && kind != kindSpill {
 		return nil, 0, fmt.Errorf("storage: record at %d is not a message", pos)
 	}
-	d, err := decodeMessageBody(plain[1:], true)
+	d, err := decodeMessageBody(body, true)
 	if err != nil {
 		return nil, 0, err
 	}
