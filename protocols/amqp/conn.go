@@ -44,9 +44,13 @@ type conn struct {
 	// the reader waits at it before the next frame. Reader goroutine only.
 	flow *broker.FlowGate
 
-	lastRead  atomic.Int64 // unix nanos of the last read that returned data
-	heartbeat atomic.Int64 // negotiated interval in nanoseconds; 0 = off
-	frameMax  atomic.Uint32
+	lastRead atomic.Int64 // unix nanos of the last read that returned data
+	// readPaused is set while the reader deliberately reads nothing (a
+	// resource alarm, the flow gate, a commit it waits for): the silence
+	// is the broker's, and heartbeatTick does not count it.
+	readPaused atomic.Bool
+	heartbeat  atomic.Int64 // negotiated interval in nanoseconds; 0 = off
+	frameMax   atomic.Uint32
 	// openedAt is when connection.open-ok was queued, in unix millis; 0
 	// during the handshake. user, vhost and clientProps are set before it
 	// and never change after, so other goroutines may read them once it
@@ -270,14 +274,7 @@ func (c *conn) abort(reason string) {
 // forceClose is the broker shutting down: connection.close with 320, a
 // short wait for the client to see it, then the socket closes.
 func (c *conn) forceClose(text string) {
-	c.out.method(0, &wire.ConnectionClose{ReplyCode: wire.ConnectionForced, ReplyText: text})
-	c.out.flush(2 * time.Second)
-	// Give a well-behaved client a moment to answer close-ok.
-	select {
-	case <-c.done:
-	case <-time.After(500 * time.Millisecond):
-	}
-	c.abort("broker shutdown")
+	c.closeFromOutside(wire.ConnectionForced, text, "broker shutdown")
 }
 
 // readMethod reads the next frame, which must be a method on channel 0,
@@ -593,6 +590,16 @@ func (c *conn) loop() error {
 			c.waitFlow()
 		}
 	}
+}
+
+// pauseReading marks the start (on) and end of a wait in which the reader
+// deliberately reads nothing. At the end the wait counts as a read: a
+// heartbeat the client sent meanwhile is still in the socket.
+func (c *conn) pauseReading(on bool) {
+	if !on {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
+	c.readPaused.Store(on)
 }
 
 // waitFlow holds the reader back while a queue it published into is
