@@ -4,8 +4,9 @@ BIN := bin
 
 .PHONY: run build test fmt-check vet unit fuzz amqp091-suite bench clean
 
+# Flags for the broker: make run ARGS="--memory-limit 256MiB".
 run: build
-	./$(BIN)/sluice --data-dir ./data
+	./$(BIN)/sluice --data-dir ./data $(ARGS)
 
 build:
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
