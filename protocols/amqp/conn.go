@@ -613,8 +613,9 @@ func (c *conn) waitFlow() {
 			return
 		}
 	}
+	c.pauseReading(true)
 	g.Wait(c.done)
-	c.lastRead.Store(time.Now().UnixNano()) // see waitUnblocked
+	c.pauseReading(false) // stores lastRead: see waitUnblocked
 }
 
 func (c *conn) connectionMethod(payload []byte) error {
@@ -807,9 +808,13 @@ func blockedReason(alarms string) string {
 // publishes then back up in TCP, as with RabbitMQ.
 func (c *conn) waitUnblocked() {
 	if c.blocked.Load() {
-		// Frames read before the wait arrive now: publishes take the
-		// read time as their arrival (channel.route), for TTLs.
-		defer c.lastRead.Store(time.Now().UnixNano())
+		// Not reading is the broker's choice: heartbeats the client sends
+		// meanwhile wait in the socket, and the silence must not close
+		// the connection. Ending the pause also stores lastRead: frames
+		// read before the wait arrive now, and publishes take the read
+		// time as their arrival (channel.route), for TTLs.
+		c.pauseReading(true)
+		defer c.pauseReading(false)
 	}
 	c.alarmMu.Lock()
 	if c.blocked.Load() && !c.toldBlocked && c.caps.blocked {

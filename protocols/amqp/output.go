@@ -195,7 +195,11 @@ func (o *output) leave() {
 
 // heartbeatTick runs every half heartbeat interval on a timer, not in a
 // goroutine of its own: it closes a peer silent for two intervals and
-// sends a heartbeat when nothing was written for half an interval.
+// sends a heartbeat when nothing was written for half an interval. While
+// the reader deliberately reads nothing (readPaused: a resource alarm,
+// the flow gate) the peer's heartbeats wait unread in the socket, so the
+// silence is not counted; the broker's own heartbeats go on, so the
+// client does not give up on the broker either.
 func (c *conn) heartbeatTick() {
 	select {
 	case <-c.done:
@@ -203,7 +207,7 @@ func (c *conn) heartbeatTick() {
 	default:
 	}
 	hb := time.Duration(c.heartbeat.Load())
-	if time.Since(time.Unix(0, c.lastRead.Load())) > 2*hb {
+	if !c.readPaused.Load() && time.Since(time.Unix(0, c.lastRead.Load())) > 2*hb {
 		c.event(c.srv.log.Debug()).Msg("heartbeat timeout")
 		c.abort("missed heartbeats from client, timeout: " + hb.String())
 		return
