@@ -155,14 +155,54 @@ func (h *delayedHolder) fire() {
 	h.mu.Unlock()
 	v := h.x.vh
 	var rs routeState
-	for _, e := range due {
-		if _, err := v.routeAndEnqueue(h.x, e.msg.RoutingKey, e.msg, &rs, PublishOptions{}, now); err != nil {
+	// A held message's record is settled only once the copies it was
+	// routed to are durable, as for dead letters (at-least-once).
+	w := &durableWait{}
+	for i, e := range due {
+		w.wg.Add(1)
+		res, err := v.routeAndEnqueue(h.x, e.msg.RoutingKey, e.msg, &rs, PublishOptions{Confirm: w, Seq: uint64(i)}, now)
+		if err != nil {
 			v.b.log.Warn().Err(err).Str("exchange", h.x.name).Msg("delayed message could not be routed")
 		}
-		if e.pid != 0 && v.b.store != nil {
+		if err != nil || !res.Pending {
+			w.wg.Done()
+		}
+	}
+	w.wg.Wait()
+	if v.b.store == nil {
+		return
+	}
+	for i, e := range due {
+		if e.pid != 0 && !w.failed(uint64(i)) {
 			v.b.store.LogSettled(h.ref(), e.pid)
 		}
 	}
+}
+
+// durableWait is a Confirmer that lets the broker wait until messages it
+// routed itself are durable, noting which failed.
+type durableWait struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	bad map[uint64]bool
+}
+
+func (w *durableWait) Confirmed(seq uint64, ok bool) {
+	if !ok {
+		w.mu.Lock()
+		if w.bad == nil {
+			w.bad = map[uint64]bool{}
+		}
+		w.bad[seq] = true
+		w.mu.Unlock()
+	}
+	w.wg.Done()
+}
+
+func (w *durableWait) failed(seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bad[seq]
 }
 
 // stop drops the held messages of a deleted exchange.

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -150,20 +151,9 @@ func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, r
 // storage id (0 when nothing was logged) and, when the publisher wants a
 // confirm, the tracker that sends it.
 func (v *VHost) logMessage(qs []*Queue, msg *message.Message, now int64, opt PublishOptions) (uint64, *pendingConfirm) {
-	st := v.b.store
-	if st == nil || !msg.Persistent() {
+	if v.b.store == nil || !msg.Persistent() {
 		return 0, nil
 	}
-	var refs []QueueRef
-	for _, q := range qs {
-		if q.durable {
-			refs = append(refs, QueueRef{VHost: v.name, Queue: q.name})
-		}
-	}
-	if len(refs) == 0 {
-		return 0, nil
-	}
-	pid := v.b.nextMsgID.Add(1)
 	var pc *pendingConfirm
 	var done func(error)
 	if opt.Confirm != nil {
@@ -176,8 +166,33 @@ func (v *VHost) logMessage(qs []*Queue, msg *message.Message, now int64, opt Pub
 			pc.done()
 		}
 	}
-	st.LogMessage(pid, now, refs, msg, done)
+	pid := v.logDurable(qs, msg, now, done)
+	if pid == 0 {
+		return 0, nil
+	}
 	return pid, pc
+}
+
+// logDurable logs persistent msg for the durable queues among qs and
+// returns its storage id, or 0 when nothing was logged (then done is not
+// called). done, when set, runs once the record is durable or failed.
+func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, done func(error)) uint64 {
+	st := v.b.store
+	if st == nil || !msg.Persistent() {
+		return 0
+	}
+	var refs []QueueRef
+	for _, q := range qs {
+		if q.durable {
+			refs = append(refs, QueueRef{VHost: v.name, Queue: q.name})
+		}
+	}
+	if len(refs) == 0 {
+		return 0
+	}
+	pid := v.b.nextMsgID.Add(1)
+	st.LogMessage(pid, now, refs, msg, done)
+	return pid
 }
 
 // routingKeys is the key plus the sender-selected CC and BCC keys.
@@ -317,21 +332,43 @@ func (v *VHost) route(x *Exchange, key string, headers message.Table, rs *routeS
 }
 
 // deadLetter republishes messages that left q through its dead-letter
-// exchange, with an x-death history as RabbitMQ writes it. Messages of a
-// queue without one are dropped. Called with no queue lock held.
+// exchange, with an x-death history as RabbitMQ writes it, and then settles
+// them in q's storage. Dead-lettering is at-least-once: a message's settle
+// in q is logged only once its copy is durable in every durable queue it
+// went to, so a crash in between leaves the message in q (and perhaps its
+// copy too), never in neither. A copy that storage failed to take leaves
+// the original unsettled: it comes back in q after a restart. Called with
+// no queue lock held; it waits for the copies' fsync.
 func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
-	if len(dead) == 0 || !q.cfg.hasDLX {
+	if len(dead) == 0 {
 		return
 	}
-	v.mu.RLock()
-	x, ok := v.exchanges[q.cfg.dlx]
-	v.mu.RUnlock()
+	settle := make([]uint64, 0, len(dead))
+	defer func() {
+		if st := v.b.store; st != nil && len(settle) > 0 {
+			st.LogSettled(QueueRef{VHost: v.name, Queue: q.name}, settle...)
+		}
+	}()
+	x, ok := (*Exchange)(nil), false
+	if q.cfg.hasDLX {
+		v.mu.RLock()
+		x, ok = v.exchanges[q.cfg.dlx]
+		v.mu.RUnlock()
+	}
 	if !ok {
-		return // RabbitMQ drops silently when the DLX does not exist
+		// RabbitMQ drops silently when the DLX does not exist.
+		for _, d := range dead {
+			if d.e.logged() {
+				settle = append(settle, d.e.pid)
+			}
+		}
+		return
 	}
 	now := time.Now()
 	var rs routeState
-	for _, d := range dead {
+	var copies sync.WaitGroup
+	failed := make([]atomic.Bool, len(dead))
+	for i, d := range dead {
 		m := deadLettered(d.e.msg, q, d.reason, now)
 		key := d.e.msg.RoutingKey
 		if q.cfg.hasDLRK {
@@ -345,13 +382,28 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 				kept = append(kept, target)
 			}
 		}
-		pid, _ := v.logMessage(kept, m, now.UnixNano(), PublishOptions{})
+		copies.Add(1)
+		pid := v.logDurable(kept, m, now.UnixNano(), func(err error) {
+			if err != nil {
+				failed[i].Store(true)
+			}
+			copies.Done()
+		})
+		if pid == 0 {
+			copies.Done() // nothing durable to wait for
+		}
 		for _, target := range kept {
 			qpid := uint64(0)
 			if target.durable {
 				qpid = pid
 			}
 			target.enqueue(m, now.UnixNano(), qpid)
+		}
+	}
+	copies.Wait()
+	for i, d := range dead {
+		if d.e.logged() && !failed[i].Load() {
+			settle = append(settle, d.e.pid)
 		}
 	}
 }

@@ -149,10 +149,17 @@ func (e *entry) logged() bool { return e.pid != 0 && !e.spilled }
 func (q *Queue) dropLocked(e *entry, reason string) {
 	// A paged-out message is read back before its storage copy goes.
 	dlx := q.cfg.hasDLX && q.loadLocked(e, false)
-	q.forgetLocked(e)
-	if dlx {
-		q.dead = append(q.dead, deadLetter{e, reason})
+	if !dlx {
+		q.forgetLocked(e)
+		return
 	}
+	// Its storage record is settled by deadLetter, once the copy is
+	// durable (at-least-once).
+	e.gone = true
+	if e.spilled {
+		q.unspilled = append(q.unspilled, e.pid)
+	}
+	q.dead = append(q.dead, deadLetter{e, reason})
 }
 
 // Name is the queue's name.
