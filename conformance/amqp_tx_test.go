@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -250,4 +251,76 @@ func waitExit(cmd *exec.Cmd) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestAMQPTxLimits: one transaction holds its operations in memory until
+// tx.commit, so their number (--tx-max-operations) and body bytes
+// (--tx-max-bytes) are bounded; crossing a bound closes the channel with
+// 406 and a text naming the limit, and the transaction is discarded.
+func TestAMQPTxLimits(t *testing.T) {
+	_, conn, ch := amqpSetup(t, func(c *server.Config) {
+		c.TxMaxOperations = 5
+		c.MaxMessageSize = 1000
+		c.TxMaxBytes = 2500
+	})
+	declareQ(t, ch, "tx-limits", nil)
+
+	t.Run("operations", func(t *testing.T) {
+		ch := amqpChan(t, conn)
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		must(t, ch.Tx(), "tx.select")
+		for i := 0; i < 6; i++ {
+			pubBody(t, ch, "", "tx-limits", "m")
+		}
+		e := waitClosed(t, closed, "channel")
+		if e.Code != amqp.PreconditionFailed || !strings.Contains(e.Reason, "tx-max-operations") {
+			t.Fatalf("got %d %q, want 406 naming tx-max-operations", e.Code, e.Reason)
+		}
+		if n := messageCount(t, conn, "tx-limits"); n != 0 {
+			t.Fatalf("%d messages of the refused transaction were published", n)
+		}
+	})
+	t.Run("acks count too", func(t *testing.T) {
+		ch := amqpChan(t, conn)
+		pch := amqpChan(t, conn)
+		for i := 0; i < 6; i++ {
+			pubBody(t, pch, "", "tx-limits", "m")
+		}
+		waitCount(t, conn, "tx-limits", 6)
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		must(t, ch.Tx(), "tx.select")
+		for i := 0; i < 6; i++ {
+			getOne(t, ch, "tx-limits", false)
+		}
+		for tag := uint64(1); tag <= 6; tag++ {
+			_ = ch.Ack(tag, false)
+		}
+		e := waitClosed(t, closed, "channel")
+		if e.Code != amqp.PreconditionFailed || !strings.Contains(e.Reason, "tx-max-operations") {
+			t.Fatalf("got %d %q, want 406 naming tx-max-operations", e.Code, e.Reason)
+		}
+		// The held acks went with the channel: the messages are back.
+		waitCount(t, conn, "tx-limits", 6)
+		_, err := pch.QueuePurge("tx-limits", false)
+		must(t, err, "queue.purge")
+	})
+	t.Run("bytes", func(t *testing.T) {
+		ch := amqpChan(t, conn)
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		must(t, ch.Tx(), "tx.select")
+		body := strings.Repeat("b", 1000)
+		pubBody(t, ch, "", "tx-limits", body)
+		pubBody(t, ch, "", "tx-limits", body)
+		must(t, ch.TxCommit(), "a commit within the bound")
+		for i := 0; i < 3; i++ {
+			pubBody(t, ch, "", "tx-limits", body)
+		}
+		e := waitClosed(t, closed, "channel")
+		if e.Code != amqp.PreconditionFailed || !strings.Contains(e.Reason, "tx-max-bytes") {
+			t.Fatalf("got %d %q, want 406 naming tx-max-bytes", e.Code, e.Reason)
+		}
+		if n := messageCount(t, conn, "tx-limits"); n != 2 {
+			t.Fatalf("queue holds %d messages, want the 2 committed", n)
+		}
+	})
 }

@@ -44,6 +44,9 @@ type Config struct {
 	OutputHighWater       ByteSize      `yaml:"output_high_water" flag:"output-high-water" help:"deliveries queued for a slow client before it gets no more"`
 	MaxQueues             int           `yaml:"max_queues" flag:"max-queues" help:"queues per vhost (0: no limit)"`
 
+	TxMaxOperations int      `yaml:"tx_max_operations" flag:"tx-max-operations" help:"publishes, acks and nacks one AMQP transaction holds until tx.commit; past it the channel closes with 406"`
+	TxMaxBytes      ByteSize `yaml:"tx_max_bytes" flag:"tx-max-bytes" help:"message bodies one AMQP transaction holds until tx.commit (never less than max-message-size); past it the channel closes with 406"`
+
 	STOMPMaxFrameSize     ByteSize `yaml:"stomp_max_frame_size" flag:"stomp-max-frame-size" help:"largest STOMP frame"`
 	STOMPMaxHeaders       int      `yaml:"stomp_max_headers" flag:"stomp-max-headers" help:"headers in one STOMP frame"`
 	STOMPMaxHeaderLine    ByteSize `yaml:"stomp_max_header_line" flag:"stomp-max-header-line" help:"longest STOMP header line"`
@@ -100,6 +103,8 @@ func Defaults() Config {
 		SegmentSize:           64 << 20,
 
 		MaxHandshaking:         1000,
+		TxMaxOperations:        100000,
+		TxMaxBytes:             64 << 20,
 		STOMPMaxHandshakeFrame: 4 << 10,
 	}
 }
@@ -337,7 +342,7 @@ var byteUnits = map[string]int64{
 // sizePattern splits a size into sign and number, and unit. Only plain
 // decimal notation: no exponents, hex or digit separators, which a
 // person reading the setting could misread.
-var sizePattern = regexp.MustCompile(`^(-?[0-9]+(?:\.[0-9]+)?) ?([A-Za-z]*)$`)
+var sizePattern = regexp.MustCompile(`^([-+]?[0-9]+(?:\.[0-9]+)?) ?([A-Za-z]*)$`)
 
 // ParseByteSize parses a size as ByteSize describes it.
 func ParseByteSize(s string) (ByteSize, error) {

@@ -80,6 +80,8 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		Limits:           limits,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		OutputHighWater:  int64(cfg.OutputHighWater),
+		TxMaxOperations:  cfg.TxMaxOperations,
+		TxMaxBytes:       int64(cfg.TxMaxBytes),
 		Version:          Version,
 	}, s.Broker, s.Users, log)
 	s.protos["amqp"] = s.amqp

@@ -41,6 +41,13 @@ type Config struct {
 	// OutputHighWater is how many bytes of deliveries may wait for a slow
 	// client before its consumers stop getting more (default 4 MiB).
 	OutputHighWater int64
+	// TxMaxOperations bounds the publishes, acks and nacks one transaction
+	// holds until tx.commit (default 100,000).
+	TxMaxOperations int
+	// TxMaxBytes bounds the message body bytes one transaction holds
+	// until tx.commit (default 64 MiB, as a STOMP transaction, and never
+	// less than MaxMessageSize, so that one message always fits).
+	TxMaxBytes int64
 	// ClusterName is reported in server-properties (default "sluice").
 	ClusterName string
 	// Version is reported in server-properties.
@@ -59,6 +66,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = 16 << 20
+	}
+	if c.TxMaxOperations <= 0 {
+		c.TxMaxOperations = 100000
+	}
+	if c.TxMaxBytes <= 0 {
+		c.TxMaxBytes = 64 << 20
+	}
+	if c.TxMaxBytes < int64(c.MaxMessageSize) {
+		c.TxMaxBytes = int64(c.MaxMessageSize)
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = 10 * time.Second

@@ -12,7 +12,10 @@ import (
 )
 
 // AMQP transactions (the tx class). A transactional channel holds its
-// publishes, acks and nacks until tx.commit. tx.commit runs the held operations in order and
+// publishes, acks and nacks until tx.commit, bounded in number
+// (Config.TxMaxOperations) and in body bytes (Config.TxMaxBytes): RabbitMQ
+// has no such bound, so a client could hold any amount of memory in one
+// open transaction. tx.commit runs the held operations in order and
 // answers commit-ok only once the persistent messages among them are on
 // disk, as a publisher confirm would be: commit-ok is the client's promise
 // that the transaction survives a crash.
@@ -66,7 +69,20 @@ func (ch *channel) txHold(pub *wire.BasicPublish, msg *message.Message) error {
 
 // txCheckLimits says whether one more operation carrying body bytes fits
 // in the transaction.
-func (ch *channel) txCheckLimits(body int64) error { return nil }
+func (ch *channel) txCheckLimits(body int64) error {
+	cfg := &ch.c.srv.cfg
+	if len(ch.txOps) >= cfg.TxMaxOperations {
+		return wire.NewError(wire.PreconditionFailed, fmt.Sprintf(
+			"transaction on channel %d holds %d operations, the limit (tx-max-operations): commit more often",
+			ch.id, len(ch.txOps)))
+	}
+	if ch.txBytes+body > cfg.TxMaxBytes {
+		return wire.NewError(wire.PreconditionFailed, fmt.Sprintf(
+			"transaction on channel %d would hold %d bytes of message bodies, over the limit of %d (tx-max-bytes): commit more often",
+			ch.id, ch.txBytes+body, cfg.TxMaxBytes))
+	}
+	return nil
+}
 
 // txReset forgets the held operations (rollback, or a commit taking them).
 func (ch *channel) txReset() {
