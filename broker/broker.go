@@ -42,7 +42,15 @@ type Broker struct {
 	// pressure is set under memory pressure: then transient messages are
 	// paged out (spilled) too, not only persistent ones.
 	pressure atomic.Bool
+
+	// unreadable counts messages whose body storage could not read back
+	// (see Queue.setAsideLocked).
+	unreadable atomic.Int64
 }
+
+// UnreadableMessages is how many messages were set aside because their
+// body could not be read back from storage since the broker started.
+func (b *Broker) UnreadableMessages() int64 { return b.unreadable.Load() }
 
 // New returns a broker with the default vhost "/".
 func New(cfg Config) *Broker {

@@ -125,3 +125,55 @@ func TestDeadLetteringIsAtLeastOnce(t *testing.T) {
 		t.Fatalf("storage saw %q, want %q", got, want)
 	}
 }
+
+// TestUnreadableMessageIsSetAsideNotSettled: a paged-out message whose
+// body storage cannot read back (a read error, a key gone from the
+// keyring) must not be settled, which would discard it for good: it is
+// taken out of the queue, counted and logged, and its record stays live
+// for a restart (issue #12, item 6).
+func TestUnreadableMessageIsSetAsideNotSettled(t *testing.T) {
+	for _, dlx := range []bool{false, true} {
+		t.Run(fmt.Sprint("dlx=", dlx), func(t *testing.T) {
+			b := New(Config{ResidentBytes: 1})
+			j := &journal{}
+			b.SetPersister(j)
+			v, _ := b.VHost("/")
+			args := message.Table{}
+			if dlx {
+				args = message.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq", "x-message-ttl": int32(0)}
+				if _, err := v.DeclareQueue(QueueDecl{Name: "dlq", Durable: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := v.DeclareQueue(QueueDecl{Name: "q", Durable: true, Args: args}); err != nil {
+				t.Fatal(err)
+			}
+			s := v.NewSession(1, &recorder{})
+			for i := 0; i < 3; i++ {
+				m := &message.Message{Body: []byte("0123456789"), Properties: message.Properties{Flags: message.FlagDeliveryMode, DeliveryMode: message.Persistent}}
+				mustPublish(t, s, "", "q", m)
+			}
+			j.sync()
+			for i := 0; i < 3; i++ {
+				if _, _, _, err := s.Get("q", true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			q, _ := v.Queue("q")
+			if q.Memory().Unreadable == 0 || b.UnreadableMessages() == 0 {
+				t.Fatalf("no unreadable message counted: %+v", q.Memory())
+			}
+			settled := map[string]bool{}
+			for _, e := range j.log() {
+				settled[e] = true
+			}
+			for id := 1; id <= 3; id++ {
+				// Message 1 kept its body (the resident limit's first);
+				// the others were paged out and cannot be read.
+				if id > 1 && settled[fmt.Sprintf("settled %d in q", id)] {
+					t.Fatalf("unreadable message %d was settled: %q", id, j.log())
+				}
+			}
+		})
+	}
+}

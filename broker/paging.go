@@ -129,8 +129,10 @@ func (q *Queue) pageOutDelayedLocked(e *entry) {
 }
 
 // loadLocked reads a paged-out message back. inReady says whether e is in
-// the ready list (for its resident counts). It reports false, after logging,
-// when the message cannot be read: the caller drops the entry. q.mu held.
+// the ready list (for its resident counts). It reports false, after logging
+// and counting, when the message cannot be read (a read error, a key gone
+// from the keyring): the caller sets the entry aside with setAsideLocked.
+// q.mu held.
 func (q *Queue) loadLocked(e *entry, inReady bool) bool {
 	if e.msg != nil {
 		return true
@@ -138,8 +140,10 @@ func (q *Queue) loadLocked(e *entry, inReady bool) bool {
 	q.readsInline++
 	m, err := q.vh.b.store.ReadMessage(e.pid)
 	if err != nil {
+		q.unreadable++
+		q.vh.b.unreadable.Add(1)
 		q.vh.b.log.Error().Err(err).Str("vhost", q.vh.name).Str("queue", q.name).Uint64("message", e.pid).
-			Msg("cannot read a paged-out message back; it is dropped")
+			Msg("cannot read a paged-out message back; it stays in the log, unsettled, and is tried again after a restart")
 		return false
 	}
 	e.msg = m
@@ -287,6 +291,9 @@ type Memory struct {
 	// Paged-out messages read back by the read-ahead, and inline (under
 	// the queue's lock, when consumers outran the read-ahead).
 	ReadsAhead, ReadsInline int64
+	// Unreadable counts messages whose body could not be read back; each
+	// was set aside, never discarded (see setAsideLocked).
+	Unreadable int64
 }
 
 // Memory reports the queue's resident and paged-out ready messages.
@@ -302,7 +309,7 @@ func (q *Queue) Memory() Memory {
 			delayed += it.e.size()
 		}
 	}
-	return Memory{Resident: q.ready.resident, ResidentBytes: q.ready.residentBytes,
+	return Memory{Unreadable: q.unreadable, Resident: q.ready.resident, ResidentBytes: q.ready.residentBytes,
 		PagedOut: q.ready.count - q.ready.resident, ReadsAhead: q.readsAhead, ReadsInline: q.readsInline,
 		DelayedResidentBytes: delayed}
 }

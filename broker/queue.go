@@ -90,6 +90,7 @@ type Queue struct {
 	loading     bool
 	readsAhead  int64
 	readsInline int64
+	unreadable  int64 // messages set aside because their body could not be read
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
@@ -140,6 +141,16 @@ func (q *Queue) forgetLocked(e *entry) {
 	}
 }
 
+// setAsideLocked takes e, whose body could not be read back, out of the
+// queue's reckoning without settling it: a message is never discarded
+// because it could not be read. Its record stays live in the log (and
+// keeps its segment), so a restart offers it again, after an operator has
+// put back the key or the disk that was missing; deleting the queue lets
+// it go. The caller has taken e off the ready list. q.mu held.
+func (q *Queue) setAsideLocked(e *entry) {
+	e.gone = true
+}
+
 // logged reports whether e's message is in storage for this queue's sake
 // (not merely spilled).
 func (e *entry) logged() bool { return e.pid != 0 && !e.spilled }
@@ -148,9 +159,12 @@ func (e *entry) logged() bool { return e.pid != 0 && !e.spilled }
 // dead-letter exchange. q.mu held.
 func (q *Queue) dropLocked(e *entry, reason string) {
 	// A paged-out message is read back before its storage copy goes.
-	dlx := q.cfg.hasDLX && q.loadLocked(e, false)
-	if !dlx {
+	if !q.cfg.hasDLX {
 		q.forgetLocked(e)
+		return
+	}
+	if !q.loadLocked(e, false) {
+		q.setAsideLocked(e) // no body to dead-letter: never settle it unread
 		return
 	}
 	// Its storage record is settled by deadLetter, once the copy is
@@ -368,7 +382,7 @@ func (q *Queue) dispatchLocked(now int64) {
 		}
 		if !q.loadLocked(e, true) {
 			q.takeLocked(e)
-			q.forgetLocked(e)
+			q.setAsideLocked(e)
 			continue
 		}
 		c, ok := q.offerLocked(e)
@@ -565,7 +579,7 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	e := q.nextLocked(now)
 	for e != nil && !q.loadLocked(e, true) {
 		q.takeLocked(e)
-		q.forgetLocked(e)
+		q.setAsideLocked(e)
 		e = q.nextLocked(now)
 	}
 	if e != nil {

@@ -48,6 +48,9 @@ type queueInfo struct {
 	ReadsInline int64 `json:"paged_reads_inline"`
 	// Body bytes of delayed messages held in memory.
 	DelayedResidentBytes int64 `json:"memory_delayed_body_bytes"`
+	// Messages set aside since the start because their body could not be
+	// read back (kept in the log, offered again after a restart).
+	Unreadable int64 `json:"messages_unreadable"`
 }
 
 func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
@@ -63,7 +66,8 @@ func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
 			out = append(out, queueInfo{Name: q.Name(), VHost: vname, Durable: q.Durable(), Messages: info.Messages,
 				Unacked: q.Unacked(), Consumers: info.Consumers, DiskBytes: disk[broker.QueueRef{VHost: vname, Queue: q.Name()}],
 				Resident: mem.Resident, ResidentBytes: mem.ResidentBytes, PagedOut: mem.PagedOut,
-				ReadsAhead: mem.ReadsAhead, ReadsInline: mem.ReadsInline, DelayedResidentBytes: mem.DelayedResidentBytes})
+				ReadsAhead: mem.ReadsAhead, ReadsInline: mem.ReadsInline, DelayedResidentBytes: mem.DelayedResidentBytes,
+				Unreadable: mem.Unreadable})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].VHost+"\x00"+out[i].Name < out[j].VHost+"\x00"+out[j].Name })
