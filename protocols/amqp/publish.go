@@ -62,7 +62,10 @@ func (ch *channel) header(p []byte) error {
 	}
 	a.gotHeader = true
 	a.bodySize = size
-	a.body = make([]byte, 0, size)
+	// Nothing is allocated for the body until its bytes arrive: the size
+	// is only the client's word, and a header per channel announcing 16
+	// MiB with no body to follow once held gigabytes (bodyFrame).
+	a.body = nil
 	if size == 0 {
 		return ch.publish()
 	}
@@ -80,6 +83,18 @@ func (ch *channel) bodyFrame(p []byte) error {
 	if uint64(len(a.body))+uint64(len(p)) > a.bodySize {
 		return wire.NewError(wire.FrameError, fmt.Sprintf("content body of %d bytes exceeds the %d announced in the content header",
 			len(a.body)+len(p), a.bodySize))
+	}
+	if need := len(a.body) + len(p); need > cap(a.body) {
+		// Grow with what arrived, doubling so a body in many frames is
+		// copied about once, and never past the announced size: a body
+		// in one frame (the usual case) gets exactly its size.
+		n := uint64(max(need, 2*cap(a.body)))
+		if n > a.bodySize {
+			n = a.bodySize
+		}
+		body := make([]byte, len(a.body), n)
+		copy(body, a.body)
+		a.body = body
 	}
 	a.body = append(a.body, p...)
 	if uint64(len(a.body)) == a.bodySize {
