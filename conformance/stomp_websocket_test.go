@@ -100,7 +100,7 @@ func TestStompWebSocket(t *testing.T) {
 func TestStompWebSocketHeartbeatsAndErrors(t *testing.T) {
 	b := brokertest.New(t)
 	w := wsDial(t, b, "v12.stomp")
-	w.send("CONNECT\naccept-version:1.2\nhost:/\nheart-beat:0,1000\n\n\x00")
+	w.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\nheart-beat:0,1000\n\n\x00")
 	if _, msg := w.next(); !strings.Contains(msg, "heart-beat:1000,0") {
 		t.Fatalf("got %q", msg)
 	}
@@ -127,7 +127,7 @@ func TestStompWebSocketHeartbeatsAndErrors(t *testing.T) {
 func TestStompWebSocketNoSubprotocol(t *testing.T) {
 	b := brokertest.New(t)
 	w := wsDial(t, b)
-	w.send("CONNECT\nhost:/\n\n\x00")
+	w.send("CONNECT\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
 	if _, msg := w.next(); !strings.HasPrefix(msg, "CONNECTED\n") || !strings.Contains(msg, "version:1.0") {
 		t.Fatalf("got %q", msg)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +68,8 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		return nil, err
 	}
 	// One limiter for every listener: the limits are the broker's.
-	limits := &connlimit.Limiter{Max: cfg.MaxConnections, MaxPerUser: cfg.MaxConnectionsPerUser}
+	limits := &connlimit.Limiter{Max: cfg.MaxConnections, MaxPerUser: cfg.MaxConnectionsPerUser,
+		MaxHandshaking: cfg.MaxHandshaking}
 	hb := cfg.Heartbeat
 	if hb == 0 {
 		hb = -1 // the adapter's zero means "default"; the operator's means off
@@ -88,16 +90,18 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)
 	s.mux = http.NewServeMux()
 	stompSrv := stomp.NewServer(stomp.Config{
-		MaxFrameSize:     int(cfg.STOMPMaxFrameSize),
-		MaxHeaders:       cfg.STOMPMaxHeaders,
-		MaxHeaderLine:    int(cfg.STOMPMaxHeaderLine),
-		MaxSubscriptions: cfg.STOMPMaxSubscriptions,
-		MaxTransactions:  cfg.STOMPMaxTransactions,
-		MaxMessageSize:   int(cfg.MaxMessageSize),
-		Limits:           limits,
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		OutputHighWater:  int64(cfg.OutputHighWater),
-		Version:          Version,
+		MaxFrameSize:      int(cfg.STOMPMaxFrameSize),
+		MaxHeaders:        cfg.STOMPMaxHeaders,
+		MaxHeaderLine:     int(cfg.STOMPMaxHeaderLine),
+		MaxSubscriptions:  cfg.STOMPMaxSubscriptions,
+		MaxTransactions:   cfg.STOMPMaxTransactions,
+		MaxHandshakeFrame: int(cfg.STOMPMaxHandshakeFrame),
+		WebSocketOrigins:  splitList(cfg.WSAllowedOrigins),
+		MaxMessageSize:    int(cfg.MaxMessageSize),
+		Limits:            limits,
+		HandshakeTimeout:  cfg.HandshakeTimeout,
+		OutputHighWater:   int64(cfg.OutputHighWater),
+		Version:           Version,
 	}, s.Broker, s.Users, log)
 	s.protos["stomp"] = stompSrv
 	s.Handle("/ws", stompSrv.WebSocketHandler())
@@ -105,6 +109,17 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
 	s.registerAPI()
 	return s, nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Handle adds an HTTP handler (STOMP over WebSocket registers /ws).

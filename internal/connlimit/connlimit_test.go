@@ -26,3 +26,28 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestHandshakes(t *testing.T) {
+	l := &Limiter{MaxHandshaking: 2}
+	for range 2 {
+		if err := l.StartHandshake(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.StartHandshake(); err != ErrTooManyHandshakes {
+		t.Fatalf("third: %v", err)
+	}
+	if l.Handshaking() != 2 {
+		t.Fatalf("a refusal is counted: %d", l.Handshaking())
+	}
+	l.EndHandshake()
+	if err := l.StartHandshake(); err != nil {
+		t.Fatalf("after an end: %v", err)
+	}
+	var unlimited Limiter
+	for range 100 {
+		if err := unlimited.StartHandshake(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -79,12 +79,14 @@ type conn struct {
 	subs  map[string]*subscription // by consumer tag
 
 	// Reader-goroutine state.
-	version   frame.Version
-	vhost     *broker.VHost
-	user      string
-	admitted  bool
-	sessionID string
-	session   *broker.Session
+	ws          bool // over WebSocket: no default login
+	handshaking bool // counted in Limits as handshaking
+	version     frame.Version
+	vhost       *broker.VHost
+	user        string
+	admitted    bool
+	sessionID   string
+	session     *broker.Session
 	// flow is the gate of a congested queue the last SEND went to; the
 	// reader waits at it before the next frame. Reader goroutine only.
 	flow     *broker.FlowGate
@@ -183,14 +185,42 @@ func (c *conn) serve() {
 		c.teardown()
 	}()
 	go c.out.run()
+	if err := c.srv.cfg.Limits.StartHandshake(); err != nil {
+		c.refuseHandshake(err)
+		return
+	}
+	c.handshaking = true
 	hs := time.AfterFunc(c.srv.cfg.HandshakeTimeout, func() { c.abort("handshake timeout") })
 	err := c.handshake()
 	hs.Stop()
+	c.endHandshake()
 	if err == nil {
 		c.log.Info().Str("version", c.version.String()).Msg("connection opened")
 		err = c.loop()
 	}
 	c.finish(err)
+}
+
+// endHandshake uncounts the connection as handshaking, once.
+func (c *conn) endHandshake() {
+	if c.handshaking {
+		c.handshaking = false
+		c.srv.cfg.Limits.EndHandshake()
+	}
+}
+
+// refuseHandshake answers a connection that arrives while
+// max-handshaking-connections others are still handshaking: an ERROR and
+// close, before anything is read. The warning is logged at most every
+// ten seconds, since such refusals come in floods.
+func (c *conn) refuseHandshake(err error) {
+	now := time.Now().UnixNano()
+	if last := c.srv.lastRefusalLog.Load(); now-last > int64(10*time.Second) && c.srv.lastRefusalLog.CompareAndSwap(last, now) {
+		c.log.Warn().Int("max", c.srv.cfg.Limits.MaxHandshaking).Msg("STOMP connection refused: too many connections in handshake (max-handshaking-connections)")
+	}
+	c.sendError(&stompError{msg: err.Error(), detail: fmt.Sprintf(
+		"The server has %d connections that have not logged in yet (max-handshaking-connections); try again later.\n",
+		c.srv.cfg.Limits.MaxHandshaking)}, nil)
 }
 
 // finish reports how the loop ended: an ERROR frame for a protocol error,
@@ -199,6 +229,7 @@ func (c *conn) finish(err error) {
 	var se *stompError
 	var le *frame.LimitError
 	var sx *frame.SyntaxError
+	var ce *frame.CommandError
 	switch {
 	case err == nil:
 	case errors.Is(err, errDisconnect):
@@ -207,6 +238,15 @@ func (c *conn) finish(err error) {
 		c.graceful = true
 	case errors.As(err, &se):
 		c.sendError(se, nil)
+	case errors.As(err, &ce) && !c.connected.Load():
+		// RabbitMQ's words for any command before CONNECT.
+		c.sendError(&stompError{msg: "Illegal command", detail: "You must log in using CONNECT first\n"}, nil)
+	case errors.As(err, &ce):
+		// %q: the line may be anything, and the body should stay readable.
+		c.sendError(errorf("Bad command", "Could not interpret command %q\n", ce.Command), nil)
+	case errors.As(err, &le) && !c.connected.Load():
+		c.sendError(&stompError{msg: le.Error(), detail: fmt.Sprintf("Before CONNECTED a frame may be at most %d bytes (stomp-max-handshake-frame); the session is closed.\n",
+			c.srv.handshakeLimits.MaxFrameSize)}, nil)
 	case errors.As(err, &le):
 		c.sendError(&stompError{msg: le.Error(), detail: "The frame is larger than the server allows (" + le.Limit + "); the session is closed.\n"}, nil)
 	case errors.As(err, &sx):
@@ -237,6 +277,7 @@ func (c *conn) sendError(e *stompError, f *frame.Frame) {
 // teardown releases everything the connection held: unacked messages go
 // back to their queues, exclusive and auto-delete queues are deleted.
 func (c *conn) teardown() {
+	c.endHandshake()
 	if c.session != nil {
 		c.session.Close()
 	}
@@ -300,11 +341,11 @@ func (c *conn) handshake() error {
 	}
 	cfg := &c.srv.cfg
 	login, ok := f.GetString(hLogin)
-	if !ok {
+	if !ok && !c.ws {
 		login = cfg.DefaultLogin
 	}
 	passcode, ok := f.GetString(hPasscode)
-	if !ok {
+	if !ok && !c.ws {
 		passcode = cfg.DefaultPasscode
 	}
 	host, ok := f.GetString(hHost)
@@ -348,6 +389,7 @@ func (c *conn) handshake() error {
 	// handshake must see a client that may already have read CONNECTED,
 	// and owes it an ERROR.
 	c.fr.SetVersion(v)
+	c.fr.SetLimits(c.srv.frameLimits)
 	c.connected.Store(true)
 	c.out.push(outItem{kind: outFrame, cmd: frame.Connected, setVersion: true, version: v, fields: []frame.Field{
 		{Name: hServer, Value: "sluice/" + cfg.Version},
@@ -369,6 +411,11 @@ func (c *conn) takeReader() {
 	c.fr = c.srv.readers.Get().(*frame.Reader)
 	c.fr.Reset(readTracker{c})
 	c.fr.SetVersion(c.version)
+	if c.connected.Load() {
+		c.fr.SetLimits(c.srv.frameLimits)
+	} else {
+		c.fr.SetLimits(c.srv.handshakeLimits)
+	}
 }
 
 // releaseReader gives the frame reader back to the pool.
@@ -467,7 +514,7 @@ func (c *conn) handle(f *frame.Frame) error {
 		c.srv.broker.Alarms.Wait(c.done)
 		err, ownReceipt = c.send(f), true
 	case frame.Subscribe:
-		err = c.subscribe(f)
+		err, ownReceipt = c.subscribe(f), true
 	case frame.Unsubscribe:
 		err = c.unsubscribe(f)
 	case frame.Ack:
@@ -499,12 +546,20 @@ func (c *conn) handle(f *frame.Frame) error {
 	return nil
 }
 
-// Deliver implements broker.Sink.
+// Deliver implements broker.Sink. A delivery to a subscription whose
+// SUBSCRIBE is still being handled is held until its RECEIPT is queued
+// (startSub).
 func (c *conn) Deliver(d broker.Delivery) {
 	c.subMu.Lock()
 	sub := c.subs[d.ConsumerTag]
 	if sub != nil && sub.ack == ackClient {
 		sub.pending = append(sub.pending, d.Tag)
+	}
+	if sub != nil && sub.starting {
+		c.out.count(d)
+		sub.held = append(sub.held, d)
+		c.subMu.Unlock()
+		return
 	}
 	c.subMu.Unlock()
 	c.out.deliver(d, sub)

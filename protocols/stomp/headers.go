@@ -570,6 +570,12 @@ func queueArgs(f *frame.Frame) (message.Table, error) {
 			}
 			v = n
 		case 'S':
+			// These become an exchange name or a routing key when a
+			// message is dead-lettered, or a queue type or overflow mode:
+			// all short strings.
+			if len(val) > maxShortString {
+				return nil, tooLong(key, len(val), "its value")
+			}
 			v = string(val)
 		case 't':
 			b, ok := parseBool(val)

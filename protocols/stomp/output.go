@@ -132,9 +132,21 @@ func (o *output) kick() {
 // deliver queues a MESSAGE; it is called by the broker with queue locks
 // held and must not block.
 func (o *output) deliver(d broker.Delivery, sub *subscription) {
+	o.count(d)
+	o.pushCounted(d, sub)
+}
+
+// count adds a delivery's body to the bytes waiting for the client, so a
+// delivery held back (a SUBSCRIBE's, until its RECEIPT) counts towards
+// the high water mark from the start.
+func (o *output) count(d broker.Delivery) {
 	if o.queuedBytes.Add(int64(len(d.Msg.Body))) > o.c.srv.cfg.OutputHighWater {
 		o.full.Store(true)
 	}
+}
+
+// pushCounted queues a MESSAGE already counted.
+func (o *output) pushCounted(d broker.Delivery, sub *subscription) {
 	o.push(outItem{kind: outMessage, d: d, sub: sub}, true)
 }
 

@@ -36,6 +36,17 @@
 //     from SUBSCRIBE too, and a malformed x- argument is an ERROR naming it.
 //   - guest connecting from another host is told "Access refused", because
 //     auth.Store does not say why it refused.
+//   - Over WebSocket a CONNECT must carry login and passcode: the default
+//     login is for TCP only, since any web page can make a browser open a
+//     WebSocket. /ws also accepts only its own origin unless configured.
+//   - A command line that cannot be a STOMP command is answered with an
+//     ERROR as soon as it is read, or as soon as the octets read so far
+//     cannot begin one (a TLS ClientHello, an HTTP request), without
+//     waiting for the rest of the frame.
+//   - Names and properties that AMQP carries as short strings (queue and
+//     exchange names, routing keys, content-type, correlation-id and the
+//     other string properties, header names) are refused past 255 bytes
+//     with an ERROR naming the header.
 package stomp
 
 import (
@@ -63,6 +74,12 @@ type Config struct {
 	MaxHeaders int
 	// MaxHeaderLine bounds one header line (default 64 KiB).
 	MaxHeaderLine int
+	// MaxHandshakeFrame bounds a frame read before CONNECTED (default
+	// 4 KiB): a CONNECT is a few hundred bytes, and until it has
+	// authenticated a socket must not make the server reserve
+	// MaxFrameSize for it. Header lines and the header count are held to
+	// what fits in it too.
+	MaxHandshakeFrame int
 	// MaxMessageSize bounds a SEND body (default 16 MiB, and never more
 	// than MaxFrameSize allows).
 	MaxMessageSize int
@@ -92,18 +109,29 @@ type Config struct {
 	// a slow client before its subscriptions stop getting more (default 4 MiB).
 	OutputHighWater int64
 	// Limits counts connections against the broker-wide limits; it is
-	// shared with the other listeners (nil: no limits).
+	// shared with the other listeners (nil: no limits). A connection is
+	// counted as handshaking (Limits.MaxHandshaking) from its accept (or
+	// WebSocket upgrade) until its CONNECT has been answered.
 	Limits *connlimit.Limiter
-	// DefaultLogin and DefaultPasscode are used when CONNECT has no login
-	// or passcode header (default guest/guest, as RabbitMQ's default_user).
+	// DefaultLogin and DefaultPasscode are used when a CONNECT over TCP
+	// has no login or passcode header (default guest/guest, as RabbitMQ's
+	// default_user). WebSocket sessions never get them: a browser lets
+	// any page it shows open a WebSocket to the broker, so a default
+	// login there would hand every such page a session.
 	DefaultLogin    string
 	DefaultPasscode string
 	// DefaultVHost is the vhost of a CONNECT without a host header
 	// (default "/").
 	DefaultVHost string
-	// WebSocketOrigins are the Origin patterns the WebSocket endpoint
-	// accepts (default any origin: the broker authenticates every session
-	// itself, as RabbitMQ's Web STOMP does).
+	// WebSocketOrigins are the Origins the WebSocket endpoint accepts
+	// besides its own (a request without Origin, or whose Origin's host is
+	// the request's Host). An entry with a scheme ("https://app.example")
+	// must match scheme and host, one without ("app.example") the host
+	// alone; path.Match wildcards work ("https://*.example"), case
+	// insensitively. "*" accepts any Origin. Default: none, same origin
+	// only — a page elsewhere must not use a visitor's browser, which is
+	// inside the network and may even be on the broker's host, to reach
+	// the broker.
 	WebSocketOrigins []string
 	// Version is reported in CONNECTED's server header as sluice/Version.
 	Version string
@@ -121,6 +149,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxHeaderLine <= 0 {
 		c.MaxHeaderLine = frame.DefaultMaxHeaderLine
+	}
+	if c.MaxHandshakeFrame <= 0 {
+		c.MaxHandshakeFrame = 4 << 10
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 16 << 20
@@ -155,9 +186,6 @@ func (c *Config) setDefaults() {
 	if c.DefaultVHost == "" {
 		c.DefaultVHost = "/"
 	}
-	if c.WebSocketOrigins == nil {
-		c.WebSocketOrigins = []string{"*"}
-	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}
@@ -166,6 +194,17 @@ func (c *Config) setDefaults() {
 func (c *Config) limits() frame.Limits {
 	return frame.Limits{MaxFrameSize: c.MaxFrameSize, MaxHeaders: c.MaxHeaders,
 		MaxHeaderLine: c.MaxHeaderLine, MaxBody: c.MaxMessageSize}
+}
+
+// handshakeLimits are the limits before CONNECTED. With them a
+// connection that has not authenticated holds at most MaxHandshakeFrame
+// of buffer and, as a header takes at least a few bytes, a header index
+// in proportion (64 headers at the default 4 KiB; a CONNECT has a dozen
+// at most).
+func (c *Config) handshakeLimits() frame.Limits {
+	frameSize := min(c.MaxHandshakeFrame, c.MaxFrameSize)
+	return frame.Limits{MaxFrameSize: frameSize, MaxHeaders: max(min(c.MaxHeaders, frameSize/64), 16),
+		MaxHeaderLine: min(c.MaxHeaderLine, frameSize), MaxBody: frameSize}
 }
 
 // Server accepts STOMP connections over TCP (Serve) and WebSocket
@@ -177,6 +216,12 @@ type Server struct {
 	log    zerolog.Logger
 
 	nextID atomic.Uint64
+	// frameLimits and handshakeLimits are cfg's, computed once: every
+	// reader taken from the pool is given one of them.
+	frameLimits, handshakeLimits frame.Limits
+	// lastRefusalLog rate-limits the warning about handshake refusals
+	// (unix nanos), which come in floods when they come.
+	lastRefusalLog atomic.Int64
 	// readers pools frame readers: an idle connection gives its reader
 	// (and the reader's buffer) back while it waits for input.
 	readers sync.Pool
@@ -187,9 +232,9 @@ type Server struct {
 // NewServer returns a server for broker b that authenticates against users.
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, broker: b, users: users, log: log}
-	lim := cfg.limits()
-	s.readers.New = func() any { return frame.NewReader(nil, lim) }
+	s := &Server{cfg: cfg, broker: b, users: users, log: log,
+		frameLimits: cfg.limits(), handshakeLimits: cfg.handshakeLimits()}
+	s.readers.New = func() any { return frame.NewReader(nil, s.handshakeLimits) }
 	return s
 }
 

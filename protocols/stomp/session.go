@@ -38,6 +38,12 @@ type subscription struct {
 	// subscription, ascending, from head on.
 	pending []uint64
 	head    int
+	// starting is set while SUBSCRIBE is being handled: the broker
+	// delivers what the queue holds as soon as the consumer exists, and
+	// those deliveries wait in held until SUBSCRIBE's RECEIPT is queued,
+	// which RabbitMQ sends first. Guarded by conn.subMu.
+	starting bool
+	held     []broker.Delivery
 }
 
 // description names the subscription in texts, as RabbitMQ does.
@@ -98,6 +104,9 @@ func (c *conn) destination(b []byte) (destination, error) {
 	if err != nil {
 		return d, err
 	}
+	if err := d.checkNames(); err != nil {
+		return d, err
+	}
 	if c.dests == nil {
 		c.dests = map[string]destination{}
 	}
@@ -115,9 +124,11 @@ func (c *conn) destinationHeader(f *frame.Frame, command string) (destination, [
 		return destination{}, nil, errorf("Missing destination", "\"%s\" must include a 'destination' header\n", command)
 	}
 	d, err := c.destination(raw)
-	if err != nil {
-		de := err.(*destError)
+	if de, ok := err.(*destError); ok {
 		return d, raw, &stompError{msg: de.title(), detail: de.Error()}
+	}
+	if err != nil {
+		return d, raw, err
 	}
 	return d, raw, nil
 }
@@ -222,6 +233,10 @@ func (c *conn) send(f *frame.Frame) error {
 	}
 	d, raw, err := c.destinationHeader(f, "SEND")
 	if err != nil {
+		return err
+	}
+	// Before anything is declared or published.
+	if err := checkSendHeaders(f, c.version == frame.V10); err != nil {
 		return err
 	}
 	switch d.kind {
@@ -345,7 +360,7 @@ func (c *conn) subscribe(f *frame.Frame) error {
 	if err != nil {
 		return err
 	}
-	sub := &subscription{id: id, hasID: hasID, dest: d}
+	sub := &subscription{id: id, hasID: hasID, dest: d, starting: true}
 	if hasID {
 		if strings.HasPrefix(id, prefixTempQueue+"/") {
 			return errorf("Invalid id", "SUBSCRIBE 'id' may not start with %s/\n", prefixTempQueue)
@@ -394,6 +409,9 @@ func (c *conn) subscribe(f *frame.Frame) error {
 			return err
 		}
 		if name, ok := f.GetString(hXQueueName); ok && name != "" {
+			if len(name) > maxShortString {
+				return tooLong(hXQueueName, len(name), "a queue name")
+			}
 			decl.Name = name
 		} else if hasDurableHeader(f) {
 			decl.Name = subscriptionQueueName(key, id)
@@ -443,7 +461,23 @@ func (c *conn) subscribe(f *frame.Frame) error {
 		}
 		return err
 	}
+	c.startSub(sub, f)
 	return nil
+}
+
+// startSub queues SUBSCRIBE's RECEIPT, then the deliveries held while it
+// was handled, and lets later ones through. Under subMu, so that no
+// delivery overtakes the held ones.
+func (c *conn) startSub(sub *subscription, f *frame.Frame) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	if r, ok := f.Get(hReceipt); ok {
+		c.out.receipt(string(r))
+	}
+	for _, d := range sub.held {
+		c.out.pushCounted(d, sub)
+	}
+	sub.held, sub.starting = nil, false
 }
 
 // unsubscribe handles UNSUBSCRIBE; with durable:true (or persistent:true)

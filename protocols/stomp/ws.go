@@ -14,21 +14,36 @@ var webSocketSubprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 // one STOMP session per WebSocket, one frame per server message, and
 // client messages read as a stream so that browser clients such as stompjs
 // work whether they send one frame per message, several, or parts.
+//
+// The Origin check is the library's (Accept answers 403): a request
+// without Origin (not from a browser) or whose Origin's host equals its
+// Host is accepted, and so is one matching cfg.WebSocketOrigins, whose
+// entries are the library's OriginPatterns. "*" is turned into
+// InsecureSkipVerify, the library's explicit switch for any origin.
 func (s *Server) WebSocketHandler() http.Handler {
+	opts := &websocket.AcceptOptions{
+		Subprotocols:    webSocketSubprotocols,
+		CompressionMode: websocket.CompressionDisabled,
+	}
+	for _, o := range s.cfg.WebSocketOrigins {
+		if o == "*" {
+			opts.InsecureSkipVerify = true
+		} else if o != "" {
+			opts.OriginPatterns = append(opts.OriginPatterns, o)
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-			Subprotocols:    webSocketSubprotocols,
-			OriginPatterns:  s.cfg.WebSocketOrigins,
-			CompressionMode: websocket.CompressionDisabled,
-		})
+		wc, err := websocket.Accept(w, r, opts)
 		if err != nil {
-			s.log.Debug().Err(err).Str("peer", r.RemoteAddr).Msg("websocket upgrade refused")
+			// Debug: anyone can make these, as often as they like.
+			s.log.Debug().Err(err).Str("peer", r.RemoteAddr).Str("origin", r.Header.Get("Origin")).Msg("websocket upgrade refused")
 			return // Accept has answered the request
 		}
 		// A message may carry a whole frame; the frame reader enforces the
 		// real bounds and answers with an ERROR frame.
 		wc.SetReadLimit(int64(s.cfg.MaxFrameSize) + 64<<10)
 		c := newConn(s, newWSLink(wc, r))
+		c.ws = true
 		c.log = c.log.With().Str("transport", "websocket").Logger()
 		if !s.conns.Add(c) {
 			_ = wc.Close(websocket.StatusGoingAway, "server shutting down")

@@ -4,9 +4,9 @@ package frame
 // that the reader can classify a frame without allocating a string.
 type Command uint8
 
-// Commands. Unknown is what the reader reports for a command line it does not
-// recognise (the raw text is in Frame.RawCommand); the server is expected to
-// answer with an ERROR frame.
+// Commands. Unknown is what ParseCommand returns for a command line it does
+// not recognise; the Reader never returns a frame with it, but a
+// *CommandError as soon as the command line cannot be a command.
 const (
 	Unknown Command = iota
 
@@ -109,4 +109,25 @@ func (c Command) escapes(v Version) bool {
 		return false
 	}
 	return true
+}
+
+// maxCommandLen is the length of the longest command (UNSUBSCRIBE).
+const maxCommandLen = len("UNSUBSCRIBE")
+
+// commandPrefix reports whether b, the start of a command line whose LF
+// has not arrived, can still become a command: it is a prefix of one, or
+// a whole command followed by the CR of a CRLF.
+func commandPrefix(b []byte) bool {
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		return ParseCommand(b[:n-1]) != Unknown
+	}
+	if len(b) > maxCommandLen {
+		return false
+	}
+	for _, name := range commandNames[1:] {
+		if len(b) <= len(name) && name[:len(b)] == string(b) {
+			return true
+		}
+	}
+	return false
 }

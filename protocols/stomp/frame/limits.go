@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 )
@@ -75,6 +76,25 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string { return e.Msg }
+
+// CommandError reports a command line that is not a STOMP command, or
+// the start of one that cannot become one. The reader gives up as soon as
+// it knows, without reading the rest of the frame. Error() holds no input
+// bytes, for the same reason as SyntaxError's Msg.
+type CommandError struct {
+	// Command is the command line as far as it was read, cut to
+	// maxCommandEcho octets: enough to name it in an ERROR frame.
+	Command []byte
+}
+
+// maxCommandEcho bounds CommandError.Command.
+const maxCommandEcho = 64
+
+func newCommandError(line []byte) *CommandError {
+	return &CommandError{Command: bytes.Clone(line[:min(len(line), maxCommandEcho)])}
+}
+
+func (e *CommandError) Error() string { return "unknown command" }
 
 // Syntax errors are preallocated: a peer sending garbage should not make us
 // allocate either.

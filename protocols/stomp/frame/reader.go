@@ -100,6 +100,12 @@ func (r *Reader) Version() Version { return r.version }
 // Limits returns the limits in force, defaults filled in.
 func (r *Reader) Limits() Limits { return r.lim }
 
+// SetLimits changes the limits for the frames read after the call; call
+// it between frames. A server uses it to hold a connection to small
+// frames until it has authenticated, and to lift the bound after. The
+// buffer never grows past what the limits in force allow.
+func (r *Reader) SetLimits(lim Limits) { r.lim = lim.normalize() }
+
 // SetHeartbeatFunc sets a function called from ReadFrame whenever it has
 // consumed one or more heart-beat EOLs, before it reads on. A session uses it
 // to note liveness (for example to push a read deadline forward) while
@@ -223,11 +229,37 @@ func (r *Reader) parse() (want int, err error) {
 			r.clen = -1
 
 		case stCommand:
-			start, end, ok, err := r.line()
-			if !ok || err != nil {
-				return r.w - r.r + 1, err
+			// Not line(): a command line is judged by what it says before
+			// any length limit, and refused as soon as it can no longer
+			// become a command, not when its LF or the frame's NUL
+			// arrives: a peer speaking another protocol (TLS, HTTP) or
+			// sending noise may never send either, and would hold the
+			// connection until a timeout.
+			base := r.r
+			i := bytes.IndexByte(r.buf[base+r.scan:r.w], '\n')
+			if i < 0 {
+				r.scan = r.w - base
+				if line := r.buf[base:r.w]; !commandPrefix(line) {
+					return 0, newCommandError(line)
+				}
+				return r.w - r.r + 1, nil
 			}
-			r.cmd = ParseCommand(r.buf[r.r+start : r.r+end])
+			lf := r.scan + i
+			end := lf
+			if end > 0 && r.buf[base+end-1] == '\r' {
+				end--
+			}
+			line := r.buf[base : base+end]
+			if r.cmd = ParseCommand(line); r.cmd == Unknown {
+				return 0, newCommandError(line)
+			}
+			if end > r.lim.MaxHeaderLine {
+				return 0, &LimitError{Limit: "MaxHeaderLine", Value: end, Max: r.lim.MaxHeaderLine}
+			}
+			r.lineStart, r.scan = lf+1, lf+1
+			if r.lineStart+1 > r.lim.MaxFrameSize { // the NUL is still to come
+				return 0, &LimitError{Limit: "MaxFrameSize", Value: r.lineStart + 1, Max: r.lim.MaxFrameSize}
+			}
 			r.cmdEnd = end
 			// Fixed per frame, so a SetVersion between a read error and the
 			// retry cannot mix two escape sets in one frame.

@@ -51,9 +51,14 @@ func readAll(r *Reader) ([]got, error) {
 func errKind(err error) string {
 	var le *LimitError
 	var se *SyntaxError
+	var ce *CommandError
 	switch {
 	case errors.As(err, &le):
 		return "limit " + le.Limit
+	case errors.As(err, &ce):
+		// How much of the line was read depends on how it arrived;
+		// TestCommandErrorEcho checks the text.
+		return "command"
 	case errors.As(err, &se):
 		return "syntax " + se.Msg
 	case err == nil:
@@ -244,18 +249,18 @@ func TestReadFrame(t *testing.T) {
 		{name: "EOF before NUL", in: "SEND\ncontent-length:2\n\nab", err: "unexpected EOF"},
 		{name: "header without colon", in: "SEND\ndestination\n\n\x00", err: "syntax header line without colon"},
 		{name: "empty header name", in: "SEND\n:v\n\n\x00", err: "syntax empty header name"},
-		{
-			name:   "unknown command",
-			in:     "FOO\nk:v\n\nbody\x00SEND\n\n\x00",
-			frames: []got{{Unknown, "FOO", hdr("k", "v"), "body", -1}, {Send, "SEND", nil, "", -1}},
-			err:    "EOF",
-		},
-		{
-			name:   "lower-case command is unknown",
-			in:     "send\n\n\x00",
-			frames: []got{{Unknown, "send", nil, "", -1}},
-			err:    "EOF",
-		},
+		// An unknown command is refused as soon as its line is read, or as
+		// soon as the line read so far cannot become a command.
+		{name: "unknown command", in: "FOO\nk:v\n\nbody\x00SEND\n\n\x00", err: "command"},
+		{name: "lower-case command is unknown", in: "send\n\n\x00", err: "command"},
+		{name: "unknown command without LF", in: "SENX", err: "command"},
+		{name: "garbage without LF or NUL", in: "\x16\x03\x01\x02\x00", err: "command"},
+		{name: "command too long without LF", in: "UNSUBSCRIBEX", err: "command"},
+		{name: "command then CR then more", in: "SEND\rX", err: "command"},
+		{name: "command then CR CR LF", in: "SEND\r\r\n\n\x00", err: "command"},
+		{name: "command prefix then EOF", in: "UNSUBSCRIB", err: "unexpected EOF"},
+		{name: "command and CR then EOF", in: "SEND\r", err: "unexpected EOF"},
+		{name: "unknown command after a frame", in: "SEND\n\n\x00\nHTTP/1.1", frames: []got{{Send, "SEND", nil, "", -1}}, beats: 1, err: "command"},
 		{
 			name:   "CR inside a value is kept",
 			in:     "SEND\nk:a\rb\n\n\x00",
@@ -301,8 +306,10 @@ func TestReadFrame(t *testing.T) {
 			frames: []got{{Send, "SEND", hdr("a", "1", "b", "2", "ccccccccccccccccc", ""), "0123456789abcdef", -1}},
 			err:    "EOF",
 		},
-		{name: "command line too long", lim: small, in: "SENDSENDSENDSENDSENDS\n\n\x00", err: "limit MaxHeaderLine"},
-		{name: "command line too long no LF", lim: small, in: "SENDSENDSENDSENDSENDSENDSEND", err: "limit MaxHeaderLine"},
+		// A command line longer than any command is refused before
+		// MaxHeaderLine could apply.
+		{name: "command line too long", lim: small, in: "SENDSENDSENDSENDSENDS\n\n\x00", err: "command"},
+		{name: "command line too long no LF", lim: small, in: "SENDSENDSENDSENDSENDSENDSEND", err: "command"},
 		{name: "header line too long", lim: small, in: "SEND\nk:0123456789abcdefghi\n\n\x00", err: "limit MaxHeaderLine"},
 		{name: "header line at limit with CRLF", lim: small, in: "SEND\r\nk:0123456789abcdefgh\r\n\r\n\x00",
 			frames: []got{{Send, "SEND", hdr("k", "0123456789abcdefgh"), "", -1}}, err: "EOF"},
@@ -509,6 +516,37 @@ func TestResumeAfterReadError(t *testing.T) {
 	}
 }
 
+func TestCommandErrorEcho(t *testing.T) {
+	for in, want := range map[string]string{
+		"FOO\nk:v\n\n\x00":              "FOO",
+		"\n\nHTTP/1.1 200 OK\r\n":       "HTTP/1.1 200 OK",
+		"SENDX":                         "SENDX",
+		"SEND\r\r\n":                    "SEND\r",
+		strings.Repeat("X", 100) + "\n": strings.Repeat("X", maxCommandEcho),
+		strings.Repeat("SEND", 40):      strings.Repeat("SEND", maxCommandEcho/4),
+	} {
+		_, err := NewReader(strings.NewReader(in), Limits{}).ReadFrame()
+		var ce *CommandError
+		if !errors.As(err, &ce) || string(ce.Command) != want || ce.Error() != "unknown command" {
+			t.Errorf("%q: %v %q, want command %q", in, err, ce, want)
+		}
+	}
+	// Read one octet at a time, noise is refused at its first octet.
+	_, err := NewReader(iotest.OneByteReader(strings.NewReader("HTTP/1.1")), Limits{}).ReadFrame()
+	if ce := (*CommandError)(nil); !errors.As(err, &ce) || string(ce.Command) != "H" {
+		t.Errorf("one octet at a time: %v", err)
+	}
+	// Endless noise is refused at its first octet, whatever the limits.
+	for _, b := range []byte{'A', 'x', 0, 0xff} {
+		r := NewReader(endless(b), Limits{})
+		_, err := r.ReadFrame()
+		var ce *CommandError
+		if !errors.As(err, &ce) || cap(r.buf) > initialBufSize {
+			t.Errorf("%q forever: %v, buffer %d", b, err, cap(r.buf))
+		}
+	}
+}
+
 // endless yields the same octet forever.
 type endless byte
 
@@ -522,11 +560,10 @@ func (e endless) Read(p []byte) (int, error) {
 func TestMemoryBounded(t *testing.T) {
 	lim := Limits{MaxFrameSize: 1 << 20}
 	cases := map[string]io.Reader{
-		"command line":            endless('A'),
-		"header line":             io.MultiReader(strings.NewReader("SEND\nk:"), endless('v')),
-		"many headers":            io.MultiReader(strings.NewReader("SEND\n"), strings.NewReader(strings.Repeat("k:v\n", 2000))),
-		"body without length":     io.MultiReader(strings.NewReader("SEND\n\n"), endless('b')),
-		"heartbeats then garbage": io.MultiReader(strings.NewReader(strings.Repeat("\n", 100000)), endless('x')),
+		"command line":        io.MultiReader(strings.NewReader("SEND\n"), endless('A')), // a header line
+		"header line":         io.MultiReader(strings.NewReader("SEND\nk:"), endless('v')),
+		"many headers":        io.MultiReader(strings.NewReader("SEND\n"), strings.NewReader(strings.Repeat("k:v\n", 2000))),
+		"body without length": io.MultiReader(strings.NewReader("SEND\n\n"), endless('b')),
 	}
 	for name, src := range cases {
 		r := NewReader(src, lim)
