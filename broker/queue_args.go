@@ -14,6 +14,11 @@ const (
 	OverflowRejectPublishDLX = "reject-publish-dlx"
 )
 
+// MaxShortString is the longest AMQP short string, the encoding of
+// exchange names, queue names and routing keys on the wire: a name or key
+// an argument makes inside the broker must fit it.
+const MaxShortString = 255
+
 // queueConfig is a queue's arguments, parsed and checked once at declare.
 type queueConfig struct {
 	messageTTL     time.Duration // x-message-ttl; hasTTL says whether set
@@ -108,6 +113,11 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 			sv, ok := message.String(v)
 			if !ok {
 				err = errorf(CodePreconditionFailed, "invalid type '%s' for arg '%s' in queue '%s' in vhost '%s'", message.TypeName(v), k, name, vhost)
+			} else if len(sv) > MaxShortString {
+				// It becomes the exchange or routing key of every message
+				// the queue dead-letters, which AMQP carries as a short
+				// string: a longer one could never be delivered.
+				err = bad(k, fmt.Sprintf("%d bytes, longer than the %d an AMQP exchange name or routing key can hold", len(sv), MaxShortString))
 			} else if k == "x-dead-letter-exchange" {
 				cfg.dlx, cfg.hasDLX = sv, true
 			} else {

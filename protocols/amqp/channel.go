@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
@@ -290,6 +291,9 @@ func (ch *channel) exchangeMethod(m wire.Method) error {
 	owner := ch.c.id
 	switch m := m.(type) {
 	case *wire.ExchangeDeclare:
+		if err := checkAlternateExchange(m, v.Name()); err != nil {
+			return err
+		}
 		_, err := v.DeclareExchange(broker.ExchangeDecl{Name: m.Exchange, Type: m.Type, Passive: m.Passive,
 			Durable: m.Durable, AutoDelete: m.AutoDelete, Internal: m.Internal, Args: m.Arguments})
 		if err != nil {
@@ -327,6 +331,19 @@ func (ch *channel) exchangeMethod(m wire.Method) error {
 		return nil
 	}
 	return ch.unexpectedMethod(m)
+}
+
+// checkAlternateExchange refuses an alternate-exchange name no AMQP
+// exchange can have: the broker would keep it and route to nothing.
+// Names are short strings on the wire, so only an argument can be longer.
+func checkAlternateExchange(m *wire.ExchangeDeclare, vhost string) error {
+	ae, ok := message.String(m.Arguments["alternate-exchange"])
+	if !ok || len(ae) <= broker.MaxShortString {
+		return nil
+	}
+	return wire.NewError(wire.PreconditionFailed, fmt.Sprintf(
+		"invalid arg 'alternate-exchange' for exchange '%s' in vhost '%s': %d bytes, longer than the %d an AMQP exchange name can hold",
+		m.Exchange, vhost, len(ae), broker.MaxShortString))
 }
 
 // queueMethod runs the queue class: topology changes and purges.
