@@ -3,6 +3,7 @@ package stomp
 import (
 	"bytes"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/sluice-mq/sluice/broker/message"
@@ -15,7 +16,9 @@ import (
 // (buildMessage), the queue arguments of a SUBSCRIBE (queueArgs) and the
 // destination (parseDestination). Never a panic; the body and the user
 // headers arrive unchanged (the first of repeated ones); mapping a frame
-// allocates a bounded amount.
+// allocates a bounded amount; a frame that passes the short-string checks
+// (checkSendHeaders, destination.checkNames) makes no AMQP short string
+// longer than 255 bytes.
 func FuzzFrameHeaders(f *testing.F) {
 	f.Add([]byte("SEND\ndestination:/queue/a\ncontent-type:text/plain\npersistent:true\npriority:5\n"+
 		"correlation-id:c1\nreply-to:/temp-queue/r\nexpiration:60000\nx-custom:v\nx-custom:second\n\nhello\x00"), uint8(2))
@@ -25,6 +28,8 @@ func FuzzFrameHeaders(f *testing.F) {
 		"x-single-active-consumer:true\nx-dead-letter-exchange:dlx\nx-max-priority:nine\n\n\x00"), uint8(2))
 	f.Add([]byte("SEND\ndestination: /amq/queue/q\npriority: 300\npersistent:  true\n\n\x00"), uint8(0))
 	f.Add([]byte("SEND\ndestination:/reply-queue/amq.gen-x/y\nheader\\cwith\\ncolon:v\\\\\n\n\x00"), uint8(2))
+	f.Add([]byte("SEND\ndestination:/exchange/"+strings.Repeat("x", 255)+"/"+strings.Repeat("k", 256)+
+		"\ncontent-type: "+strings.Repeat("t", 255)+"\n"+strings.Repeat("h", 256)+":v\n\n\x00"), uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, version uint8) {
 		v := frame.Version(version % 3)
 		r := frame.NewReader(bytes.NewReader(data), frame.Limits{MaxFrameSize: 16 << 10, MaxHeaders: 64, MaxHeaderLine: 2048, MaxBody: 8 << 10})
@@ -41,7 +46,14 @@ func FuzzFrameHeaders(f *testing.F) {
 			msg = buildMessage(fr, v == frame.V10, &in)
 			_, _ = queueArgs(fr)
 			if d, ok := fr.GetString(hDestination); ok {
-				_, _ = parseDestination(d)
+				if d, err := parseDestination(d); err == nil && d.checkNames() == nil {
+					if ex, key := d.routing(); len(ex) > maxShortString || len(key) > maxShortString {
+						t.Fatalf("destination passed with exchange %d bytes, key %d bytes", len(ex), len(key))
+					}
+				}
+			}
+			if checkSendHeaders(fr, v == frame.V10) == nil {
+				checkShortStrings(t, msg)
 			}
 			runtime.ReadMemStats(&after)
 			if got, size := after.TotalAlloc-before.TotalAlloc, frameSize(fr); got > uint64(size)*64+64<<10 {
@@ -67,6 +79,25 @@ func FuzzFrameHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkShortStrings fails t if a property or header table key of m is
+// longer than an AMQP short string.
+func checkShortStrings(t *testing.T, m *message.Message) {
+	t.Helper()
+	p := &m.Properties
+	for name, s := range map[string]string{hContentType: p.ContentType, hContentEncoding: p.ContentEncoding,
+		hCorrelationID: p.CorrelationID, hReplyTo: p.ReplyTo, hExpiration: p.Expiration, hAMQPMessageID: p.MessageID,
+		hType: p.Type, hUserID: p.UserID, hAppID: p.AppID} {
+		if len(s) > maxShortString {
+			t.Fatalf("%s of %d bytes passed the checks", name, len(s))
+		}
+	}
+	for k := range p.Headers {
+		if len(k) > maxShortString {
+			t.Fatalf("header name of %d bytes passed the checks", len(k))
+		}
+	}
 }
 
 func frameSize(f *frame.Frame) int {

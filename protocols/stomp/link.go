@@ -98,7 +98,7 @@ func (l *tcpLink) closeAfterError(timeout time.Duration) {
 type wsLink struct {
 	c      *websocket.Conn
 	remote net.Addr
-	r      io.Reader // the message being read
+	in     wsStream
 
 	// writer-goroutine state
 	buf    []byte
@@ -109,7 +109,49 @@ type wsLink struct {
 }
 
 func newWSLink(c *websocket.Conn, r *http.Request) *wsLink {
-	return &wsLink{c: c, remote: remoteAddr(r.RemoteAddr)}
+	l := &wsLink{c: c, remote: remoteAddr(r.RemoteAddr)}
+	l.in.next = func() (io.Reader, error) {
+		_, r, err := c.Reader(context.Background())
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			return nil, io.EOF // the client closed: a clean end of input
+		}
+		return r, err
+	}
+	return l
+}
+
+// wsStream reads a WebSocket's messages, text or binary, as one byte
+// stream, since STOMP over WebSocket clients differ in how they cut
+// frames into messages: one frame per message, several, or parts (and
+// heart-beats as messages of their own). Message boundaries carry no
+// meaning; the frame reader finds the frames.
+type wsStream struct {
+	next func() (io.Reader, error) // the next message; io.EOF at a close
+	r    io.Reader                 // the message being read
+}
+
+func (s *wsStream) Read(p []byte) (int, error) {
+	for {
+		if s.r == nil {
+			r, err := s.next()
+			if err != nil {
+				return 0, err
+			}
+			s.r = r
+		}
+		n, err := s.r.Read(p)
+		if err == io.EOF {
+			// An empty message, or the end of one: go on with the next
+			// rather than return 0, nil, which io.Reader discourages.
+			s.r = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
 }
 
 // remoteAddr turns an http.Request's RemoteAddr into a *net.TCPAddr, so
@@ -127,30 +169,7 @@ type stringAddr string
 func (a stringAddr) Network() string { return "websocket" }
 func (a stringAddr) String() string  { return string(a) }
 
-func (l *wsLink) Read(p []byte) (int, error) {
-	for {
-		if l.r == nil {
-			_, r, err := l.c.Reader(context.Background())
-			if err != nil {
-				var ce websocket.CloseError
-				if errors.As(err, &ce) {
-					return 0, io.EOF
-				}
-				return 0, err
-			}
-			l.r = r
-		}
-		n, err := l.r.Read(p)
-		if err == io.EOF {
-			l.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
+func (l *wsLink) Read(p []byte) (int, error) { return l.in.Read(p) }
 
 func (l *wsLink) RemoteAddr() net.Addr { return l.remote }
 func (l *wsLink) Close() error         { return l.c.CloseNow() }
