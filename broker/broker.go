@@ -36,7 +36,15 @@ type Broker struct {
 	Alarms *Alarms
 
 	store     Persister // nil: nothing is durable
-	saveMu    sync.Mutex
+	// Definitions saves (persist.go: saveDefinitions): saveWanted counts
+	// the changes that asked for one, saveDone those the last finished
+	// save covered, saveErr its outcome; saving while one is written.
+	saveMu     sync.Mutex
+	saveCond   *sync.Cond
+	saveWanted uint64
+	saveDone   uint64
+	saveErr    error
+	saving     bool
 	nextMsgID atomic.Uint64
 
 	// pressure is set under memory pressure: then transient messages are

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,5 +176,48 @@ func TestUnreadableMessageIsSetAsideNotSettled(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// slowDefs is a journal whose definitions saves take a while and are
+// counted.
+type slowDefs struct {
+	journal
+	saves atomic.Int32
+	last  atomic.Int32 // queues in the last save
+}
+
+func (s *slowDefs) SaveDefinitions(d Definitions) error {
+	s.saves.Add(1)
+	time.Sleep(5 * time.Millisecond)
+	s.last.Store(int32(len(d.Queues)))
+	return nil
+}
+
+// TestDefinitionsSavesAreBatched: a burst of durable declares shares
+// definitions saves (each costs two fsyncs), and the last save holds them
+// all.
+func TestDefinitionsSavesAreBatched(t *testing.T) {
+	b := New(Config{})
+	p := &slowDefs{}
+	b.SetPersister(p)
+	v, _ := b.VHost("/")
+	const n = 50
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.DeclareQueue(QueueDecl{Name: fmt.Sprint("q", i), Durable: true}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := p.saves.Load(); got >= n/2 {
+		t.Fatalf("%d declares cost %d saves", n, got)
+	}
+	if got := p.last.Load(); got != n {
+		t.Fatalf("the last save held %d queues, want %d", got, n)
 	}
 }

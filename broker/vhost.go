@@ -89,7 +89,9 @@ func reservedName(name string) bool { return strings.HasPrefix(name, "amq.") }
 func (v *VHost) DeclareExchange(d ExchangeDecl) (*Exchange, error) {
 	x, created, err := v.declareExchange(d)
 	if created && x.durable {
-		v.b.saveDefinitions()
+		if serr := v.b.saveDefinitions(); serr != nil {
+			return x, serr
+		}
 	}
 	return x, err
 }
@@ -172,7 +174,7 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 	v.deleteExchangeLocked(x)
 	v.mu.Unlock()
 	if x.durable {
-		v.b.saveDefinitions()
+		return v.b.saveDefinitions()
 	}
 	return nil
 }
@@ -221,7 +223,9 @@ func (v *VHost) deleteExchangeLocked(x *Exchange) {
 func (v *VHost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 	info, created, err := v.declareQueue(d)
 	if created && d.Durable {
-		v.b.saveDefinitions()
+		if serr := v.b.saveDefinitions(); serr != nil {
+			return info, serr
+		}
 	}
 	return info, err
 }
@@ -323,15 +327,16 @@ func (v *VHost) DeleteQueue(name string, ifUnused, ifEmpty bool, owner ConnID) (
 	if ifEmpty && notEmpty {
 		return 0, errorf(CodePreconditionFailed, "queue '%s' in vhost '%s' not empty", name, v.name)
 	}
-	return v.deleteQueue(q), nil
+	return v.deleteQueue(q)
 }
 
 // deleteQueue removes q with its bindings and cancels its consumers.
-func (v *VHost) deleteQueue(q *Queue) int {
+// The error is that of saving the definitions when q was durable.
+func (v *VHost) deleteQueue(q *Queue) (int, error) {
 	v.mu.Lock()
 	if v.queues[q.name] != q {
 		v.mu.Unlock()
-		return 0
+		return 0, nil
 	}
 	delete(v.queues, q.name)
 	for _, b := range q.bindings {
@@ -344,9 +349,9 @@ func (v *VHost) deleteQueue(q *Queue) int {
 		c.s.consumerGone(c)
 	}
 	if q.durable {
-		v.b.saveDefinitions()
+		return n, v.b.saveDefinitions()
 	}
-	return n
+	return n, nil
 }
 
 // removeBindingLocked drops b from its source, deleting an auto-delete
@@ -421,8 +426,8 @@ func (v *VHost) bindEnds(s BindSpec) (*Exchange, *Queue, *Exchange, error) {
 // Bind adds a binding; binding twice is a no-op.
 func (v *VHost) Bind(s BindSpec) error {
 	durable, err := v.bind(s)
-	if durable {
-		v.b.saveDefinitions()
+	if durable && err == nil {
+		return v.b.saveDefinitions()
 	}
 	return err
 }
@@ -492,7 +497,7 @@ func (v *VHost) Unbind(s BindSpec) error {
 	v.removeBindingLocked(b)
 	v.mu.Unlock()
 	if b.durable() {
-		v.b.saveDefinitions()
+		return v.b.saveDefinitions()
 	}
 	return nil
 }
