@@ -35,7 +35,7 @@ type Broker struct {
 	// Alarms hold publishers back under memory or disk pressure.
 	Alarms *Alarms
 
-	store     Persister // nil: nothing is durable
+	store Persister // nil: nothing is durable
 	// Definitions saves (persist.go: saveDefinitions): saveWanted counts
 	// the changes that asked for one, saveDone those the last finished
 	// save covered, saveErr its outcome; saving while one is written.
@@ -45,7 +45,7 @@ type Broker struct {
 	saveDone   uint64
 	saveErr    error
 	saving     bool
-	nextMsgID atomic.Uint64
+	nextMsgID  atomic.Uint64
 
 	// pressure is set under memory pressure: then transient messages are
 	// paged out (spilled) too, not only persistent ones.
