@@ -25,7 +25,18 @@ type dedupCache struct {
 	byKey   map[string]int64 // id -> unix-nano expiry
 	order   []dedupItem      // insertion order, for eviction
 	head    int
+	// sweepAt is the length of order (past head) at which sweep runs
+	// next: twice what the last sweep kept, so sweeping is amortised O(1)
+	// per id.
+	sweepAt int
 }
+
+// minSweep is the order length below which sweep never runs.
+const minSweep = 1024
+
+// maxIDBytes bounds what is remembered of one id: a longer one (an id is
+// whatever a publisher puts in its header) is remembered by its SHA-256.
+const maxIDBytes = 128
 
 type dedupItem struct {
 	key string
@@ -43,7 +54,12 @@ func (d *dedupCache) key(m *message.Message) (string, time.Duration) {
 		ttl = time.Duration(ms) * time.Millisecond
 	}
 	if v := m.Header("x-deduplication-header"); v != nil {
-		return "h:" + valueString(v), ttl
+		id := valueString(v)
+		if len(id) > maxIDBytes-2 {
+			sum := sha256.Sum256([]byte(id))
+			return "H:" + string(sum[:]), ttl
+		}
+		return "h:" + id, ttl
 	}
 	if d.content {
 		sum := sha256.Sum256(m.Body)
@@ -63,7 +79,7 @@ func (d *dedupCache) seen(m *message.Message, now int64) bool {
 func (d *dedupCache) check(m *message.Message, now int64) (dup bool, key string, exp int64) {
 	dup, key, exp = d.lookup(m, now)
 	if !dup && key != "" {
-		d.remember(key, exp)
+		d.remember(key, exp, now)
 	}
 	return dup, key, exp
 }
@@ -83,13 +99,40 @@ func (d *dedupCache) lookup(m *message.Message, now int64) (dup bool, key string
 	return false, key, now + int64(ttl)
 }
 
-// remember adds an id with its expiry (also used when restoring).
-func (d *dedupCache) remember(key string, exp int64) {
+// remember adds an id with its expiry (also used when restoring); now is
+// the caller's clock, for sweeping.
+func (d *dedupCache) remember(key string, exp, now int64) {
 	d.byKey[key] = exp
 	d.order = append(d.order, dedupItem{key, exp})
 	for len(d.byKey) > d.size {
 		d.popOldest()
 	}
+	if n := len(d.order) - d.head; n >= max(d.sweepAt, minSweep) {
+		d.sweep(now)
+	}
+}
+
+// sweep drops the ids whose window has passed and the order slots that no
+// longer name a remembered id, wherever they are. evict stops at the first
+// live id, and windows differ per message, so without this one long window
+// at the front would keep every shorter id behind it, and a slot for each
+// re-published one, for as long as it lasts.
+func (d *dedupCache) sweep(now int64) {
+	kept := d.order[:0]
+	for _, it := range d.order[d.head:] {
+		exp, ok := d.byKey[it.key]
+		switch {
+		case !ok || exp != it.exp:
+			// A slot of an id forgotten or remembered again later.
+		case exp <= now:
+			delete(d.byKey, it.key)
+		default:
+			kept = append(kept, it)
+		}
+	}
+	clear(d.order[len(kept):])
+	d.order, d.head = kept, 0
+	d.sweepAt = 2 * len(kept)
 }
 
 func (d *dedupCache) popOldest() {

@@ -78,14 +78,14 @@ func (b *Broker) RestoreDedup(ids []RecoveredDedup) {
 		if name, isX := strings.CutPrefix(r.Scope.Queue, dedupExchangePrefix); isX {
 			if x, ok := v.Exchange(name); ok && x.dedup != nil {
 				x.dedupMu.Lock()
-				x.dedup.remember(r.Key, r.ExpiresAt)
+				x.dedup.remember(r.Key, r.ExpiresAt, now)
 				x.dedupMu.Unlock()
 			}
 			continue
 		}
 		if q, ok := v.Queue(r.Scope.Queue); ok && q.dedup != nil {
 			q.mu.Lock()
-			q.dedup.remember(r.Key, r.ExpiresAt)
+			q.dedup.remember(r.Key, r.ExpiresAt, now)
 			q.mu.Unlock()
 		}
 	}

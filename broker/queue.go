@@ -262,7 +262,7 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 	}
 	if dedupKey != "" {
 		// Remembered only now that the message is taken.
-		q.dedup.remember(dedupKey, dedupExp)
+		q.dedup.remember(dedupKey, dedupExp, now)
 		if q.durable {
 			q.dedupLog = append(q.dedupLog, dedupItem{dedupKey, dedupExp})
 		}
