@@ -36,3 +36,11 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+# The torture test (torture/, issue #12): a seeded random workload against
+# the broker process with kill -9 and restarts, checked against a model.
+# make torture DURATION=1h [SEED=N]; `make test` runs a short one with the unit tests.
+DURATION ?= 10m
+.PHONY: torture
+torture:
+	TORTURE_SEED=$(SEED) $(GO) test -count=1 -run 'TestTorture$$' -timeout 0 -v ./torture -torture.duration=$(DURATION)
