@@ -68,6 +68,7 @@ type Queue struct {
 	delayTimer      *time.Timer
 	delayAt         int64
 	leases          timeHeap // visibility leases by deadline
+	staleLeases     int      // items in leases whose lease ended or was extended
 	leaseTimer      *time.Timer
 	leaseAt         int64
 	pollers         []chan struct{} // long-polling getters waiting for a message

@@ -165,10 +165,14 @@ func (q *Queue) leaseFor(c *Consumer) time.Duration {
 // leaseLocked starts a lease on a delivered entry. q.mu held.
 func (q *Queue) leaseLocked(e *entry, s *Session, tag uint64, d time.Duration, now int64) {
 	x := e.ext()
+	if x.holder != nil {
+		q.staleLeases++ // its earlier item (an extended lease)
+	}
 	x.holder, x.tag = s, tag
 	x.leaseUntil = now + int64(d)
 	x.leaseGen++
 	heap.Push(&q.leases, timeItem{at: x.leaseUntil, seq: e.seq, gen: x.leaseGen, e: e})
+	q.pruneLeasesLocked()
 	q.armLeaseLocked(now)
 }
 
@@ -177,13 +181,37 @@ func (q *Queue) endLeaseLocked(e *entry) {
 	if x := e.x; x != nil && x.holder != nil {
 		x.holder, x.leaseUntil = nil, 0
 		x.leaseGen++
+		q.staleLeases++
+		q.pruneLeasesLocked()
 	}
+}
+
+// pruneLeasesLocked rebuilds the lease heap without its stale items once
+// they are more than half of it. A stale item holds its entry, and so the
+// message body, until it reaches the top: behind one long lease at the top
+// every settled delivery's body would stay in memory. Rebuilding when half
+// is stale costs O(1) amortised per lease. q.mu held.
+func (q *Queue) pruneLeasesLocked() {
+	if q.staleLeases < 64 || q.staleLeases*2 < len(q.leases) {
+		return
+	}
+	live := q.leases[:0]
+	for _, it := range q.leases {
+		if it.gen == it.e.x.leaseGen && it.e.x.holder != nil {
+			live = append(live, it)
+		}
+	}
+	clear(q.leases[len(live):])
+	q.leases = live
+	heap.Init(&q.leases)
+	q.staleLeases = 0
 }
 
 func (q *Queue) armLeaseLocked(now int64) {
 	// Drop stale tops so the timer aims at a live lease.
 	for len(q.leases) > 0 && q.leases[0].gen != q.leases[0].e.x.leaseGen {
 		heap.Pop(&q.leases)
+		q.staleLeases--
 	}
 	if len(q.leases) == 0 {
 		if q.leaseTimer != nil {
@@ -219,6 +247,7 @@ func (q *Queue) expireLeases() {
 	for len(q.leases) > 0 && q.leases[0].at <= now {
 		it := heap.Pop(&q.leases).(timeItem)
 		if x := it.e.x; it.gen != x.leaseGen || x.holder == nil {
+			q.staleLeases--
 			continue
 		}
 		expired = append(expired, due{it.e.x.holder, it.e.x.tag, it.e})
