@@ -55,6 +55,7 @@ type Config struct {
 
 	// Bounds on connections that have not authenticated yet.
 	MaxHandshaking         int      `yaml:"max_handshaking_connections" flag:"max-handshaking-connections" help:"connections (AMQP, STOMP and STOMP over WebSocket together) still authenticating; past it a new connection is refused at once (0: no limit)"`
+	AMQPMaxHandshakeFrame  ByteSize `yaml:"amqp_max_handshake_frame" flag:"amqp-max-handshake-frame" help:"largest AMQP frame before connection.tune-ok (connection.start-ok with the client's properties must fit; RabbitMQ's is 4096)"`
 	STOMPMaxHandshakeFrame ByteSize `yaml:"stomp_max_handshake_frame" flag:"stomp-max-handshake-frame" help:"largest STOMP frame before CONNECTED (CONNECT and anything sent with it)"`
 
 	WSAllowedOrigins string `yaml:"ws_allowed_origins" flag:"ws-allowed-origins" help:"comma-separated Origins allowed to open STOMP over WebSocket at /ws besides the same origin, such as https://app.example or https://*.example; * allows any (empty: same origin only)"`
@@ -106,6 +107,7 @@ func Defaults() Config {
 		TxMaxOperations:        100000,
 		TxMaxBytes:             64 << 20,
 		STOMPMaxHandshakeFrame: 4 << 10,
+		AMQPMaxHandshakeFrame:  4096,
 	}
 }
 
@@ -201,6 +203,11 @@ func (c *Config) validate() error {
 	// The AMQP frame-max is a 32-bit field on the wire (connection.tune).
 	if c.FrameMax < 4096 || c.FrameMax > math.MaxUint32 {
 		return fmt.Errorf("frame-max must be between 4096 and 4294967295 bytes, not %d", c.FrameMax)
+	}
+	// Small enough to bound what an unauthenticated client makes the
+	// broker read, large enough for a real client's start-ok.
+	if c.AMQPMaxHandshakeFrame < 1024 || c.AMQPMaxHandshakeFrame > c.FrameMax {
+		return fmt.Errorf("amqp-max-handshake-frame must be between 1KiB and frame-max (%d), not %d", c.FrameMax, c.AMQPMaxHandshakeFrame)
 	}
 	if c.SegmentSize < wal.MinSegmentSize || c.SegmentSize > wal.MaxSegmentSize {
 		return fmt.Errorf("segment-size must be between %v and %v, not %d", ByteSize(wal.MinSegmentSize), ByteSize(wal.MaxSegmentSize), c.SegmentSize)

@@ -75,16 +75,17 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		hb = -1 // the adapter's zero means "default"; the operator's means off
 	}
 	s.amqp = amqp.NewServer(amqp.Config{
-		FrameMax:         uint32(cfg.FrameMax),
-		ChannelMax:       uint16(cfg.ChannelMax),
-		Heartbeat:        hb,
-		MaxMessageSize:   uint64(cfg.MaxMessageSize),
-		Limits:           limits,
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		OutputHighWater:  int64(cfg.OutputHighWater),
-		TxMaxOperations:  cfg.TxMaxOperations,
-		TxMaxBytes:       int64(cfg.TxMaxBytes),
-		Version:          Version,
+		FrameMax:          uint32(cfg.FrameMax),
+		ChannelMax:        uint16(cfg.ChannelMax),
+		Heartbeat:         hb,
+		MaxMessageSize:    uint64(cfg.MaxMessageSize),
+		Limits:            limits,
+		HandshakeTimeout:  cfg.HandshakeTimeout,
+		OutputHighWater:   int64(cfg.OutputHighWater),
+		TxMaxOperations:   cfg.TxMaxOperations,
+		TxMaxBytes:        int64(cfg.TxMaxBytes),
+		MaxHandshakeFrame: uint32(cfg.AMQPMaxHandshakeFrame),
+		Version:           Version,
 	}, s.Broker, s.Users, log)
 	s.protos["amqp"] = s.amqp
 	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)

@@ -106,6 +106,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, id: broker.ConnID(s.nextID.Add(1)), done: make(chan struct{})}
 	c.out = &output{c: c}
 	c.fr = wire.NewFrameReader(readCounter{c})
+	// Until tune-ok the client has agreed to no frame_max, and until
+	// start-ok it is nobody: only small frames, as RabbitMQ takes 4,096
+	// bytes before tuning. The handshake raises it to the frame_max.
+	c.fr.SetMaxFrameSize(s.cfg.MaxHandshakeFrame)
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
 }
@@ -129,18 +133,47 @@ var errHandOff = errors.New("reader handed off")
 // reader, which waits through an idle connection's life, starts with a
 // small stack instead. A panic is logged with its stack and closes only
 // this connection.
+//
+// Connections in their handshake are counted against
+// --max-handshaking-connections (shared with STOMP): until a client has
+// logged in nothing else bounds how many sockets anyone holds open.
 func (c *conn) serve() {
-	opened := false
+	opened, handshaking := false, false
 	defer func() {
 		if p := recover(); p != nil {
 			c.panicked(p)
+		}
+		if handshaking {
+			c.srv.cfg.Limits.EndHandshake()
 		}
 		if !opened {
 			c.finish()
 		}
 	}()
-	if opened = c.open(); opened {
+	if err := c.srv.cfg.Limits.StartHandshake(); err != nil {
+		c.refuseHandshake(err)
+		return
+	}
+	handshaking = true
+	opened = c.open()
+	handshaking = false
+	c.srv.cfg.Limits.EndHandshake()
+	if opened {
 		go c.run()
+	}
+}
+
+// refuseHandshake closes a connection that arrives while
+// max-handshaking-connections others are in their handshake, before
+// anything is read: AMQP has no way to refuse before connection.start.
+// The warning is logged at most every ten seconds, since such refusals
+// come in floods.
+func (c *conn) refuseHandshake(err error) {
+	c.reason = err.Error() + " (max-handshaking-connections)"
+	now := time.Now().UnixNano()
+	if last := c.srv.lastRefusalLog.Load(); now-last > int64(10*time.Second) && c.srv.lastRefusalLog.CompareAndSwap(last, now) {
+		c.event(c.srv.log.Warn()).Int("max", c.srv.cfg.Limits.MaxHandshaking).
+			Msg("AMQP connection refused: too many connections in handshake (max-handshaking-connections)")
 	}
 }
 
@@ -207,6 +240,13 @@ func (c *conn) open() bool {
 		return false
 	}
 	if err := c.handshake(); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			// A frame the handshake could not take (too large for
+			// MaxHandshakeFrame, malformed): RabbitMQ answers it with
+			// connection.close, as after the handshake.
+			c.closeWith(we)
+		}
 		if c.reason == "" {
 			c.reason = "handshake: " + err.Error()
 		}

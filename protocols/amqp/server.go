@@ -33,6 +33,10 @@ type Config struct {
 	// Limits counts connections against the broker-wide limits; it is
 	// shared with the other listeners (nil: no limits).
 	Limits *connlimit.Limiter
+	// MaxHandshakeFrame bounds a frame before connection.tune-ok
+	// (default 4096, RabbitMQ's frame_max until tuning): the start-ok,
+	// with the client's properties, must fit.
+	MaxHandshakeFrame uint32
 	// HandshakeTimeout closes a socket that has not finished the handshake
 	// (default 10 s).
 	HandshakeTimeout time.Duration
@@ -76,6 +80,9 @@ func (c *Config) setDefaults() {
 	if c.TxMaxBytes < int64(c.MaxMessageSize) {
 		c.TxMaxBytes = int64(c.MaxMessageSize)
 	}
+	if c.MaxHandshakeFrame == 0 {
+		c.MaxHandshakeFrame = 4096
+	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = 10 * time.Second
 	}
@@ -107,6 +114,8 @@ type Server struct {
 	nextID atomic.Uint64
 
 	conns connset.Set[*conn]
+
+	lastRefusalLog atomic.Int64 // unix nanos of the last handshake-limit warning
 
 	blockedMu sync.Mutex
 	blocked   string // alarm reason; "" when publishing may go on
