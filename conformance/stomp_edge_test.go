@@ -65,23 +65,49 @@ func TestStompHandshakeFrameLimit(t *testing.T) {
 // ERROR at once, and sessions that finished their handshake do not count.
 func TestStompHandshakingConnectionLimit(t *testing.T) {
 	b := brokertest.New(t, func(c *server.Config) { c.MaxHandshaking = 2 })
-	// Two authenticated sessions do not count against the bound.
+	// Two authenticated sessions do not count against the bound: were
+	// they counted, nothing below could connect.
 	stompDial(t, b)
 	stompDial(t, b)
-	idle1 := rawDial(t, b.STOMPAddr())
-	idle2 := rawDial(t, b.STOMPAddr())
-	idle1.write("\n") // make sure both are accepted before the third
-	idle2.write("\n")
-	time.Sleep(100 * time.Millisecond)
+	// Connections that send nothing stay in their handshake. Each gets a
+	// moment to be counted before the next: the third is refused at once.
+	var idle []*rawConn
+	for {
+		r := rawDial(t, b.STOMPAddr())
+		f, err := r.readErr(300 * time.Millisecond)
+		if err != nil {
+			idle = append(idle, r) // still handshaking
+			if len(idle) > 8 {
+				t.Fatal("no connection past the handshake bound was refused")
+			}
+			continue
+		}
+		if f.command != "ERROR" || f.headers["message"] != "too many connections in handshake" ||
+			!strings.Contains(string(f.body), "max-handshaking-connections") {
+			t.Fatalf("got %s %v %q", f.command, f.headers, f.body)
+		}
+		if len(idle) < 2 {
+			t.Fatalf("refused with only %d others in their handshake", len(idle))
+		}
+		r.expectClosed()
+		break
+	}
+	// The idle ones log in (on a loaded machine one of them may have been
+	// counted late, after a later one, and refused): finishing a handshake
+	// makes room, and a new connection logs in.
+	for _, r := range idle {
+		r.write("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+		if f := r.read(); f.command != "CONNECTED" && f.headers["message"] != "too many connections in handshake" {
+			t.Fatalf("got %s %v %q", f.command, f.headers, f.body)
+		}
+	}
 	r := rawDial(t, b.STOMPAddr())
-	r.quickError("too many connections in handshake")
-	// One of the two completes its handshake: there is room again.
-	idle1.connect()
-	r = rawDial(t, b.STOMPAddr())
 	r.connect()
-	// The other gives up: room for one more.
-	idle2.nc.Close()
-	eventually(t, "a handshake slot frees", func() bool {
+	// One that gives up (closes) makes room too.
+	r1, r2 := rawDial(t, b.STOMPAddr()), rawDial(t, b.STOMPAddr())
+	r1.nc.Close()
+	r2.nc.Close()
+	eventually(t, "handshake slots free", func() bool {
 		r := rawDial(t, b.STOMPAddr())
 		r.write("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
 		f, err := r.readErr(2 * time.Second)
