@@ -62,10 +62,11 @@ type Config struct {
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" flag:"shutdown-timeout" help:"time connections get to close on SIGTERM"`
 
-	Sync              string   `yaml:"sync" flag:"sync" help:"when a persistent message counts as safe: 'always' (fsync before its confirm/receipt) or an interval such as 10ms (confirm once written, fsync at that interval; a machine crash can lose that window)"`
-	SegmentSize       ByteSize `yaml:"segment_size" flag:"segment-size" help:"size of one write-ahead log segment file (4KiB to 1GiB)"`
-	EncryptionKeyring string   `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
-	RequireEncryption bool     `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
+	Sync                     string   `yaml:"sync" flag:"sync" help:"when a persistent message counts as safe: 'always' (fsync before its confirm/receipt) or an interval such as 10ms (confirm once written, fsync at that interval; a machine crash can lose that window)"`
+	SegmentSize              ByteSize `yaml:"segment_size" flag:"segment-size" help:"size of one write-ahead log segment file (4KiB to 1GiB)"`
+	EncryptionKeyring        string   `yaml:"encryption_keyring" flag:"encryption-keyring" help:"keyring file sealing data at rest with AES-256-GCM: lines ID:BASE64 of 32 random bytes, first key seals; the keyring text itself may instead be given in SLUICE_ENCRYPTION_KEYS"`
+	RequireEncryption        bool     `yaml:"require_encryption" flag:"require-encryption" help:"refuse to start without an encryption keyring"`
+	EncryptionAcceptUnsealed bool     `yaml:"encryption_accept_unsealed" flag:"encryption-accept-unsealed" help:"with a keyring, read records that were written unencrypted (to encrypt an existing data directory); without it such records make startup fail, since whoever can write the data directory could inject them"`
 
 	MemoryLimit         MemorySize `yaml:"memory_limit" flag:"memory-limit" help:"memory high watermark: above it publishers are blocked (0: 40% of RAM, negative: off)"`
 	MemoryPagingPercent int        `yaml:"memory_paging_percent" flag:"memory-paging-percent" help:"percent of the memory high watermark above which transient messages are paged out to disk too (persistent ones always are, past queue-resident-bytes)"`

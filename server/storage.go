@@ -68,7 +68,7 @@ func (s *Server) openStorage() error {
 		return err
 	}
 	st, rec, err := storage.Open(storage.Options{Dir: s.cfg.DataDir, Keyring: keys, Sync: mode,
-		SegmentSize: int64(s.cfg.SegmentSize), Logger: s.log})
+		SegmentSize: int64(s.cfg.SegmentSize), AcceptUnsealed: s.cfg.EncryptionAcceptUnsealed, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}

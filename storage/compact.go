@@ -146,7 +146,7 @@ func (s *Store) copyForwardChunk(seg wal.SegmentInfo, ids []uint64) (int, error)
 			done()
 			return 0, err
 		}
-		plain, err := s.keyring().openInPlace(raw)
+		plain, err := s.keyring().openInPlace(raw, s.logBinding(j.lm.pos), s.opts.AcceptUnsealed)
 		if err != nil {
 			done()
 			return 0, err
@@ -183,7 +183,7 @@ func (s *Store) copyForwardChunk(seg wal.SegmentInfo, ids []uint64) (int, error)
 			done()
 			return 0, err
 		}
-		recs = append(recs, s.keyring().seal(nil, out))
+		recs = append(recs, out)
 	}
 	var batch [][]byte
 	var which []int
@@ -244,7 +244,7 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 		if ld == nil || ld.seg != seg {
 			continue
 		}
-		recs = append(recs, s.keyring().seal(nil, encodeDedup(nil, k.scope, k.key, ld.exp)))
+		recs = append(recs, encodeDedup(nil, k.scope, k.key, ld.exp))
 		copied = append(copied, k)
 		exps = append(exps, ld.exp)
 	}

@@ -83,36 +83,43 @@ func fuzzKeyring(f *testing.F) *Keyring {
 }
 
 // FuzzOpenSealed feeds arbitrary at-rest payloads to the unsealing code
-// (format byte, key id, nonce, GCM), with and without a keyring: open and
-// openInPlace agree and never panic. Then it seals plain, checks that it
-// opens to plain, and that flipping any bit after the format byte makes
-// it fail to open: tampering is found.
+// (format byte, key id, salt, nonce, GCM), with and without a keyring: open
+// and openInPlace agree and never panic. Then it seals plain, checks that
+// it opens to plain where it was sealed and nowhere else, and that
+// flipping any bit after the format byte makes it fail to open:
+// tampering is found.
 func FuzzOpenSealed(f *testing.F) {
 	k := fuzzKeyring(f)
-	sealed := k.seal(nil, []byte("payload"))
+	at0 := binding{place: placeLog, pos: 4096}
+	sealed := k.seal(nil, at0, []byte("payload"))
 	f.Add(sealed, []byte("payload"), uint16(0), uint8(1))
 	f.Add([]byte{formatPlain, 'x'}, []byte{}, uint16(5), uint8(0x80))
 	f.Add([]byte{formatSealed, 0xff}, []byte("x"), uint16(1), uint8(1))
 	f.Add([]byte{formatSealed, 3, 'o', 'l', 'd'}, bytes.Repeat([]byte("y"), 5000), uint16(300), uint8(4))
 	f.Fuzz(func(t *testing.T, rec, plain []byte, at uint16, bit uint8) {
 		for _, keys := range []*Keyring{k, nil} {
-			a, errA := keys.open(nil, rec)
-			b, errB := keys.openInPlace(bytes.Clone(rec))
+			a, errA := keys.open(nil, rec, at0, true)
+			b, errB := keys.openInPlace(bytes.Clone(rec), at0, true)
 			if (errA == nil) != (errB == nil) || !bytes.Equal(a, b) {
 				t.Fatalf("open: %q %v; openInPlace: %q %v", a, errA, b, errB)
 			}
 		}
 
-		s := k.seal(nil, plain)
-		if got, err := k.open(nil, s); err != nil || !bytes.Equal(got, plain) {
+		s := k.seal(nil, at0, plain)
+		if got, err := k.open(nil, s, at0, false); err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("sealed %q opens as %q, %v", plain, got, err)
+		}
+		elsewhere := at0
+		elsewhere.pos += uint64(at) + 1
+		if _, err := k.open(nil, s, elsewhere, false); !errors.Is(err, ErrTampered) {
+			t.Fatalf("a record sealed for %d opened at %d: %v", at0.pos, elsewhere.pos, err)
 		}
 		if bit == 0 {
 			bit = 1
 		}
 		i := 1 + int(at)%(len(s)-1)
 		s[i] ^= bit
-		if got, err := k.open(nil, s); err == nil {
+		if got, err := k.open(nil, s, at0, false); err == nil {
 			t.Fatalf("flipping bits %#x of byte %d of a sealed record went unnoticed: opened as %q", bit, i, got)
 		} else if i >= 2+len(k.Current()) && !errors.Is(err, ErrTampered) {
 			t.Fatalf("flipped byte %d (past the key id): %v, want ErrTampered", i, err)

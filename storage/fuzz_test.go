@@ -91,8 +91,9 @@ func FuzzParseKeyring(f *testing.F) {
 		if err != nil || k == nil {
 			return
 		}
-		sealed := k.seal(nil, []byte("payload"))
-		if plain, err := k.open(nil, sealed); err != nil || string(plain) != "payload" {
+		b := binding{place: placeDefinitions}
+		sealed := k.seal(nil, b, []byte("payload"))
+		if plain, err := k.open(nil, sealed, b, false); err != nil || string(plain) != "payload" {
 			t.Fatalf("keyring %q does not open what it sealed: %v", k.Current(), err)
 		}
 	})

@@ -1,7 +1,10 @@
 package storage
 
 import (
+	"bytes"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -32,15 +35,22 @@ type Options struct {
 	// CompactInterval is how often head segments are checked for reclaim
 	// (default 1 s).
 	CompactInterval time.Duration
-	Logger          zerolog.Logger
+	// AcceptUnsealed lets a store with a keyring read unsealed records
+	// (format byte 0x00), to encrypt a data directory that was written
+	// without a keyring; without it such records make Open fail, because
+	// whoever can write the data directory could inject them.
+	AcceptUnsealed bool
+	Logger         zerolog.Logger
 }
 
 // Store is the durable store behind the broker.
 type Store struct {
-	opts Options
-	log  *wal.Log
-	keys atomic.Pointer[Keyring] // swapped by SetKeyring (SIGHUP)
-	lg   zerolog.Logger
+	opts   Options
+	log    *wal.Log
+	keys   atomic.Pointer[Keyring] // swapped by SetKeyring (SIGHUP)
+	dataID [16]byte                // the data directory's identity (IDENTITY)
+	sealer *logSealer
+	lg     zerolog.Logger
 
 	mu   sync.Mutex
 	msgs map[uint64]*liveMsg
@@ -123,144 +133,241 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return nil, nil, err
 	}
-	data, err := os.ReadFile(filepath.Join(opts.Dir, definitionsFile))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	var err error
+	if s.dataID, err = loadIdentity(opts.Dir); err != nil {
 		return nil, nil, err
-	default:
-		plain, err := s.keyring().open(nil, data)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", definitionsFile, err)
-		}
-		if rec.Definitions, err = unmarshalDefinitions(plain); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", definitionsFile, err)
-		}
 	}
-
-	// Replay builds the index directly: a message record becomes a live
-	// entry, later records settle or mark it. Bodies are not kept; the
-	// recovered messages are read back one at a time afterwards.
-	var plain []byte
-	var badRecords int
-	type dedupAt struct {
-		d   broker.RecoveredDedup
-		pos wal.Pos
-		n   uint32
+	if rec.Definitions, err = s.loadDefinitions(); err != nil {
+		return nil, nil, err
 	}
-	dedups := map[dedupKey]dedupAt{}
-	// applyRef replays a settled, delivered or returned record.
-	applyRef := func(kind byte, id uint64, qid uint32) {
-		lm := s.msgs[id]
-		if lm == nil {
-			return
-		}
-		i := lm.find(qid)
-		if i < 0 {
-			return
-		}
-		switch kind {
-		case kindDelivered:
-			lm.setTarget(i, lm.targetAt(i)|deliveredBit)
-		case kindReturned:
-			s.returns[retKey{id, qid}]++
-		default:
-			delete(s.returns, retKey{id, qid})
-			lm.removeTarget(i)
-			if lm.n == 0 {
-				delete(s.msgs, id)
-			}
-		}
-	}
-	replay := func(pos wal.Pos, raw []byte) error {
-		var err error
-		plain, err = s.keyring().open(plain[:0], raw)
-		if err != nil || len(plain) == 0 {
-			// Authenticated encryption failed or an unknown format: the
-			// record is reported, never served.
-			badRecords++
-			s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: unreadable record skipped")
-			return nil
-		}
-		kind, body, err := splitRecord(plain)
-		if errors.Is(err, errOldFormat) {
-			return err // refuse the whole log rather than skip its messages
-		}
-		switch kind {
-		case kindMessage:
-			id, targets, err := decodeMessageHead(body)
-			if err != nil {
-				badRecords++
-				s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: undecodable message record skipped")
-				return nil
-			}
-			lm := &liveMsg{pos: pos, size: uint32(len(raw))}
-			for _, t := range targets {
-				qid := s.queueID(t.ref)
-				if t.returns > 0 {
-					s.returns[retKey{id, qid}] = t.returns // a copy carries its count
-				} else {
-					delete(s.returns, retKey{id, qid})
-				}
-				if t.delivered {
-					qid |= deliveredBit
-				}
-				lm.addTarget(qid)
-			}
-			s.msgs[id] = lm
-		case kindSettled, kindDelivered, kindReturned:
-			id, ref, err := decodeRef(body)
-			if err != nil {
-				badRecords++
-				return nil
-			}
-			applyRef(kind, id, s.queueID(ref))
-		case kindSettledMany, kindDeliveredMany:
-			ref, ids, err := decodeRefs(body)
-			if err != nil {
-				badRecords++
-				return nil
-			}
-			one := kindSettled
-			if kind == kindDeliveredMany {
-				one = kindDelivered
-			}
-			qid := s.queueID(ref)
-			for len(ids) >= 8 {
-				applyRef(one, binary.LittleEndian.Uint64(ids), qid)
-				ids = ids[8:]
-			}
-		case kindSpill:
-			// A transient message paged out before the restart: gone.
-		case kindDedup:
-			d, err := decodeDedup(body)
-			if err != nil {
-				badRecords++
-				return nil
-			}
-			dedups[dedupKey{d.Scope, d.Key}] = dedupAt{d, pos, uint32(len(raw))}
-		default:
-			badRecords++
-		}
-		return nil
-	}
-	logger := func(msg string, kv ...any) {
-		ev := s.lg.Warn()
-		for i := 0; i+1 < len(kv); i += 2 {
-			ev = ev.Interface(fmt.Sprint(kv[i]), kv[i+1])
-		}
-		ev.Msg("wal: " + msg)
-	}
+	r := &replayer{s: s, dedups: map[dedupKey]dedupAt{}}
+	s.sealer = &logSealer{keys: s.keyring, dataID: s.dataID}
 	l, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.Sync, SegmentSize: opts.SegmentSize,
-		Replay: replay, Logger: logger})
+		Replay: r.record, Logger: s.walLogger, Sealer: s.sealer})
 	if err != nil {
 		return nil, nil, err
 	}
 	s.log = l
 	rec.Log = l.Recovery()
-	if badRecords > 0 {
-		s.lg.Error().Int("records", badRecords).Msg("storage: some log records could not be read (damage, tampering or a missing key); the rest was recovered")
+	r.report()
+	s.indexRecovered(rec)
+	s.restoreDedup(rec, r.dedups)
+	s.wg.Add(1)
+	go s.compactLoop()
+	return s, rec, nil
+}
+
+// identityFile holds the data directory's random identity, which sealed
+// records are bound to (see crypto.go).
+const identityFile = "IDENTITY"
+
+// loadIdentity reads the data directory's identity, creating it in a new
+// directory.
+func loadIdentity(dir string) ([16]byte, error) {
+	var id [16]byte
+	path := filepath.Join(dir, identityFile)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if n, derr := hex.Decode(id[:], bytes.TrimSpace(data)); derr != nil || n != len(id) {
+			return id, fmt.Errorf("%s: not 32 hex digits", path)
+		}
+		return id, nil
 	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return id, err
+	}
+	if _, err := rand.Read(id[:]); err != nil {
+		return id, err
+	}
+	return id, writeFileAtomic(path, []byte(hex.EncodeToString(id[:])+"\n"))
+}
+
+// loadDefinitions reads the definitions file, if there is one.
+func (s *Store) loadDefinitions() (broker.Definitions, error) {
+	data, err := os.ReadFile(filepath.Join(s.opts.Dir, definitionsFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return broker.Definitions{}, nil
+	case err != nil:
+		return broker.Definitions{}, err
+	}
+	plain, err := s.keyring().open(nil, data, s.definitionsBinding(), s.opts.AcceptUnsealed)
+	if errors.Is(err, ErrUnsealed) {
+		return broker.Definitions{}, fmt.Errorf("%s: %w: %s", definitionsFile, err, acceptUnsealedHint)
+	}
+	if err != nil {
+		return broker.Definitions{}, fmt.Errorf("%s: %w", definitionsFile, err)
+	}
+	d, err := unmarshalDefinitions(plain)
+	if err != nil {
+		return d, fmt.Errorf("%s: %w", definitionsFile, err)
+	}
+	return d, nil
+}
+
+func (s *Store) definitionsBinding() binding {
+	return binding{place: placeDefinitions, dataID: s.dataID}
+}
+
+func (s *Store) logBinding(pos wal.Pos) binding {
+	return binding{place: placeLog, dataID: s.dataID, pos: uint64(pos)}
+}
+
+// acceptUnsealedHint says what to do about unsealed records.
+const acceptUnsealedHint = "the data directory was written without encryption (or modified); " +
+	"to encrypt an existing unencrypted data directory, start once with --encryption-accept-unsealed"
+
+func (s *Store) walLogger(msg string, kv ...any) {
+	ev := s.lg.Warn()
+	for i := 0; i+1 < len(kv); i += 2 {
+		ev = ev.Interface(fmt.Sprint(kv[i]), kv[i+1])
+	}
+	ev.Msg("wal: " + msg)
+}
+
+// dedupAt is a recovered de-duplication record and where it lies.
+type dedupAt struct {
+	d   broker.RecoveredDedup
+	pos wal.Pos
+	n   uint32
+}
+
+// replayer builds the index straight from the log replay: a message record
+// becomes a live entry, later records settle or mark it. Bodies are not
+// kept; the recovered messages are read back one at a time afterwards.
+type replayer struct {
+	s        *Store
+	plain    []byte
+	bad      int
+	unsealed int
+	dedups   map[dedupKey]dedupAt
+}
+
+// record replays one log record (wal.Options.Replay).
+func (r *replayer) record(pos wal.Pos, raw []byte) error {
+	s := r.s
+	var err error
+	r.plain, err = s.keyring().open(r.plain[:0], raw, s.logBinding(pos), s.opts.AcceptUnsealed)
+	if errors.Is(err, ErrUnsealed) {
+		// Refuse the whole log: skipping would lose the messages, and
+		// serving them would let whoever can write the data directory
+		// inject messages.
+		return fmt.Errorf("storage: record at %d: %w: %s", pos, err, acceptUnsealedHint)
+	}
+	if errors.Is(err, errOldFormat) {
+		return err
+	}
+	if err != nil || len(r.plain) == 0 {
+		// Authenticated encryption failed or an unknown format: the
+		// record is reported, never served.
+		r.bad++
+		s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: unreadable record skipped")
+		return nil
+	}
+	if len(raw) > 0 && raw[0] == formatPlain && s.keyring() != nil {
+		r.unsealed++
+	}
+	kind, body, err := splitRecord(r.plain)
+	if errors.Is(err, errOldFormat) {
+		return err // refuse the whole log rather than skip its messages
+	}
+	switch kind {
+	case kindMessage:
+		id, targets, err := decodeMessageHead(body)
+		if err != nil {
+			r.bad++
+			s.lg.Error().Err(err).Uint64("pos", uint64(pos)).Msg("storage: undecodable message record skipped")
+			return nil
+		}
+		lm := &liveMsg{pos: pos, size: uint32(len(raw))}
+		for _, t := range targets {
+			qid := s.queueID(t.ref)
+			if t.returns > 0 {
+				s.returns[retKey{id, qid}] = t.returns // a copy carries its count
+			} else {
+				delete(s.returns, retKey{id, qid})
+			}
+			if t.delivered {
+				qid |= deliveredBit
+			}
+			lm.addTarget(qid)
+		}
+		s.msgs[id] = lm
+	case kindSettled, kindDelivered, kindReturned:
+		id, ref, err := decodeRef(body)
+		if err != nil {
+			r.bad++
+			return nil
+		}
+		r.applyRef(kind, id, s.queueID(ref))
+	case kindSettledMany, kindDeliveredMany:
+		ref, ids, err := decodeRefs(body)
+		if err != nil {
+			r.bad++
+			return nil
+		}
+		one := kindSettled
+		if kind == kindDeliveredMany {
+			one = kindDelivered
+		}
+		qid := s.queueID(ref)
+		for len(ids) >= 8 {
+			r.applyRef(one, binary.LittleEndian.Uint64(ids), qid)
+			ids = ids[8:]
+		}
+	case kindSpill:
+		// A transient message paged out before the restart: gone.
+	case kindDedup:
+		d, err := decodeDedup(body)
+		if err != nil {
+			r.bad++
+			return nil
+		}
+		r.dedups[dedupKey{d.Scope, d.Key}] = dedupAt{d, pos, uint32(len(raw))}
+	default:
+		r.bad++
+	}
+	return nil
+}
+
+// applyRef replays a settled, delivered or returned record.
+func (r *replayer) applyRef(kind byte, id uint64, qid uint32) {
+	s := r.s
+	lm := s.msgs[id]
+	if lm == nil {
+		return
+	}
+	i := lm.find(qid)
+	if i < 0 {
+		return
+	}
+	switch kind {
+	case kindDelivered:
+		lm.setTarget(i, lm.targetAt(i)|deliveredBit)
+	case kindReturned:
+		s.returns[retKey{id, qid}]++
+	default:
+		delete(s.returns, retKey{id, qid})
+		lm.removeTarget(i)
+		if lm.n == 0 {
+			delete(s.msgs, id)
+		}
+	}
+}
+
+// report logs what the replay could not use.
+func (r *replayer) report() {
+	if r.bad > 0 {
+		r.s.lg.Error().Int("records", r.bad).Msg("storage: some log records could not be read (damage, tampering or a missing key); the rest was recovered")
+	}
+	if r.unsealed > 0 {
+		r.s.lg.Warn().Int("records", r.unsealed).Msg("storage: unsealed records accepted (--encryption-accept-unsealed); they are sealed as compaction rewrites them")
+	}
+}
+
+// indexRecovered accounts the live messages found by the replay and sets
+// up rec.Messages, which reads them back one at a time.
+func (s *Store) indexRecovered(rec *Recovered) {
 	for k := range s.returns {
 		if lm := s.msgs[k.id]; lm == nil || lm.find(k.qid) < 0 {
 			delete(s.returns, k)
@@ -278,7 +385,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			m, published, err := s.readLive(id)
 			if err != nil {
 				if !errors.Is(err, errNotLive) {
-					s.lg.Error().Err(err).Uint64("message", id).Msg("storage: cannot read back a recovered message; skipped")
+					s.lg.Error().Err(err).Uint64("message", id).Msg("storage: cannot read back a recovered message; it stays in the log, unsettled")
 				}
 				continue
 			}
@@ -298,6 +405,10 @@ func Open(opts Options) (*Store, *Recovered, error) {
 			}
 		}
 	}
+}
+
+// restoreDedup keeps the de-duplication ids still inside their window.
+func (s *Store) restoreDedup(rec *Recovered, dedups map[dedupKey]dedupAt) {
 	now := time.Now().UnixNano()
 	for k, d := range dedups {
 		if d.d.ExpiresAt <= now {
@@ -308,9 +419,6 @@ func Open(opts Options) (*Store, *Recovered, error) {
 		s.accountDedup(ld, +1)
 		rec.Dedup = append(rec.Dedup, d.d)
 	}
-	s.wg.Add(1)
-	go s.compactLoop()
-	return s, rec, nil
 }
 
 // keyring is the current keyring (nil: records are written plain).
@@ -383,16 +491,10 @@ func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef,
 	s.append(id, lm, rec, done)
 }
 
-// sealMessage encodes and seals a message record in one buffer.
+// sealMessage encodes a message record; the log seals it as it writes it
+// (logSealer), bound to its position.
 func (s *Store) sealMessage(kind byte, id uint64, publishedAt int64, targets []target, m *message.Message) ([]byte, error) {
-	k := s.keyring()
-	hdr := k.sealHeader()
-	size := hdr + messageRecordSize(targets, m) + k.sealOverhead()
-	buf, err := encodeMessage(make([]byte, hdr, size), kind, id, publishedAt, targets, m)
-	if err != nil {
-		return nil, err
-	}
-	return k.sealInPlace(buf, hdr), nil
+	return encodeMessage(make([]byte, 0, messageRecordSize(targets, m)), kind, id, publishedAt, targets, m)
 }
 
 // append writes sealed message record rec for index entry lm. A
@@ -516,7 +618,7 @@ func (s *Store) readAt(pos wal.Pos) (*message.Message, int64, error) {
 		return nil, 0, err
 	}
 	// One buffer: decrypted in place, and the body stays in it.
-	plain, err := s.keyring().openInPlace(raw)
+	plain, err := s.keyring().openInPlace(raw, s.logBinding(pos), s.opts.AcceptUnsealed)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -554,8 +656,7 @@ func (s *Store) accountDedup(ld *liveDedup, sign int) {
 // LogDedup implements broker.Persister. The record keeps its segment
 // alive until the id's window has passed.
 func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
-	plain := encodeDedup(nil, scope, key, exp)
-	rec := s.keyring().seal(make([]byte, 0, len(plain)+64), plain)
+	rec := encodeDedup(nil, scope, key, exp)
 	k := dedupKey{scope, key}
 	err := s.log.AppendAsync(rec, func(pos wal.Pos, err error) {
 		if err != nil {
@@ -678,18 +779,15 @@ func (s *Store) appendLazy(kind byte, id uint64, ref broker.QueueRef) {
 	}
 }
 
-// appendSmall encodes a record with encode into a pooled buffer, seals it
-// into another and appends it lazily; the log copies it, so both buffers go
-// back at once. Called without s.mu, like appendLazy.
+// appendSmall encodes a record with encode into a pooled buffer and
+// appends it lazily; the log copies it (and seals the copy), so the buffer
+// goes back at once. Called without s.mu, like appendLazy.
 func (s *Store) appendSmall(encode func(dst []byte) []byte) error {
 	bp := scratchPool.Get().(*[]byte)
 	plain := encode((*bp)[:0])
-	sealed := scratchPool.Get().(*[]byte)
-	rec := s.keyring().seal((*sealed)[:0], plain)
-	err := s.log.AppendLazy(rec)
-	*bp, *sealed = plain, rec
+	err := s.log.AppendLazy(plain)
+	*bp = plain
 	scratchPool.Put(bp)
-	scratchPool.Put(sealed)
 	return err
 }
 
@@ -701,7 +799,7 @@ func (s *Store) SaveDefinitions(d broker.Definitions) error {
 	}
 	s.defsMu.Lock()
 	defer s.defsMu.Unlock()
-	return writeFileAtomic(filepath.Join(s.opts.Dir, definitionsFile), s.keyring().seal(nil, data))
+	return writeFileAtomic(filepath.Join(s.opts.Dir, definitionsFile), s.keyring().seal(nil, s.definitionsBinding(), data))
 }
 
 // QueueBytes reports the log bytes each queue's live messages take (a

@@ -193,7 +193,7 @@ func TestKeyRotationKeepsOldRecordsReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	both.ids = append(both.ids, "old")
-	both.aeads["old"] = old.aeads["old"]
+	both.keys["old"] = old.keys["old"]
 	s2, rec := openStore(t, dir, both)
 	defer s2.Close()
 	if len(collect(rec)) != 1 || string(collect(rec)[0].Msg.Body) != "under old" {
@@ -300,7 +300,8 @@ func TestSetKeyringRotatesWhileRunning(t *testing.T) {
 	s, _ := openStore(t, dir, k1)
 	logSync(t, s, 1, []broker.QueueRef{qa}, &message.Message{Body: []byte("under k1")})
 	k2 := testKeyring(t, "k2")
-	both := &Keyring{ids: []string{"k2", "k1"}, aeads: map[string]cipher.AEAD{"k2": k2.aeads["k2"], "k1": k1.aeads["k1"]}}
+	both := &Keyring{ids: []string{"k2", "k1"}, keys: map[string][]byte{"k2": k2.keys["k2"], "k1": k1.keys["k1"]},
+		derived: map[derivedID]cipher.AEAD{}}
 	if err := s.SetKeyring(both); err != nil {
 		t.Fatal(err)
 	}

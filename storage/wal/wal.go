@@ -107,9 +107,30 @@ type Options struct {
 	// are alternating keys and values. It is called from Open and from the
 	// writer goroutine, so it must not block for long.
 	Logger func(msg string, kv ...any)
+	// Sealer, if set, transforms every payload as the writer places it,
+	// knowing its position: the layer above uses it to encrypt records
+	// bound to where they are written. Replay and Read return payloads as
+	// stored (sealed); opening them is the caller's business. nil stores
+	// payloads as given.
+	Sealer Sealer
 
 	noPrealloc bool // tests: grow segments by writing, as without fallocate
 	noSync     bool // fuzzing: skip every fsync (nothing here is durable then)
+}
+
+// MaxSealOverhead bounds the bytes a Sealer may add to a payload; record
+// size limits are checked with this margin.
+const MaxSealOverhead = 512
+
+// Sealer transforms payloads as they are written (see Options.Sealer).
+type Sealer interface {
+	// Round is called once per write round. It returns the function that
+	// seals payloads in that round and the exact number of bytes it adds
+	// to each (at most MaxSealOverhead): fixed for the round, so that a
+	// key rotation between rounds cannot make a record outgrow the room
+	// reserved for it. seal appends the stored form of payload, to be
+	// written at pos, to dst; it runs on the writer goroutine.
+	Round() (seal func(dst []byte, pos Pos, payload []byte) []byte, overhead int)
 }
 
 // Stats are counters since Open.
@@ -266,6 +287,9 @@ type Log struct {
 	gatherTimer *time.Timer
 	prealloc    bool
 	rolled      []*segment // rolled this round: sealed once it completes
+	// The Sealer's seal function and overhead for the current round.
+	seal         func(dst []byte, pos Pos, payload []byte) []byte
+	sealOverhead int
 	closeErr    error
 
 	appends, batches, syncs, bytes atomic.Uint64
@@ -583,6 +607,9 @@ func (l *Log) maxRecord() int64 {
 }
 
 func (l *Log) checkSize(n int) error {
+	if l.opts.Sealer != nil {
+		n += MaxSealOverhead
+	}
 	if int64(n) > l.maxRecord() {
 		return fmt.Errorf("%w: %d bytes, segment size %d", ErrRecordTooLarge, n, l.opts.SegmentSize)
 	}
@@ -690,7 +717,11 @@ func (l *Log) AppendBatch(recs [][]byte) ([]Pos, error) {
 	}
 	var total int64
 	for _, r := range recs {
-		total += recordSize(len(r))
+		n := len(r)
+		if l.opts.Sealer != nil {
+			n += MaxSealOverhead
+		}
+		total += recordSize(n)
 	}
 	if total+batchHeaderSize > l.opts.SegmentSize {
 		return nil, fmt.Errorf("%w: batch of %d records, %d bytes, segment size %d", ErrRecordTooLarge, len(recs), total, l.opts.SegmentSize)
@@ -888,6 +919,9 @@ func (l *Log) process(reqs []request) (synced int) {
 	}
 	needSync := false
 	var n uint64
+	if l.opts.Sealer != nil {
+		l.seal, l.sealOverhead = l.opts.Sealer.Round()
+	}
 	for i := range reqs {
 		r := &reqs[i]
 		var err error
@@ -897,7 +931,7 @@ func (l *Log) process(reqs []request) (synced int) {
 		case reqGroup:
 			var total int64
 			for _, rec := range r.recs {
-				total += recordSize(len(rec))
+				total += recordSize(len(rec) + l.sealOverhead)
 			}
 			if err = l.reserve(total); err == nil {
 				for j, rec := range r.recs {
@@ -906,7 +940,7 @@ func (l *Log) process(reqs []request) (synced int) {
 				n += uint64(len(r.recs))
 			}
 		default:
-			if err = l.reserve(recordSize(len(r.rec))); err == nil {
+			if err = l.reserve(recordSize(len(r.rec) + l.sealOverhead)); err == nil {
 				r.pos = l.add(r.rec)
 				n++
 			}
@@ -985,10 +1019,24 @@ func (l *Log) reserve(size int64) error {
 	return nil
 }
 
-// add appends a record to the open batch and returns its position.
+// add appends a record to the open batch, sealed if there is a Sealer,
+// and returns its position.
 func (l *Log) add(rec []byte) Pos {
 	pos := l.active.id + Pos(l.bstart) + Pos(len(l.buf))
-	l.buf = appendRecord(l.buf, pos, rec)
+	if l.seal == nil {
+		l.buf = appendRecord(l.buf, pos, rec)
+	} else {
+		at := len(l.buf)
+		l.buf = append(l.buf, zeros[:recordHeaderSize]...)
+		l.buf = l.seal(l.buf, pos, rec)
+		payload := l.buf[at+recordHeaderSize:]
+		if len(payload) != len(rec)+l.sealOverhead {
+			panic(fmt.Sprintf("wal: sealer added %d bytes, announced %d", len(payload)-len(rec), l.sealOverhead))
+		}
+		le.PutUint32(l.buf[at:], uint32(len(payload)))
+		le.PutUint32(l.buf[at+4:], recordCRC(pos, payload))
+		l.buf = append(l.buf, zeros[:align8(int64(len(payload)))-int64(len(payload))]...)
+	}
 	l.bcount++
 	return pos
 }
