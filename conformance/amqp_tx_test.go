@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,8 @@ type heldPersister struct {
 	mu      sync.Mutex
 	held    bool
 	waiting []func()
-	logged  int // messages logged with a completion the publisher waits for
+	logged  int   // messages logged with a completion the publisher waits for
+	fail    error // when set, completions report it instead of the store's outcome
 }
 
 func (h *heldPersister) LogMessage(id uint64, at int64, refs []broker.QueueRef, m *message.Message, done func(error)) {
@@ -41,6 +43,9 @@ func (h *heldPersister) LogMessage(id uint64, at int64, refs []broker.QueueRef, 
 	h.mu.Unlock()
 	h.Persister.LogMessage(id, at, refs, m, func(err error) {
 		h.mu.Lock()
+		if h.fail != nil {
+			err = h.fail
+		}
 		if h.held {
 			h.waiting = append(h.waiting, func() { done(err) })
 			h.mu.Unlock()
@@ -139,6 +144,66 @@ func TestAMQPTxCommitOkFollowsFsync(t *testing.T) {
 	pub(t, ch, "", "tx-durable", amqp.Publishing{Body: []byte("transient")})
 	must(t, ch.TxCommit(), "second tx.commit")
 	waitCount(t, conn, "tx-durable", 11)
+}
+
+// TestAMQPTxCommitPartial: a commit some of whose messages were not
+// taken — storage failed to make one durable, or a queue refused one
+// (x-overflow reject-publish) — gets no commit-ok but RabbitMQ's channel
+// error, 406 "partial tx completion" on tx.commit, whether the failure is
+// known while the commit is routed or only when storage answers later.
+func TestAMQPTxCommitPartial(t *testing.T) {
+	srv, hp := startHeldBroker(t)
+	conn := amqpDialConfig(t, fmt.Sprintf("amqp://guest:guest@%s/", srv.Addr("amqp")), amqp.Config{})
+	setup := amqpChan(t, conn)
+	declareDurable(t, setup, "tx-partial")
+	if _, err := setup.QueueDeclare("tx-full", true, false, false, false,
+		amqp.Table{"x-max-length": int32(1), "x-overflow": "reject-publish"}); err != nil {
+		t.Fatal(err)
+	}
+	partial := func(t *testing.T, ch *amqp.Channel, closed chan *amqp.Error) {
+		t.Helper()
+		err := ch.TxCommit()
+		if err == nil {
+			t.Fatal("tx.commit-ok for a transaction not all taken")
+		}
+		e := waitClosed(t, closed, "channel")
+		if e.Code != amqp.PreconditionFailed || e.Reason != "PRECONDITION_FAILED - partial tx completion" {
+			t.Fatalf("channel closed with %d %q, want 406 partial tx completion", e.Code, e.Reason)
+		}
+	}
+
+	t.Run("storage failed", func(t *testing.T) {
+		ch := amqpChan(t, conn)
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		must(t, ch.Tx(), "tx.select")
+		hp.hold()
+		hp.mu.Lock()
+		hp.fail = errors.New("disk on fire")
+		hp.mu.Unlock()
+		pub(t, ch, "", "tx-partial", amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("lost")})
+		go func() {
+			// The failure arrives after the commit was routed.
+			time.Sleep(200 * time.Millisecond)
+			hp.release()
+		}()
+		partial(t, ch, closed)
+		hp.mu.Lock()
+		hp.fail = nil
+		hp.mu.Unlock()
+	})
+	t.Run("queue refused", func(t *testing.T) {
+		ch := amqpChan(t, conn)
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		must(t, ch.Tx(), "tx.select")
+		pub(t, ch, "", "tx-full", amqp.Publishing{Body: []byte("fits")})
+		pub(t, ch, "", "tx-full", amqp.Publishing{Body: []byte("refused")})
+		partial(t, ch, closed)
+	})
+	// The connection and its other channels go on.
+	pub(t, setup, "", "tx-partial", amqp.Publishing{Body: []byte("after")})
+	if _, err := setup.QueueDeclarePassive("tx-partial", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func declareDurable(t testing.TB, ch *amqp.Channel, name string) {

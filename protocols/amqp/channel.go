@@ -90,6 +90,9 @@ func (ch *channel) close() {
 
 // frame handles one frame for this channel.
 func (ch *channel) frame(f wire.Frame) error {
+	if ch.commit != nil {
+		ch.waitCommit() // may close the channel
+	}
 	if ch.closing {
 		// After channel.close only close-ok (or a crossing close) counts.
 		if f.Type == wire.FrameMethod && len(f.Payload) >= 4 && f.Payload[0] == 0 && f.Payload[1] == 20 {
@@ -112,9 +115,6 @@ func (ch *channel) frame(f wire.Frame) error {
 	}
 	if ch.pub != nil {
 		return errUnexpectedFrame(ch.asm.gotHeader)
-	}
-	if ch.commit != nil {
-		ch.waitCommit()
 	}
 	m, err := ch.c.decoder().Decode(f.Payload)
 	if err != nil {

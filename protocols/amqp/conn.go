@@ -314,7 +314,14 @@ func (c *conn) abort(reason string) {
 // forceClose is the broker shutting down: connection.close with 320, a
 // short wait for the client to see it, then the socket closes.
 func (c *conn) forceClose(text string) {
-	c.closeFromOutside(wire.ConnectionForced, text, "broker shutdown")
+	c.out.method(0, &wire.ConnectionClose{ReplyCode: wire.ConnectionForced, ReplyText: text})
+	c.out.flush(2 * time.Second)
+	// Give a well-behaved client a moment to answer close-ok.
+	select {
+	case <-c.done:
+	case <-time.After(500 * time.Millisecond):
+	}
+	c.abort("broker shutdown")
 }
 
 // readMethod reads the next frame, which must be a method on channel 0,

@@ -187,7 +187,7 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message, tc *txCom
 	}
 	res, err := ch.session.Publish(pub.Exchange, pub.RoutingKey, msg, opt)
 	if tc != nil {
-		tc.published(opt.Seq, res, err)
+		tc.published(res, err)
 	}
 	if err != nil {
 		// As RabbitMQ: no confirm for this publish, the channel closes.

@@ -2,9 +2,7 @@ package amqp
 
 import (
 	"fmt"
-	"slices"
 	"sync"
-	"time"
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
@@ -91,13 +89,16 @@ func (ch *channel) txReset() {
 }
 
 // txCommit runs tx.commit: the held operations go to the broker in order,
-// then commit-ok follows once storage has made every persistent message
-// among them durable (txCommit.finish), from whichever goroutine learns
-// last.
+// then the commit completes (txCommit.settle) once storage has made every
+// persistent message among them durable, on whichever goroutine learns
+// last: commit-ok, or, when a queue refused a message (x-overflow
+// reject-publish) or storage failed, channel.close 406 "partial tx
+// completion", as RabbitMQ answers a commit some of whose messages were
+// nacked.
 func (ch *channel) txCommit() error {
 	ops := ch.txOps
 	ch.txReset()
-	tc := &txCommit{out: ch.c.out, conn: ch.c, ch: ch.id, left: 1, done: make(chan struct{})}
+	tc := &txCommit{out: ch.c.out, ch: ch.id, left: 1, done: make(chan struct{})}
 	for i := range ops {
 		op := &ops[i]
 		var err error
@@ -118,51 +119,78 @@ func (ch *channel) txCommit() error {
 			return err
 		}
 	}
-	if !tc.settle(nil) {
+	switch tc.settle(false, true) {
+	case commitPending:
 		ch.commit = tc
+	case commitFailed:
+		return errPartialTx()
+	default:
+		ch.reply(&wire.TxCommitOk{})
 	}
 	return nil
 }
 
-// waitCommit holds the reader before the channel's next method while its
-// last commit waits for storage, so that the method's answer cannot
-// overtake commit-ok. Only a client that sends on without waiting for
-// commit-ok ever waits here.
+// errPartialTx is RabbitMQ's answer to a commit some of whose messages
+// were not taken.
+func errPartialTx() *wire.Error {
+	e := wire.NewError(wire.PreconditionFailed, "partial tx completion")
+	e.ClassID, e.MethodID = wire.ClassTx, wire.MethodTxCommit
+	return e
+}
+
+// waitCommit holds the reader before the channel's next frame while its
+// last commit waits for storage, so that no answer to a later method can
+// overtake the commit's. Only a client that sends on without waiting for
+// commit-ok ever waits here. If the commit failed, its channel.close has
+// gone out meanwhile: the channel is closing from then on.
 func (ch *channel) waitCommit() {
 	tc := ch.commit
 	ch.commit = nil
 	select {
 	case <-tc.done:
-		return
 	default:
+		c := ch.c
+		c.pauseReading(true)
+		select {
+		case <-tc.done:
+		case <-c.done:
+		}
+		c.pauseReading(false)
 	}
-	c := ch.c
-	c.pauseReading(true)
-	defer c.pauseReading(false)
-	select {
-	case <-tc.done:
-	case <-c.done:
+	if tc.failed {
+		// Set before done was closed. What the storage goroutine could
+		// not do (it owns no channel state) happens here.
+		ch.closing = true
+		ch.pub = nil
+		ch.close()
 	}
 }
 
 // txCommit is one tx.commit waiting for its persistent messages: it is
 // the broker.Confirmer of the commit's publishes.
 type txCommit struct {
-	out  *output
-	conn *conn
-	ch   uint16
+	out *output
+	ch  uint16
 
 	mu   sync.Mutex
 	seq  uint64 // the last publish sequence number handed out
 	left int    // publishes not yet settled, plus one while the commit is routed
-	// nacked are the publishes storage or a queue did not take; rejected
-	// those a queue refused (x-overflow reject-publish), which a commit
-	// goes through with, as in RabbitMQ. A publish nacked but not
-	// rejected failed in storage.
-	nacked, rejected []uint64
-	stopped          bool          // the channel closed: nothing more goes out
-	done             chan struct{} // closed once every publish is settled
+	// nacked is set when a publish was not taken: a queue refused it or
+	// storage failed.
+	nacked  bool
+	stopped bool // the channel closed: nothing more goes out
+	// failed says the commit answered with channel.close (only when it
+	// completed off the reader); read by the reader once done is closed.
+	failed bool
+	done   chan struct{} // closed once every publish is settled
 }
+
+// Outcomes of txCommit.settle.
+const (
+	commitPending = iota
+	commitOK
+	commitFailed
+)
 
 // add registers a publish and returns its sequence number.
 func (t *txCommit) add() uint64 {
@@ -173,63 +201,50 @@ func (t *txCommit) add() uint64 {
 	return t.seq
 }
 
-// published records what the broker said of publish seq: one that is not
+// published records what the broker said of a publish: one that is not
 // Pending gets no Confirmed call, so it is settled now.
-func (t *txCommit) published(seq uint64, res broker.PublishResult, err error) {
-	if err != nil || !res.Pending {
-		t.settle(nil)
+func (t *txCommit) published(res broker.PublishResult, err error) {
+	if err == nil && res.Pending {
 		return
 	}
-	if res.Rejected {
-		t.mu.Lock()
-		t.rejected = append(t.rejected, seq)
-		t.mu.Unlock()
-	}
+	t.settle(err == nil && res.Rejected, false)
 }
 
 // Confirmed implements broker.Confirmer; it runs on a storage goroutine
 // and must not block.
-func (t *txCommit) Confirmed(seq uint64, ok bool) {
-	if ok {
-		t.settle(nil)
-		return
-	}
-	t.settle(&seq)
-}
+func (t *txCommit) Confirmed(_ uint64, ok bool) { t.settle(!ok, false) }
 
-// settle counts one settled publish (nacked when not nil) or, from the
-// reader, the end of routing; it reports whether the commit is complete.
-func (t *txCommit) settle(nacked *uint64) bool {
+// settle counts one settled publish (nacked: it was not taken), or, from
+// the reader (end), the end of routing. It reports whether the commit is
+// complete and how. The reader answers a commit complete at the end of
+// routing itself; one that completes later is answered here, on a storage
+// goroutine.
+func (t *txCommit) settle(nacked, end bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if nacked != nil {
-		t.nacked = append(t.nacked, *nacked)
-	}
+	t.nacked = t.nacked || nacked
 	t.left--
 	if t.left > 0 {
-		return false
+		return commitPending
 	}
-	close(t.done)
-	if t.stopped {
-		return true
+	outcome := commitOK
+	if t.nacked {
+		outcome = commitFailed
 	}
-	for _, seq := range t.nacked {
-		if !slices.Contains(t.rejected, seq) {
-			// Storage failed: the transaction is not durable, and the
-			// client must not be told it committed. This is not the
-			// reader's goroutine, so the connection is closed from here,
-			// as a shutdown closes it.
-			t.stopped = true
-			go t.conn.closeFromOutside(wire.InternalError,
-				"INTERNAL_ERROR - tx.commit failed: the transaction's messages could not be stored", "tx.commit: storage failed")
-			return true
+	if !end && !t.stopped {
+		// Pushed under the lock, so that stop cannot come between the
+		// check and the push: nothing may reach a channel id reused
+		// after a close.
+		if outcome == commitFailed {
+			t.failed = true
+			e := errPartialTx()
+			t.out.method(t.ch, &wire.ChannelClose{ReplyCode: e.Code, ReplyText: e.Text, FailedClassID: e.ClassID, FailedMethodID: e.MethodID})
+		} else {
+			t.out.method(t.ch, &wire.TxCommitOk{})
 		}
 	}
-	// Pushed under the lock, so that stop cannot come between the check
-	// and the push: a commit-ok must never reach a channel id reused
-	// after a close.
-	t.out.method(t.ch, &wire.TxCommitOk{})
-	return true
+	close(t.done)
+	return outcome
 }
 
 // stop is called when the channel closes or the commit fails.
@@ -237,17 +252,4 @@ func (t *txCommit) stop() {
 	t.mu.Lock()
 	t.stopped = true
 	t.mu.Unlock()
-}
-
-// closeFromOutside closes the connection with a hard error from a goroutine
-// other than the reader: connection.close, a short wait for the client to
-// see it, then the socket closes and the reader tears down.
-func (c *conn) closeFromOutside(code uint16, text, reason string) {
-	c.out.method(0, &wire.ConnectionClose{ReplyCode: code, ReplyText: text})
-	c.out.flush(2 * time.Second)
-	select {
-	case <-c.done:
-	case <-time.After(500 * time.Millisecond):
-	}
-	c.abort(reason)
 }
