@@ -58,6 +58,15 @@ func TestStompHandshakeFrameLimit(t *testing.T) {
 	if f := r.read(); f.command != "RECEIPT" {
 		t.Fatalf("got %s %v %q", f.command, f.headers, f.body)
 	}
+	// Also when the SEND is sent with the CONNECT, before CONNECTED.
+	r = rawDial(t, b.STOMPAddr())
+	r.write("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00" +
+		"SEND\ndestination:/queue/hs-big\nreceipt:r2\n\n" + body + "\x00")
+	for _, want := range []string{"CONNECTED", "RECEIPT"} {
+		if f := r.read(); f.command != want {
+			t.Fatalf("got %s %v %q, want %s", f.command, f.headers, f.body, want)
+		}
+	}
 }
 
 // Connections that have not authenticated are bounded broker-wide

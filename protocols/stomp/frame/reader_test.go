@@ -720,3 +720,27 @@ func TestReset(t *testing.T) {
 		t.Errorf("writer after Reset: %q %q", a.String(), b.String())
 	}
 }
+
+// SetLimits between frames: a server holds a connection to small frames
+// until it has authenticated, then lifts the bound.
+func TestSetLimits(t *testing.T) {
+	big := "SEND\n\n" + strings.Repeat("b", 10000) + "\x00"
+	r := NewReader(strings.NewReader("CONNECT\nlogin:a\n\n\x00"+big), Limits{})
+	r.SetLimits(Limits{MaxFrameSize: 4096})
+	if f, err := r.ReadFrame(); err != nil || f.Command != Connect {
+		t.Fatalf("CONNECT: %v", err)
+	}
+	r.SetLimits(Limits{})
+	if f, err := r.ReadFrame(); err != nil || len(f.Body) != 10000 {
+		t.Fatalf("SEND after lifting the bound: %v", err)
+	}
+	// A declared body over the bound is refused before any of it is
+	// buffered: the buffer keeps its initial size.
+	r = NewReader(strings.NewReader("CONNECT\ncontent-length:4194000\n\n"), Limits{})
+	r.SetLimits(Limits{MaxFrameSize: 4096})
+	_, err := r.ReadFrame()
+	var le *LimitError
+	if !errors.As(err, &le) || le.Max != 4096 || cap(r.buf) > initialBufSize {
+		t.Fatalf("%v, buffer %d", err, cap(r.buf))
+	}
+}
