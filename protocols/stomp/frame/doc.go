@@ -32,10 +32,15 @@
 // rejected before any space is reserved for it, and a body without
 // content-length is rejected as soon as it runs past the limit, so a
 // connection's buffer never grows beyond MaxFrameSize whatever the peer
-// sends. Crossing a limit gives a *LimitError that names the limit; other
-// malformed input gives a *SyntaxError. Both have messages fit for the
-// message header of the ERROR frame the server sends before closing, and
-// both are sticky, because the stream cannot be resynchronised.
+// sends. Crossing a limit gives a *LimitError that names the limit; a
+// command line that is not a STOMP command gives a *CommandError as soon
+// as the octets read so far cannot begin one (so noise, a TLS ClientHello
+// or an HTTP request is refused at once, not when a LF or NUL arrives);
+// other malformed input gives a *SyntaxError. Their messages are fit for
+// the message header of the ERROR frame the server sends before closing,
+// and they are sticky, because the stream cannot be resynchronised.
+// SetLimits changes the limits between frames, so a server can hold a
+// connection to small frames until it has authenticated.
 //
 // # Aliasing
 //
