@@ -203,7 +203,7 @@ func (c *Config) limits() frame.Limits {
 // at most).
 func (c *Config) handshakeLimits() frame.Limits {
 	frameSize := min(c.MaxHandshakeFrame, c.MaxFrameSize)
-	return frame.Limits{MaxFrameSize: frameSize, MaxHeaders: max(min(c.MaxHeaders, frameSize/64), 16),
+	return frame.Limits{MaxFrameSize: frameSize, MaxHeaders: min(c.MaxHeaders, max(frameSize/64, 16)),
 		MaxHeaderLine: min(c.MaxHeaderLine, frameSize), MaxBody: frameSize}
 }
 
