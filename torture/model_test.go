@@ -209,6 +209,8 @@ type model struct {
 	stats struct {
 		ops, published, confirmed, nacked, uncertain, refused, lost int64
 		found, delivered, resurrectedAllowed                        int64
+		durableAcks, redeliverChecked, deadSeen, dedupReuse         int64
+		overLimitRefused, wiped                                     int64
 	}
 	failures []string
 	log      *opLog
@@ -281,6 +283,7 @@ func (m *model) add(g *msg) {
 		if g.dedupID != "" {
 			if m.dedupUsed[g.dedupID] {
 				c.dupMaybe = true
+				m.stats.dedupReuse++
 			}
 		}
 		g.copies = append(g.copies, c)
@@ -321,8 +324,9 @@ func (m *model) wipeStart(q string) {
 	m.wipes[q]++
 	for _, g := range m.msgs {
 		for _, c := range g.copies {
-			if c.origin == q {
+			if c.origin == q && !c.wiped {
 				c.wiped = true
+				m.stats.wiped++
 			}
 		}
 	}
@@ -342,7 +346,7 @@ func (m *model) lookup(loc, tid string) (*cpy, int, error) {
 	}
 	g, ok := m.msgs[id]
 	if !ok {
-		return nil, 0, fmt.Errorf("message %d in %s: never published", id, loc)
+		return nil, 0, fmt.Errorf("message %d in %s: unknown to the model (never published, or absent at an earlier inspection and forgotten: REAPPEARED)", id, loc)
 	}
 	origin, li := loc, 0
 	if q := m.queues[loc]; q != nil && q.deadOf != "" {
@@ -453,6 +457,7 @@ func (m *model) crashed() {
 	for _, c := range m.ackedNow {
 		if c.gone == goneAcked && c.ackLifetime == m.lifetime && c.ackSync > 0 && c.ackSync < m.durableClock {
 			c.ackDurable = true
+			m.stats.durableAcks++
 		}
 	}
 	for _, c := range m.deliveredNow {

@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	tortureDuration = flag.Duration("torture.duration", 50*time.Second, "how long TestTorture runs (make torture DURATION=1h)")
+	tortureDuration = flag.Duration("torture.duration", 45*time.Second, "how long TestTorture runs (make torture DURATION=1h)")
 	segmentSize     = flag.Int("torture.segment-size", 64<<10, "the broker's --segment-size")
 	raceBroker      = flag.Bool("torture.race-broker", false, "build the broker with -race")
 	keepData        = flag.Bool("torture.keep", false, "keep the data directory and broker log even when the run passes")
@@ -52,7 +52,7 @@ func newModel(log *opLog) *model {
 		{name: "t.plain2", ordered: true, bindX: "t.direct", bindKeys: []string{key255, "k"}},
 		{name: "t.fan.a", ordered: true, bindX: "t.fanout", bindKeys: []string{""}},
 		{name: "t.fan.b", ordered: true, bindX: "t.fanout", bindKeys: []string{""}, wipeable: true},
-		{name: "t.ttl", ordered: true, ttl: 2 * time.Second, args: map[string]any{"x-message-ttl": int32(2000)}, wipeable: true},
+		{name: "t.ttl", ordered: true, ttl: 8 * time.Second, args: map[string]any{"x-message-ttl": int32(8000)}, wipeable: true},
 		{name: "t.delay", delay: 200 * time.Millisecond, args: map[string]any{"x-delivery-delay": int32(200)}},
 		{name: "t.dlsrc", ordered: true, deadTo: "t.dead", args: map[string]any{"x-delivery-limit": int32(2),
 			"x-dead-letter-exchange": "t.dlx", "x-dead-letter-routing-key": "dead"}},
@@ -172,6 +172,8 @@ func TestTorture(t *testing.T) {
 	s := &r.m.stats
 	t.Logf("torture seed %d: %d broker lifetimes (%d kill -9), %d operations, %d messages published, %d confirmed, %d nacked, %d uncertain, %d refused; %d deliveries checked, %d copies found by inspections, %d allowed comebacks of acked copies; lost %d",
 		seed, cycles, cycles-1, s.ops, s.published, s.confirmed, s.nacked, s.uncertain, s.refused, s.delivered, s.found, s.resurrectedAllowed, s.lost)
+	t.Logf("assertions exercised: %d acks covered by a barrier at a kill, %d found copies that had to carry redelivered, %d dead letters seen, %d publishes reusing a de-duplication id, %d over-limit sends refused, %d copies wiped by purge/delete",
+		s.durableAcks, s.redeliverChecked, s.deadSeen, s.dedupReuse, s.overLimitRefused, s.wiped)
 	fmt.Printf("torture: cycles %d, operations %d, confirmed messages %d, lost %d (seed %d)\n", cycles, s.ops, s.confirmed, s.lost, seed)
 	passed = true
 }
@@ -256,6 +258,12 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 	}
 	if c.deliveredLifetime[li] == m.lifetime && !c.deliveredAt[li].IsZero() && !d.Redelivered && !c.multiDead(li) {
 		m.failf("L%d: %s delivered again from %s in the same lifetime without the redelivered flag", m.lifetime, c.describe(), loc)
+	}
+	if c.mustRedeliver[li] {
+		m.stats.redeliverChecked++
+	}
+	if li == 1 {
+		m.stats.deadSeen++
 	}
 	if c.mustRedeliver[li] && !d.Redelivered {
 		m.failf("L%d: redelivered flag missing in %s: %s was delivered at least 1 s before a confirmed barrier publish in lifetime %d",

@@ -190,9 +190,9 @@ func (w *amqpWorker) run() {
 			w.logf("connection dies with %d consumers", len(w.cons))
 			w.releaseAll()
 			w.conn.Close()
-		case p < 925:
+		case p < 920:
 			w.purge()
-		case p < 932:
+		case p < 923:
 			w.deleteRedeclare()
 		default:
 			if len(w.cons) > 0 {
@@ -308,7 +308,7 @@ func (r *run) newMsg(rng *rand.Rand, pubKey string, seq int64, exchange, key str
 			g.ttl = g.expiration
 		}
 	case "t.ttl":
-		g.ttl = 2 * time.Second
+		g.ttl = 8 * time.Second // the queue's x-message-ttl
 		if rng.Intn(10) < 3 {
 			g.expiration = []time.Duration{300 * time.Millisecond, time.Minute}[rng.Intn(2)]
 			g.ttl = min(g.ttl, g.expiration)
@@ -826,7 +826,10 @@ func (s *stompWorker) overLimit() {
 		s.r.settle(g, stUncertain) // the error may be the kill's
 		return
 	}
-	s.r.settle(g, stRefused)
+	s.r.m.mu.Lock()
+	s.r.m.settle(g, stRefused)
+	s.r.m.stats.overLimitRefused++
+	s.r.m.mu.Unlock()
 }
 
 func (s *stompWorker) drop() {
