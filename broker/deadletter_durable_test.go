@@ -60,6 +60,7 @@ func (j *journal) SaveDefinitions(Definitions) error            { return nil }
 func (j *journal) ReadMessage(uint64) (*message.Message, error) { return nil, errNotStored }
 func (j *journal) Spill(uint64, *message.Message) error         { return errNotStored }
 func (j *journal) Unspill(uint64)                               {}
+func (j *journal) WriteSpills([]uint64)                         {}
 
 var errNotStored = fmt.Errorf("journal: not stored")
 

@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/sluice-mq/sluice/broker/message"
+import (
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
+)
 
 // Paging keeps a backlog's bodies out of memory.
 //
@@ -16,11 +20,12 @@ import "github.com/sluice-mq/sluice/broker/message"
 // a dispatch leaves a paged-out message within readAheadWindow of the head,
 // a read-ahead goroutine (one per queue, while needed) collects the next
 // paged-out entries under the lock, reads them without it, and attaches
-// them under it again. Only when consumers outrun it is a message read
-// inline, under the lock (a pread the page cache usually serves); the
-// queue counts both. Dead-lettering a paged-out message also reads it
-// inline. Delivered messages keep their bodies until settled; prefetch
-// bounds them.
+// them under it again. No read ever happens under the queue's lock: a
+// dispatch that meets a paged-out message stops and leaves it to the
+// read-ahead, which dispatches after each pass; basic.get reads its message
+// with the lock released (counted as an inline read); dead-lettering reads
+// a paged-out message after the queue lock is gone. Delivered messages
+// keep their bodies until settled; prefetch bounds them.
 
 // DefaultResidentBytes is the default of Config.ResidentBytes.
 const DefaultResidentBytes = 8 << 20
@@ -107,6 +112,7 @@ func (q *Queue) storeBodyLocked(e *entry) bool {
 			return false
 		}
 		e.pid, e.spilled = id, true
+		q.spills = append(q.spills, id) // written by release, off the lock
 		return true
 	}
 	return false
@@ -128,30 +134,58 @@ func (q *Queue) pageOutDelayedLocked(e *entry) {
 	q.delayedResident += e.size()
 }
 
-// loadLocked reads a paged-out message back. inReady says whether e is in
-// the ready list (for its resident counts). It reports false, after logging
-// and counting, when the message cannot be read (a read error, a key gone
-// from the keyring): the caller sets the entry aside with setAsideLocked.
-// q.mu held.
-func (q *Queue) loadLocked(e *entry, inReady bool) bool {
-	if e.msg != nil {
-		return true
-	}
-	q.readsInline++
-	m, err := q.vh.b.store.ReadMessage(e.pid)
-	if err != nil {
-		q.unreadable++
-		q.vh.b.unreadable.Add(1)
-		q.vh.b.log.Error().Err(err).Str("vhost", q.vh.name).Str("queue", q.name).Uint64("message", e.pid).
-			Msg("cannot read a paged-out message back; it stays in the log, unsettled, and is tried again after a restart")
-		return false
-	}
+// attachLocked gives ready entry e its body m, read back off the lock. q.mu
+// held.
+func (q *Queue) attachLocked(e *entry, m *message.Message) {
 	e.msg = m
-	if inReady {
-		q.ready.resident++
-		q.ready.residentBytes += e.size()
+	q.ready.resident++
+	q.ready.residentBytes += e.size()
+}
+
+// unreadableLocked sets aside ready entry e, whose body storage could not
+// read back (a read error, a key gone from the keyring): it leaves the
+// queue unsettled, is logged and counted (see setAsideLocked). q.mu held.
+func (q *Queue) unreadableLocked(e *entry, err error) {
+	q.takeLocked(e)
+	q.setAsideLocked(e)
+	q.unreadable++
+	q.logUnreadable(e, err)
+}
+
+// countUnreadable is unreadableLocked for an entry that already left the
+// queue (a dead letter), called without q.mu.
+func (q *Queue) countUnreadable(e *entry, err error) {
+	q.mu.Lock()
+	q.unreadable++
+	q.mu.Unlock()
+	q.logUnreadable(e, err)
+}
+
+func (q *Queue) logUnreadable(e *entry, err error) {
+	q.vh.b.unreadable.Add(1)
+	q.vh.b.log.Error().Err(err).Str("vhost", q.vh.name).Str("queue", q.name).Uint64("message", e.pid).
+		Msg("cannot read a paged-out message back; it stays in the log, unsettled, and is offered again after a restart")
+}
+
+// fetchLocked reads ready entry e's body back for a caller that cannot
+// wait for the read-ahead (basic.get): it releases q.mu for the read and
+// takes it again, so the queue may have changed meanwhile; the caller
+// looks for its next message afresh. No I/O happens under the queue's
+// lock. q.mu held.
+func (q *Queue) fetchLocked(e *entry) {
+	pid := e.pid
+	q.readsInline++
+	q.mu.Unlock()
+	m, err := q.vh.b.store.ReadMessage(pid)
+	q.mu.Lock()
+	if e.gone || e.msg != nil {
+		return // taken, settled or loaded by someone else meanwhile
 	}
-	return true
+	if err != nil {
+		q.unreadableLocked(e, err)
+		return
+	}
+	q.attachLocked(e, m)
 }
 
 // pageOutBacklog pages out ready messages beyond the resident limit,
@@ -203,11 +237,15 @@ func (q *Queue) readAheadLocked() {
 	}
 }
 
-// needReadAheadLocked reports whether the head of the top priority level,
-// or the message readAheadWindow behind it, is paged out. q.mu held.
+// needReadAheadLocked reports whether a dispatch waits for a paged-out
+// message, or the head of the top priority level, or the message
+// readAheadWindow behind it, is paged out. q.mu held.
 func (q *Queue) needReadAheadLocked() bool {
 	if q.deleted || q.ready.resident == q.ready.count || q.vh.b.store == nil {
 		return false
+	}
+	if w := q.wanted; w != nil && !w.gone && w.msg == nil {
+		return true
 	}
 	for i := len(q.ready.levels) - 1; i >= 0; i-- {
 		if d := &q.ready.levels[i]; d.len() > 0 {
@@ -217,16 +255,20 @@ func (q *Queue) needReadAheadLocked() bool {
 	return false
 }
 
-// readAhead loads paged-out messages from the head on, off the lock: up
-// to readAheadBatch messages and a quarter of the resident limit (at least
-// 1 MiB) per pass, passes until the head is covered again.
+// readAhead loads paged-out messages off the lock — first the one a
+// dispatch waits for (q.wanted), then from the head on: up to
+// readAheadBatch messages and a quarter of the resident limit (at least
+// 1 MiB) per pass, passes until the head is covered again. After each
+// pass it dispatches what it loaded: dispatch itself never reads, so a
+// consumer that outran the read-ahead waits for it here.
 func (q *Queue) readAhead() {
 	type job struct {
 		e   *entry
 		pid uint64
 		m   *message.Message
+		err error
 	}
-	jobs := make([]job, 0, readAheadBatch)
+	jobs := make([]job, 0, readAheadBatch+1)
 	budget := max(q.residentLimit()/4, 1<<20)
 	for {
 		q.mu.Lock()
@@ -236,17 +278,21 @@ func (q *Queue) readAhead() {
 			return
 		}
 		jobs = jobs[:0]
+		if w := q.wanted; w != nil && !w.gone && w.msg == nil {
+			jobs = append(jobs, job{e: w, pid: w.pid})
+		}
+		q.wanted = nil
 		var bytes int64
 		scanned := 0
 	levels:
 		for i := len(q.ready.levels) - 1; i >= 0; i-- {
 			d := &q.ready.levels[i]
 			for k := 0; k < d.len(); k++ {
-				if len(jobs) == readAheadBatch || bytes >= budget || scanned == 4*readAheadBatch {
+				if len(jobs) >= readAheadBatch || bytes >= budget || scanned == 4*readAheadBatch {
 					break levels
 				}
 				scanned++
-				if e := d.at(k); e.msg == nil {
+				if e := d.at(k); e.msg == nil && (len(jobs) == 0 || jobs[0].e != e) {
 					jobs = append(jobs, job{e: e, pid: e.pid})
 					bytes += e.size()
 				}
@@ -255,29 +301,25 @@ func (q *Queue) readAhead() {
 		q.mu.Unlock()
 		st := q.vh.b.store
 		for i := range jobs {
-			// An error is left for the inline read to report, if the
-			// message is still wanted by then.
-			jobs[i].m, _ = st.ReadMessage(jobs[i].pid)
+			jobs[i].m, jobs[i].err = st.ReadMessage(jobs[i].pid)
 		}
 		q.mu.Lock()
-		loaded := 0
 		for _, j := range jobs {
-			if e := j.e; j.m != nil && e.msg == nil && !e.gone {
-				e.msg = j.m
-				q.ready.resident++
-				q.ready.residentBytes += e.size()
-				q.readsAhead++
-				loaded++
+			e := j.e
+			if e.gone || e.msg != nil {
+				continue // taken or settled meanwhile
 			}
+			if j.err != nil {
+				q.unreadableLocked(e, j.err)
+				continue
+			}
+			q.attachLocked(e, j.m)
+			q.readsAhead++
 		}
-		if loaded == 0 {
-			// Nothing could be read ahead (errors, or all taken inline):
-			// leave the rest to the inline reads.
-			q.loading = false
-			q.mu.Unlock()
-			return
+		if len(q.consumers) > 0 {
+			q.dispatchLocked(time.Now().UnixNano())
 		}
-		q.mu.Unlock()
+		q.release()
 	}
 }
 

@@ -46,10 +46,16 @@ type Persister interface {
 	// paged out; it is called with the queue's lock held, so it must not
 	// call into the broker.
 	ReadMessage(id uint64) (*message.Message, error)
-	// Spill writes transient message m out under id so that its queue
-	// can drop it from memory: no fsync, never recovered. Until the write
-	// is done, ReadMessage serves m.
+	// Spill registers transient message m under id so that its queue can
+	// drop it from memory; ReadMessage serves m until its record is
+	// written. It is called under a queue's lock, so it must not block or
+	// do I/O: WriteSpills, called once the lock is gone, writes the records
+	// (no fsync; never recovered).
 	Spill(id uint64, m *message.Message) error
+	// WriteSpills writes the records of spilled messages ids; those that
+	// left their queue meanwhile (Unspill) are skipped. It may wait for
+	// the log's back-pressure.
+	WriteSpills(ids []uint64)
 	// Unspill forgets a spilled message that left its queue.
 	Unspill(id uint64)
 }

@@ -344,8 +344,14 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 		return
 	}
 	settle := make([]uint64, 0, len(dead))
+	st := v.b.store
 	defer func() {
-		if st := v.b.store; st != nil && len(settle) > 0 {
+		for _, d := range dead {
+			if d.e.spilled {
+				st.Unspill(d.e.pid) // after its body was read back below
+			}
+		}
+		if st != nil && len(settle) > 0 {
 			st.LogSettled(QueueRef{VHost: v.name, Queue: q.name}, settle...)
 		}
 	}()
@@ -369,8 +375,19 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 	var copies sync.WaitGroup
 	failed := make([]atomic.Bool, len(dead))
 	for i, d := range dead {
-		m := deadLettered(d.e.msg, q, d.reason, now)
-		key := d.e.msg.RoutingKey
+		body := d.e.msg
+		if body == nil {
+			// Paged out. The entry is gone from the queue, so nobody else
+			// touches it: read it here, off every lock.
+			var err error
+			if body, err = st.ReadMessage(d.e.pid); err != nil {
+				q.countUnreadable(d.e, err)
+				failed[i].Store(true) // never settle what was not read
+				continue
+			}
+		}
+		m := deadLettered(body, q, d.reason, now)
+		key := body.RoutingKey
 		if q.cfg.hasDLRK {
 			key = q.cfg.dlrk
 		}

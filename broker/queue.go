@@ -84,11 +84,13 @@ type Queue struct {
 	returned  []uint64
 	dedupLog  []dedupItem
 	unspilled []uint64
+	spills    []uint64 // spilled messages whose records are still to write
 	// deadDraining: some release is publishing dead letters.
 	deadDraining bool
 	// Paging: a read-ahead goroutine is loading paged-out messages, and
 	// how many were read by it and how many inline (under the lock).
 	loading     bool
+	wanted      *entry // a paged-out message a dispatch stopped at
 	readsAhead  int64
 	readsInline int64
 	unreadable  int64 // messages set aside because their body could not be read
@@ -97,8 +99,8 @@ type Queue struct {
 // release unlocks q and then does the work gathered under the lock, so that
 // no storage call or republish ever happens while a queue lock is held.
 func (q *Queue) release() {
-	settled, delivered, returned, dedupLog, unspilled := q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled
-	q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled = nil, nil, nil, nil, nil
+	settled, delivered, returned, dedupLog, unspilled, spills := q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled, q.spills
+	q.settled, q.delivered, q.returned, q.dedupLog, q.unspilled, q.spills = nil, nil, nil, nil, nil, nil
 	// Dead letters leave in the order the queue dropped them: one caller
 	// at a time drains them, the others only add to the outbox.
 	var dead []deadLetter
@@ -107,6 +109,9 @@ func (q *Queue) release() {
 		q.deadDraining = true
 	}
 	q.mu.Unlock()
+	if st := q.vh.b.store; st != nil && len(spills) > 0 {
+		st.WriteSpills(spills)
+	}
 	if st := q.vh.b.store; st != nil && (len(settled) > 0 || len(delivered) > 0 || len(returned) > 0 || len(dedupLog) > 0 || len(unspilled) > 0) {
 		for _, id := range unspilled {
 			st.Unspill(id)
@@ -164,16 +169,10 @@ func (q *Queue) dropLocked(e *entry, reason string) {
 		q.forgetLocked(e)
 		return
 	}
-	if !q.loadLocked(e, false) {
-		q.setAsideLocked(e) // no body to dead-letter: never settle it unread
-		return
-	}
-	// Its storage record is settled by deadLetter, once the copy is
-	// durable (at-least-once).
+	// deadLetter settles its storage record once the copy is durable
+	// (at-least-once), and reads a paged-out body back first, off the
+	// lock; a spilled one is unspilled after that read.
 	e.gone = true
-	if e.spilled {
-		q.unspilled = append(q.unspilled, e.pid)
-	}
 	q.dead = append(q.dead, deadLetter{e, reason})
 }
 
@@ -381,10 +380,12 @@ func (q *Queue) dispatchLocked(now int64) {
 		if e == nil {
 			break
 		}
-		if !q.loadLocked(e, true) {
-			q.takeLocked(e)
-			q.setAsideLocked(e)
-			continue
+		if e.msg == nil {
+			// Paged out: the read-ahead loads it off the lock and
+			// dispatches again.
+			q.wanted = e
+			q.readAheadLocked()
+			break
 		}
 		c, ok := q.offerLocked(e)
 		if !ok {
@@ -578,9 +579,9 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 	q.lastUsed = now
 	defer q.release()
 	e := q.nextLocked(now)
-	for e != nil && !q.loadLocked(e, true) {
-		q.takeLocked(e)
-		q.setAsideLocked(e)
+	for e != nil && e.msg == nil {
+		q.fetchLocked(e) // releases the lock for the read
+		now = time.Now().UnixNano()
 		e = q.nextLocked(now)
 	}
 	if e != nil {

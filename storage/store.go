@@ -540,24 +540,41 @@ func (s *Store) forget(id uint64, lm *liveMsg) {
 	s.mu.Unlock()
 }
 
-// Spill implements broker.Persister: it writes transient message m out so
-// that its queue can drop it from memory. The record is never recovered.
-// Until it is written, reads are served from m.
+// Spill implements broker.Persister: it registers transient message m so
+// that its queue can drop it from memory; reads are served from m until
+// WriteSpills has written its record, which is never recovered. It takes
+// only s.mu: it runs under a queue's lock.
 func (s *Store) Spill(id uint64, m *message.Message) error {
 	if s.closed.Load() {
 		return wal.ErrClosed
 	}
-	rec, err := s.sealMessage(kindSpill, id, 0, nil, m)
-	if err != nil {
-		return err
-	}
-	lm := &liveMsg{spilled: true}
 	s.mu.Lock()
-	s.msgs[id] = lm
+	s.msgs[id] = &liveMsg{spilled: true}
 	s.pending[id] = m
 	s.mu.Unlock()
-	s.append(id, lm, rec, nil)
 	return nil
+}
+
+// WriteSpills implements broker.Persister: it writes the records of
+// messages registered by Spill, skipping those unspilled meanwhile. It may
+// wait for the log's back-pressure, so it is called without queue locks.
+func (s *Store) WriteSpills(ids []uint64) {
+	for _, id := range ids {
+		s.mu.Lock()
+		lm, m := s.msgs[id], s.pending[id]
+		s.mu.Unlock()
+		if lm == nil || !lm.spilled || m == nil || lm.pos != 0 {
+			continue
+		}
+		rec, err := s.sealMessage(kindSpill, id, 0, nil, m)
+		if err != nil {
+			// Cannot happen for a message the broker holds (the codec is
+			// total); the body stays in pending, readable.
+			s.lg.Error().Err(err).Uint64("message", id).Msg("storage: cannot spill a message; it stays in memory")
+			continue
+		}
+		s.append(id, lm, rec, nil)
+	}
 }
 
 // Unspill implements broker.Persister: a spilled message left its queue.
@@ -568,6 +585,7 @@ func (s *Store) Unspill(id uint64) {
 			s.account(lm, -1)
 		}
 		delete(s.msgs, id)
+		delete(s.pending, id) // its record may not even be written yet
 	}
 	s.mu.Unlock()
 }
