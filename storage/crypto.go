@@ -95,7 +95,6 @@ var (
 	ErrUnsealed = errors.New("storage: unsealed record while a keyring is set")
 )
 
-
 // Keyring holds the encryption keys; the first seals new records.
 type Keyring struct {
 	ids  []string

@@ -290,7 +290,7 @@ type Log struct {
 	// The Sealer's seal function and overhead for the current round.
 	seal         func(dst []byte, pos Pos, payload []byte) []byte
 	sealOverhead int
-	closeErr    error
+	closeErr     error
 
 	appends, batches, syncs, bytes atomic.Uint64
 	recovery                       Recovery
