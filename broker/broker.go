@@ -22,8 +22,16 @@ type Config struct {
 	// consumers are draining holds before its publishers are slowed down
 	// (0: DefaultFlowMessages; negative: never). See flow.go.
 	FlowMessages int
-	Logger       zerolog.Logger
+	// MaxDedupCacheSize bounds x-cache-size, the de-duplication ids one
+	// queue or exchange remembers (0: DefaultMaxDedupCacheSize).
+	MaxDedupCacheSize int64
+	Logger            zerolog.Logger
 }
+
+// DefaultMaxDedupCacheSize is the default of Config.MaxDedupCacheSize: an
+// id costs at most about 250 bytes (a longer one is remembered by its
+// hash), so a cache at the limit holds about 250 MB.
+const DefaultMaxDedupCacheSize = 1_000_000
 
 // Broker is the set of virtual hosts.
 type Broker struct {
@@ -67,6 +75,9 @@ func New(cfg Config) *Broker {
 	}
 	if cfg.FlowMessages == 0 {
 		cfg.FlowMessages = DefaultFlowMessages
+	}
+	if cfg.MaxDedupCacheSize == 0 {
+		cfg.MaxDedupCacheSize = DefaultMaxDedupCacheSize
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, vhosts: map[string]*VHost{}, Alarms: newAlarms()}
 	b.AddVHost("/")

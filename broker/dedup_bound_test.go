@@ -52,3 +52,21 @@ func TestDedupLongIDsAreHashed(t *testing.T) {
 		}
 	}
 }
+
+// TestDedupCacheSizeIsBounded: x-cache-size had no upper bound, so one
+// declare could ask the broker to remember any number of ids.
+func TestDedupCacheSizeIsBounded(t *testing.T) {
+	b := New(Config{MaxDedupCacheSize: 1000})
+	v, _ := b.VHost("/")
+	_, err := v.DeclareQueue(QueueDecl{Name: "q", Args: message.Table{"x-message-deduplication": true, "x-cache-size": int64(1001)}})
+	if codeOf(err) != CodePreconditionFailed {
+		t.Fatalf("queue x-cache-size over the limit: %v", err)
+	}
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q", Args: message.Table{"x-message-deduplication": true, "x-cache-size": int64(1000)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.DeclareExchange(ExchangeDecl{Name: "x", Type: ExchangeDedup, Args: message.Table{"x-cache-size": "1001"}})
+	if codeOf(err) != CodePreconditionFailed {
+		t.Fatalf("exchange x-cache-size over the limit: %v", err)
+	}
+}

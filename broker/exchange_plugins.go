@@ -26,7 +26,7 @@ const (
 const delayedPrefix = "\x00delayed:"
 
 // checkPluginArgs validates the arguments of the plugin exchange types.
-func checkPluginArgs(d ExchangeDecl, vhost string) error {
+func checkPluginArgs(d ExchangeDecl, vhost string, maxCacheSize int64) error {
 	switch d.Type {
 	case ExchangeDelayed:
 		t, _ := message.String(d.Args["x-delayed-type"])
@@ -36,8 +36,14 @@ func checkPluginArgs(d ExchangeDecl, vhost string) error {
 	case ExchangeDedup:
 		for _, k := range []string{"x-cache-size", "x-cache-ttl"} {
 			if v, ok := d.Args[k]; ok {
-				if n, ok := argInt(v); !ok || n <= 0 {
+				n, ok := argInt(v)
+				if !ok || n <= 0 {
 					return errorf(CodePreconditionFailed, "invalid arg '%s' for exchange '%s' in vhost '%s': must be a positive integer", k, d.Name, vhost)
+				}
+				if k == "x-cache-size" && n > maxCacheSize {
+					return errorf(CodePreconditionFailed,
+						"invalid arg 'x-cache-size' for exchange '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-cache-size)",
+						d.Name, vhost, n, maxCacheSize)
 				}
 			}
 		}

@@ -118,7 +118,7 @@ func (v *VHost) declareExchange(d ExchangeDecl) (*Exchange, bool, error) {
 	if !knownExchangeType(d.Type) {
 		return nil, false, errorf(CodeCommandInvalid, "unknown exchange type '%s'", d.Type)
 	}
-	if err := checkPluginArgs(d, v.name); err != nil {
+	if err := checkPluginArgs(d, v.name, v.b.cfg.MaxDedupCacheSize); err != nil {
 		return nil, false, err
 	}
 	if ae, ok := d.Args["alternate-exchange"]; ok {
@@ -264,6 +264,11 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	cfg, err := parseQueueArgs(name, v.name, d.Args)
 	if err != nil {
 		return QueueInfo{}, false, err
+	}
+	if max := v.b.cfg.MaxDedupCacheSize; cfg.cacheSize > max {
+		return QueueInfo{}, false, errorf(CodePreconditionFailed,
+			"invalid arg 'x-cache-size' for queue '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-cache-size)",
+			name, v.name, cfg.cacheSize, max)
 	}
 	if cfg.quorum {
 		// A quorum queue is replicated and durable by nature; RabbitMQ

@@ -62,7 +62,8 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, Users: auth.DefaultStore(),
 		listeners: map[string]net.Listener{}, protos: map[string]protocolServer{}, serveErr: make(chan error, 4)}
 	s.Broker = broker.New(broker.Config{MaxConsumersPerSession: cfg.ConsumersPerChannel, MaxQueues: cfg.MaxQueues,
-		ResidentBytes: int64(cfg.QueueResidentBytes), FlowMessages: cfg.QueueFlowMessages, Logger: log})
+		ResidentBytes: int64(cfg.QueueResidentBytes), FlowMessages: cfg.QueueFlowMessages,
+		MaxDedupCacheSize: cfg.MaxDedupCacheSize, Logger: log})
 	s.applyMemoryLimit()
 	if err := s.openStorage(); err != nil {
 		return nil, err
