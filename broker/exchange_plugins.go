@@ -42,7 +42,7 @@ func checkPluginArgs(d ExchangeDecl, vhost string, maxCacheSize int64) error {
 				}
 				if k == "x-cache-size" && n > maxCacheSize {
 					return errorf(CodePreconditionFailed,
-						"invalid arg 'x-cache-size' for exchange '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-cache-size)",
+						"invalid arg 'x-cache-size' for exchange '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-ids)",
 						d.Name, vhost, n, maxCacheSize)
 				}
 			}

@@ -267,7 +267,7 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	}
 	if max := v.b.cfg.MaxDedupCacheSize; cfg.cacheSize > max {
 		return QueueInfo{}, false, errorf(CodePreconditionFailed,
-			"invalid arg 'x-cache-size' for queue '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-cache-size)",
+			"invalid arg 'x-cache-size' for queue '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-ids)",
 			name, v.name, cfg.cacheSize, max)
 	}
 	if cfg.quorum {

@@ -43,7 +43,7 @@ type Config struct {
 	HandshakeTimeout      time.Duration `yaml:"handshake_timeout" flag:"handshake-timeout" help:"time a new connection has to authenticate"`
 	OutputHighWater       ByteSize      `yaml:"output_high_water" flag:"output-high-water" help:"deliveries queued for a slow client before it gets no more"`
 	MaxQueues             int           `yaml:"max_queues" flag:"max-queues" help:"queues per vhost (0: no limit)"`
-	MaxDedupCacheSize     int64         `yaml:"max_dedup_cache_size" flag:"max-dedup-cache-size" help:"largest x-cache-size a queue or de-duplication exchange may ask for (de-duplication ids remembered)"`
+	MaxDedupCacheSize     int64         `yaml:"max_dedup_ids" flag:"max-dedup-ids" help:"largest x-cache-size a queue or de-duplication exchange may ask for (de-duplication ids remembered)"`
 
 	TxMaxOperations int      `yaml:"tx_max_operations" flag:"tx-max-operations" help:"publishes, acks and nacks one AMQP transaction holds until tx.commit; past it the channel closes with 406"`
 	TxMaxBytes      ByteSize `yaml:"tx_max_bytes" flag:"tx-max-bytes" help:"message bodies one AMQP transaction holds until tx.commit (never less than max-message-size); past it the channel closes with 406"`
