@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: run build test fmt-check vet unit fuzz amqp091-suite bench clean
+.PHONY: run build test fmt-check vet unit fuzz fuzz-long amqp091-suite bench clean
 
 # Flags for the broker: make run ARGS="--memory-limit 256MiB".
 run: build
@@ -25,6 +25,11 @@ unit:
 
 fuzz:
 	./scripts/fuzz-short.sh
+
+# Every fuzz target for about one CPU-hour each; hours, not part of `make test`.
+# FUZZ_CPU_TIME=1h FUZZ_PARALLEL=<CPUs> FUZZ_TARGETS=<regexp> (scripts/fuzz-long.sh).
+fuzz-long:
+	./scripts/fuzz-long.sh
 
 amqp091-suite:
 	./scripts/amqp091-suite.sh
