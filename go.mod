@@ -8,13 +8,11 @@ require (
 	github.com/mattn/go-isatty v0.0.20
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/rs/zerolog v1.35.1
+	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require (
-	github.com/mattn/go-colorable v0.1.14 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-)
+require github.com/mattn/go-colorable v0.1.14 // indirect

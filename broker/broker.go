@@ -59,6 +59,9 @@ type Broker struct {
 	// paged out (spilled) too, not only persistent ones.
 	pressure atomic.Bool
 
+	// tasks counts the broker's own work in flight (close.go).
+	tasks tasks
+
 	// unreadable counts messages whose body storage could not read back
 	// (see Queue.setAsideLocked).
 	unreadable atomic.Int64

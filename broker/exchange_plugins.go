@@ -150,6 +150,11 @@ func (h *delayedHolder) armLocked() {
 
 // fire routes every message that is due.
 func (h *delayedHolder) fire() {
+	b := h.x.vh.b
+	if !b.tasks.begin() {
+		return // the broker is closing
+	}
+	defer b.tasks.end()
 	now := time.Now().UnixNano()
 	h.mu.Lock()
 	var due []*entry

@@ -231,9 +231,12 @@ func (q *Queue) pageOutBacklog() {
 // readAheadLocked starts the read-ahead when it is needed and not running.
 // q.mu held.
 func (q *Queue) readAheadLocked() {
-	if !q.loading && q.needReadAheadLocked() {
+	if !q.loading && q.needReadAheadLocked() && q.vh.b.tasks.begin() {
 		q.loading = true
-		go q.readAhead()
+		go func() {
+			defer q.vh.b.tasks.end()
+			q.readAhead()
+		}()
 	}
 }
 

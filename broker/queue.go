@@ -639,6 +639,10 @@ func (q *Queue) armExpiryLocked(now int64) {
 
 // expireDue runs on the expiry timer and removes every head that is due.
 func (q *Queue) expireDue() {
+	if !q.vh.b.tasks.begin() {
+		return // the broker is closing
+	}
+	defer q.vh.b.tasks.end()
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
@@ -675,6 +679,10 @@ func (q *Queue) touchLocked(now int64) {
 
 // idleCheck deletes a queue unused for its x-expires period.
 func (q *Queue) idleCheck() {
+	if !q.vh.b.tasks.begin() {
+		return // the broker is closing
+	}
+	defer q.vh.b.tasks.end()
 	q.mu.Lock()
 	if q.deleted || len(q.consumers) > 0 {
 		q.mu.Unlock()

@@ -114,6 +114,10 @@ func (q *Queue) armDelayLocked(now int64) {
 
 // releaseDelayed moves every delayed message that is due to the ready list.
 func (q *Queue) releaseDelayed() {
+	if !q.vh.b.tasks.begin() {
+		return // the broker is closing
+	}
+	defer q.vh.b.tasks.end()
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
@@ -236,6 +240,10 @@ func (q *Queue) armLeaseLocked(now int64) {
 // messages: the consumer and its channel carry on, unlike RabbitMQ's
 // consumer_timeout, which closes the whole channel.
 func (q *Queue) expireLeases() {
+	if !q.vh.b.tasks.begin() {
+		return // the broker is closing
+	}
+	defer q.vh.b.tasks.end()
 	q.mu.Lock()
 	now := time.Now().UnixNano()
 	type due struct {

@@ -220,6 +220,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.httpS.Shutdown(ctx)
 	}
 	wg.Wait()
+	// Adapters first (no client calls any more), then the broker's own
+	// timers and read-aheads, then storage, which they write to.
+	s.Broker.Close()
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("storage: %w", err))

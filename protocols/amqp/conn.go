@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
@@ -199,8 +199,10 @@ func (c *conn) run() {
 	c.ended(err)
 }
 
+// panicked applies the panic policy (internal/panics): a panic through the
+// core crashes the process, any other closes this connection only.
 func (c *conn) panicked(p any) {
-	c.event(c.srv.log.Error()).Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection handler panicked")
+	panics.Recovered(c.event(c.srv.log.Error()), p, "AMQP connection handler")
 	c.reason = "internal error"
 }
 

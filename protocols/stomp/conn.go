@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -179,7 +179,7 @@ func (c *conn) serve() {
 	defer c.srv.untrack(c)
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection handler panicked")
+			panics.Recovered(c.log.Error(), p, "STOMP connection handler") // see internal/panics
 			c.setReason("internal error")
 		}
 		c.teardown()

@@ -1,14 +1,13 @@
 package stomp
 
 import (
-	"fmt"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -187,7 +186,7 @@ func (o *output) run() {
 			ticker.Stop()
 		}
 		if p := recover(); p != nil {
-			c.log.Error().Str("panic", fmt.Sprint(p)).Str("stack", string(debug.Stack())).Msg("connection writer panicked")
+			panics.Recovered(c.log.Error(), p, "STOMP connection writer") // see internal/panics
 			c.abort("internal error")
 			o.drop()
 		}
