@@ -38,6 +38,7 @@ func TestDocumentedCommandLines(t *testing.T) {
 	}
 	docs = append([]string{"../../README.md"}, docs...)
 	sluiceFlags := flagNames(t)
+	yamlKeys := yamlNames(t)
 	perfFlags := sluicePerfFlags(t)
 	runArgs := makeRunArgs(t)
 	emptyConfig := filepath.Join(t.TempDir(), "empty.yaml")
@@ -58,7 +59,18 @@ func TestDocumentedCommandLines(t *testing.T) {
 				checked++
 				t.Logf("%s:%d: %s sluice %s", name, c.line, strings.Join(cmd.env, " "), strings.Join(cmd.args, " "))
 				if err := parse(cmd.args, cmd.env, emptyConfig); err != nil {
-					t.Errorf("%s\n\tsluice %s: %v", where, strings.Join(cmd.args, " "), err)
+					t.Errorf("%s\n\t%s sluice %s: %v", where, strings.Join(cmd.env, " "), strings.Join(cmd.args, " "), err)
+				}
+			}
+			if m := yamlSetting.FindStringSubmatch(c.text); c.span && m != nil && yamlKeys[m[1]] {
+				checked++
+				t.Logf("%s:%d: sluice --config <%s>", name, c.line, c.text)
+				file := filepath.Join(t.TempDir(), "sluice.yaml")
+				if err := os.WriteFile(file, []byte(c.text+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := server.Load([]string{"--config", file}, nil, io.Discard); err != nil {
+					t.Errorf("%s\n\tin the YAML file: %v", where, err)
 				}
 			}
 			if c.span && strings.HasPrefix(c.text, "--") {
@@ -94,6 +106,24 @@ func TestDocumentedCommandLines(t *testing.T) {
 	if checked < 5 {
 		t.Fatalf("only %d command lines found in the docs", checked)
 	}
+}
+
+// yamlSetting is a `key: value` span, a line of the YAML file when key
+// is a setting's.
+var yamlSetting = regexp.MustCompile(`^([a-z][a-z0-9_]*): \S`)
+
+// yamlNames returns the YAML keys of the settings, from --help.
+func yamlNames(t *testing.T) map[string]bool {
+	var help strings.Builder
+	server.Load([]string{"--help"}, nil, &help)
+	keys := map[string]bool{}
+	for _, m := range regexp.MustCompile(`yaml ([a-z0-9_]+)\)`).FindAllStringSubmatch(help.String(), -1) {
+		keys[m[1]] = true
+	}
+	if !keys["memory_limit"] {
+		t.Fatalf("found no YAML keys in --help (%d)", len(keys))
+	}
+	return keys
 }
 
 // placeholder is a value a doc writes for the reader to fill in.
@@ -158,6 +188,8 @@ func commandsIn(code string, runArgs []string) []command {
 			out = append(out, command{args: args, env: env})
 		case len(rest) >= 2 && isSluice(rest[0]) && strings.HasPrefix(rest[1], "-"):
 			out = append(out, command{args: rest[1:], env: env})
+		case len(rest) == 0 && len(env) > 0:
+			out = append(out, command{env: env}) // a setting given in the environment
 		}
 	}
 	return out
@@ -314,6 +346,7 @@ func TestCommandExtraction(t *testing.T) {
 		"go build ./cmd/sluice && sluice --help":                           "[--help] []",
 		"sluice-perf --scenario backlog":                                   "",
 		"make test":                                                        "",
+		"SLUICE_DISK_FREE_LIMIT=1GB":                                       "[] [SLUICE_DISK_FREE_LIMIT=1GB]",
 		"sluice used 66 % of its own":                                      "",
 	} {
 		got := ""
