@@ -37,7 +37,9 @@ package torture
 //   - wiped: a purge or delete of its queue started while it was in the
 //     queue or being published (purged, deleted and re-declared queues).
 //   - duplicate candidate: it carries a de-duplication id used by an
-//     earlier publish to t.dedup.
+//     earlier publish to t.dedup, or a later publish of its id was sent
+//     before its own outcome arrived (publishers race: the broker may take
+//     the later one first).
 //   - expiring: it has a TTL and the inspection starts less than 2 s before
 //     the earliest moment it could expire (send time + TTL).
 //   - unroutable: basic.return arrived for it.
@@ -201,6 +203,7 @@ type model struct {
 	durableWall  time.Time
 	wipes        map[string]int // wipes in progress per queue
 	dedupUsed    map[string]bool
+	dedupFirst   map[string]*msg
 	dedupSeen    map[string]int64
 	ackedNow     []*cpy // copies acked in this lifetime
 	deliveredNow []*cpy // copies delivered in this lifetime
@@ -280,16 +283,23 @@ func (m *model) add(g *msg) {
 		if m.wipes[qn] > 0 {
 			c.wiped = true
 		}
-		if g.dedupID != "" {
-			if m.dedupUsed[g.dedupID] {
-				c.dupMaybe = true
-				m.stats.dedupReuse++
+		if g.dedupID != "" && m.dedupUsed[g.dedupID] {
+			c.dupMaybe = true
+			m.stats.dedupReuse++
+			// Publishers race: while the first publish of this id has
+			// no outcome, the broker may take this one first and drop
+			// that one as the duplicate.
+			for _, f := range m.dedupFirst[g.dedupID].copies {
+				if f.m.status == stPending {
+					f.dupMaybe = true
+				}
 			}
 		}
 		g.copies = append(g.copies, c)
 	}
-	if g.dedupID != "" {
+	if g.dedupID != "" && !m.dedupUsed[g.dedupID] {
 		m.dedupUsed[g.dedupID] = true
+		m.dedupFirst[g.dedupID] = g
 	}
 }
 
@@ -493,6 +503,34 @@ func (l *opLog) add(s string) {
 }
 
 func (l *opLog) addf(format string, args ...any) { l.add(fmt.Sprintf(format, args...)) }
+
+// grep returns up to k of the kept lines that name word (followed by a
+// non-digit).
+func (l *opLog) grep(word string, k int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := min(l.n, len(l.lines))
+	var out []string
+	for i := n; i > 0; i-- {
+		line := l.lines[(l.next-i+len(l.lines))%len(l.lines)]
+		for j := 0; ; {
+			x := strings.Index(line[j:], word)
+			if x < 0 {
+				break
+			}
+			end := j + x + len(word)
+			if end == len(line) || line[end] < '0' || line[end] > '9' {
+				out = append(out, line)
+				break
+			}
+			j = end
+		}
+	}
+	if len(out) > k {
+		out = append([]string{fmt.Sprintf("(%d earlier lines left out)", len(out)-k)}, out[len(out)-k:]...)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
 
 func (l *opLog) tail(k int) string {
 	l.mu.Lock()

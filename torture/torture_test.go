@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ func (r *run) cycleRand(cycle, part int) *rand.Rand {
 
 func newModel(log *opLog) *model {
 	m := &model{queues: map[string]*queueSpec{}, msgs: map[int64]*msg{}, wipes: map[string]int{},
-		dedupUsed: map[string]bool{}, dedupSeen: map[string]int64{}, log: log}
+		dedupUsed: map[string]bool{}, dedupFirst: map[string]*msg{}, dedupSeen: map[string]int64{}, log: log}
 	for _, q := range []*queueSpec{
 		{name: "t.plain1", ordered: true, wipeable: true},
 		{name: "t.plain2", ordered: true, bindX: "t.direct", bindKeys: []string{key255, "k"}},
@@ -121,7 +122,7 @@ func TestTorture(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("broker built from %s", note)
-	log := newOpLog(400)
+	log := newOpLog(200_000)
 	r := &run{t: t, seed: seed, m: newModel(log), bin: bin, dataDir: filepath.Join(root, "data"), logPath: filepath.Join(root, "sluice.log")}
 	passed := false
 	defer func() {
@@ -181,9 +182,21 @@ func TestTorture(t *testing.T) {
 // fatal stops the run with the seed and the operation log.
 func (r *run) fatal(s string) {
 	r.t.Helper()
-	r.t.Fatalf("torture seed %d (replay: TORTURE_SEED=%d go test -run TestTorture ./torture): %s\n--- operation log tail:\n%s",
-		r.seed, r.seed, s, r.m.log.tail(150))
+	var hist strings.Builder
+	seen := map[string]bool{}
+	for _, id := range msgRefs.FindAllStringSubmatch(s, 12) {
+		if seen[id[1]] {
+			continue
+		}
+		seen[id[1]] = true
+		fmt.Fprintf(&hist, "--- operation log lines naming m%s:\n%s", id[1], r.m.log.grep("m"+id[1], 60))
+	}
+	r.t.Fatalf("torture seed %d (replay: TORTURE_SEED=%d go test -run TestTorture ./torture): %s\n%s--- operation log tail:\n%s",
+		r.seed, r.seed, s, hist.String(), r.m.log.tail(120))
 }
+
+// msgRefs finds the message ids a failure names.
+var msgRefs = regexp.MustCompile(`(?:msg|message) (\d+)`)
 
 func (r *run) checkFailures(cycle int) {
 	r.t.Helper()
@@ -224,10 +237,15 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 		m.failf("L%d: CORRUPT in %s: %s: %s", m.lifetime, loc, c.describe(), dmg)
 	}
 	if g.dedupID != "" {
-		if prev, ok := m.dedupSeen[g.dedupID]; ok && prev != g.id {
+		// Only a confirmed message (or one found after a restart, which
+		// is as good) holds its id for sure: after a nack or a lost
+		// outcome the broker may or may not remember it.
+		prev, ok := m.dedupSeen[g.dedupID]
+		switch {
+		case ok && prev != g.id && m.msgs[prev].status == stConfirmed:
 			m.failf("L%d: DEDUP: de-duplication id %s delivered in %s with message %d after message %d (%s; first: %s)",
 				m.lifetime, g.dedupID, loc, g.id, prev, c.describe(), m.msgs[prev].describe())
-		} else {
+		case g.status == stConfirmed || !ok:
 			m.dedupSeen[g.dedupID] = g.id
 		}
 	}
@@ -265,7 +283,7 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 	if li == 1 {
 		m.stats.deadSeen++
 	}
-	if c.mustRedeliver[li] && !d.Redelivered {
+	if c.mustRedeliver[li] && !d.Redelivered && !c.multiDead(li) {
 		m.failf("L%d: redelivered flag missing in %s: %s was delivered at least 1 s before a confirmed barrier publish in lifetime %d",
 			m.lifetime, loc, c.describe(), c.deliveredLifetime[li])
 		c.mustRedeliver[li] = false
@@ -287,6 +305,7 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 		m.deliveredNow = append(m.deliveredNow, c)
 	}
 	c.holder = holder
+	m.log.addf("L%d %s -> channel %d: m%d tag %d redelivered=%v", m.lifetime, loc, holder, g.id, d.DeliveryTag, d.Redelivered)
 	return c, li
 }
 

@@ -393,7 +393,7 @@ func (w *amqpWorker) publishConfirm() {
 		}
 		pending[tag] = g
 	}
-	w.logf("publish %v on %s", ids, pc.key)
+	w.logf("publish %s on %s", mids(ids), pc.key)
 	timeout := time.NewTimer(20 * time.Second)
 	defer timeout.Stop()
 	for len(pending) > 0 {
@@ -459,7 +459,7 @@ func (w *amqpWorker) publishTx() {
 	}
 	if w.rng.Intn(5) == 0 {
 		err := pc.ch.TxRollback()
-		w.logf("tx rollback %v on %s: %v", ids, pc.key, err)
+		w.logf("tx rollback %s on %s: %v", mids(ids), pc.key, err)
 		for _, g := range gs {
 			w.r.settle(g, stRefused)
 		}
@@ -470,7 +470,7 @@ func (w *amqpWorker) publishTx() {
 	}
 	err := pc.ch.TxCommit()
 	w.r.drainReturns(pc)
-	w.logf("tx commit %v on %s: %v", ids, pc.key, err)
+	w.logf("tx commit %s on %s: %v", mids(ids), pc.key, err)
 	st := stConfirmed
 	if err != nil {
 		st = stUncertain
@@ -577,6 +577,7 @@ func (w *amqpWorker) settleHeld(h *holdChan) {
 		tag     uint64
 		kind    int // 0 ack, 1 nack, 2 reject
 		requeue bool
+		id      int64
 	}
 	var acts []act
 	var acked []*cpy
@@ -587,24 +588,26 @@ func (w *amqpWorker) settleHeld(h *holdChan) {
 		var a act
 		switch p := w.rng.Intn(100); {
 		case p < 55 || it.c == nil:
-			a = act{t, 0, false}
+			a = act{tag: t, kind: 0, requeue: false}
 		case p < 67:
-			a = act{t, 1, true}
+			a = act{tag: t, kind: 1, requeue: true}
 		case p < 72:
-			a = act{t, 2, true}
+			a = act{tag: t, kind: 2, requeue: true}
 		case p < 78:
-			a = act{t, 2, false}
+			a = act{tag: t, kind: 2, requeue: false}
 		case p < 82:
-			a = act{t, 1, false}
+			a = act{tag: t, kind: 1, requeue: false}
 		default:
 			continue // keep holding
 		}
-		acts = append(acts, a)
 		delete(h.held, t)
 		c := it.c
 		if c == nil {
+			acts = append(acts, a)
 			continue
 		}
+		a.id = c.m.id
+		acts = append(acts, a)
 		if c.holder == h.token {
 			c.holder = 0
 		}
@@ -629,19 +632,21 @@ func (w *amqpWorker) settleHeld(h *holdChan) {
 		switch a.kind {
 		case 0:
 			err = h.ch.Ack(a.tag, false)
-			desc = append(desc, fmt.Sprintf("ack %d", a.tag))
+			desc = append(desc, fmt.Sprintf("ack %d(m%d)", a.tag, a.id))
 		case 1:
 			err = h.ch.Nack(a.tag, false, a.requeue)
-			desc = append(desc, fmt.Sprintf("nack %d requeue=%v", a.tag, a.requeue))
+			desc = append(desc, fmt.Sprintf("nack %d(m%d) requeue=%v", a.tag, a.id, a.requeue))
 		case 2:
 			err = h.ch.Reject(a.tag, a.requeue)
-			desc = append(desc, fmt.Sprintf("reject %d requeue=%v", a.tag, a.requeue))
+			desc = append(desc, fmt.Sprintf("reject %d(m%d) requeue=%v", a.tag, a.id, a.requeue))
 		}
 		if err != nil {
+			w.logf("channel %d: %s: %v", h.token, strings.Join(desc, ", "), err)
 			return
 		}
 	}
 	if err := h.ch.Qos(max(h.prefetch, 1), 0, false); err != nil {
+		w.logf("channel %d: %s: qos: %v", h.token, strings.Join(desc, ", "), err)
 		return
 	}
 	m.mu.Lock()
@@ -768,12 +773,13 @@ func (s *stompWorker) send() {
 	}
 	err := s.conn.Send(dest, "application/octet-stream", body(g.id, g.size), opts...)
 	if err != nil {
-		s.logf("send %d: %v", g.id, err)
+		s.logf("send m%d: %v", g.id, err)
 		s.r.settle(g, stUncertain)
 		s.drop()
 		return
 	}
 	s.r.settle(g, stConfirmed)
+	s.logf("sent m%d to %.40s persistent=%v", g.id, dest, g.persistent)
 }
 
 // overLimit sends, on a connection of its own, a message with a 256-byte
@@ -812,7 +818,7 @@ func (s *stompWorker) overLimit() {
 		opts = append(opts, stomp.SendOpt.Header(hdr[0], hdr[1]))
 	}
 	err = c.Send(dest, "application/octet-stream", body(g.id, g.size), opts...)
-	s.logf("over-limit send %d (%s): %v", g.id, what, err)
+	s.logf("over-limit send m%d (%s): %v", g.id, what, err)
 	if err == nil {
 		s.r.m.mu.Lock()
 		if !s.r.stopped() {
@@ -894,7 +900,7 @@ func (s *stompWorker) consume() {
 		} else {
 			err = s.conn.Nack(sm)
 		}
-		desc = append(desc, fmt.Sprintf("%v:%v", sm.Header.Get("t-id"), ack))
+		desc = append(desc, fmt.Sprintf("m%v:%v", sm.Header.Get("t-id"), ack))
 		if err != nil {
 			s.drop()
 			return
@@ -931,3 +937,14 @@ func (quietLog) Debug(string)            {}
 func (quietLog) Info(string)             {}
 func (quietLog) Warning(string)          {}
 func (quietLog) Error(string)            {}
+
+func mids(ids []int64) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "m%d", id)
+	}
+	return b.String()
+}
