@@ -433,6 +433,12 @@ func (c *cpy) describe() string {
 	if !c.deliveredAt[0].IsZero() {
 		s += fmt.Sprintf(" delivered L%d", c.deliveredLifetime[0])
 	}
+	if !c.deliveredAt[1].IsZero() {
+		s += fmt.Sprintf(" dead-lettered, delivered from there L%d", c.deliveredLifetime[1])
+	}
+	if c.absent {
+		s += " absent"
+	}
 	return s
 }
 

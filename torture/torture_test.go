@@ -147,7 +147,7 @@ func TestTorture(t *testing.T) {
 		r.m.mu.Lock()
 		r.m.lifetime = cycle
 		r.m.mu.Unlock()
-		log.addf("=== lifetime %d: start broker %v", cycle, extra)
+		log.addf("=== lifetime %d: start broker %v; write-ahead log %d KiB", cycle, extra, dirSize(filepath.Join(r.dataDir, "wal"))>>10)
 		p, err := startBroker(r.bin, r.dataDir, r.logPath, extra...)
 		if err != nil {
 			r.fatal(fmt.Sprintf("lifetime %d: %v", cycle, err))
@@ -175,6 +175,7 @@ func TestTorture(t *testing.T) {
 		seed, cycles, cycles-1, s.ops, s.published, s.confirmed, s.nacked, s.uncertain, s.refused, s.delivered, s.found, s.resurrectedAllowed, s.lost)
 	t.Logf("assertions exercised: %d acks covered by a barrier at a kill, %d found copies that had to carry redelivered, %d dead letters seen, %d publishes reusing a de-duplication id, %d over-limit sends refused, %d copies wiped by purge/delete",
 		s.durableAcks, s.redeliverChecked, s.deadSeen, s.dedupReuse, s.overLimitRefused, s.wiped)
+	t.Logf("write-ahead log at the end: %d MiB", dirSize(filepath.Join(r.dataDir, "wal"))>>20)
 	fmt.Printf("torture: cycles %d, operations %d, confirmed messages %d, lost %d (seed %d)\n", cycles, s.ops, s.confirmed, s.lost, seed)
 	passed = true
 }
@@ -243,8 +244,12 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 		prev, ok := m.dedupSeen[g.dedupID]
 		switch {
 		case ok && prev != g.id && m.msgs[prev].status == stConfirmed:
+			var first []string
+			for _, fc := range m.msgs[prev].copies {
+				first = append(first, fc.describe())
+			}
 			m.failf("L%d: DEDUP: de-duplication id %s delivered in %s with message %d after message %d (%s; first: %s)",
-				m.lifetime, g.dedupID, loc, g.id, prev, c.describe(), m.msgs[prev].describe())
+				m.lifetime, g.dedupID, loc, g.id, prev, c.describe(), strings.Join(first, "; "))
 		case g.status == stConfirmed || !ok:
 			m.dedupSeen[g.dedupID] = g.id
 		}
