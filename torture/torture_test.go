@@ -24,6 +24,7 @@ var (
 	buildFallback   = flag.Bool("torture.build-head", true, "when the working tree does not build for a minute, build HEAD (git archive) instead")
 	buildRevision   = flag.String("torture.rev", "", "build the broker from this commit (git archive) instead of the working tree, e.g. to check that the test finds a fixed bug")
 	overLimit       = flag.Bool("torture.overlimit", true, "send 256-byte routing keys and properties over STOMP (they must be refused)")
+	keepGoing       = flag.Bool("torture.keep-going", false, "report failures and go on to the next lifetime instead of stopping at the first")
 	amqpWorkers     = flag.Int("torture.workers", 3, "AMQP workers (one STOMP worker and one barrier publisher run besides)")
 )
 
@@ -37,6 +38,7 @@ type run struct {
 	logPath string
 	proc    *brokerProc
 	stop    chan struct{}
+	failed  int // failures reported with -torture.keep-going
 }
 
 // cycleRand is the RNG of part part of lifetime cycle: the workload is a
@@ -176,8 +178,8 @@ func TestTorture(t *testing.T) {
 	t.Logf("assertions exercised: %d acks covered by a barrier at a kill, %d found copies that had to carry redelivered, %d dead letters seen, %d publishes reusing a de-duplication id, %d over-limit sends refused, %d copies wiped by purge/delete",
 		s.durableAcks, s.redeliverChecked, s.deadSeen, s.dedupReuse, s.overLimitRefused, s.wiped)
 	t.Logf("write-ahead log at the end: %d MiB", dirSize(filepath.Join(r.dataDir, "wal"))>>20)
-	fmt.Printf("torture: cycles %d, operations %d, confirmed messages %d, lost %d (seed %d)\n", cycles, s.ops, s.confirmed, s.lost, seed)
-	passed = true
+	fmt.Printf("torture: cycles %d, operations %d, confirmed messages %d, lost %d, other failures %d (seed %d)\n", cycles, s.ops, s.confirmed, s.lost, r.failed, seed)
+	passed = r.failed == 0
 }
 
 // fatal stops the run with the seed and the operation log.
@@ -203,8 +205,20 @@ func (r *run) checkFailures(cycle int) {
 	r.t.Helper()
 	r.m.mu.Lock()
 	fs := r.m.failures
+	if *keepGoing {
+		r.m.failures = nil
+	}
 	r.m.mu.Unlock()
 	if len(fs) == 0 {
+		return
+	}
+	if *keepGoing {
+		r.failed += len(fs)
+		var hist strings.Builder
+		for _, id := range msgRefs.FindAllStringSubmatch(strings.Join(fs, "\n"), 6) {
+			fmt.Fprintf(&hist, "--- operation log lines naming m%s:\n%s", id[1], r.m.log.grep("m"+id[1], 30))
+		}
+		r.t.Errorf("torture seed %d, lifetime %d: %d failures (going on):\n  %s\n%s", r.seed, cycle, len(fs), strings.Join(fs[:min(len(fs), 20)], "\n  "), hist.String())
 		return
 	}
 	shown := fs
