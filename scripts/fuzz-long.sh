@@ -9,6 +9,8 @@
 #   FUZZ_PARALLEL  fuzzing workers (go test -parallel; default: every CPU)
 #   FUZZ_TARGETS   regexp of target names to run (default: all)
 #   FUZZTIME       a fixed budget for every target instead (e.g. 2000000x)
+#   FUZZ_MINIMIZE  -fuzzminimizetime for new inputs (default 10s; Go's 60s
+#                  per new input would eat the hour of a stateful target)
 #
 # The budget is a count of executions, not a duration: a duration trips Go
 # 1.26's spurious "context deadline exceeded" at its end (golang/go#75804;
@@ -25,6 +27,7 @@ cpu_time=${FUZZ_CPU_TIME:-1h}
 parallel=${FUZZ_PARALLEL:-$(nproc)}
 calibrate=${CALIBRATE:-20s}
 only=${FUZZ_TARGETS:-.}
+minimize=${FUZZ_MINIMIZE:-10s}
 # seconds turns a duration such as 1h, 30m, 90s or 1h30m into seconds.
 seconds() {
   local d=$1 total=0
@@ -51,7 +54,7 @@ while read -r pkg name; do
   t0=$SECONDS
   fuzztime=${FUZZTIME:-}
   if [ -z "$fuzztime" ]; then
-    go test -run='^$' -fuzz="^${name}\$" -fuzztime="$calibrate" -parallel=1 "$pkg" >"$log/$name.calibrate" 2>&1 </dev/null
+    go test -run='^$' -fuzz="^${name}\$" -fuzztime="$calibrate" -fuzzminimizetime="$minimize" -parallel=1 "$pkg" >"$log/$name.calibrate" 2>&1 </dev/null
     if grep -q 'Failing input written to' "$log/$name.calibrate"; then
       cat "$log/$name.calibrate"
       failed+=("$pkg $name")
@@ -71,7 +74,7 @@ while read -r pkg name; do
     fuzztime="$(( rate * cpu_seconds ))x"
   fi
   echo "fuzz-long $pkg $name: $fuzztime over $parallel workers (rate ${rate:-?}/s per worker) $(date -u +%H:%MZ)"
-  if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" -parallel="$parallel" -timeout=0 "$pkg" \
+  if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" -fuzzminimizetime="$minimize" -parallel="$parallel" -timeout=0 "$pkg" \
     >"$log/$name.out" 2>&1 </dev/null; then
     tail -40 "$log/$name.out"
     failed+=("$pkg $name")

@@ -10,15 +10,17 @@
 # three minutes on a 2-vCPU machine. Measured on it at load ~7 for 50000x:
 # FuzzRecover 42 s (files per input), FuzzFrameReader 32 s, FuzzDecodeTable
 # 26 s, FuzzContentHeader 19 s, FuzzConfigFile 19 s, FuzzParseSASL 16 s
-# (a ReadMemStats per input), most others 2-12 s. With the budgets below
-# the 22 targets took 126 s at load ~5. FUZZTIME, when set, applies to
-# every target.
+# (a ReadMemStats per input), most others 2-12 s; the two session targets
+# minimise every new path (up to 2 s each), which dominates a fresh run.
+# FUZZTIME, when set, applies to every target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget() {
   if [ -n "${FUZZTIME:-}" ]; then echo "$FUZZTIME"; return; fi
   case "$1" in
     FuzzRecover) echo 10000x ;;
+    # Whole connections: each new path costs up to -fuzzminimizetime.
+    FuzzAMQPSession | FuzzSTOMPSession) echo 3000x ;;
     FuzzFrameReader | FuzzDecodeTable | FuzzConfigFile | FuzzParseSASL) echo 20000x ;;
     FuzzContentHeader) echo 25000x ;;
     *) echo 50000x ;;
