@@ -18,24 +18,29 @@ var argNames = append([]string{"x-queue-mode", "x-cache-size", "x-cache-ttl", "x
 // type, then the value's bytes. Every type a codec can decode occurs,
 // nested tables and arrays included.
 func tableFrom(data []byte, depth int) (message.Table, []byte) {
+	return tableOf(data, depth, argNames)
+}
+
+// tableOf is tableFrom with names to pick from.
+func tableOf(data []byte, depth int, names []string) (message.Table, []byte) {
 	t := message.Table{}
 	for len(data) >= 2 && len(t) < 16 {
 		var name string
-		if i := int(data[0]); i < len(argNames) {
-			name = argNames[i]
+		if i := int(data[0]); i < len(names) {
+			name = names[i]
 			data = data[1:]
 		} else {
-			n := min(int(data[0])-len(argNames), len(data)-1)
+			n := min(int(data[0])-len(names), len(data)-1)
 			name, data = string(data[1:1+n]), data[1+n:]
 		}
 		var v any
-		v, data = valueFrom(data, depth)
+		v, data = valueOf(data, depth, names)
 		t[name] = v
 	}
 	return t, data
 }
 
-func valueFrom(data []byte, depth int) (any, []byte) {
+func valueOf(data []byte, depth int, names []string) (any, []byte) {
 	if len(data) == 0 {
 		return nil, data
 	}
@@ -90,12 +95,12 @@ func valueFrom(data []byte, depth int) (any, []byte) {
 			return nil, data
 		}
 		if word(1)&1 == 0 {
-			return tableFrom(data, depth+1)
+			return tableOf(data, depth+1, names)
 		}
 		var a []any
 		for i := 0; i < 4 && len(data) > 0; i++ {
 			var v any
-			v, data = valueFrom(data, depth+1)
+			v, data = valueOf(data, depth+1, names)
 			a = append(a, v)
 		}
 		return a, data
