@@ -170,7 +170,14 @@ type cpy struct {
 	// t.dlsrc: each such comeback may dead-letter it once more (the
 	// source's settle is lazy), so t.dead may hold 1+srcRestarts copies.
 	srcRestarts int
+	// ackLoc and holderLoc: the location of the ack and of the holder.
+	ackLoc, holderLoc int
 }
+
+// twoPlaces reports whether c may exist in t.dlsrc and t.dead at once (it
+// came back to t.dlsrc after a restart while its dead letter was kept): an
+// ack or a holder in one place says nothing about the other.
+func (c *cpy) twoPlaces() bool { return c.srcRestarts > 0 }
 
 // multiDead reports whether t.dead may legitimately hold more than one
 // copy of c (see srcRestarts).

@@ -275,10 +275,10 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 		m.failf("L%d: REAPPEARED in %s: an inspection after an earlier restart did not find %s", m.lifetime, loc, c.describe())
 		c.absent = false
 	}
-	if c.holder != 0 && c.holder != holder && !c.multiDead(li) {
+	if c.holder != 0 && c.holder != holder && !c.multiDead(li) && !(c.twoPlaces() && c.holderLoc != li) {
 		m.failf("L%d: DOUBLE DELIVERY in %s: %s is held unacked by channel %d and was delivered to %d", m.lifetime, loc, c.describe(), c.holder, holder)
 	}
-	if c.gone == goneAcked || c.gone == goneDropped {
+	if (c.gone == goneAcked || c.gone == goneDropped) && !(c.twoPlaces() && c.ackLoc != li) {
 		switch {
 		case c.multiDead(li):
 		case c.ackLifetime == m.lifetime && c.ackSync > 0:
@@ -323,7 +323,7 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 		c.deliveredAt[li], c.deliveredLifetime[li] = now, m.lifetime
 		m.deliveredNow = append(m.deliveredNow, c)
 	}
-	c.holder = holder
+	c.holder, c.holderLoc = holder, li
 	m.log.addf("L%d %s -> channel %d: m%d tag %d redelivered=%v", m.lifetime, loc, holder, g.id, d.DeliveryTag, d.Redelivered)
 	return c, li
 }
@@ -419,7 +419,7 @@ func (r *run) inspect(cycle int, rng *rand.Rand) error {
 		for _, k := range got {
 			k.c.holder = 0
 			if drain {
-				k.c.gone, k.c.ackLifetime, k.c.ackSync, k.c.ackDurable = goneAcked, cycle, 0, false
+				k.c.gone, k.c.ackLifetime, k.c.ackSync, k.c.ackDurable, k.c.ackLoc = goneAcked, cycle, 0, false, k.li
 				m.ackedNow = append(m.ackedNow, k.c)
 			}
 		}

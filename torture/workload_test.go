@@ -613,11 +613,11 @@ func (w *amqpWorker) settleHeld(h *holdChan) {
 		}
 		switch {
 		case a.kind == 0:
-			c.gone, c.ackLifetime, c.ackSync, c.ackDurable = goneAcked, m.lifetime, 0, false
+			c.gone, c.ackLifetime, c.ackSync, c.ackDurable, c.ackLoc = goneAcked, m.lifetime, 0, false, it.li
 			m.ackedNow = append(m.ackedNow, c)
 			acked = append(acked, c)
 		case !a.requeue && !(it.li == 0 && m.queues[it.loc].deadTo != ""):
-			c.gone, c.ackLifetime, c.ackSync, c.ackDurable = goneDropped, m.lifetime, 0, false
+			c.gone, c.ackLifetime, c.ackSync, c.ackDurable, c.ackLoc = goneDropped, m.lifetime, 0, false, it.li
 			m.ackedNow = append(m.ackedNow, c)
 			acked = append(acked, c)
 		}
@@ -890,7 +890,7 @@ func (s *stompWorker) consume() {
 				c.holder = 0
 			}
 			if ack {
-				c.gone, c.ackLifetime, c.ackSync, c.ackDurable = goneAcked, m.lifetime, 0, false
+				c.gone, c.ackLifetime, c.ackSync, c.ackDurable, c.ackLoc = goneAcked, m.lifetime, 0, false, 0
 				m.ackedNow = append(m.ackedNow, c)
 			}
 		}
