@@ -16,6 +16,20 @@ type topicRouter struct{ root *topicNode }
 type topicNode struct {
 	children map[string]*topicNode
 	bindings []*binding
+	// nestedHash marks a '#' node with another '#' below it in some
+	// pattern. Matching such a node from every position, through every
+	// way the words before it split among the '#'s, is exponential in the
+	// number of '#'s (a 27-byte pattern with seven took 13 s for one
+	// publish); route remembers which (node, position) pairs it has
+	// matched there, which bounds a publish by nodes x words. It is not
+	// cleared when bindings go: a stale mark only costs the memo.
+	nestedHash bool
+}
+
+// hashVisit is a '#' node entered at a word position, for the memo.
+type hashVisit struct {
+	n *topicNode
+	i int
 }
 
 func newTopicRouter() *topicRouter { return &topicRouter{root: &topicNode{}} }
@@ -51,7 +65,13 @@ func patternWords(key string) []string {
 
 func (r *topicRouter) add(b *binding) {
 	n := r.root
+	var hashes []*topicNode
 	for _, w := range patternWords(b.key) {
+		if w == "#" {
+			for _, h := range hashes {
+				h.nestedHash = true
+			}
+		}
 		if n.children == nil {
 			n.children = map[string]*topicNode{}
 		}
@@ -61,6 +81,9 @@ func (r *topicRouter) add(b *binding) {
 			n.children[w] = c
 		}
 		n = c
+		if w == "#" {
+			hashes = append(hashes, n)
+		}
 	}
 	n.bindings = append(n.bindings, b)
 }
@@ -90,6 +113,9 @@ func (r *topicRouter) remove(b *binding) {
 
 func (r *topicRouter) route(key string, _ message.Table, rs *routeState) {
 	rs.words = topicWords(key, rs.words[:0])
+	if len(rs.hashSeen) > 0 {
+		clear(rs.hashSeen)
+	}
 	r.root.match(rs.words, 0, rs)
 }
 
@@ -108,6 +134,16 @@ func (n *topicNode) match(words []string, i int, rs *routeState) {
 	}
 	if h := n.children["#"]; h != nil {
 		for j := i; j <= len(words); j++ {
+			if h.nestedHash {
+				v := hashVisit{h, j}
+				if _, seen := rs.hashSeen[v]; seen {
+					continue
+				}
+				if rs.hashSeen == nil {
+					rs.hashSeen = map[hashVisit]struct{}{}
+				}
+				rs.hashSeen[v] = struct{}{}
+			}
 			h.match(words, j, rs)
 		}
 	}

@@ -219,6 +219,9 @@ type routeState struct {
 	work    []*Exchange
 	words   []string
 	matched bool
+	// hashSeen is the topic router's memo (exchange_topic.go), kept
+	// between publishes so that it is allocated once.
+	hashSeen map[hashVisit]struct{}
 }
 
 // add takes one matching binding.
