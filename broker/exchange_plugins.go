@@ -40,6 +40,10 @@ func checkPluginArgs(d ExchangeDecl, vhost string, maxCacheSize int64) error {
 				if !ok || n <= 0 {
 					return errorf(CodePreconditionFailed, "invalid arg '%s' for exchange '%s' in vhost '%s': must be a positive integer", k, d.Name, vhost)
 				}
+				if k == "x-cache-ttl" && n > maxMillisArg {
+					return errorf(CodePreconditionFailed, "invalid arg 'x-cache-ttl' for exchange '%s' in vhost '%s': {value_too_large,%d,%d}",
+						d.Name, vhost, n, int64(maxMillisArg))
+				}
 				if k == "x-cache-size" && n > maxCacheSize {
 					return errorf(CodePreconditionFailed,
 						"invalid arg 'x-cache-size' for exchange '%s' in vhost '%s': %d is above this broker's limit of %d ids (--max-dedup-ids)",

@@ -364,6 +364,7 @@ func (q *Queue) expiryFor(m *message.Message, published int64) int64 {
 	}
 	if m.Properties.Has(message.FlagExpiration) {
 		if ms, err := strconv.ParseInt(m.Properties.Expiration, 10, 64); err == nil && ms >= 0 {
+			ms = clampMillis(ms)
 			if t := published + ms*int64(time.Millisecond); at == 0 || t < at {
 				at = t
 			}

@@ -69,6 +69,17 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 		}
 		return n, nil
 	}
+	// millis reads a time in milliseconds. RabbitMQ bounds x-message-ttl
+	// and x-expires at 2^32-1 ms (about 49.7 days) with value_too_large;
+	// sluice's own time arguments get the same bound, so that no value
+	// overflows a time.Duration (2^62 ms wrapped to 0: "never").
+	millis := func(arg string, v any, zeroOK bool) (int64, error) {
+		n, err := nonNeg(arg, v, zeroOK)
+		if err == nil && n > maxMillisArg {
+			err = bad(arg, fmt.Sprintf("{value_too_large,%d,%d}", n, int64(maxMillisArg)))
+		}
+		return n, err
+	}
 	str := func(arg string, v any) (string, error) {
 		s, ok := v.(string)
 		if !ok {
@@ -84,15 +95,12 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 		switch k {
 		case "x-message-ttl":
 			var n int64
-			if n, err = nonNeg(k, v, true); err == nil {
-				if n > 1<<32-1 {
-					err = bad(k, fmt.Sprintf("{value_too_large,%d,%d}", n, int64(1<<32-1)))
-				}
+			if n, err = millis(k, v, true); err == nil {
 				cfg.messageTTL, cfg.hasTTL = time.Duration(n)*time.Millisecond, true
 			}
 		case "x-expires":
 			var n int64
-			if n, err = nonNeg(k, v, false); err == nil {
+			if n, err = millis(k, v, false); err == nil {
 				cfg.expires = time.Duration(n) * time.Millisecond
 			}
 		case "x-max-length":
@@ -160,12 +168,12 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 			cfg.deliveryLimit, err = nonNeg(k, v, true)
 		case "x-delivery-delay":
 			var n int64
-			if n, err = nonNeg(k, v, true); err == nil {
+			if n, err = millis(k, v, true); err == nil {
 				cfg.hasDelay, cfg.delay = true, time.Duration(n)*time.Millisecond
 			}
 		case "x-visibility-timeout":
 			var n int64
-			if n, err = nonNeg(k, v, false); err == nil {
+			if n, err = millis(k, v, false); err == nil {
 				cfg.visibility = time.Duration(n) * time.Millisecond
 			}
 		case "x-max-message-size":
@@ -187,7 +195,7 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 			cfg.cacheSize, err = nonNeg(k, v, false)
 		case "x-cache-ttl":
 			var n int64
-			if n, err = nonNeg(k, v, false); err == nil {
+			if n, err = millis(k, v, false); err == nil {
 				cfg.cacheTTL = time.Duration(n) * time.Millisecond
 			}
 		}
@@ -264,3 +272,7 @@ func describeArg(v any, present bool) string {
 	}
 	return fmt.Sprintf("the value '%s' of type '%s'", valueString(v), message.TypeName(v))
 }
+
+// maxMillisArg is the largest time argument in milliseconds, RabbitMQ's
+// bound for x-message-ttl and x-expires.
+const maxMillisArg = 1<<32 - 1

@@ -67,22 +67,31 @@ func (q *Queue) delayFor(m *message.Message, published int64) int64 {
 }
 
 // headerMillis reads an integer header, also given as a decimal string
-// (STOMP headers are strings).
+// (STOMP headers are strings), clamped to ±maxHeaderMillis.
 func headerMillis(m *message.Message, name string) (int64, bool) {
 	v := m.Header(name)
 	if v == nil {
 		return 0, false
 	}
 	if n, ok := message.Int(v); ok {
-		return n, true
+		return clampMillis(n), true
 	}
 	if s, ok := message.String(v); ok {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n, true
+			return clampMillis(n), true
 		}
 	}
 	return 0, false
 }
+
+// maxHeaderMillis bounds a time a message header gives in milliseconds
+// (x-delay, x-deliver-at, x-cache-ttl; the expiration property): 2^42 ms
+// is about 139 years, so a relative time added to now, or an absolute one
+// up to 2109, converts to nanoseconds without overflowing; a larger value
+// wrapped around and, for a delay, delivered at once.
+const maxHeaderMillis = 1 << 42
+
+func clampMillis(n int64) int64 { return max(-maxHeaderMillis, min(n, maxHeaderMillis)) }
 
 // delayLocked parks e until e.notBefore. q.mu held.
 func (q *Queue) delayLocked(e *entry, now int64) {
