@@ -67,8 +67,11 @@ package torture
 //     (RabbitMQ requeues to the original position and recovery restores in
 //     log order), except in t.delay (due order) and t.dead (dead-letter
 //     order);
-//   - one de-duplication id is carried by at most one distinct message ever
-//     seen (delivered or found), across restarts;
+//   - one de-duplication id is carried by at most one distinct message
+//     seen (delivered or found), across restarts, within its window
+//     (dedupWindow): a second message with the id whose publish was
+//     confirmed less than the window after the first holder's publish was
+//     sent must never be seen;
 //   - no delayed message is delivered before send time + delay, and no
 //     message with a TTL is delivered more than 1.5 s after confirm time +
 //     TTL.

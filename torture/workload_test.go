@@ -327,7 +327,7 @@ func (r *run) newMsg(rng *rand.Rand, pubKey string, seq int64, exchange, key str
 	defer m.mu.Unlock()
 	if key == "t.dedup" {
 		if n := len(m.dedupUsed); n > 0 && rng.Intn(100) < 30 {
-			g.dedupID = "d-" + strconv.Itoa(rng.Intn(n))
+			g.dedupID = "d-" + strconv.Itoa(n-1-rng.Intn(min(n, 300))) // a recent id
 		} else {
 			g.dedupID = "d-" + strconv.Itoa(n)
 		}
