@@ -67,11 +67,11 @@ package torture
 //     (RabbitMQ requeues to the original position and recovery restores in
 //     log order), except in t.delay (due order) and t.dead (dead-letter
 //     order);
-//   - one de-duplication id is carried by at most one distinct message
-//     seen (delivered or found), across restarts, within its window
-//     (dedupWindow): a second message with the id whose publish was
-//     confirmed less than the window after the first holder's publish was
-//     sent must never be seen;
+//   - de-duplication holds across restarts: of two distinct messages with
+//     one id, both seen (delivered or found), the later must have been
+//     sent after the earlier's confirm (else the broker may have taken
+//     them in either order) and confirmed at least the window
+//     (dedupWindow) after the earlier was sent;
 //   - no delayed message is delivered before send time + delay, and no
 //     message with a TTL is delivered more than 1.5 s after confirm time +
 //     TTL.
@@ -209,15 +209,16 @@ type model struct {
 	lifetime int
 	clock    int64
 	// barrier state of the current lifetime
-	durableClock int64
-	durableWall  time.Time
-	wipes        map[string]int // wipes in progress per queue
-	dedupUsed    map[string]bool
-	dedupFirst   map[string]*msg
-	dedupSeen    map[string]int64
-	ackedNow     []*cpy // copies acked in this lifetime
-	deliveredNow []*cpy // copies delivered in this lifetime
-	nextToken    int64
+	durableClock  int64
+	durableWall   time.Time
+	wipes         map[string]int // wipes in progress per queue
+	dedupUsed     map[string]bool
+	dedupFirst    map[string]*msg
+	dedupSeen     map[string][]int64 // distinct messages seen per id
+	dedupReported map[[2]int64]bool
+	ackedNow      []*cpy // copies acked in this lifetime
+	deliveredNow  []*cpy // copies delivered in this lifetime
+	nextToken     int64
 
 	stats struct {
 		ops, published, confirmed, nacked, uncertain, refused, lost int64

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +50,7 @@ func (r *run) cycleRand(cycle, part int) *rand.Rand {
 
 func newModel(log *opLog) *model {
 	m := &model{queues: map[string]*queueSpec{}, msgs: map[int64]*msg{}, wipes: map[string]int{},
-		dedupUsed: map[string]bool{}, dedupFirst: map[string]*msg{}, dedupSeen: map[string]int64{}, log: log}
+		dedupUsed: map[string]bool{}, dedupFirst: map[string]*msg{}, dedupSeen: map[string][]int64{}, dedupReported: map[[2]int64]bool{}, log: log}
 	for _, q := range []*queueSpec{
 		{name: "t.plain1", ordered: true, wipeable: true},
 		{name: "t.plain2", ordered: true, bindX: "t.direct", bindKeys: []string{key255, "k"}},
@@ -262,23 +263,37 @@ func (m *model) observe(loc string, d *amqp.Delivery, holder int64, stomp bool) 
 		m.failf("L%d: CORRUPT in %s: %s: %s", m.lifetime, loc, c.describe(), dmg)
 	}
 	if g.dedupID != "" {
-		// Only a confirmed message (or one found after a restart, which
-		// is as good) holds its id for sure: after a nack or a lost
-		// outcome the broker may or may not remember it.
-		prev, ok := m.dedupSeen[g.dedupID]
-		switch {
-		case ok && prev != g.id && m.msgs[prev].status == stConfirmed &&
-			g.outcomeAt.Before(m.msgs[prev].sentAt.Add(dedupWindow-100*time.Millisecond)):
-			var first []string
-			for _, fc := range m.msgs[prev].copies {
-				first = append(first, fc.describe())
+		// Two distinct messages with one id may both be seen only if the
+		// later was accepted after the earlier's window may have passed,
+		// or the earlier's outcome was not known when the later was sent
+		// (the broker may have taken them in either order, or dropped the
+		// earlier: a nack or a lost outcome says nothing about its id).
+		for _, prev := range m.dedupSeen[g.dedupID] {
+			if prev == g.id || m.dedupReported[[2]int64{prev, g.id}] {
+				continue
 			}
-			m.failf("L%d: DEDUP: de-duplication id %s delivered in %s with message %d after message %d (%s; first: %s)",
-				m.lifetime, g.dedupID, loc, g.id, prev, c.describe(), strings.Join(first, "; "))
-		case g.status == stConfirmed || !ok:
-			// The first holder of the id, or one taken after the
-			// window may have passed.
-			m.dedupSeen[g.dedupID] = g.id
+			e, l := m.msgs[prev], g
+			if l.sentAt.Before(e.sentAt) {
+				e, l = l, e
+			}
+			if e.status == stConfirmed && !e.outcomeAt.IsZero() && e.outcomeAt.Before(l.sentAt) &&
+				l.outcomeAt.Before(e.sentAt.Add(dedupWindow-100*time.Millisecond)) {
+				m.dedupReported[[2]int64{prev, g.id}] = true
+				var first []string
+				for _, fc := range e.copies {
+					first = append(first, fc.describe())
+				}
+				var later []string
+				for _, lc := range l.copies {
+					later = append(later, lc.describe())
+				}
+				m.failf("L%d: DEDUP: de-duplication id %s is carried by message %d and by message %d, published %v later, inside the %v window, and both were seen (in %s now; earlier: %s; later: %s)",
+					m.lifetime, g.dedupID, e.id, l.id, l.sentAt.Sub(e.sentAt).Round(time.Millisecond), dedupWindow, loc,
+					strings.Join(first, "; "), strings.Join(later, "; "))
+			}
+		}
+		if !slices.Contains(m.dedupSeen[g.dedupID], g.id) {
+			m.dedupSeen[g.dedupID] = append(m.dedupSeen[g.dedupID], g.id)
 		}
 	}
 	if !g.persistent && g.lifetime < m.lifetime {
