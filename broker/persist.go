@@ -283,7 +283,9 @@ func (b *Broker) Restore(d Definitions, msgs iter.Seq[RecoveredMessage]) error {
 				}
 				continue
 			}
-			q.restore(rm, t.Delivered, t.Returns)
+			if !q.restore(rm, t.Delivered, t.Returns) && b.store != nil {
+				b.store.LogSettled(t.QueueRef, rm.ID) // a duplicate: see Queue.restore
+			}
 		}
 	}
 	if maxID >= b.nextMsgID.Load() {

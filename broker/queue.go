@@ -295,9 +295,18 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 }
 
 // restore puts a recovered message back, in id order, before any traffic.
-func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) {
+//
+// It reports false when it dropped the message as a duplicate: a message is
+// logged before its queue's de-duplication check, and a duplicate's settle
+// is lazy, so a crash can leave a duplicate's record live. Messages come
+// back in publish order, so the window is applied again here; the caller
+// settles what was dropped.
+func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.dedup != nil && q.dedup.seen(rm.Msg, rm.PublishedAt) {
+		return false
+	}
 	q.seq++
 	e := newEntry(rm.Msg, q.seq, rm.ID)
 	e.expiresAt = q.expiryFor(rm.Msg, rm.PublishedAt)
@@ -313,18 +322,16 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) {
 			e.ext().group = g
 		}
 	}
-	if q.dedup != nil {
-		q.dedup.seen(rm.Msg, rm.PublishedAt)
-	}
 	now := time.Now().UnixNano()
 	if at := q.delayFor(rm.Msg, rm.PublishedAt); at > now {
 		e.ext().notBefore = at
 		q.delayLocked(e, now)
-		return
+		return true
 	}
 	q.ready.push(e)
 	q.maybePageOutLocked(e)
 	q.armExpiryLocked(now)
+	return true
 }
 
 // groupHeader carries a message's group id on queues with x-message-groups
