@@ -64,7 +64,7 @@ while read -r pkg name; do
     # corpus ran: executions per second of fuzzing proper.
     rate=$(awk '/now fuzzing/ {on=1; next}
       on && /fuzz: elapsed: [0-9]+s, execs: [0-9]+/ {
-        t=$3; sub(/s,$/, "", t); n=$5
+        t=$3; sub(/s,$/, "", t); t+=0; n=$5+0  # numbers: "21" < "3" as strings
         if (t0 == "") { t0=t; n0=n } else { t1=t; n1=n } }
       END { if (t1 > t0) printf "%d", (n1-n0)/(t1-t0); else print 0 }' "$log/$name.calibrate")
     if [ "${rate:-0}" -le 0 ]; then
