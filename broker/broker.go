@@ -123,13 +123,7 @@ func (b *Broker) VHosts() []string {
 // ReleaseOwner deletes the exclusive queues of a closed connection, in
 // every vhost.
 func (b *Broker) ReleaseOwner(owner ConnID) {
-	b.mu.RLock()
-	vs := make([]*VHost, 0, len(b.vhosts))
-	for _, v := range b.vhosts {
-		vs = append(vs, v)
-	}
-	b.mu.RUnlock()
-	for _, v := range vs {
+	for _, v := range snapshot(&b.mu, b.vhosts) {
 		v.releaseOwner(owner)
 	}
 }

@@ -62,25 +62,13 @@ func (t *tasks) closeAndWait() {
 // it, which the adapters, closed first, no longer do. Messages stay where
 // they are (storage keeps the durable ones); Close is for shutdown.
 func (b *Broker) Close() {
-	b.mu.RLock()
-	vhosts := make([]*VHost, 0, len(b.vhosts))
-	for _, v := range b.vhosts {
-		vhosts = append(vhosts, v)
-	}
-	b.mu.RUnlock()
-	for _, v := range vhosts {
+	for _, v := range snapshot(&b.mu, b.vhosts) {
 		for _, q := range v.Queues() {
 			q.mu.Lock()
 			q.stopTimersLocked()
 			q.mu.Unlock()
 		}
-		v.mu.RLock()
-		xs := make([]*Exchange, 0, len(v.exchanges))
-		for _, x := range v.exchanges {
-			xs = append(xs, x)
-		}
-		v.mu.RUnlock()
-		for _, x := range xs {
+		for _, x := range snapshot(&v.mu, v.exchanges) {
 			if h := x.delayed; h != nil {
 				h.mu.Lock()
 				if h.timer != nil {
@@ -102,4 +90,16 @@ func (q *Queue) stopTimersLocked() {
 			t.Stop()
 		}
 	}
+}
+
+// snapshot copies the values of m, which mu guards, so that the caller can
+// work on them without holding mu.
+func snapshot[K comparable, V any](mu *sync.RWMutex, m map[K]V) []V {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

@@ -523,15 +523,7 @@ func (v *VHost) releaseOwner(owner ConnID) {
 }
 
 // Queues lists the vhost's queues.
-func (v *VHost) Queues() []*Queue {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	qs := make([]*Queue, 0, len(v.queues))
-	for _, q := range v.queues {
-		qs = append(qs, q)
-	}
-	return qs
-}
+func (v *VHost) Queues() []*Queue { return snapshot(&v.mu, v.queues) }
 
 func (v *VHost) String() string { return fmt.Sprintf("vhost %q", v.name) }
 
