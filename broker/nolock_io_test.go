@@ -106,3 +106,22 @@ func TestNoStorageIOUnderTheQueueLock(t *testing.T) {
 		t.Fatalf("%d storage calls ran under the queue's lock", n)
 	}
 }
+
+// TestPressureSpillsAreWritten: the backlog paged out when memory pressure
+// starts must reach storage at once, not wait for the queue's next
+// operation (the spill only registers the body; release writes it).
+func TestPressureSpillsAreWritten(t *testing.T) {
+	b := New(Config{ResidentBytes: 1})
+	p := &lockProbe{msgs: map[uint64]*message.Message{}}
+	b.SetPersister(p)
+	v, _ := b.VHost("/")
+	mustDeclareQueue(t, v, "q", nil)
+	s := v.NewSession(1, &recorder{})
+	for i := 0; i < 4; i++ {
+		mustPublish(t, s, "", "q", msg("transient"))
+	}
+	b.SetMemoryPressure(true)
+	if p.spills.Load() == 0 {
+		t.Fatal("the backlog paged out under pressure was never written")
+	}
+}

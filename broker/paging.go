@@ -221,7 +221,7 @@ func (q *Queue) pageOutBacklog() {
 			}
 		}
 		done := n < spillBatch || q.ready.residentBytes <= limit || q.deleted
-		q.mu.Unlock()
+		q.release() // writes the spills it registered
 		if done {
 			return
 		}
