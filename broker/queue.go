@@ -301,11 +301,21 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 // is lazy, so a crash can leave a duplicate's record live. Messages come
 // back in publish order, so the window is applied again here; the caller
 // settles what was dropped.
+//
+// A de-duplication id it learns from the message is logged again: the id's
+// own record is lazy and a crash may have lost it, and without a record the
+// id would be forgotten once the message is consumed, inside its window.
 func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) bool {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.dedup != nil && q.dedup.seen(rm.Msg, rm.PublishedAt) {
-		return false
+	defer q.release()
+	if q.dedup != nil {
+		dup, key, exp := q.dedup.check(rm.Msg, rm.PublishedAt)
+		if dup {
+			return false
+		}
+		if key != "" && exp > time.Now().UnixNano() {
+			q.dedupLog = append(q.dedupLog, dedupItem{key, exp})
+		}
 	}
 	q.seq++
 	e := newEntry(rm.Msg, q.seq, rm.ID)
