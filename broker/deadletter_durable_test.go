@@ -25,7 +25,7 @@ func (j *journal) note(format string, a ...any) {
 	j.mu.Unlock()
 }
 
-func (j *journal) LogMessage(id uint64, _ int64, targets []QueueRef, _ *message.Message, done func(error)) {
+func (j *journal) LogMessage(id uint64, _ int64, targets []QueueRef, _ *message.Message, done func(error)) error {
 	j.note("message %d -> %s", id, targets[0].Queue)
 	j.mu.Lock()
 	j.pending = append(j.pending, func(err error) {
@@ -35,6 +35,7 @@ func (j *journal) LogMessage(id uint64, _ int64, targets []QueueRef, _ *message.
 		}
 	})
 	j.mu.Unlock()
+	return nil
 }
 
 // sync completes every message record written so far.

@@ -263,7 +263,9 @@ func (v *VHost) holdDelayed(x *Exchange, msg *message.Message, now int64, opt Pu
 			c, seq := opt.Confirm, opt.Seq
 			done = func(err error) { c.Confirmed(seq, err == nil) }
 		}
-		st.LogMessage(pid, now, []QueueRef{x.delayed.ref()}, msg, done)
+		if err := st.LogMessage(pid, now, []QueueRef{x.delayed.ref()}, msg, done); err != nil {
+			pid = 0 // refused at once: held in memory only (the confirm is a nack)
+		}
 	}
 	x.delayed.hold(msg, due, pid)
 	return res, true

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,13 +24,14 @@ type lockProbe struct {
 	violations atomic.Int32
 }
 
-func (p *lockProbe) LogMessage(id uint64, _ int64, _ []QueueRef, m *message.Message, done func(error)) {
+func (p *lockProbe) LogMessage(id uint64, _ int64, _ []QueueRef, m *message.Message, done func(error)) error {
 	p.mu.Lock()
 	p.msgs[id] = m
 	p.mu.Unlock()
 	if done != nil {
 		done(nil)
 	}
+	return nil
 }
 
 func (p *lockProbe) Spill(id uint64, m *message.Message) error {
@@ -61,7 +63,10 @@ func (p *lockProbe) ReadMessage(id uint64) (*message.Message, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.msgs[id], nil
+	if m := p.msgs[id]; m != nil {
+		return m, nil
+	}
+	return nil, fmt.Errorf("message %d is not stored", id)
 }
 
 func (p *lockProbe) WriteSpills(ids []uint64) {
@@ -123,5 +128,45 @@ func TestPressureSpillsAreWritten(t *testing.T) {
 	b.SetMemoryPressure(true)
 	if p.spills.Load() == 0 {
 		t.Fatal("the backlog paged out under pressure was never written")
+	}
+}
+
+// refusing is a lockProbe whose log refuses every message at once, as the
+// log does a record larger than a segment.
+type refusing struct{ lockProbe }
+
+func (r *refusing) LogMessage(_ uint64, _ int64, _ []QueueRef, _ *message.Message, done func(error)) error {
+	err := fmt.Errorf("record too large")
+	if done != nil {
+		done(err)
+	}
+	return err
+}
+
+// TestRefusedRecordKeepsItsBody: a persistent message the log refused at
+// once was nacked but enqueued as if logged, so paging dropped its body and
+// it could never be read back (found by the torture test). It now stays in
+// the queue with its body, like a transient message.
+func TestRefusedRecordKeepsItsBody(t *testing.T) {
+	b := New(Config{ResidentBytes: 1})
+	p := &refusing{lockProbe{msgs: map[uint64]*message.Message{}}}
+	b.SetPersister(p)
+	v, _ := b.VHost("/")
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q", Durable: true}); err != nil {
+		t.Fatal(err)
+	}
+	s := v.NewSession(1, &recorder{})
+	persistent := message.Properties{Flags: message.FlagDeliveryMode, DeliveryMode: message.Persistent}
+	for i := 0; i < 3; i++ {
+		mustPublish(t, s, "", "q", &message.Message{Body: []byte("too big"), Properties: persistent})
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, ok, err := s.Get("q", true); !ok || err != nil {
+			t.Fatalf("get %d: %v %v", i, ok, err)
+		}
+	}
+	q, _ := v.Queue("q")
+	if n := q.Memory().Unreadable; n != 0 {
+		t.Fatalf("%d refused messages were set aside as unreadable", n)
 	}
 }

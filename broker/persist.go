@@ -25,7 +25,10 @@ type Persister interface {
 	// called once it is durable (or failed), from a storage goroutine. It
 	// is called before the message is visible to consumers, so every later
 	// LogSettled or LogDelivered of the same id follows it in the log.
-	LogMessage(id uint64, publishedAt int64, targets []QueueRef, m *message.Message, done func(error))
+	// An error returned means the message was refused at once (e.g. its
+	// record cannot fit the log); done is called with it too, and the
+	// broker keeps the message as if it were not logged.
+	LogMessage(id uint64, publishedAt int64, targets []QueueRef, m *message.Message, done func(error)) error
 	// LogSettled records that queue q is done with messages ids. No fsync
 	// is waited for: losing it in a crash only causes an allowed
 	// redelivery.

@@ -166,20 +166,25 @@ func (v *VHost) logMessage(qs []*Queue, msg *message.Message, now int64, opt Pub
 			pc.done()
 		}
 	}
-	pid := v.logDurable(qs, msg, now, done)
-	if pid == 0 {
+	pid, refused := v.logDurable(qs, msg, now, done)
+	switch {
+	case refused:
+		return 0, pc // done has run: the confirm will be a nack
+	case pid == 0:
 		return 0, nil
 	}
 	return pid, pc
 }
 
 // logDurable logs persistent msg for the durable queues among qs and
-// returns its storage id, or 0 when nothing was logged (then done is not
-// called). done, when set, runs once the record is durable or failed.
-func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, done func(error)) uint64 {
+// returns its storage id, or 0 when nothing was logged: nothing to log
+// (done is not called), or refused at once (refused; done has been called
+// with the error). done, when set, runs once the record is durable or
+// failed. A refused message stays in its queues' memory, unlogged.
+func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, done func(error)) (pid uint64, refused bool) {
 	st := v.b.store
 	if st == nil || !msg.Persistent() {
-		return 0
+		return 0, false
 	}
 	var refs []QueueRef
 	for _, q := range qs {
@@ -188,11 +193,13 @@ func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, done fu
 		}
 	}
 	if len(refs) == 0 {
-		return 0
+		return 0, false
 	}
-	pid := v.b.nextMsgID.Add(1)
-	st.LogMessage(pid, now, refs, msg, done)
-	return pid
+	pid = v.b.nextMsgID.Add(1)
+	if err := st.LogMessage(pid, now, refs, msg, done); err != nil {
+		return 0, true
+	}
+	return pid, false
 }
 
 // routingKeys is the key plus the sender-selected CC and BCC keys.
@@ -403,13 +410,13 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 			}
 		}
 		copies.Add(1)
-		pid := v.logDurable(kept, m, now.UnixNano(), func(err error) {
+		pid, refused := v.logDurable(kept, m, now.UnixNano(), func(err error) {
 			if err != nil {
 				failed[i].Store(true)
 			}
 			copies.Done()
 		})
-		if pid == 0 {
+		if pid == 0 && !refused {
 			copies.Done() // nothing durable to wait for
 		}
 		for _, target := range kept {

@@ -33,15 +33,14 @@ type heldPersister struct {
 	fail    error // when set, completions report it instead of the store's outcome
 }
 
-func (h *heldPersister) LogMessage(id uint64, at int64, refs []broker.QueueRef, m *message.Message, done func(error)) {
+func (h *heldPersister) LogMessage(id uint64, at int64, refs []broker.QueueRef, m *message.Message, done func(error)) error {
 	if done == nil {
-		h.Persister.LogMessage(id, at, refs, m, nil)
-		return
+		return h.Persister.LogMessage(id, at, refs, m, nil)
 	}
 	h.mu.Lock()
 	h.logged++
 	h.mu.Unlock()
-	h.Persister.LogMessage(id, at, refs, m, func(err error) {
+	return h.Persister.LogMessage(id, at, refs, m, func(err error) {
 		h.mu.Lock()
 		if h.fail != nil {
 			err = h.fail

@@ -471,7 +471,7 @@ func (s *Store) account(lm *liveMsg, sign int) {
 }
 
 // LogMessage implements broker.Persister.
-func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, done func(error)) {
+func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, done func(error)) error {
 	targets := make([]target, len(refs))
 	lm := &liveMsg{}
 	s.mu.Lock()
@@ -486,9 +486,9 @@ func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef,
 	if err != nil {
 		s.forget(id, lm)
 		s.fail(id, done, err)
-		return
+		return err
 	}
-	s.append(id, lm, rec, done)
+	return s.append(id, lm, rec, done)
 }
 
 // sealMessage encodes a message record; the log seals it as it writes it
@@ -500,7 +500,7 @@ func (s *Store) sealMessage(kind byte, id uint64, publishedAt int64, targets []t
 // append writes sealed message record rec for index entry lm. A
 // transient spill (done nil) is not waited for by anyone and costs no
 // fsync of its own.
-func (s *Store) append(id uint64, lm *liveMsg, rec []byte, done func(error)) {
+func (s *Store) append(id uint64, lm *liveMsg, rec []byte, done func(error)) error {
 	cb := func(pos wal.Pos, err error) {
 		s.mu.Lock()
 		if cur := s.msgs[id]; cur == lm {
@@ -527,6 +527,7 @@ func (s *Store) append(id uint64, lm *liveMsg, rec []byte, done func(error)) {
 		s.forget(id, lm)
 		s.fail(id, done, err)
 	}
+	return err
 }
 
 // forget drops the index entry and pending body of message id, whose record
