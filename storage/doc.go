@@ -36,8 +36,10 @@
 //
 // # Memory
 //
-// The in-memory index holds, per live message, its log position, size and
-// queue references (about 100 bytes). Message bodies are kept in the queues'
-// memory; paging bodies out of memory for backlogs larger than RAM is not
-// built yet.
+// The in-memory index holds, per live message, its log position, record
+// size and queue references (a 32-byte entry plus its map slot). Bodies
+// live in the queues' memory until the broker pages them out; then
+// ReadMessage reads them back, and a body whose record is still being
+// written is served from Store.pending. Spill only registers a transient
+// body; WriteSpills writes it, outside any queue lock.
 package storage
