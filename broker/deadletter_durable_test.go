@@ -38,6 +38,10 @@ func (j *journal) LogMessage(id uint64, _ int64, targets []QueueRef, _ *message.
 	return nil
 }
 
+func (j *journal) LogCopy(id uint64, at int64, targets []QueueRef, m *message.Message, done func(error)) error {
+	return j.LogMessage(id, at, targets, m, done)
+}
+
 // sync completes every message record written so far.
 func (j *journal) sync() {
 	j.mu.Lock()

@@ -34,6 +34,10 @@ func (p *lockProbe) LogMessage(id uint64, _ int64, _ []QueueRef, m *message.Mess
 	return nil
 }
 
+func (p *lockProbe) LogCopy(id uint64, at int64, targets []QueueRef, m *message.Message, done func(error)) error {
+	return p.LogMessage(id, at, targets, m, done)
+}
+
 func (p *lockProbe) Spill(id uint64, m *message.Message) error {
 	p.mu.Lock()
 	p.msgs[id] = m
@@ -141,6 +145,10 @@ func (r *refusing) LogMessage(_ uint64, _ int64, _ []QueueRef, _ *message.Messag
 		done(err)
 	}
 	return err
+}
+
+func (r *refusing) LogCopy(id uint64, at int64, targets []QueueRef, m *message.Message, done func(error)) error {
+	return r.LogMessage(id, at, targets, m, done)
 }
 
 // TestRefusedRecordKeepsItsBody: a persistent message the log refused at

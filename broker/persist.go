@@ -28,7 +28,14 @@ type Persister interface {
 	// An error returned means the message was refused at once (e.g. its
 	// record cannot fit the log); done is called with it too, and the
 	// broker keeps the message as if it were not logged.
+	// LogMessage keeps room in its size limit for the growth of the
+	// message's later copies (LogCopy).
 	LogMessage(id uint64, publishedAt int64, targets []QueueRef, m *message.Message, done func(error)) error
+	// LogCopy is LogMessage for a copy the core made of a message it had
+	// already accepted, such as a dead-lettered copy with its x-death
+	// headers: it may use the room LogMessage keeps free, so that a
+	// confirmed message can always be dead-lettered durably.
+	LogCopy(id uint64, publishedAt int64, targets []QueueRef, m *message.Message, done func(error)) error
 	// LogSettled records that queue q is done with messages ids. No fsync
 	// is waited for: losing it in a crash only causes an allowed
 	// redelivery.

@@ -166,7 +166,7 @@ func (v *VHost) logMessage(qs []*Queue, msg *message.Message, now int64, opt Pub
 			pc.done()
 		}
 	}
-	pid, refused := v.logDurable(qs, msg, now, done)
+	pid, refused := v.logDurable(qs, msg, now, false, done)
 	switch {
 	case refused:
 		return 0, pc // done has run: the confirm will be a nack
@@ -180,8 +180,9 @@ func (v *VHost) logMessage(qs []*Queue, msg *message.Message, now int64, opt Pub
 // returns its storage id, or 0 when nothing was logged: nothing to log
 // (done is not called), or refused at once (refused; done has been called
 // with the error). done, when set, runs once the record is durable or
-// failed. A refused message stays in its queues' memory, unlogged.
-func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, done func(error)) (pid uint64, refused bool) {
+// failed. A refused message stays in its queues' memory, unlogged. isCopy
+// says msg is a copy of a message already accepted (Persister.LogCopy).
+func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, isCopy bool, done func(error)) (pid uint64, refused bool) {
 	st := v.b.store
 	if st == nil || !msg.Persistent() {
 		return 0, false
@@ -196,7 +197,11 @@ func (v *VHost) logDurable(qs []*Queue, msg *message.Message, now int64, done fu
 		return 0, false
 	}
 	pid = v.b.nextMsgID.Add(1)
-	if err := st.LogMessage(pid, now, refs, msg, done); err != nil {
+	logf := st.LogMessage
+	if isCopy {
+		logf = st.LogCopy
+	}
+	if err := logf(pid, now, refs, msg, done); err != nil {
 		return 0, true
 	}
 	return pid, false
@@ -410,7 +415,7 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 			}
 		}
 		copies.Add(1)
-		pid, refused := v.logDurable(kept, m, now.UnixNano(), func(err error) {
+		pid, refused := v.logDurable(kept, m, now.UnixNano(), true, func(err error) {
 			if err != nil {
 				failed[i].Store(true)
 			}

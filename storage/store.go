@@ -470,8 +470,32 @@ func (s *Store) account(lm *liveMsg, sign int) {
 	}
 }
 
-// LogMessage implements broker.Persister.
+// LogMessage implements broker.Persister. It refuses a record that would
+// leave less than copyRoom free in a segment.
 func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, done func(error)) error {
+	return s.logMessage(id, publishedAt, refs, m, s.copyRoom(), done)
+}
+
+// LogCopy implements broker.Persister: a copy may fill a segment.
+func (s *Store) LogCopy(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, done func(error)) error {
+	return s.logMessage(id, publishedAt, refs, m, 0, done)
+}
+
+// copyRoom is what a published message's record must leave free in a
+// segment, so that the copies the core makes of it later, larger by their
+// x-death headers (a few hundred bytes per dead-lettering with names at
+// their 255-byte limit), still fit: an eighth of a segment, at most 64
+// KiB. With the default 64 MiB segments and 16 MiB messages it never
+// matters; it does with small --segment-size values.
+func (s *Store) copyRoom() int {
+	return min(s.log.MaxRecord()/8, 64<<10)
+}
+
+// ErrNoRoomToCopy refuses a message that would fit a segment with too
+// little room for its later copies (copyRoom).
+var ErrNoRoomToCopy = errors.New("storage: message too large for the log's segments (with room for dead-letter headers)")
+
+func (s *Store) logMessage(id uint64, publishedAt int64, refs []broker.QueueRef, m *message.Message, room int, done func(error)) error {
 	targets := make([]target, len(refs))
 	lm := &liveMsg{}
 	s.mu.Lock()
@@ -483,6 +507,9 @@ func (s *Store) LogMessage(id uint64, publishedAt int64, refs []broker.QueueRef,
 	s.msgs[id] = lm
 	s.mu.Unlock()
 	rec, err := s.sealMessage(kindMessage, id, publishedAt, targets, m)
+	if err == nil && room > 0 && len(rec)+room > s.log.MaxRecord() {
+		err = fmt.Errorf("%w: a record of %d bytes, at most %d allowed", ErrNoRoomToCopy, len(rec), s.log.MaxRecord()-room)
+	}
 	if err != nil {
 		s.forget(id, lm)
 		s.fail(id, done, err)

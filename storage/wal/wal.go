@@ -606,6 +606,16 @@ func (l *Log) maxRecord() int64 {
 	return l.opts.SegmentSize - batchHeaderSize - recordHeaderSize
 }
 
+// MaxRecord is the length of the largest record Append accepts: what one
+// segment holds, less the sealing overhead when the log seals.
+func (l *Log) MaxRecord() int {
+	n := l.maxRecord()
+	if l.opts.Sealer != nil {
+		n -= MaxSealOverhead
+	}
+	return int(n)
+}
+
 func (l *Log) checkSize(n int) error {
 	if l.opts.Sealer != nil {
 		n += MaxSealOverhead
