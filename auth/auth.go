@@ -27,6 +27,11 @@ type Store interface {
 	// Authenticate returns the user when password is right for name and the
 	// user may connect from remote.
 	Authenticate(name, password string, remote net.Addr) (*User, error)
+	// AuthenticateExternal returns user name, whose identity a verified
+	// TLS client certificate established (SASL EXTERNAL, STOMP
+	// certificate login): no password, but the user must exist and may
+	// connect from remote.
+	AuthenticateExternal(name string, remote net.Addr) (*User, error)
 }
 
 // MemoryStore is a Store held in memory: the default until users live in
@@ -68,6 +73,18 @@ func (s *MemoryStore) Authenticate(name, password string, remote net.Addr) (*Use
 		return nil, ErrRefused
 	}
 	if u.user.LoopbackOnly && !IsLoopback(remote) {
+		return nil, ErrRefused
+	}
+	user := u.user
+	return &user, nil
+}
+
+// AuthenticateExternal implements Store.
+func (s *MemoryStore) AuthenticateExternal(name string, remote net.Addr) (*User, error) {
+	s.mu.RLock()
+	u, ok := s.users[name]
+	s.mu.RUnlock()
+	if !ok || (u.user.LoopbackOnly && !IsLoopback(remote)) {
 		return nil, ErrRefused
 	}
 	user := u.user
