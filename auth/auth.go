@@ -1,13 +1,13 @@
-// Package auth decides who may connect: users, their passwords and where
-// they may connect from. Both protocol adapters ask the same Store, so a user
-// means the same thing over AMQP and STOMP.
+// Package auth decides who may connect and what they may do: users, their
+// passwords and tags, where they may connect from, their permissions per
+// vhost, topic permissions and limits (Registry). Every protocol adapter
+// asks the same Store, so a user and a permission mean the same thing over
+// AMQP, STOMP and the HTTP API.
 package auth
 
 import (
-	"crypto/subtle"
 	"errors"
 	"net"
-	"sync"
 )
 
 // ErrRefused is every authentication failure. Callers must not tell a
@@ -20,6 +20,8 @@ type User struct {
 	// LoopbackOnly users may connect only from a loopback address, as
 	// RabbitMQ's default guest user.
 	LoopbackOnly bool
+	// Tags as RabbitMQ's (administrator, monitoring, ...).
+	Tags []string
 }
 
 // Store checks credentials.
@@ -32,63 +34,24 @@ type Store interface {
 	// certificate login): no password, but the user must exist and may
 	// connect from remote.
 	AuthenticateExternal(name string, remote net.Addr) (*User, error)
+	// VHostAccess checks that user may open a connection to vhost.
+	VHostAccess(user, vhost string) error
+	// Authorize checks that user may do op on a queue or exchange;
+	// a refusal is a *Denied with RabbitMQ's text.
+	Authorize(user, vhost string, kind Kind, name string, op Op) error
+	// AuthorizeTopic checks a routing key against topic permissions.
+	AuthorizeTopic(user, vhost, exchange, key string, op Op) error
 }
 
-// MemoryStore is a Store held in memory: the default until users live in
-// storage.
-type MemoryStore struct {
-	mu    sync.RWMutex
-	users map[string]memoryUser
-}
-
-type memoryUser struct {
-	user     User
-	password []byte
-}
-
-// NewMemoryStore returns an empty store.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{users: map[string]memoryUser{}} }
-
-// DefaultStore holds the user guest/guest, accepted from loopback only, as
-// RabbitMQ ships.
-func DefaultStore() *MemoryStore {
-	s := NewMemoryStore()
-	s.Add(User{Name: "guest", LoopbackOnly: true}, "guest")
-	return s
-}
-
-// Add creates or replaces a user.
-func (s *MemoryStore) Add(u User, password string) {
-	s.mu.Lock()
-	s.users[u.Name] = memoryUser{user: u, password: []byte(password)}
-	s.mu.Unlock()
-}
-
-// Authenticate implements Store.
-func (s *MemoryStore) Authenticate(name, password string, remote net.Addr) (*User, error) {
-	s.mu.RLock()
-	u, ok := s.users[name]
-	s.mu.RUnlock()
-	if !ok || subtle.ConstantTimeCompare(u.password, []byte(password)) != 1 {
-		return nil, ErrRefused
+// DefaultStore is a registry with RabbitMQ's default user, guest/guest,
+// an administrator with every permission on vhost "/", accepted from
+// loopback only.
+func DefaultStore() *Registry {
+	r := NewRegistry("guest")
+	if err := r.Bootstrap("", ""); err != nil {
+		panic(err) // only a failing random source gets here
 	}
-	if u.user.LoopbackOnly && !IsLoopback(remote) {
-		return nil, ErrRefused
-	}
-	user := u.user
-	return &user, nil
-}
-
-// AuthenticateExternal implements Store.
-func (s *MemoryStore) AuthenticateExternal(name string, remote net.Addr) (*User, error) {
-	s.mu.RLock()
-	u, ok := s.users[name]
-	s.mu.RUnlock()
-	if !ok || (u.user.LoopbackOnly && !IsLoopback(remote)) {
-		return nil, ErrRefused
-	}
-	user := u.user
-	return &user, nil
+	return r
 }
 
 // IsLoopback reports whether addr is a loopback TCP address. Anything else,

@@ -30,7 +30,7 @@ func TestDefaultGuestLoopbackOnly(t *testing.T) {
 			t.Errorf("got user %q", u.Name)
 		}
 	}
-	s.Add(User{Name: "app"}, "secret")
+	addUser(t, s, "app", "secret")
 	if _, err := s.Authenticate("app", "secret", remote); err != nil {
 		t.Errorf("non-loopback user from remote: %v", err)
 	}

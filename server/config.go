@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-mq/sluice/storage/wal"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +30,17 @@ type Config struct {
 	AMQPAddr  string `yaml:"amqp_addr" flag:"amqp-addr" help:"AMQP 0-9-1 listen address (empty: off)"`
 	STOMPAddr string `yaml:"stomp_addr" flag:"stomp-addr" help:"STOMP listen address (empty: off)"`
 	HTTPAddr  string `yaml:"http_addr" flag:"http-addr" help:"HTTP listen address for health and STOMP over WebSocket at /ws (empty: off)"`
+
+	// TLS listeners are on only when tls-cert is set (docs/SECURITY.md).
+	AMQPSAddr           string `yaml:"amqps_addr" flag:"amqps-addr" help:"AMQP 0-9-1 over TLS listen address, on when tls-cert is set (empty: off)"`
+	STOMPSAddr          string `yaml:"stomps_addr" flag:"stomps-addr" help:"STOMP over TLS listen address, on when tls-cert is set (empty: off)"`
+	HTTPSAddr           string `yaml:"https_addr" flag:"https-addr" help:"HTTPS listen address (the HTTP listener's API and STOMP over secure WebSocket at /ws), on when tls-cert is set (empty: off)"`
+	TLSCert             string `yaml:"tls_cert" flag:"tls-cert" help:"PEM certificate (chain) the TLS listeners present; reloaded with tls-key on SIGHUP"`
+	TLSKey              string `yaml:"tls_key" flag:"tls-key" help:"PEM private key of tls-cert"`
+	TLSCA               string `yaml:"tls_ca" flag:"tls-ca" help:"PEM file of the CAs that sign client certificates (needed when tls-client-auth is request or require)"`
+	TLSClientAuth       string `yaml:"tls_client_auth" flag:"tls-client-auth" help:"client certificates on TLS listeners: none, request (verified when given) or require; with request or require AMQP offers SASL EXTERNAL and STOMP logs in by certificate"`
+	TLSCertLoginFrom    string `yaml:"tls_cert_login_from" flag:"tls-cert-login-from" help:"which part of a client certificate names its user (SASL EXTERNAL, STOMP): common_name, distinguished_name or subject_alternative_name, as RabbitMQ's ssl_cert_login_from"`
+	TLSCertLoginSANType string `yaml:"tls_cert_login_san_type" flag:"tls-cert-login-san-type" help:"with tls-cert-login-from subject_alternative_name, the kind of name whose first entry is taken: dns, email, ip or uri"`
 
 	LogLevel  string `yaml:"log_level" flag:"log-level" help:"log level: debug, info, warn, error"`
 	LogFormat string `yaml:"log_format" flag:"log-format" help:"log format: auto (console on a terminal, JSON otherwise), console or json"`
@@ -59,6 +71,10 @@ type Config struct {
 	AMQPMaxHandshakeFrame  ByteSize `yaml:"amqp_max_handshake_frame" flag:"amqp-max-handshake-frame" help:"largest AMQP frame before connection.tune-ok (connection.start-ok with the client's properties must fit; RabbitMQ's is 4096)"`
 	STOMPMaxHandshakeFrame ByteSize `yaml:"stomp_max_handshake_frame" flag:"stomp-max-handshake-frame" help:"largest STOMP frame before CONNECTED (CONNECT and anything sent with it)"`
 
+	DefaultUser   string `yaml:"default_user" flag:"default-user" help:"on a data directory with no users yet, create this administrator (with every permission on vhost /) instead of guest/guest; with default-pass"`
+	DefaultPass   string `yaml:"default_pass" flag:"default-pass" help:"password of default-user (prefer the SLUICE_DEFAULT_PASS environment variable: flags show in the process list)"`
+	LoopbackUsers string `yaml:"loopback_users" flag:"loopback-users" help:"comma-separated users who may log in only from a loopback address, as RabbitMQ's loopback_users (empty: none)"`
+
 	WSAllowedOrigins string `yaml:"ws_allowed_origins" flag:"ws-allowed-origins" help:"comma-separated Origins allowed to open STOMP over WebSocket at /ws besides the same origin, such as https://app.example or https://*.example; * allows any (empty: same origin only)"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" flag:"shutdown-timeout" help:"time connections get to close on SIGTERM"`
@@ -81,6 +97,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		DataDir:               "./data",
+		LoopbackUsers:         "guest",
 		AMQPAddr:              ":5672",
 		STOMPAddr:             ":61613",
 		HTTPAddr:              ":15672",
@@ -111,6 +128,13 @@ func Defaults() Config {
 		STOMPMaxHandshakeFrame: 4 << 10,
 		AMQPMaxHandshakeFrame:  4096,
 		MaxDedupCacheSize:      1_000_000,
+
+		AMQPSAddr:           ":5671",
+		STOMPSAddr:          ":61614",
+		HTTPSAddr:           ":15671",
+		TLSClientAuth:       "none",
+		TLSCertLoginFrom:    "common_name",
+		TLSCertLoginSANType: "dns",
 	}
 }
 
@@ -215,6 +239,9 @@ func (c *Config) validate() error {
 	if c.SegmentSize < wal.MinSegmentSize || c.SegmentSize > wal.MaxSegmentSize {
 		return fmt.Errorf("segment-size must be between %v and %v, not %d", ByteSize(wal.MinSegmentSize), ByteSize(wal.MaxSegmentSize), c.SegmentSize)
 	}
+	if (c.DefaultUser == "") != (c.DefaultPass == "") {
+		return fmt.Errorf("default-user and default-pass go together")
+	}
 	if c.ChannelMax < 1 || c.ChannelMax > 65535 {
 		return fmt.Errorf("channel-max must be between 1 and 65535")
 	}
@@ -224,7 +251,24 @@ func (c *Config) validate() error {
 	if _, err := c.syncMode(); err != nil {
 		return err
 	}
-	return nil
+	return c.validateTLS()
+}
+
+// validateTLS checks the TLS settings' values; the files are read when
+// the server starts.
+func (c *Config) validateTLS() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("tls-cert and tls-key go together")
+	}
+	auth, err := tlsconfig.ParseClientAuth(c.TLSClientAuth)
+	if err != nil {
+		return err
+	}
+	if auth != tlsconfig.ClientAuthNone && c.TLSCA == "" {
+		return fmt.Errorf("tls-client-auth %s needs tls-ca, the CAs that sign client certificates", auth)
+	}
+	_, err = tlsconfig.ParseLogin(c.TLSCertLoginFrom, c.TLSCertLoginSANType)
+	return err
 }
 
 type configField struct {

@@ -38,7 +38,7 @@ type Server struct {
 	cfg    Config
 	log    zerolog.Logger
 	Broker *broker.Broker
-	Users  *auth.MemoryStore
+	Users  *auth.Registry
 
 	amqp  *amqp.Server
 	mux   *http.ServeMux
@@ -59,7 +59,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, Users: auth.DefaultStore(),
+	s := &Server{cfg: cfg, log: log, Users: auth.NewRegistry(splitList(cfg.LoopbackUsers)...),
 		listeners: map[string]net.Listener{}, protos: map[string]protocolServer{}, serveErr: make(chan error, 4)}
 	s.Broker = broker.New(broker.Config{MaxConsumersPerSession: cfg.ConsumersPerChannel, MaxQueues: cfg.MaxQueues,
 		ResidentBytes: int64(cfg.QueueResidentBytes), FlowMessages: cfg.QueueFlowMessages,

@@ -85,6 +85,10 @@ func (s *Server) openStorage() error {
 		return err
 	}
 	s.Broker.RestoreDedup(rec.Dedup)
+	if err := s.openUsers(st); err != nil {
+		st.Close()
+		return err
+	}
 	s.store = st
 	s.log.Info().Int("messages", rec.MessageCount).Int("queues", len(rec.Definitions.Queues)).Msg("storage recovered")
 	return nil
@@ -104,4 +108,34 @@ func (s *Server) ReloadKeyring() error {
 		return err
 	}
 	return s.store.SetKeyring(k)
+}
+
+// openUsers loads the user database and makes every later change to it
+// durable; a data directory with no users gets its first one:
+// --default-user, or RabbitMQ's guest/guest. A loaded database is saved
+// once again, so that one read unsealed (--encryption-accept-unsealed) is
+// sealed from now on.
+func (s *Server) openUsers(st *storage.Store) error {
+	data, err := st.LoadUsers()
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if data != nil {
+		if err := s.Users.Load(data); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	s.Users.SetSaver(st.SaveUsers)
+	if data != nil {
+		return s.Users.Resave()
+	}
+	if err := s.Users.Bootstrap(s.cfg.DefaultUser, s.cfg.DefaultPass); err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	name := s.cfg.DefaultUser
+	if name == "" {
+		name = "guest"
+	}
+	s.log.Info().Str("user", name).Msg("no users yet: created the default administrator")
+	return nil
 }

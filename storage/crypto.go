@@ -66,6 +66,7 @@ var recordsPerSubkey = 1 << 24
 const (
 	placeLog         byte = 1
 	placeDefinitions byte = 2
+	placeUsers       byte = 3
 )
 
 // binding is where a sealed payload belongs.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -166,4 +167,41 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// usersFile holds the user database (auth.Registry's persistent form: users
+// with salted password hashes, permissions, limits), sealed like the
+// definitions and rewritten whole on each change in the same way. Storage
+// does not read what is inside.
+const usersFile = "users.bin"
+
+// SaveUsers durably replaces the stored user database.
+func (s *Store) SaveUsers(data []byte) error {
+	s.defsMu.Lock()
+	defer s.defsMu.Unlock()
+	return writeFileAtomic(filepath.Join(s.opts.Dir, usersFile), s.keyring().seal(nil, s.usersBinding(), data))
+}
+
+// LoadUsers returns the stored user database, or nil when there is none
+// (a new data directory).
+func (s *Store) LoadUsers() ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(s.opts.Dir, usersFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	plain, err := s.keyring().open(nil, data, s.usersBinding(), s.opts.AcceptUnsealed)
+	if errors.Is(err, ErrUnsealed) {
+		return nil, fmt.Errorf("%s: %w: %s", usersFile, err, acceptUnsealedHint)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", usersFile, err)
+	}
+	return plain, nil
+}
+
+func (s *Store) usersBinding() binding {
+	return binding{place: placeUsers, dataID: s.dataID}
 }
