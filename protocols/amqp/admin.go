@@ -77,3 +77,17 @@ func (c *conn) connInfo() ConnInfo {
 	c.chMu.Unlock()
 	return info
 }
+
+// CloseConnections closes, with 320 CONNECTION_FORCED and reason, every
+// open connection whose user and vhost match, as RabbitMQ does to the
+// connections of a deleted user or vhost. It reports how many it closed.
+func (s *Server) CloseConnections(match func(user, vhost string) bool, reason string) int {
+	n := 0
+	for _, c := range s.openConns() {
+		if match(c.user, c.vhost.Name()) {
+			n++
+			go c.forceClose("CONNECTION_FORCED - " + reason)
+		}
+	}
+	return n
+}
