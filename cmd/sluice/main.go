@@ -51,23 +51,7 @@ func run() int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-wait:
-	for {
-		select {
-		case <-hup:
-			if err := srv.ReloadKeyring(); err != nil {
-				log.Error().Err(err).Msg("SIGHUP: keyring not reloaded")
-			} else {
-				log.Info().Msg("SIGHUP: keyring reloaded")
-			}
-		case sig := <-sigs:
-			log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal exits at once")
-			break wait
-		case err := <-srv.Err():
-			log.Error().Err(err).Msg("listener failed; shutting down")
-			break wait
-		}
-	}
+	code := waitForStop(srv, log, sigs, hup)
 	go func() {
 		<-sigs
 		log.Warn().Msg("second signal: exiting now")
@@ -78,7 +62,36 @@ wait:
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error().Err(err).Msg("shutdown incomplete")
 	}
-	return 0
+	return code
+}
+
+// running is what waitForStop needs of the server.
+type running interface {
+	Err() <-chan error
+	ReloadKeyring() error
+}
+
+// waitForStop serves SIGHUP (reloads) until a signal asks the broker to
+// stop (exit status 0 after a clean shutdown) or a listener fails (status
+// 1: a broker that stopped serving must not look like one that was asked
+// to stop, to its supervisor).
+func waitForStop(srv running, log zerolog.Logger, sigs, hup <-chan os.Signal) int {
+	for {
+		select {
+		case <-hup:
+			if err := srv.ReloadKeyring(); err != nil {
+				log.Error().Err(err).Msg("SIGHUP: keyring not reloaded")
+			} else {
+				log.Info().Msg("SIGHUP: keyring reloaded")
+			}
+		case sig := <-sigs:
+			log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal exits at once")
+			return 0
+		case err := <-srv.Err():
+			log.Error().Err(err).Msg("listener failed; shutting down")
+			return 1
+		}
+	}
 }
 
 func newLogger(cfg server.Config) (zerolog.Logger, error) {
