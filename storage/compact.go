@@ -29,6 +29,7 @@ func (s *Store) compactLoop() {
 // few live messages of sparse head segments forward first. It stops at the
 // first head segment that is mostly live: its data is needed anyway.
 func (s *Store) Compact() error {
+	defer s.noteLive()
 	for {
 		segs := s.log.Segments()
 		sort.Slice(segs, func(i, j int) bool { return segs[i].ID < segs[j].ID })
@@ -63,9 +64,11 @@ func (s *Store) Compact() error {
 			// A head whose live data is still going down (a queue
 			// draining it) frees itself: copying it would only write
 			// again what consumers are about to take. Copy once it
-			// stopped shrinking between two checks.
-			if !s.headKnown || head.ID != s.headSeen || liveBytes < s.headLive {
-				s.headKnown, s.headSeen, s.headLive = true, head.ID, liveBytes
+			// stopped shrinking since the last pass. Every segment's
+			// live bytes are noted at the end of a pass, so that one
+			// pass can take as many stopped heads as there are:
+			// taking one per pass fell behind a busy log.
+			if prev, seen := s.prevLive[head.ID]; !seen || liveBytes < prev {
 				return nil
 			}
 			if err := s.copyForward(head); err != nil {
@@ -83,6 +86,17 @@ func (s *Store) Compact() error {
 		s.mu.Unlock()
 		s.lg.Debug().Uint64("segment", uint64(head.ID)).Int("copied", live).Msg("storage: segment reclaimed")
 	}
+}
+
+// noteLive records every segment's live bytes for the next pass.
+func (s *Store) noteLive() {
+	s.mu.Lock()
+	live := make(map[wal.Pos]int64, len(s.segs))
+	for id, st := range s.segs {
+		live[id] = st.liveBytes
+	}
+	s.mu.Unlock()
+	s.prevLive = live
 }
 
 // copyChunk bounds the record bytes one copy-forward step holds in

@@ -69,11 +69,9 @@ type Store struct {
 	dedup  map[dedupKey]*liveDedup
 	closed atomic.Bool
 
-	// The head segment the last compaction saw and its live bytes then
-	// (compaction goroutine only).
-	headKnown bool
-	headSeen  wal.Pos
-	headLive  int64
+	// Every segment's live bytes when the last compaction pass ended
+	// (used by Compact only, which is not run concurrently).
+	prevLive map[wal.Pos]int64
 
 	defsMu sync.Mutex
 	stop   chan struct{}
