@@ -94,3 +94,21 @@ func verifyPassword(algorithm, stored, password string) bool {
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(stored)) == 1
 }
+
+const (
+	keyIDAlphabet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+// randomString returns n characters drawn uniformly from alphabet (whose
+// length divides 256, so that no character is likelier).
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

@@ -76,6 +76,17 @@ type UserRecord struct {
 	HashingAlgorithm string           `json:"hashing_algorithm"`
 	Tags             []string         `json:"tags"`
 	Limits           map[string]int64 `json:"limits,omitempty"`
+	// AccessKeys sign SQS requests (AWS Signature Version 4) as this
+	// user. The secret must be kept, not hashed: SigV4 verifies an HMAC
+	// made with it. The user database is sealed at rest.
+	AccessKeys []AccessKey `json:"access_keys,omitempty"`
+}
+
+// AccessKey is an AWS-style key pair.
+type AccessKey struct {
+	ID      string `json:"access_key_id"`
+	Secret  string `json:"secret_access_key"`
+	Created int64  `json:"created"` // unix seconds
 }
 
 // Permission is a user's configure, write and read patterns in a vhost.
@@ -219,6 +230,7 @@ func (r *Registry) Users() []UserRecord {
 
 func cloneUser(u *UserRecord) UserRecord {
 	c := *u
+	c.AccessKeys = slices.Clone(u.AccessKeys)
 	c.Tags = slices.Clone(u.Tags)
 	if c.Tags == nil {
 		c.Tags = []string{}
@@ -476,6 +488,9 @@ func (r *Registry) PutUser(u UserRecord) (created bool, err error) {
 		if exists && u.Limits == nil {
 			u.Limits = old.Limits // PUT of a user keeps its limits
 		}
+		if exists && u.AccessKeys == nil {
+			u.AccessKeys = old.AccessKeys // and its access keys
+		}
 		st.users[u.Name] = &u
 		return Change{}, nil
 	})
@@ -640,6 +655,68 @@ func (r *Registry) ForgetVHost(vhost string) error {
 		delete(st.vhostLimits, vhost)
 		return Change{}, nil
 	})
+}
+
+// --- access keys (SQS) ---
+
+// GuestAccessKey is the key pair the guest user has without creating one,
+// as SQS emulators use: id and secret "guest", loopback only like guest.
+const GuestAccessKey = "guest"
+
+// CreateAccessKey gives user a new random key pair (20-character id
+// starting with "SLU", 40-character secret, as AWS's shapes).
+func (r *Registry) CreateAccessKey(user string, now int64) (AccessKey, error) {
+	k := AccessKey{ID: "SLU" + randomString(17, keyIDAlphabet), Secret: randomString(40, secretAlphabet), Created: now}
+	err := r.change(func(st *state) (Change, error) {
+		u, ok := st.users[user]
+		if !ok {
+			return Change{}, ErrNoUser
+		}
+		c := cloneUser(u)
+		c.AccessKeys = append(c.AccessKeys, k)
+		st.users[user] = &c
+		return Change{}, nil
+	})
+	return k, err
+}
+
+// DeleteAccessKey removes one of user's key pairs; found says whether it
+// was there.
+func (r *Registry) DeleteAccessKey(user, id string) (found bool, err error) {
+	err = r.change(func(st *state) (Change, error) {
+		u, ok := st.users[user]
+		if !ok {
+			return Change{}, ErrNoUser
+		}
+		c := cloneUser(u)
+		c.AccessKeys = slices.DeleteFunc(c.AccessKeys, func(k AccessKey) bool { return k.ID == id })
+		found = len(c.AccessKeys) != len(u.AccessKeys)
+		st.users[user] = &c
+		return Change{}, nil
+	})
+	return found, err
+}
+
+// AccessKeySecret finds the user and secret of an access key id, for a
+// SigV4 check; the user's loopback rule is applied as for a login. The
+// guest user has GuestAccessKey with secret "guest".
+func (r *Registry) AccessKeySecret(id string, remote net.Addr) (user *User, secret string, err error) {
+	st := r.state.Load()
+	if id == GuestAccessKey {
+		if u, ok := st.users["guest"]; ok {
+			user, err := r.admit(u, remote)
+			return user, "guest", err
+		}
+	}
+	for _, u := range st.users {
+		for _, k := range u.AccessKeys {
+			if k.ID == id {
+				user, err := r.admit(u, remote)
+				return user, k.Secret, err
+			}
+		}
+	}
+	return nil, "", ErrRefused
 }
 
 // --- bootstrap ---

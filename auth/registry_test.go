@@ -264,3 +264,46 @@ func TestAuthorizeAllocatesNothing(t *testing.T) {
 		t.Errorf("Authorize allocates %v times per granted check", n)
 	}
 }
+
+func TestAccessKeys(t *testing.T) {
+	var saved []byte
+	r := NewRegistry("guest")
+	r.SetSaver(func(b []byte) error { saved = b; return nil })
+	if err := r.Bootstrap("", ""); err != nil {
+		t.Fatal(err)
+	}
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	if u, secret, err := r.AccessKeySecret(GuestAccessKey, local); err != nil || u.Name != "guest" || secret != "guest" {
+		t.Fatalf("guest key from loopback: %v %q %v", u, secret, err)
+	}
+	if _, _, err := r.AccessKeySecret(GuestAccessKey, remote); err == nil {
+		t.Fatal("guest key accepted from a remote address")
+	}
+	addUser(t, r, "app", "pw")
+	k, err := r.CreateAccessKey("app", 1700000000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k.ID) != 20 || len(k.Secret) != 40 {
+		t.Errorf("key shapes: %q %q", k.ID, k.Secret)
+	}
+	// A PUT of the user (a password change) keeps its keys; they survive
+	// a reload.
+	hash, _ := HashPassword("", "new")
+	if _, err := r.PutUser(UserRecord{Name: "app", PasswordHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	l := NewRegistry("guest")
+	if err := l.Load(saved); err != nil {
+		t.Fatal(err)
+	}
+	if u, secret, err := l.AccessKeySecret(k.ID, remote); err != nil || u.Name != "app" || secret != k.Secret {
+		t.Fatalf("after reload: %v %q %v", u, secret, err)
+	}
+	if found, err := l.DeleteAccessKey("app", k.ID); !found || err != nil {
+		t.Fatalf("delete: %v %v", found, err)
+	}
+	if _, _, err := l.AccessKeySecret(k.ID, remote); err == nil {
+		t.Fatal("a deleted key still signs")
+	}
+}
