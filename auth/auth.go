@@ -41,6 +41,13 @@ type Store interface {
 	Authorize(user, vhost string, kind Kind, name string, op Op) error
 	// AuthorizeTopic checks a routing key against topic permissions.
 	AuthorizeTopic(user, vhost, exchange, key string, op Op) error
+	// TopicRestricted reports whether user has a topic permission on
+	// exchange in vhost (AuthorizeTopic can refuse something there).
+	TopicRestricted(user, vhost, exchange string) bool
+	// UserLimit and VHostLimit return a limit (LimitMaxConnections, ...);
+	// ok is false when there is none.
+	UserLimit(user, name string) (n int64, ok bool)
+	VHostLimit(vhost, name string) (n int64, ok bool)
 }
 
 // DefaultStore is a registry with RabbitMQ's default user, guest/guest,
