@@ -24,6 +24,10 @@ type Limiter struct {
 	// buffers) anyone can hold open until the handshake timeout.
 	MaxHandshaking int
 
+	// Opened counts open connections and channels against the limits
+	// of the user database (per user and per vhost).
+	Opened Opened
+
 	handshaking atomic.Int64
 
 	mu      sync.Mutex
@@ -79,5 +83,75 @@ func (l *Limiter) Release(user string) {
 	l.total--
 	if l.perUser[user]--; l.perUser[user] <= 0 {
 		delete(l.perUser, user)
+	}
+}
+
+// Opened counts open connections per user and per vhost, and open
+// channels per user, against the limits the user database sets
+// (RabbitMQ's user and vhost max-connections, user max-channels). A
+// negative limit is none; 0 refuses everything, as RabbitMQ. Counting and
+// checking happen under one lock, so concurrent opens cannot both pass
+// the last free place. The zero Opened is ready to use and shared by
+// every protocol listener.
+type Opened struct {
+	mu       sync.Mutex
+	perUser  map[string]int64
+	perVHost map[string]int64
+	channels map[string]int64
+}
+
+// Enter counts a connection of user opening vhost, or returns why it is
+// refused, in RabbitMQ's words (rabbit_reader: the vhost's limit first).
+// Every entered connection must Leave.
+func (o *Opened) Enter(user, vhost string, userMax, vhostMax int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if vhostMax >= 0 && o.perVHost[vhost] >= vhostMax {
+		return fmt.Errorf("access to vhost '%s' refused for user '%s': connection limit (%d) is reached", vhost, user, vhostMax)
+	}
+	if userMax >= 0 && o.perUser[user] >= userMax {
+		return fmt.Errorf("connection refused for user '%s': user connection limit (%d) is reached", user, userMax)
+	}
+	if o.perUser == nil {
+		o.perUser, o.perVHost = map[string]int64{}, map[string]int64{}
+	}
+	o.perUser[user]++
+	o.perVHost[vhost]++
+	return nil
+}
+
+// Leave uncounts an entered connection.
+func (o *Opened) Leave(user, vhost string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	dec(o.perUser, user)
+	dec(o.perVHost, vhost)
+}
+
+// OpenChannel counts a channel of user against max, or returns
+// RabbitMQ's refusal. Every counted channel must CloseChannel.
+func (o *Opened) OpenChannel(user string, max int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if max >= 0 && o.channels[user] >= max {
+		return fmt.Errorf("number of channels opened for user '%s' has reached the maximum allowed user limit of %d", user, max)
+	}
+	if o.channels == nil {
+		o.channels = map[string]int64{}
+	}
+	o.channels[user]++
+	return nil
+}
+
+// CloseChannel uncounts a channel counted by OpenChannel.
+func (o *Opened) CloseChannel(user string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	dec(o.channels, user)
+}
+
+func dec(m map[string]int64, k string) {
+	if m[k]--; m[k] <= 0 {
+		delete(m, k)
 	}
 }

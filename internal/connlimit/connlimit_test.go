@@ -51,3 +51,39 @@ func TestHandshakes(t *testing.T) {
 		}
 	}
 }
+
+func TestOpened(t *testing.T) {
+	var o Opened
+	if err := o.Enter("u", "/", -1, 0); err == nil || err.Error() != "access to vhost '/' refused for user 'u': connection limit (0) is reached" {
+		t.Fatalf("vhost limit 0: %v", err)
+	}
+	if err := o.Enter("u", "/", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Enter("u", "/", 1, 2); err == nil || err.Error() != "connection refused for user 'u': user connection limit (1) is reached" {
+		t.Fatalf("user limit: %v", err)
+	}
+	if err := o.Enter("v", "/", -1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Enter("w", "/", -1, 2); err == nil || err.Error() != "access to vhost '/' refused for user 'w': connection limit (2) is reached" {
+		t.Fatalf("vhost limit: %v", err)
+	}
+	o.Leave("u", "/")
+	if err := o.Enter("u", "/", 1, 2); err != nil {
+		t.Fatalf("after Leave: %v", err)
+	}
+	if err := o.OpenChannel("u", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.OpenChannel("u", 1); err == nil || err.Error() != "number of channels opened for user 'u' has reached the maximum allowed user limit of 1" {
+		t.Fatalf("channels: %v", err)
+	}
+	o.CloseChannel("u")
+	if err := o.OpenChannel("u", 1); err != nil {
+		t.Fatalf("after CloseChannel: %v", err)
+	}
+	if len(o.perUser) != 2 || len(o.channels) != 1 {
+		t.Fatalf("maps: %v %v", o.perUser, o.channels)
+	}
+}
