@@ -19,6 +19,8 @@ type VHost struct {
 	mu        sync.RWMutex
 	exchanges map[string]*Exchange
 	queues    map[string]*Queue
+	// meta is what the management API sets on a vhost (vhost_admin.go).
+	meta VHostMeta
 }
 
 // Predeclared exchanges every vhost has, as in RabbitMQ.
@@ -235,6 +237,11 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	name := d.Name
 	if q, ok := v.queues[name]; ok {
 		v.mu.Unlock()
+		if d.Admit != nil && !d.Passive {
+			if err := d.Admit(name, false, 0); err != nil {
+				return QueueInfo{}, false, err
+			}
+		}
 		if !q.accessibleBy(d.Owner) || (!d.Passive && d.Exclusive != q.exclusive) {
 			return QueueInfo{}, false, errQueueLocked(name, v.name)
 		}
@@ -257,6 +264,11 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 		name = newName("amq.gen-")
 	} else if reservedName(name) {
 		return QueueInfo{}, false, errorf(CodeAccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	if d.Admit != nil {
+		if err := d.Admit(name, true, len(v.queues)); err != nil {
+			return QueueInfo{}, false, err
+		}
 	}
 	if max := v.b.cfg.MaxQueues; max > 0 && len(v.queues) >= max {
 		return QueueInfo{}, false, errorf(CodeResourceError, "cannot declare queue '%s' in vhost '%s': queue limit of %d reached", name, v.name, max)
