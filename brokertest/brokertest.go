@@ -31,6 +31,10 @@ func New(t testing.TB, opts ...Option) *Broker {
 	cfg.AMQPAddr = "127.0.0.1:0"
 	cfg.STOMPAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	// The TLS listeners open only when an option sets a certificate.
+	cfg.AMQPSAddr = "127.0.0.1:0"
+	cfg.STOMPSAddr = "127.0.0.1:0"
+	cfg.HTTPSAddr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Small log segments: quick to preallocate and to scan on a restart.
 	cfg.SegmentSize = 4 << 20

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,7 @@ type Server struct {
 	amqp  *amqp.Server
 	mux   *http.ServeMux
 	httpS *http.Server
+	tls   tlsState
 
 	store *storage.Store
 
@@ -71,6 +73,9 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	// One limiter for every listener: the limits are the broker's.
 	limits := &connlimit.Limiter{Max: cfg.MaxConnections, MaxPerUser: cfg.MaxConnectionsPerUser,
 		MaxHandshaking: cfg.MaxHandshaking}
+	if err := s.setupTLS(limits); err != nil {
+		return nil, err
+	}
 	hb := cfg.Heartbeat
 	if hb == 0 {
 		hb = -1 // the adapter's zero means "default"; the operator's means off
@@ -136,12 +141,15 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 // address that cannot be bound is an error and nothing is left running.
 func (s *Server) Start() error {
 	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr}
-	for _, name := range []string{"amqp", "stomp", "http"} {
+	for name, addr := range s.tlsAddrs() {
+		addrs[name] = addr
+	}
+	for _, name := range []string{"amqp", "stomp", "http", "amqps", "stomps", "https"} {
 		addr := addrs[name]
 		if addr == "" {
 			continue
 		}
-		if name != "http" && s.protos[name] == nil {
+		if proto := cmp.Or(tlsListeners[name], name); proto != "http" && s.protos[proto] == nil {
 			s.log.Warn().Str("listener", name).Msg("protocol not available in this build; listener off")
 			continue
 		}
@@ -165,6 +173,9 @@ func (s *Server) Start() error {
 			}(ln)
 			continue
 		}
+		if s.serveTLSListener(name, ln) {
+			continue
+		}
 		p := s.protos[name]
 		go func(name string, ln net.Listener) {
 			if err := p.Serve(ln); err != nil {
@@ -178,7 +189,8 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Addr is the bound address of a listener ("amqp", "stomp", "http"), or nil.
+// Addr is the bound address of a listener ("amqp", "stomp", "http",
+// "amqps", "stomps", "https"), or nil.
 func (s *Server) Addr(name string) net.Addr {
 	if ln := s.listeners[name]; ln != nil {
 		return ln.Addr()
@@ -218,6 +230,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.httpS != nil {
 		_ = s.httpS.Shutdown(ctx)
+	}
+	if s.tls.https != nil {
+		_ = s.tls.https.Shutdown(ctx)
 	}
 	wg.Wait()
 	// Adapters first (no client calls any more), then the broker's own

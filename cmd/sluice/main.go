@@ -69,6 +69,7 @@ func run() int {
 type running interface {
 	Err() <-chan error
 	ReloadKeyring() error
+	ReloadTLS() error
 }
 
 // waitForStop serves SIGHUP (reloads) until a signal asks the broker to
@@ -84,6 +85,7 @@ func waitForStop(srv running, log zerolog.Logger, sigs, hup <-chan os.Signal) in
 			} else {
 				log.Info().Msg("SIGHUP: keyring reloaded")
 			}
+			_ = srv.ReloadTLS() // it logs the outcome
 		case sig := <-sigs:
 			log.Info().Str("signal", sig.String()).Msg("shutting down; a second signal exits at once")
 			return 0

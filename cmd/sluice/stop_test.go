@@ -13,6 +13,7 @@ type fakeRunning struct{ errs chan error }
 
 func (f fakeRunning) Err() <-chan error    { return f.errs }
 func (f fakeRunning) ReloadKeyring() error { return nil }
+func (f fakeRunning) ReloadTLS() error     { return nil }
 
 // TestListenerFailureExitsNonZero: a broker that stopped because a
 // listener failed exited with status 0, as if asked to stop (seen in the

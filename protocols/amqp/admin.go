@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
 
 // ConnInfo describes an open connection for the management API.
@@ -18,6 +19,8 @@ type ConnInfo struct {
 	Channels         int           `json:"channels"`
 	ClientProperties message.Table `json:"client_properties"`
 	ConnectedAt      int64         `json:"connected_at"`
+	// ssl, ssl_protocol, ssl_cipher, peer_cert_subject, ...
+	tlsconfig.ConnInfo
 }
 
 func (c *conn) name() string {
@@ -68,7 +71,7 @@ func (s *Server) openConns() []*conn {
 // again from their encoding.
 func (c *conn) connInfo() ConnInfo {
 	info := ConnInfo{Name: c.name(), User: c.user, VHost: c.vhost.Name(), Peer: c.nc.RemoteAddr().String(),
-		Protocol: "AMQP 0-9-1", ConnectedAt: c.openedAt.Load()}
+		Protocol: "AMQP 0-9-1", ConnectedAt: c.openedAt.Load(), ConnInfo: tlsconfig.Describe(c.tlsState())}
 	if c.clientProps != nil {
 		info.ClientProperties, _ = wire.DecodeTable(c.clientProps)
 	}

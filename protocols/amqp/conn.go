@@ -3,6 +3,7 @@ package amqp
 import (
 	"bytes"
 	"cmp"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,10 +19,12 @@ import (
 	"unsafe"
 
 	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
 
 // conn is one client connection: a goroutine that runs the handshake
@@ -80,6 +83,10 @@ type conn struct {
 	toldBlocked bool // connection.blocked sent, unblocked owed
 
 	hbTimer atomic.Pointer[time.Timer] // heartbeatTick; nil when heartbeats are off
+
+	// tlsMgr is the TLS listener's configuration; nil on a plain
+	// listener. nc is then a *tls.Conn.
+	tlsMgr *tlsconfig.Manager
 }
 
 // clientCaps are the capabilities from the client's properties that
@@ -228,7 +235,16 @@ func (c *conn) event(e *zerolog.Event) *zerolog.Event {
 // open reads the protocol header and runs the handshake. It reports
 // whether the connection opened; if not, c.reason says why.
 func (c *conn) open() bool {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	deadline := time.Now().Add(c.srv.cfg.HandshakeTimeout)
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		// The TLS handshake is part of the handshake: one timeout for both.
+		if err := tlsconfig.Handshake(tc, deadline); err != nil {
+			tlsconfig.HandshakeFailed(&c.srv.log, c.nc.RemoteAddr().String(), err)
+			c.reason = "TLS handshake: " + err.Error()
+			return false
+		}
+	}
+	_ = c.nc.SetReadDeadline(deadline)
 	if err := wire.ReadProtocolHeader(c.nc); err != nil {
 		if errors.Is(err, wire.ErrProtocolHeader) {
 			// Tell the peer which protocol we speak, then hang up, as the
@@ -255,7 +271,7 @@ func (c *conn) open() bool {
 		return false
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
-	c.event(c.srv.log.Info()).Msg("connection opened")
+	tlsconfig.LogFields(c.event(c.srv.log.Info()), c.tlsState()).Msg("connection opened")
 	return true
 }
 
@@ -346,9 +362,13 @@ func (c *conn) readMethod() (wire.Method, []byte, error) {
 	}
 }
 
+// mechanisms are the SASL mechanisms connection.start offers everywhere;
+// EXTERNAL is added on TLS listeners that ask for client certificates.
+const mechanisms = "PLAIN AMQPLAIN"
+
 // connectionStart is the server's connection.start, the same for every
-// connection: it is encoded once.
-func connectionStart(cfg *Config) *wire.Preencoded {
+// connection of a kind of listener: it is encoded once.
+func connectionStart(cfg *Config, mechanisms string) *wire.Preencoded {
 	caps := message.Table{
 		"publisher_confirms":           true,
 		"exchange_exchange_bindings":   true,
@@ -369,7 +389,7 @@ func connectionStart(cfg *Config) *wire.Preencoded {
 		"capabilities": caps,
 	}
 	start, err := wire.Preencode(&wire.ConnectionStart{VersionMajor: 0, VersionMinor: 9,
-		ServerProperties: props, Mechanisms: "PLAIN AMQPLAIN", Locales: "en_US"})
+		ServerProperties: props, Mechanisms: mechanisms, Locales: "en_US"})
 	if err != nil {
 		// Unreachable: the table holds only strings and booleans.
 		panic("amqp: encoding connection.start: " + err.Error())
@@ -379,7 +399,11 @@ func connectionStart(cfg *Config) *wire.Preencoded {
 
 // handshake runs start / start-ok / tune / tune-ok / open / open-ok.
 func (c *conn) handshake() error {
-	c.out.method(0, c.srv.start)
+	start := c.srv.start
+	if c.offersExternal() {
+		start = c.srv.startExternal
+	}
+	c.out.method(0, start)
 	m, p, err := c.readMethod()
 	if err != nil {
 		return err
@@ -398,13 +422,20 @@ func (c *conn) handshake() error {
 	// decoded they take several times the room, and only the management
 	// API reads them.
 	c.clientProps = bytes.Clone(p[4 : 8+binary.BigEndian.Uint32(p[4:8])])
-	user, pass, err := parseSASL(so.Mechanism, so.Response)
-	if err != nil {
-		return c.handshakeError(err.(*wire.Error))
+	var user string
+	var u *auth.User
+	var aerr error
+	if so.Mechanism == "EXTERNAL" && c.offersExternal() {
+		user, u, aerr = c.authenticateExternal()
+	} else {
+		var pass string
+		if user, pass, err = parseSASL(so.Mechanism, so.Response); err != nil {
+			return c.handshakeError(err.(*wire.Error))
+		}
+		u, aerr = c.srv.users.Authenticate(user, pass, c.nc.RemoteAddr())
 	}
-	u, aerr := c.srv.users.Authenticate(user, pass, c.nc.RemoteAddr())
 	if aerr != nil {
-		c.event(c.srv.log.Warn()).Str("user", user).Str("mechanism", so.Mechanism).Msg("authentication failed")
+		c.event(c.srv.log.Warn()).Str("user", user).Str("mechanism", so.Mechanism).AnErr("reason", unlessRefused(aerr)).Msg("authentication failed")
 		c.reason = "authentication failed for user '" + user + "'"
 		if !c.caps.authFailure {
 			// A client that did not ask to be told gets the socket

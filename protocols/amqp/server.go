@@ -5,6 +5,7 @@ package amqp
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/sluice-mq/sluice/internal/connlimit"
 	"github.com/sluice-mq/sluice/internal/connset"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
 
 // Config holds the adapter's settings and limits. Zero values take the
@@ -110,6 +112,9 @@ type Server struct {
 	users  auth.Store
 	log    zerolog.Logger
 	start  *wire.Preencoded // connection.start, the same for every connection
+	// startExternal is connection.start on a TLS listener that asks for
+	// client certificates: it offers EXTERNAL too.
+	startExternal *wire.Preencoded
 
 	nextID atomic.Uint64
 
@@ -125,17 +130,29 @@ type Server struct {
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
 	return &Server{cfg: cfg, broker: b, users: users, log: log,
-		start: connectionStart(&cfg)}
+		start: connectionStart(&cfg, mechanisms), startExternal: connectionStart(&cfg, mechanisms+" EXTERNAL")}
 }
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
 // are retried with a capped backoff, as net/http does.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// ServeTLS is Serve for AMQPS: each connection's TLS handshake runs in its
+// own goroutine, counted as handshaking and within the handshake timeout
+// (conn.open), with tm's configuration. When tm asks for client
+// certificates, connection.start offers EXTERNAL.
+func (s *Server) ServeTLS(ln net.Listener, tm *tlsconfig.Manager) error { return s.serve(ln, tm) }
+
+func (s *Server) serve(ln net.Listener, tm *tlsconfig.Manager) error {
 	if !s.conns.AddListener(ln) {
 		return net.ErrClosed
 	}
 	return acceptloop.Run(ln, s.conns.Closing, func(nc net.Conn) {
+		if tm != nil {
+			nc = tls.Server(nc, tm.Config()) // no I/O until the handshake
+		}
 		c := newConn(s, nc)
+		c.tlsMgr = tm
 		if !s.conns.Add(c) {
 			nc.Close()
 			return

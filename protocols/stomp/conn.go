@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
 
 // supportedVersions is the version header of ERROR frames.
@@ -106,6 +108,9 @@ type conn struct {
 	// graceful asks teardown to close so that the client can read the
 	// last frame (ERROR, or the RECEIPT of DISCONNECT).
 	graceful bool
+	// tlsMgr is the TLS listener's configuration; nil on a plain
+	// listener and over WebSocket. The link's socket is then a *tls.Conn.
+	tlsMgr *tlsconfig.Manager
 }
 
 // readTracker is the frame reader's source. It serves what idleWait read
@@ -191,11 +196,14 @@ func (c *conn) serve() {
 	}
 	c.handshaking = true
 	hs := time.AfterFunc(c.srv.cfg.HandshakeTimeout, func() { c.abort("handshake timeout") })
-	err := c.handshake()
+	err := c.tlsHandshake()
+	if err == nil {
+		err = c.handshake()
+	}
 	hs.Stop()
 	c.endHandshake()
 	if err == nil {
-		c.log.Info().Str("version", c.version.String()).Msg("connection opened")
+		tlsconfig.LogFields(c.log.Info(), c.link.tlsState()).Str("version", c.version.String()).Msg("connection opened")
 		err = c.loop()
 	}
 	c.finish(err)
@@ -217,6 +225,12 @@ func (c *conn) refuseHandshake(err error) {
 	now := time.Now().UnixNano()
 	if last := c.srv.lastRefusalLog.Load(); now-last > int64(10*time.Second) && c.srv.lastRefusalLog.CompareAndSwap(last, now) {
 		c.log.Warn().Int("max", c.srv.cfg.Limits.MaxHandshaking).Msg("STOMP connection refused: too many connections in handshake (max-handshaking-connections)")
+	}
+	if c.tlsMgr != nil {
+		// An ERROR frame would need the TLS handshake this refusal is
+		// meant to spare: the socket just closes.
+		c.setReason(err.Error() + " (max-handshaking-connections)")
+		return
 	}
 	c.sendError(&stompError{msg: err.Error(), detail: fmt.Sprintf(
 		"The server has %d connections that have not logged in yet (max-handshaking-connections); try again later.\n",
@@ -340,8 +354,8 @@ func (c *conn) handshake() error {
 		return errorf("Bad CONNECT", "Invalid heart-beat header '%s'\n", hbText)
 	}
 	cfg := &c.srv.cfg
-	login, ok := f.GetString(hLogin)
-	if !ok && !c.ws {
+	login, hasLogin := f.GetString(hLogin)
+	if !hasLogin && !c.ws {
 		login = cfg.DefaultLogin
 	}
 	passcode, ok := f.GetString(hPasscode)
@@ -352,7 +366,14 @@ func (c *conn) handshake() error {
 	if !ok || host == "" {
 		host = cfg.DefaultVHost
 	}
-	u, aerr := c.srv.users.Authenticate(login, passcode, c.link.RemoteAddr())
+	var u *auth.User
+	var aerr error
+	if name, ok := c.certName(hasLogin); ok {
+		login = name
+		u, aerr = c.srv.users.AuthenticateExternal(name, c.link.RemoteAddr())
+	} else {
+		u, aerr = c.srv.users.Authenticate(login, passcode, c.link.RemoteAddr())
+	}
 	if aerr != nil {
 		c.log.Warn().Str("user", login).Msg("STOMP login failed: authentication failed")
 		return errorf("Bad CONNECT", "Access refused for user '%s'\n", login)

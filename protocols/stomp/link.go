@@ -2,6 +2,7 @@ package stomp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -29,6 +30,9 @@ type link interface {
 	// goroutine calls it.
 	Read(p []byte) (int, error)
 	RemoteAddr() net.Addr
+	// tlsState is the TLS state once the handshake is done; nil on a
+	// plain transport.
+	tlsState() *tls.ConnectionState
 	// Close closes the transport at once; it may be called from any
 	// goroutine, and unblocks Read and writes.
 	Close() error
@@ -98,6 +102,7 @@ func (l *tcpLink) closeAfterError(timeout time.Duration) {
 type wsLink struct {
 	c      *websocket.Conn
 	remote net.Addr
+	tls    *tls.ConnectionState // the HTTPS request's; nil over HTTP
 	in     wsStream
 
 	// writer-goroutine state
@@ -109,7 +114,7 @@ type wsLink struct {
 }
 
 func newWSLink(c *websocket.Conn, r *http.Request) *wsLink {
-	l := &wsLink{c: c, remote: remoteAddr(r.RemoteAddr)}
+	l := &wsLink{c: c, remote: remoteAddr(r.RemoteAddr), tls: r.TLS}
 	l.in.next = func() (io.Reader, error) {
 		_, r, err := c.Reader(context.Background())
 		var ce websocket.CloseError
@@ -173,6 +178,8 @@ func (l *wsLink) Read(p []byte) (int, error) { return l.in.Read(p) }
 
 func (l *wsLink) RemoteAddr() net.Addr { return l.remote }
 func (l *wsLink) Close() error         { return l.c.CloseNow() }
+
+func (l *wsLink) tlsState() *tls.ConnectionState { return l.tls }
 
 func (l *wsLink) begin(v frame.Version, timeout time.Duration) frameSink {
 	l.ver = v

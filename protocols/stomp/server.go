@@ -51,6 +51,7 @@ package stomp
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,7 @@ import (
 	"github.com/sluice-mq/sluice/internal/connlimit"
 	"github.com/sluice-mq/sluice/internal/connset"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
 
 // Config holds the adapter's settings and limits. Zero values take the
@@ -247,12 +249,25 @@ func (s *Server) newConnID() broker.ConnID { return connIDBase | broker.ConnID(s
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
 // are retried with a capped backoff, as net/http does.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// ServeTLS is Serve for STOMP over TLS: each connection's TLS handshake
+// runs in its own goroutine, counted as handshaking and within the
+// handshake timeout (conn.serve), with tm's configuration. When tm asks
+// for client certificates, a CONNECT without login logs in as the user
+// the verified certificate names (RabbitMQ's ssl_cert_login).
+func (s *Server) ServeTLS(ln net.Listener, tm *tlsconfig.Manager) error { return s.serve(ln, tm) }
+
+func (s *Server) serve(ln net.Listener, tm *tlsconfig.Manager) error {
 	if !s.conns.AddListener(ln) {
 		return net.ErrClosed
 	}
 	return acceptloop.Run(ln, s.conns.Closing, func(nc net.Conn) {
+		if tm != nil {
+			nc = tls.Server(nc, tm.Config()) // no I/O until the handshake
+		}
 		c := newConn(s, newTCPLink(nc))
+		c.tlsMgr = tm
 		if !s.conns.Add(c) {
 			nc.Close()
 			return
