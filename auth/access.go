@@ -1,5 +1,7 @@
 package auth
 
+import "strconv"
+
 // Access is what one connection may do: a user in a vhost, checked
 // against a Store. Its methods are RabbitMQ's rules, one per operation
 // (rabbit_channel's check_*_permitted call sites), so that every adapter
@@ -97,4 +99,34 @@ func (r *Registry) TopicRestricted(user, vhost, exchange string) bool {
 		}
 	}
 	return false
+}
+
+// Limited is an operation refused by a limit (RabbitMQ answers 406
+// PRECONDITION_FAILED on a channel); Text is RabbitMQ's.
+type Limited struct{ Text string }
+
+func (l *Limited) Error() string { return l.Text }
+
+// DeclareQueue is a queue.declare that is not passive, once the queue's
+// final name is known (a server-named one's too): configure on it; for a
+// new queue also the dead-letter exchange's permissions (when dlx is set)
+// and the vhost's max-queues, given how many queues the vhost holds. In
+// RabbitMQ's order; a refusal is *Denied or *Limited.
+func (a Access) DeclareQueue(name string, isNew bool, dlx string, hasDLX bool, queues int) error {
+	if err := a.Configure(Queue, name); err != nil {
+		return err
+	}
+	if !isNew {
+		return nil
+	}
+	if hasDLX {
+		if err := a.DeadLetterExchange(name, dlx); err != nil {
+			return err
+		}
+	}
+	if max, ok := a.Store.VHostLimit(a.VHost, LimitMaxQueues); ok && int64(queues) >= max {
+		return &Limited{Text: "cannot declare queue '" + name + "': queue limit in vhost '" + a.VHost +
+			"' (" + strconv.FormatInt(max, 10) + ") is reached"}
+	}
+	return nil
 }

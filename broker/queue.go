@@ -22,6 +22,15 @@ type QueueDecl struct {
 	AutoDelete bool
 	Args       message.Table
 	Owner      ConnID // the declaring connection
+	// Admit, when set, runs on a declare that is not passive, with the
+	// queue's final name (a server-named queue's too): isNew says the
+	// queue does not exist yet, queues how many the vhost holds then. Its
+	// error refuses the declare. It is how an adapter checks permissions
+	// and limits that depend on those (RabbitMQ checks configure on
+	// amq.gen-... names, the dead-letter exchange and max-queues only for
+	// new queues). For a new queue it runs under the vhost's lock: it must
+	// not call into the broker.
+	Admit func(name string, isNew bool, queues int) error
 }
 
 // QueueInfo answers a declare, purge or delete.

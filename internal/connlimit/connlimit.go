@@ -100,6 +100,15 @@ type Opened struct {
 	channels map[string]int64
 }
 
+// LimitError is Enter's refusal; VHost says it was the vhost's limit
+// (not the user's), which STOMP reports in other words.
+type LimitError struct {
+	VHost bool
+	text  string
+}
+
+func (e *LimitError) Error() string { return e.text }
+
 // Enter counts a connection of user opening vhost, or returns why it is
 // refused, in RabbitMQ's words (rabbit_reader: the vhost's limit first).
 // Every entered connection must Leave.
@@ -107,10 +116,10 @@ func (o *Opened) Enter(user, vhost string, userMax, vhostMax int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if vhostMax >= 0 && o.perVHost[vhost] >= vhostMax {
-		return fmt.Errorf("access to vhost '%s' refused for user '%s': connection limit (%d) is reached", vhost, user, vhostMax)
+		return &LimitError{VHost: true, text: fmt.Sprintf("access to vhost '%s' refused for user '%s': connection limit (%d) is reached", vhost, user, vhostMax)}
 	}
 	if userMax >= 0 && o.perUser[user] >= userMax {
-		return fmt.Errorf("connection refused for user '%s': user connection limit (%d) is reached", user, userMax)
+		return &LimitError{text: fmt.Sprintf("connection refused for user '%s': user connection limit (%d) is reached", user, userMax)}
 	}
 	if o.perUser == nil {
 		o.perUser, o.perVHost = map[string]int64{}, map[string]int64{}

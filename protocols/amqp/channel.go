@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
@@ -232,6 +233,9 @@ func (ch *channel) basicMethod(m wire.Method) error {
 		if err != nil {
 			return err
 		}
+		if err := ch.c.refused(ch.c.access().Read(name)); err != nil {
+			return err
+		}
 		d, remaining, ok, err := ch.session.Get(name, m.NoAck)
 		if err != nil {
 			return err
@@ -294,6 +298,9 @@ func (ch *channel) exchangeMethod(m wire.Method) error {
 		if err := checkAlternateExchange(m, v.Name()); err != nil {
 			return err
 		}
+		if err := ch.authorizeExchangeDeclare(m); err != nil {
+			return err
+		}
 		_, err := v.DeclareExchange(broker.ExchangeDecl{Name: m.Exchange, Type: m.Type, Passive: m.Passive,
 			Durable: m.Durable, AutoDelete: m.AutoDelete, Internal: m.Internal, Args: m.Arguments})
 		if err != nil {
@@ -304,6 +311,9 @@ func (ch *channel) exchangeMethod(m wire.Method) error {
 		}
 		return nil
 	case *wire.ExchangeDelete:
+		if err := ch.c.refused(ch.c.access().Configure(auth.Exchange, m.Exchange)); err != nil {
+			return err
+		}
 		if err := v.DeleteExchange(m.Exchange, m.IfUnused); err != nil {
 			return err
 		}
@@ -312,6 +322,9 @@ func (ch *channel) exchangeMethod(m wire.Method) error {
 		}
 		return nil
 	case *wire.ExchangeBind:
+		if err := ch.authorizeBind(auth.Exchange, m.Destination, m.Source, m.RoutingKey); err != nil {
+			return err
+		}
 		if err := v.Bind(broker.BindSpec{Source: m.Source, Destination: m.Destination, DestIsExchange: true,
 			Key: m.RoutingKey, Args: m.Arguments, Owner: owner}); err != nil {
 			return err
@@ -321,6 +334,9 @@ func (ch *channel) exchangeMethod(m wire.Method) error {
 		}
 		return nil
 	case *wire.ExchangeUnbind:
+		if err := ch.authorizeBind(auth.Exchange, m.Destination, m.Source, m.RoutingKey); err != nil {
+			return err
+		}
 		if err := v.Unbind(broker.BindSpec{Source: m.Source, Destination: m.Destination, DestIsExchange: true,
 			Key: m.RoutingKey, Args: m.Arguments, Owner: owner}); err != nil {
 			return err
@@ -361,6 +377,9 @@ func (ch *channel) queueMethod(m wire.Method) error {
 		if m.Queue, err = ch.queueName(m.Queue); err != nil {
 			return err
 		}
+		if err := ch.authorizeBind(auth.Queue, m.Queue, m.Exchange, m.RoutingKey); err != nil {
+			return err
+		}
 		if err := v.Bind(broker.BindSpec{Source: m.Exchange, Destination: m.Queue, Key: m.RoutingKey,
 			Args: m.Arguments, Owner: owner}); err != nil {
 			return err
@@ -374,6 +393,9 @@ func (ch *channel) queueMethod(m wire.Method) error {
 		if m.Queue, err = ch.queueName(m.Queue); err != nil {
 			return err
 		}
+		if err := ch.authorizeBind(auth.Queue, m.Queue, m.Exchange, m.RoutingKey); err != nil {
+			return err
+		}
 		if err := v.Unbind(broker.BindSpec{Source: m.Exchange, Destination: m.Queue, Key: m.RoutingKey,
 			Args: m.Arguments, Owner: owner}); err != nil {
 			return err
@@ -383,6 +405,9 @@ func (ch *channel) queueMethod(m wire.Method) error {
 	case *wire.QueuePurge:
 		name, err := ch.queueName(m.Queue)
 		if err != nil {
+			return err
+		}
+		if err := ch.c.refused(ch.c.access().Read(name)); err != nil {
 			return err
 		}
 		n, err := v.PurgeQueue(name, owner)
@@ -396,6 +421,9 @@ func (ch *channel) queueMethod(m wire.Method) error {
 	case *wire.QueueDelete:
 		name, err := ch.queueName(m.Queue)
 		if err != nil {
+			return err
+		}
+		if err := ch.c.refused(ch.c.access().Configure(auth.Queue, name)); err != nil {
 			return err
 		}
 		n, err := v.DeleteQueue(name, m.IfUnused, m.IfEmpty, owner)
@@ -457,8 +485,18 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 		}
 		return nil
 	}
-	info, err := v.DeclareQueue(broker.QueueDecl{Name: m.Queue, Passive: m.Passive, Durable: m.Durable,
-		Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments, Owner: ch.c.id})
+	decl := broker.QueueDecl{Name: m.Queue, Passive: m.Passive, Durable: m.Durable,
+		Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments, Owner: ch.c.id}
+	if m.Passive {
+		if err := ch.c.refused(ch.c.access().Passive(auth.Queue, m.Queue)); err != nil {
+			return err
+		}
+	} else {
+		// Checked by the broker once the name is final: a server-named
+		// queue is checked as amq.gen-..., as RabbitMQ does.
+		decl.Admit = ch.queueAdmit(m.Arguments)
+	}
+	info, err := v.DeclareQueue(decl)
 	if err != nil {
 		return err
 	}
@@ -489,6 +527,8 @@ func (ch *channel) consume(m *wire.BasicConsume) error {
 			ch.replyQ = name
 		}
 		queue = ch.replyQ
+	} else if err := ch.c.refused(ch.c.access().Read(queue)); err != nil {
+		return err
 	}
 	spec := broker.ConsumeSpec{Tag: m.ConsumerTag, NoAck: m.NoAck, Exclusive: m.Exclusive, Args: m.Arguments}
 	if !m.NoWait {

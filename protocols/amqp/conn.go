@@ -301,6 +301,7 @@ func (c *conn) teardown() {
 	for _, ch := range c.chans {
 		ch.close()
 	}
+	c.uncountChannels(len(c.chans))
 	c.chMu.Lock()
 	c.chans = nil
 	c.chMu.Unlock()
@@ -312,6 +313,7 @@ func (c *conn) teardown() {
 	c.nc.Close()
 	c.srv.broker.ReleaseOwner(c.id)
 	if c.vhost != nil {
+		c.srv.cfg.Limits.Opened.Leave(c.user, c.vhost.Name())
 		c.event(c.srv.log.Info()).Str("reason", c.reason).Msg("connection closed")
 	} else {
 		c.event(c.srv.log.Debug()).Str("reason", c.reason).Msg("connection closed during handshake")
@@ -502,7 +504,11 @@ func (c *conn) handshake() error {
 		c.reason = "vhost not found: " + op.VirtualHost
 		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("vhost %s not found", op.VirtualHost)))
 	}
-	c.vhost = v
+	if e := c.admitOpen(v.Name()); e != nil {
+		c.reason = e.Text
+		return c.handshakeError(e)
+	}
+	c.vhost = v // from here on the connection counts against its limits (teardown)
 	c.openedAt.Store(time.Now().UnixMilli())
 	c.out.method(0, &wire.ConnectionOpenOk{})
 	if reason := c.srv.alarm(); reason != "" {
@@ -793,6 +799,9 @@ func (c *conn) channelFrame(f wire.Frame) error {
 		e.ClassID, e.MethodID = m.ClassID(), m.MethodID()
 		return e
 	}
+	if err := c.countChannel(); err != nil { // the user's max-channels
+		return err
+	}
 	ch := newChannel(c, f.Channel)
 	c.chMu.Lock()
 	c.chans = slices.Insert(c.chans, i, ch)
@@ -835,6 +844,7 @@ func (c *conn) removeChannel(ch *channel) {
 		c.chans = nil
 	}
 	c.chMu.Unlock()
+	c.uncountChannels(1)
 }
 
 // resumeSessions is the writer telling that the output drained.

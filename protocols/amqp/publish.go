@@ -132,6 +132,9 @@ func (ch *channel) checkTxPublish(pub *wire.BasicPublish, msg *message.Message) 
 	if pub.Immediate {
 		return wire.NewError(wire.NotImplemented, "immediate=true")
 	}
+	if err := ch.authorizePublish(pub.Exchange, pub.RoutingKey); err != nil {
+		return ch.publishRefused(pub, err)
+	}
 	v := ch.c.vhost
 	if _, ok := v.Exchange(pub.Exchange); !ok {
 		return ch.softError(pub, wire.NotFound, fmt.Sprintf("no exchange '%s' in vhost '%s'", pub.Exchange, v.Name()))
@@ -151,6 +154,15 @@ func (ch *channel) checkTxPublish(pub *wire.BasicPublish, msg *message.Message) 
 	return nil
 }
 
+// publishRefused closes the channel for a refused basic.publish.
+func (ch *channel) publishRefused(pub *wire.BasicPublish, err error) error {
+	var be *broker.Error
+	if !errors.As(err, &be) {
+		return err
+	}
+	return ch.softError(pub, uint16(be.Code), be.Text)
+}
+
 func (ch *channel) softError(pub *wire.BasicPublish, code uint16, text string) error {
 	e := wire.NewError(code, text)
 	e.ClassID, e.MethodID = wire.ClassBasic, wire.MethodBasicPublish
@@ -161,6 +173,11 @@ func (ch *channel) softError(pub *wire.BasicPublish, code uint16, text string) e
 // route publishes into the broker and answers with return and confirm;
 // tc is the commit the publish is part of, nil outside a transaction.
 func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message, tc *txCommit) error {
+	if tc == nil { // a transaction's publishes were checked on arrival
+		if err := ch.authorizePublish(pub.Exchange, pub.RoutingKey); err != nil {
+			return ch.publishRefused(pub, err)
+		}
+	}
 	if msg.Properties.Has(message.FlagUserID) && msg.Properties.UserID != ch.c.user {
 		return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf(
 			"user_id property set to '%s' but authenticated user was '%s'", msg.Properties.UserID, ch.c.user))

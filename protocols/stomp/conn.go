@@ -383,7 +383,11 @@ func (c *conn) handshake() error {
 		c.log.Warn().Str("user", login).Str("vhost", host).Msg("STOMP login failed: virtual host access not allowed")
 		return errorf("Bad CONNECT", "Virtual host '%s' access denied", host)
 	}
+	if err := c.admitOpen(u.Name, vh.Name()); err != nil {
+		return err
+	}
 	if err := c.srv.cfg.Limits.Admit(u.Name); err != nil {
+		c.srv.cfg.Limits.Opened.Leave(u.Name, vh.Name())
 		return errorf("Bad CONNECT", "%s\n", err)
 	}
 	c.admitted, c.user, c.vhost = true, u.Name, vh

@@ -279,6 +279,7 @@ func (s *Server) serve(ln net.Listener, tm *tlsconfig.Manager) error {
 func (s *Server) untrack(c *conn) {
 	if c.admitted {
 		s.cfg.Limits.Release(c.user)
+		s.cfg.Limits.Opened.Leave(c.user, c.vhost.Name())
 	}
 	s.conns.Remove(c)
 }

@@ -210,6 +210,7 @@ func (c *conn) ensureQueue(f *frame.Frame, name string) error {
 	if err != nil {
 		return err
 	}
+	decl.Admit = c.admitQueue(decl.Args)
 	if _, err := c.vhost.DeclareQueue(decl); err != nil {
 		return err
 	}
@@ -247,6 +248,10 @@ func (c *conn) send(f *frame.Frame) error {
 	case destTempQueue:
 		return invalidEndpoint(raw, "SEND")
 	}
+	exchange, key := d.routing()
+	if err := c.authorizePublish(exchange, key); err != nil {
+		return err
+	}
 	var tx *txn
 	if id, ok := f.Get(hTransaction); ok {
 		if tx = c.txns[string(id)]; tx == nil {
@@ -266,7 +271,6 @@ func (c *conn) send(f *frame.Frame) error {
 	if err := c.checkUserID(msg); err != nil {
 		return err
 	}
-	exchange, key := d.routing()
 	if tx != nil {
 		tx.bytes += int64(len(msg.Body)) + 256
 		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
@@ -296,7 +300,7 @@ func (c *conn) replyQueue(id string) (string, error) {
 	if err := c.checkSubscriptionLimit(); err != nil {
 		return "", err
 	}
-	info, err := c.vhost.DeclareQueue(broker.QueueDecl{Exclusive: true, AutoDelete: true, Owner: c.id})
+	info, err := c.vhost.DeclareQueue(broker.QueueDecl{Exclusive: true, AutoDelete: true, Owner: c.id, Admit: c.admitQueue(nil)})
 	if err != nil {
 		return "", err
 	}
@@ -418,12 +422,19 @@ func (c *conn) subscribe(f *frame.Frame) error {
 		} else {
 			decl.Name = "stomp-subscription-" + randomID()
 		}
+		decl.Admit = c.admitQueue(decl.Args)
 		info, err := c.vhost.DeclareQueue(decl)
 		if err != nil {
 			return err
 		}
 		sub.queue = info.Name
 		cleanup = !decl.Durable
+		if err := c.authorizeBind(info.Name, exchange, key); err != nil {
+			if cleanup {
+				_, _ = c.vhost.DeleteQueue(info.Name, false, false, c.id)
+			}
+			return err
+		}
 		if err := c.vhost.Bind(broker.BindSpec{Source: exchange, Destination: info.Name, Key: key, Owner: c.id}); err != nil {
 			if cleanup {
 				_, _ = c.vhost.DeleteQueue(info.Name, false, false, c.id)
@@ -432,6 +443,12 @@ func (c *conn) subscribe(f *frame.Frame) error {
 		}
 	default:
 		return invalidEndpoint(raw, "SUBSCRIBE")
+	}
+	if err := c.authorizeConsume(sub.queue); err != nil {
+		if cleanup {
+			_, _ = c.vhost.DeleteQueue(sub.queue, false, false, c.id)
+		}
+		return err
 	}
 
 	c.session.Qos(prefetch, 0, false)
