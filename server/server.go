@@ -115,6 +115,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
 	s.registerAPI()
+	s.followUsers()
 	return s, nil
 }
 
