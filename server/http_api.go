@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"sort"
@@ -19,6 +18,11 @@ func (s *Server) registerAPI() {
 	s.mux.HandleFunc("GET /api/connections/", s.authed(s.listConnections))
 	s.mux.HandleFunc("DELETE /api/connections/{name}", s.authed(s.closeConnection))
 	s.mux.HandleFunc("GET /api/queues", s.authed(s.listQueues))
+	s.registerUserAPI()
+	s.registerVHostAPI()
+	s.registerPermissionAPI()
+	s.registerLimitAPI()
+	s.mux.HandleFunc("/api/", s.apiSlashes)
 	if s.cfg.Pprof {
 		// Profiles for whoever can authenticate: CPU, heap, goroutines.
 		s.mux.HandleFunc("GET /debug/pprof/", s.authed(pprof.Index))
@@ -74,26 +78,9 @@ func (s *Server) listQueues(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// authed requires HTTP basic credentials of a broker user.
-func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		user, pass, ok := r.BasicAuth()
-		if ok {
-			var remote net.Addr
-			if host, port, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-				if addr, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port)); err == nil {
-					remote = addr
-				}
-			}
-			if _, err := s.Users.Authenticate(user, pass, remote); err == nil {
-				h(w, r)
-				return
-			}
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="sluice"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not_authorized", "reason": "Login failed"})
-	}
-}
+// authed requires HTTP basic credentials of a broker user with a
+// management tag (api.go).
+func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc { return s.apiAuth(accessMgmt, h) }
 
 func (s *Server) listConnections(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.amqp.Connections())

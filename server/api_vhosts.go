@@ -1,0 +1,234 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/sluice-mq/sluice/auth"
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/protocols/stomp"
+)
+
+// Virtual hosts in the management API: /api/vhosts[/NAME] and
+// /api/vhosts/NAME/[topic-]permissions (rabbit_mgmt_wm_vhost*).
+
+func (s *Server) registerVHostAPI() {
+	s.mux.HandleFunc("GET /api/vhosts", s.apiAuth(accessMgmt, s.listVHosts))
+	s.mux.HandleFunc("GET /api/vhosts/{vhost}", s.apiAuth(accessAdmin, s.getVHost))
+	s.mux.HandleFunc("PUT /api/vhosts/{vhost}", s.apiAuth(accessAdmin, s.putVHost))
+	s.mux.HandleFunc("DELETE /api/vhosts/{vhost}", s.apiAuth(accessAdmin, s.deleteVHost))
+	s.mux.HandleFunc("GET /api/vhosts/{vhost}/permissions", s.apiAuth(accessAdmin, s.vhostPermissions))
+	s.mux.HandleFunc("GET /api/vhosts/{vhost}/topic-permissions", s.apiAuth(accessAdmin, s.vhostTopicPermissions))
+}
+
+// visibleVHosts is RabbitMQ's list_visible_vhosts: every vhost for
+// administrators and monitoring users, those the user may open for the
+// others.
+func (s *Server) visibleVHosts(u apiUser) []string {
+	all := s.Broker.VHosts()
+	if u.isMonitor() {
+		return all
+	}
+	out := all[:0]
+	for _, v := range all {
+		if s.Users.VHostAccess(u.Name, v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s *Server) vhostVisible(u apiUser, name string) bool {
+	if _, ok := s.Broker.VHost(name); !ok {
+		return false
+	}
+	return u.isMonitor() || s.Users.VHostAccess(u.Name, name) == nil
+}
+
+// vhostJSON is a vhost as rabbit_vhost:info shows it, with the message
+// counts the management plugin adds.
+type vhostJSON struct {
+	Name             string            `json:"name"`
+	Description      string            `json:"description"`
+	Tags             []string          `json:"tags"`
+	DefaultQueueType string            `json:"default_queue_type"`
+	Metadata         vhostMetadata     `json:"metadata"`
+	Tracing          bool              `json:"tracing"`
+	ClusterState     map[string]string `json:"cluster_state"`
+	Messages         *int              `json:"messages,omitempty"`
+	MessagesReady    *int              `json:"messages_ready,omitempty"`
+	MessagesUnacked  *int              `json:"messages_unacknowledged,omitempty"`
+}
+
+type vhostMetadata struct {
+	Description      string   `json:"description"`
+	Tags             []string `json:"tags"`
+	DefaultQueueType string   `json:"default_queue_type"`
+}
+
+func (s *Server) vhostInfo(v *broker.VHost, stats bool) vhostJSON {
+	m := v.Meta()
+	if m.Tags == nil {
+		m.Tags = []string{}
+	}
+	if m.DefaultQueueType == "" {
+		m.DefaultQueueType = "classic"
+	}
+	if v.Name() == "/" && m.Description == "" {
+		m.Description = "Default virtual host"
+	}
+	j := vhostJSON{Name: v.Name(), Description: m.Description, Tags: m.Tags, DefaultQueueType: m.DefaultQueueType,
+		Metadata:     vhostMetadata{Description: m.Description, Tags: m.Tags, DefaultQueueType: m.DefaultQueueType},
+		ClusterState: map[string]string{nodeName(): "running"}}
+	if stats {
+		ready, unacked := 0, 0
+		for _, q := range v.Queues() {
+			ready += q.Info().Messages
+			unacked += q.Unacked()
+		}
+		total := ready + unacked
+		j.Messages, j.MessagesReady, j.MessagesUnacked = &total, &ready, &unacked
+	}
+	return j
+}
+
+func wantStats(r *http.Request) bool { return r.URL.Query().Get("disable_stats") != "true" }
+
+func (s *Server) listVHosts(w http.ResponseWriter, r *http.Request) {
+	out := []vhostJSON{}
+	for _, name := range s.visibleVHosts(userOf(r)) {
+		if v, ok := s.Broker.VHost(name); ok {
+			out = append(out, s.vhostInfo(v, wantStats(r)))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getVHost(w http.ResponseWriter, r *http.Request) {
+	v, ok := s.Broker.VHost(r.PathValue("vhost"))
+	if !ok {
+		notFound(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.vhostInfo(v, wantStats(r)))
+}
+
+// validQueueTypes are the default_queue_type values a vhost accepts.
+var validQueueTypes = map[string]bool{"": true, "undefined": true, "classic": true, "quorum": true}
+
+// putVHost creates a vhost (durably; the acting user gets every permission
+// on it, as rabbit_vhost:put_vhost does) or updates its description, tags
+// and default queue type.
+func (s *Server) putVHost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("vhost")
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	var m broker.VHostMeta
+	var err error
+	if m.Description, err = b.str("description"); err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	if m.Tags, err = b.tags("tags"); err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	qt, err := b.str("default_queue_type")
+	if err == nil && qt == "" {
+		qt, err = b.str("defaultqueuetype") // RabbitMQ 3.11's name, still accepted
+	}
+	if err != nil || !validQueueTypes[qt] {
+		badRequest(w, "Invalid default queue type '"+qt+"': sluice has classic and quorum")
+		return
+	}
+	if qt == "undefined" {
+		qt = ""
+	}
+	m.DefaultQueueType = qt
+	v, isNew, err := s.Broker.CreateVHost(name)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	v.SetMeta(m)
+	actor := userOf(r).Name
+	if isNew {
+		if _, exists := s.Users.User(actor); exists {
+			if err := s.Users.SetPermission(auth.Permission{User: actor, VHost: name, Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+		}
+		s.log.Info().Str("vhost", name).Str("by", actor).Msg("vhost created through the HTTP API")
+	}
+	created(w, isNew)
+}
+
+// deleteVHost closes the vhost's connections (AMQP and STOMP), deletes it
+// with everything in it and forgets its permissions and limits.
+func (s *Server) deleteVHost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("vhost")
+	if _, ok := s.Broker.VHost(name); !ok {
+		notFound(w)
+		return
+	}
+	closed := s.closeVHostConnections(name)
+	found, err := s.Broker.DeleteVHost(name)
+	if !found {
+		notFound(w)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.Users.ForgetVHost(name); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.log.Info().Str("vhost", name).Int("connections_closed", closed).Str("by", userOf(r).Name).Msg("vhost deleted through the HTTP API")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// closeVHostConnections closes every AMQP and STOMP connection on vhost,
+// with RabbitMQ's reason.
+func (s *Server) closeVHostConnections(vhost string) int {
+	match := func(_, v string) bool { return v == vhost }
+	reason := "vhost '" + vhost + "' is deleted"
+	n := s.amqp.CloseConnections(match, reason)
+	if st, ok := s.protos["stomp"].(*stomp.Server); ok {
+		n += st.CloseConnections(match, reason)
+	}
+	return n
+}
+
+func (s *Server) vhostPermissions(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("vhost")
+	if _, ok := s.Broker.VHost(name); !ok {
+		notFound(w)
+		return
+	}
+	out := []auth.Permission{}
+	for _, p := range s.Users.Permissions() {
+		if p.VHost == name {
+			out = append(out, p)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) vhostTopicPermissions(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("vhost")
+	if _, ok := s.Broker.VHost(name); !ok {
+		notFound(w)
+		return
+	}
+	out := []auth.TopicPermission{}
+	for _, p := range s.Users.TopicPermissions() {
+		if p.VHost == name {
+			out = append(out, p)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
