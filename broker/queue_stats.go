@@ -1,0 +1,26 @@
+package broker
+
+import "github.com/sluice-mq/sluice/broker/message"
+
+// QueueStats are a queue's counts at one moment, as the queue-service
+// APIs report them (SQS's ApproximateNumberOfMessages, ...NotVisible,
+// ...Delayed).
+type QueueStats struct {
+	Ready     int // ready to be delivered
+	Unacked   int // delivered, not yet settled (in flight)
+	Delayed   int // waiting for their delivery delay
+	Consumers int
+}
+
+// Stats returns the queue's counts, taken under its lock in one go.
+func (q *Queue) Stats() QueueStats {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueueStats{Ready: q.ready.count, Unacked: q.unacked, Delayed: len(q.delayed), Consumers: len(q.consumers)}
+}
+
+// Arguments returns a copy of the arguments the queue was declared with.
+func (q *Queue) Arguments() message.Table { return q.args.Clone() }
+
+// Exclusive reports whether the queue belongs to one connection.
+func (q *Queue) Exclusive() bool { return q.exclusive }
