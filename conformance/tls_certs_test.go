@@ -65,7 +65,9 @@ func newTestCA(t testing.TB, name string) *testCA {
 }
 
 // CAFile is the CA certificate's PEM file.
-func (ca *testCA) CAFile() string { return filepath.Join(ca.dir, "ca-"+ca.cert.Subject.CommonName+".pem") }
+func (ca *testCA) CAFile() string {
+	return filepath.Join(ca.dir, "ca-"+ca.cert.Subject.CommonName+".pem")
+}
 
 // Pool is a pool holding only this CA, for clients.
 func (ca *testCA) Pool() *x509.CertPool {

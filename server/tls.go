@@ -4,11 +4,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/internal/connlimit"
 	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
@@ -117,12 +120,28 @@ func (s *Server) serveHTTPS(ln net.Listener) {
 		timeout = 10 * time.Second
 	}
 	s.tls.https = &http.Server{Handler: s.mux, ReadHeaderTimeout: timeout,
-		ConnState: countHandshakes(s.tls.limits)}
+		ConnState: countHandshakes(s.tls.limits), ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
 	go func() {
 		if err := s.tls.https.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- fmt.Errorf("https: %w", err)
 		}
 	}()
+}
+
+// httpErrorLog routes net/http's own messages (TLS handshake errors,
+// mostly) into the broker's log: a refused client certificate as a
+// warning, as on the other TLS listeners, the rest at debug, since anyone
+// can cause them.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	e := l.log.Debug()
+	if strings.Contains(msg, "failed to verify certificate") {
+		e = l.log.Warn()
+	}
+	e.Str("listener", "https").Msg(msg)
+	return len(p), nil
 }
 
 // countHandshakes counts an HTTPS connection as handshaking from its
