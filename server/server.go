@@ -67,15 +67,18 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		ResidentBytes: int64(cfg.QueueResidentBytes), FlowMessages: cfg.QueueFlowMessages,
 		MaxDedupCacheSize: cfg.MaxDedupCacheSize, Logger: log})
 	s.applyMemoryLimit()
+	// TLS first: a certificate that does not load stops the start before
+	// storage is opened (and locked).
+	if err := s.setupTLS(); err != nil {
+		return nil, err
+	}
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
 	// One limiter for every listener: the limits are the broker's.
 	limits := &connlimit.Limiter{Max: cfg.MaxConnections, MaxPerUser: cfg.MaxConnectionsPerUser,
 		MaxHandshaking: cfg.MaxHandshaking}
-	if err := s.setupTLS(limits); err != nil {
-		return nil, err
-	}
+	s.tls.limits = limits
 	hb := cfg.Heartbeat
 	if hb == 0 {
 		hb = -1 // the adapter's zero means "default"; the operator's means off

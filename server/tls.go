@@ -34,8 +34,7 @@ type tlsState struct {
 }
 
 // setupTLS loads the certificate, key and CA when tls-cert is set.
-func (s *Server) setupTLS(limits *connlimit.Limiter) error {
-	s.tls.limits = limits
+func (s *Server) setupTLS() error {
 	if s.cfg.TLSCert == "" {
 		return nil
 	}
