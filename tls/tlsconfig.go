@@ -21,8 +21,7 @@
 //   - Session resumption: Go's server keeps no session cache; it resumes
 //     with session tickets, on by default and kept on (SessionTicketsDisabled
 //     false). The ticket keys are made at start and rotated by crypto/tls;
-//     a certificate reload does not change them, so tickets issued before a
-//     reload still resume.
+//     a certificate reload does not change them.
 //   - The certificate is served through GetCertificate from an atomic
 //     pointer, so Reload changes what new handshakes present while every
 //     open connection keeps its session.
