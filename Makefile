@@ -10,6 +10,7 @@ run: build
 
 build:
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	$(GO) build -o $(BIN)/sluicectl ./cmd/sluicectl
 
 # Everything CI checks.
 test: fmt-check vet unit fuzz amqp091-suite
