@@ -24,6 +24,9 @@ func (c *conn) access() auth.Access {
 // 406) into the channel error RabbitMQ sends; other errors pass through. Refusals are logged at debug only: a
 // client looping on a forbidden operation must not flood the log.
 func (c *conn) refused(err error) error {
+	if err == nil {
+		return nil // before errors.As, whose targets escape: no allocation on a grant
+	}
 	var d *auth.Denied
 	var l *auth.Limited
 	switch {

@@ -26,6 +26,9 @@ func (c *conn) access() auth.Access {
 // 406) into the broker error the frame loop sends as ERROR; other errors
 // pass through. Refusals are logged at debug only.
 func (c *conn) refused(err error) error {
+	if err == nil {
+		return nil // before errors.As, whose targets escape: no allocation on a grant
+	}
 	var d *auth.Denied
 	var l *auth.Limited
 	switch {
