@@ -31,6 +31,7 @@ func New(t testing.TB, opts ...Option) *Broker {
 	cfg.AMQPAddr = "127.0.0.1:0"
 	cfg.STOMPAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.SQSAddr = "127.0.0.1:0"
 	// The TLS listeners open only when an option sets a certificate.
 	cfg.AMQPSAddr = "127.0.0.1:0"
 	cfg.STOMPSAddr = "127.0.0.1:0"
@@ -72,6 +73,14 @@ func (b *Broker) AMQPAddr() string { return b.Addr("amqp").String() }
 func (b *Broker) STOMPAddr() string {
 	if a := b.Addr("stomp"); a != nil {
 		return a.String()
+	}
+	return ""
+}
+
+// SQSURL is the SQS endpoint's URL, http://127.0.0.1:PORT ("" when off).
+func (b *Broker) SQSURL() string {
+	if a := b.Addr("sqs"); a != nil {
+		return "http://" + a.String()
 	}
 	return ""
 }

@@ -30,6 +30,8 @@ type Config struct {
 	AMQPAddr  string `yaml:"amqp_addr" flag:"amqp-addr" help:"AMQP 0-9-1 listen address (empty: off)"`
 	STOMPAddr string `yaml:"stomp_addr" flag:"stomp-addr" help:"STOMP listen address (empty: off)"`
 	HTTPAddr  string `yaml:"http_addr" flag:"http-addr" help:"HTTP listen address for health and STOMP over WebSocket at /ws (empty: off)"`
+	SQSAddr   string `yaml:"sqs_addr" flag:"sqs-addr" help:"SQS API listen address: AWS JSON 1.0 and Query protocols, SigV4 with users' access keys (empty: off; docs/SQS.md)"`
+	SQSRegion string `yaml:"sqs_region" flag:"sqs-region" help:"region named in SQS queue ARNs (requests signed for any region are accepted)"`
 
 	// TLS listeners are on only when tls-cert is set (docs/SECURITY.md).
 	AMQPSAddr           string `yaml:"amqps_addr" flag:"amqps-addr" help:"AMQP 0-9-1 over TLS listen address, on when tls-cert is set (empty: off)"`
@@ -101,6 +103,8 @@ func Defaults() Config {
 		AMQPAddr:              ":5672",
 		STOMPAddr:             ":61613",
 		HTTPAddr:              ":15672",
+		SQSAddr:               ":9324",
+		SQSRegion:             "us-east-1",
 		LogLevel:              "info",
 		LogFormat:             "auto",
 		MaxMessageSize:        16 << 20,

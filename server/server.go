@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/internal/connlimit"
 	"github.com/sluice-mq/sluice/protocols/amqp"
+	"github.com/sluice-mq/sluice/protocols/sqs"
 	"github.com/sluice-mq/sluice/protocols/stomp"
 	"github.com/sluice-mq/sluice/storage"
 )
@@ -114,6 +115,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		Version:           Version,
 	}, s.Broker, s.Users, log)
 	s.protos["stomp"] = stompSrv
+	s.protos["sqs"] = sqs.NewServer(sqs.Config{Region: cfg.SQSRegion}, s.Broker, s.Users, s.Users, log)
 	s.Handle("/ws", stompSrv.WebSocketHandler())
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
@@ -144,11 +146,11 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 // Start opens every configured listener and serves in the background. An
 // address that cannot be bound is an error and nothing is left running.
 func (s *Server) Start() error {
-	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr}
+	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr, "sqs": s.cfg.SQSAddr}
 	for name, addr := range s.tlsAddrs() {
 		addrs[name] = addr
 	}
-	for _, name := range []string{"amqp", "stomp", "http", "amqps", "stomps", "https"} {
+	for _, name := range []string{"amqp", "stomp", "http", "sqs", "amqps", "stomps", "https"} {
 		addr := addrs[name]
 		if addr == "" {
 			continue
@@ -194,7 +196,7 @@ func (s *Server) Start() error {
 }
 
 // Addr is the bound address of a listener ("amqp", "stomp", "http",
-// "amqps", "stomps", "https"), or nil.
+// "sqs", "amqps", "stomps", "https"), or nil.
 func (s *Server) Addr(name string) net.Addr {
 	if ln := s.listeners[name]; ln != nil {
 		return ln.Addr()
