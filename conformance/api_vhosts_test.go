@@ -308,7 +308,7 @@ func TestAPILimits(t *testing.T) {
 		"/api/vhost-limits/%2F/max-queues":   {`{"value":1.5}`, 400, "Validation failed\n\nmax-queues should be a number, actually was 1.5\n"},
 		"/api/vhost-limits/nope/max-queues":  {`{"value":1}`, 404, "vhost_not_found"},
 		"/api/user-limits/nope/max-channels": {`{"value":1}`, 400, `["no_such_user","nope"]`},
-		"/api/user-limits/guest/max-queues":  {`{"value":1}`, 400, "Validation failed\n\nUnrecognised terms [{<<\"max-queues\">>,1}] in user-limits\n"},
+		"/api/user-limits/guest/max-queues":  {`{"value":1}`, 400, "Unrecognised terms [{<<\"max-queues\">>,1}] in user-limits"},
 	} {
 		st, raw := api.do("PUT", path, c.body)
 		if _, reason := apiErr(t, raw); st != c.status || reason != c.reason {

@@ -20,24 +20,26 @@ var (
 )
 
 // limitValue checks one limit; a non-empty reason is the 400's, in
-// RabbitMQ's words.
+// RabbitMQ's words (rabbit_vhost_limit and rabbit_auth_backend_internal
+// word them slightly differently).
 func limitValue(name string, v any, allowed []string) (int64, string) {
-	what := "limits"
+	prefix, suffix, what := "Validation failed\n\n", "\n", "limits"
 	if slices.Equal(allowed, userLimitNames) {
-		what = "user-limits"
+		prefix, suffix, what = "", "", "user-limits"
+	}
+	shown := fmt.Sprint(v)
+	if s, isStr := v.(string); isStr {
+		shown = "<<\"" + s + "\">>" // an Erlang binary
 	}
 	if !slices.Contains(allowed, name) {
-		return 0, fmt.Sprintf("Validation failed\n\nUnrecognised terms [{<<\"%s\">>,%v}] in %s\n", name, v, what)
+		return 0, fmt.Sprintf("%sUnrecognised terms [{<<\"%s\">>,%s}] in %s%s", prefix, name, shown, what, suffix)
 	}
-	num, ok := v.(json.Number)
-	if !ok {
-		return 0, fmt.Sprintf("Validation failed\n\n%s should be a number, actually was %q\n", name, fmt.Sprint(v))
+	if num, ok := v.(json.Number); ok {
+		if n, err := num.Int64(); err == nil {
+			return n, ""
+		}
 	}
-	n, err := num.Int64()
-	if err != nil {
-		return 0, fmt.Sprintf("Validation failed\n\n%s should be a number, actually was %s\n", name, num)
-	}
-	return n, ""
+	return 0, fmt.Sprintf("%s%s should be a number, actually was %s%s", prefix, name, shown, suffix)
 }
 
 func (s *Server) registerLimitAPI() {
