@@ -17,6 +17,7 @@ type apiClient struct {
 	t          testing.TB
 	base       string
 	user, pass string
+	client     *http.Client // nil: a plain client
 }
 
 func newAPI(t testing.TB, b *brokertest.Broker) *apiClient {
@@ -48,7 +49,10 @@ func (c *apiClient) do(method, path, body string) (int, []byte) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	cl := &http.Client{Timeout: 10 * time.Second}
+	cl := c.client
+	if cl == nil {
+		cl = &http.Client{Timeout: 10 * time.Second}
+	}
 	resp, err := cl.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
