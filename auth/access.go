@@ -25,10 +25,11 @@ func (a Access) check(kind Kind, name string, op Op) error {
 // server gave it (amq.gen-...).
 func (a Access) Configure(kind Kind, name string) error { return a.check(kind, name, Configure) }
 
-// Passive is a passive declare: any one of configure, write or read on
-// the resource, as RabbitMQ since rabbitmq-server#16085 (before it,
-// configure). A refusal names configure's refusal, which has the same
-// text as the others.
+// Passive is any one of configure, write or read on the resource. AMQP's
+// passive declares need no permission (as RabbitMQ 3.x; RabbitMQ 4.x asks
+// this since rabbitmq-server#16085); the SQS adapter asks it before it
+// reveals that a queue exists. A refusal names configure's refusal, which
+// has the same text as the others.
 func (a Access) Passive(kind Kind, name string) error {
 	if a.check(kind, name, Read) == nil || a.check(kind, name, Write) == nil {
 		return nil

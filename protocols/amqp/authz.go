@@ -124,8 +124,8 @@ func (ch *channel) queueAdmit(args message.Table) func(name string, isNew bool, 
 	}
 }
 
-// authorizeExchangeDeclare is exchange.declare's check: any permission
-// for a passive one; configure otherwise, and for a new exchange with an
+// authorizeExchangeDeclare is exchange.declare's check: none for a
+// passive one; configure otherwise, and for a new exchange with an
 // alternate-exchange, read on it and write on the alternate. The default
 // exchange is left to the broker, which refuses it in RabbitMQ's words.
 func (ch *channel) authorizeExchangeDeclare(m *wire.ExchangeDeclare) error {
@@ -134,7 +134,7 @@ func (ch *channel) authorizeExchangeDeclare(m *wire.ExchangeDeclare) error {
 	}
 	a := ch.c.access()
 	if m.Passive {
-		return ch.c.refused(a.Passive(auth.Exchange, m.Exchange))
+		return nil // needs no permission, as in RabbitMQ 3.x
 	}
 	if err := a.Configure(auth.Exchange, m.Exchange); err != nil {
 		return ch.c.refused(err)

@@ -487,11 +487,7 @@ func (ch *channel) queueDeclare(m *wire.QueueDeclare) error {
 	}
 	decl := broker.QueueDecl{Name: m.Queue, Passive: m.Passive, Durable: m.Durable,
 		Exclusive: m.Exclusive, AutoDelete: m.AutoDelete, Args: m.Arguments, Owner: ch.c.id}
-	if m.Passive {
-		if err := ch.c.refused(ch.c.access().Passive(auth.Queue, m.Queue)); err != nil {
-			return err
-		}
-	} else {
+	if !m.Passive { // a passive declare needs no permission (RabbitMQ 3.x)
 		// Checked by the broker once the name is final: a server-named
 		// queue is checked as amq.gen-..., as RabbitMQ does.
 		decl.Admit = ch.queueAdmit(m.Arguments)
