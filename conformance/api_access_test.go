@@ -88,3 +88,24 @@ func TestAPIOverHTTPS(t *testing.T) {
 		t.Fatalf("a wrong password over HTTPS: %d", st)
 	}
 }
+
+// TestAPIMethodsAndUnknownPaths: a known path with a method it lacks is
+// 405, an unknown API path RabbitMQ's JSON 404, vhost "/" included.
+func TestAPIMethodsAndUnknownPaths(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/api/users/x"}, {"POST", "/api/vhosts/%2F"}, {"POST", "/api/permissions/%2F/guest"},
+		{"DELETE", "/api/users"}, {"PUT", "/api/whoami"},
+	} {
+		if st, raw := api.do(c.method, c.path, ""); st != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: %d %s, want 405", c.method, c.path, st, raw)
+		}
+	}
+	for _, p := range []string{"/api/nothing-here", "/api/vhosts/%2F/nothing", "/api/users/a/b/c"} {
+		st, raw := api.do("GET", p, "")
+		if kind, _ := apiErr(t, raw); st != 404 || kind != "Object Not Found" {
+			t.Errorf("GET %s: %d %s", p, st, raw)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func (s *Server) apiSlashes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !changed {
-		notFound(w)
+		s.apiNoRoute(w, r)
 		return
 	}
 	raw := strings.Join(segs, "/")
@@ -138,6 +138,29 @@ func (s *Server) apiSlashes(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path, r2.URL.RawPath = path, raw
 	s.mux.ServeHTTP(w, r2)
+}
+
+// apiNoRoute answers a request no API route took: 405 with Allow when the
+// path has routes for other methods, else RabbitMQ's 404 (the "/api/"
+// fallback would otherwise hide the 405s ServeMux gives).
+func (s *Server) apiNoRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "PUT", "POST", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pat := s.mux.Handler(probe); pat != "" && pat != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		notFound(w)
+		return
+	}
+	if slices.Contains(allow, "GET") {
+		allow = append(allow, "HEAD")
+	}
+	w.Header().Set("Allow", strings.Join(append(allow, "OPTIONS"), ", "))
+	w.WriteHeader(http.StatusMethodNotAllowed)
 }
 
 // restoreSlashes undoes apiSlashes in the request's path values.
