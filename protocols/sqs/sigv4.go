@@ -50,7 +50,7 @@ type sigInput struct {
 	signedHeaders []string
 	signature     string
 	amzDate       string
-	expires       int64 // presigned: seconds
+	expires       int64 // presigned: seconds (0: none given, the clock skew applies)
 }
 
 // parseAuthorization parses an "AWS4-HMAC-SHA256 Credential=...,
@@ -108,7 +108,7 @@ func parsePresigned(q url.Values) (sigInput, *apiError) {
 	if alg := q.Get("X-Amz-Algorithm"); alg != sigAlgorithm {
 		return in, errorf(errIncompleteSignature, "X-Amz-Algorithm must be %s, got '%s'.", sigAlgorithm, truncate(alg, 64))
 	}
-	for _, k := range []string{"X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Expires"} {
+	for _, k := range []string{"X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
 		if q.Get(k) == "" {
 			return in, errorf(errIncompleteSignature, "A presigned request requires the query parameter %s.", k)
 		}
@@ -119,6 +119,9 @@ func parsePresigned(q url.Values) (sigInput, *apiError) {
 	in.amzDate = q.Get("X-Amz-Date")
 	in.signedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
 	in.signature = q.Get("X-Amz-Signature")
+	if q.Get("X-Amz-Expires") == "" {
+		return in, nil // valid within the clock skew, as a signed header
+	}
 	exp, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
 	if err != nil || exp < 1 || exp > maxPresignExpiry {
 		return in, errorf(errIncompleteSignature, "X-Amz-Expires must be a number of seconds from 1 to %d, got '%s'.", maxPresignExpiry, truncate(q.Get("X-Amz-Expires"), 32))
@@ -171,7 +174,7 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	if in.term != sigTerminator {
 		return nil, errorf(errSignatureDoesNotMatch, "Credential should be scoped with a valid terminator: '%s', not '%s'.", sigTerminator, truncate(in.term, 32))
 	}
-	if in.presigned {
+	if in.presigned && in.expires > 0 {
 		if now.After(t.Add(time.Duration(in.expires) * time.Second)) {
 			return nil, errorf(errRequestExpired, "Request has expired: signed at %s for %d seconds; it is now %s.", in.amzDate, in.expires, now.UTC().Format(amzDateFormat))
 		}
