@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -28,11 +29,14 @@ func closeAMQP(c *amqp.Connection) {
 	_ = c.CloseDeadline(time.Now().Add(3 * time.Second))
 }
 
-func dialAMQP(uri, name string) (*amqp.Connection, error) {
+// dialAMQP connects with amqp091-go; an amqps:// uri uses tc (nil: the
+// system's roots, the URI's host as the server name).
+func dialAMQP(uri string, tc *tls.Config, name string) (*amqp.Connection, error) {
 	return amqp.DialConfig(uri, amqp.Config{
-		Heartbeat:  30 * time.Second,
-		Locale:     "en_US",
-		Properties: amqp.Table{"connection_name": name, "product": "sluice-perf"},
+		Heartbeat:       30 * time.Second,
+		Locale:          "en_US",
+		Properties:      amqp.Table{"connection_name": name, "product": "sluice-perf"},
+		TLSClientConfig: tc,
 	})
 }
 
@@ -54,7 +58,7 @@ func durableQueues(c config) bool { return c.Persistent || c.Protocol == "stomp"
 // a fresh AMQP connection. It serves the STOMP driver too.
 func setupQueues(ctx context.Context, r *runner) error {
 	c := r.cfg
-	conn, err := dialAMQP(c.URI, "sluice-perf setup")
+	conn, err := dialAMQP(c.URI, c.tlsConf, "sluice-perf setup")
 	if err != nil {
 		return fmt.Errorf("AMQP %s: %w", redactURI(c.URI), err)
 	}
@@ -105,7 +109,7 @@ func setupQueues(ctx context.Context, r *runner) error {
 // teardownQueues deletes what setupQueues made.
 func teardownQueues(r *runner) error {
 	c := r.cfg
-	conn, err := dialAMQP(c.URI, "sluice-perf teardown")
+	conn, err := dialAMQP(c.URI, c.tlsConf, "sluice-perf teardown")
 	if err != nil {
 		return err
 	}
@@ -144,7 +148,7 @@ func (d *amqpDriver) startConsumers(ctx context.Context) error {
 		ready.Add(1)
 		go func(i int) {
 			defer ready.Done()
-			conn, err := dialAMQP(c.URI, fmt.Sprintf("sluice-perf consumer %d", i))
+			conn, err := dialAMQP(c.URI, c.tlsConf, fmt.Sprintf("sluice-perf consumer %d", i))
 			if err != nil {
 				errc <- err
 				return
@@ -241,7 +245,7 @@ func (d *amqpDriver) stopConsumers() {
 func (d *amqpDriver) produce(ctx context.Context, p int) error {
 	r := d.r
 	c := r.cfg
-	conn, err := dialAMQP(c.URI, fmt.Sprintf("sluice-perf producer %d", p))
+	conn, err := dialAMQP(c.URI, c.tlsConf, fmt.Sprintf("sluice-perf producer %d", p))
 	if err != nil {
 		return err
 	}
@@ -359,7 +363,7 @@ func (d *amqpDriver) idle(ctx context.Context, n int) (func(), error) {
 	conns := make([]*amqp.Connection, n)
 	err := parallel(n, 16, func(i int) error {
 		conn, err := amqp.DialConfig(c.URI, amqp.Config{Heartbeat: 60 * time.Second, Locale: "en_US",
-			Properties: amqp.Table{"connection_name": fmt.Sprintf("sluice-perf idle %d", i)}})
+			Properties: amqp.Table{"connection_name": fmt.Sprintf("sluice-perf idle %d", i)}, TLSClientConfig: c.tlsConf})
 		if err != nil {
 			return err
 		}

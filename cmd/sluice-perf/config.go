@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"sort"
 	"strings"
@@ -61,6 +62,25 @@ type config struct {
 	// can be counted. Set by --no-amqp-setup or an empty --uri.
 	NoAMQPSetup bool `json:"no_amqp_setup,omitempty"`
 	Quiet       bool `json:"-"`
+
+	// StompTLS makes the STOMP connections TLS (AMQP's are when URI is
+	// amqps://), with TLSOpts.
+	StompTLS bool       `json:"stomp_tls,omitempty"`
+	TLSOpts  tlsOptions `json:"tls_options"`
+	// TLS is set by validate: the run's producers and consumers (or, in
+	// a handshake run, its dialers) connect over TLS.
+	TLS bool `json:"tls,omitempty"`
+	// tlsConf is what every TLS connection of the run uses; nil when
+	// none is TLS. Built by validate from TLSOpts.
+	tlsConf *tls.Config
+
+	// Handshake measures new connections per second instead of moving
+	// messages: Dialers goroutines each connect (TCP, TLS when the run
+	// is, the protocol's handshake up to connection.open-ok or
+	// CONNECTED), close, and connect again, for Duration or until Count
+	// connections in all.
+	Handshake bool `json:"handshake,omitempty"`
+	Dialers   int  `json:"dialers,omitempty"`
 }
 
 func defaultConfig() config {
@@ -83,6 +103,10 @@ func defaultConfig() config {
 		IdleSettle:   3 * time.Second,
 	}
 }
+
+// defaultDialers is a handshake run's concurrent dialers unless
+// --dialers says otherwise.
+const defaultDialers = 4
 
 type scenario struct {
 	name  string
@@ -124,6 +148,11 @@ var scenarios = []scenario{
 	{"backlog", "publish 1,000,000 persistent 1 KiB messages (2 producers, confirm window 500) with no consumer, then drain them", func(c *config) {
 		c.Backlog, c.Persistent, c.Confirm, c.Producers, c.Count = true, true, 500, 2, 1_000_000
 		c.DrainTimeout = 30 * time.Second
+	}},
+	// New connections per second; with an amqps:// URI each is a full TLS
+	// handshake (no session resumption unless --tls-resume).
+	{"handshake-amqp", "new AMQP connections per second: 4 dialers, each connecting, opening vhost / (connection.open-ok) and closing, in a loop", func(c *config) {
+		c.Handshake = true
 	}},
 	{"stomp-throughput", "STOMP 1 -> 1: persistent SEND with a receipt each (64 in flight), client-individual acks, prefetch 1000", func(c *config) {
 		c.Protocol, c.Persistent, c.Confirm = "stomp", true, 64
@@ -179,7 +208,29 @@ func (c *config) validate() error {
 	if c.IdleConns < 0 {
 		errs = append(errs, "--idle-conns must be >= 0")
 	}
-	if c.IdleConns == 0 {
+	if c.Handshake {
+		if c.Dialers == 0 {
+			c.Dialers = defaultDialers
+		}
+		if c.Dialers < 1 {
+			errs = append(errs, "--dialers must be >= 1")
+		}
+		if c.Count <= 0 && c.Duration <= 0 {
+			errs = append(errs, "give --duration or --count")
+		}
+		if c.IdleConns > 0 {
+			errs = append(errs, "--handshake and --idle-conns are different runs")
+		}
+	}
+	c.TLS = c.usesTLS()
+	if c.TLS || c.StompTLS || isAMQPS(c.URI) {
+		tc, err := c.TLSOpts.clientConfig()
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		c.tlsConf = tc
+	}
+	if c.IdleConns == 0 && !c.Handshake {
 		if c.Producers < 1 || c.Producers > 65535 {
 			errs = append(errs, "--producers must be 1..65535")
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -92,29 +93,34 @@ func (s socketReader) Read(p []byte) (int, error) {
 	return s.c.nc.Read(p)
 }
 
-// amqpAddr is what dialing needs from an amqp:// URI.
+// amqpAddr is what dialing needs from an amqp:// or amqps:// URI.
 type amqpAddr struct {
 	hostport, user, password, vhost string
+	tls                             bool // amqps://
 }
 
-// parseAMQPURI reads an amqp:// URI with the defaults of RabbitMQ's
-// clients: localhost:5672, guest/guest, vhost "/". The vhost is the path
-// without its leading slash, unescaped ("/%2f" is "/").
+// parseAMQPURI reads an amqp:// or amqps:// URI with the defaults of
+// RabbitMQ's clients: localhost:5672 (amqps: 5671), guest/guest, vhost "/".
+// The vhost is the path without its leading slash, unescaped ("/%2f" is
+// "/").
 func parseAMQPURI(uri string) (amqpAddr, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return amqpAddr{}, err
 	}
-	if u.Scheme != "amqp" {
-		return amqpAddr{}, fmt.Errorf("the fast client speaks amqp:// only, not %q", u.Scheme+"://")
+	if u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return amqpAddr{}, fmt.Errorf("the fast client speaks amqp:// and amqps:// only, not %q", u.Scheme+"://")
 	}
-	a := amqpAddr{user: "guest", password: "guest", vhost: "/"}
+	a := amqpAddr{user: "guest", password: "guest", vhost: "/", tls: u.Scheme == "amqps"}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
 		host = "localhost"
 	}
 	if port == "" {
 		port = "5672"
+		if a.tls {
+			port = "5671"
+		}
 	}
 	a.hostport = net.JoinHostPort(host, port)
 	if u.User != nil {
@@ -129,16 +135,22 @@ func parseAMQPURI(uri string) (amqpAddr, error) {
 	return a, nil
 }
 
-// dialFast connects, authenticates with PLAIN and opens the vhost:
+// dialFast connects (over TLS with tc for an amqps:// uri; nil tc: the
+// system's roots), authenticates with PLAIN and opens the vhost:
 // frame-max the smaller of the broker's and 131072, channel-max the
 // broker's, heartbeats off. One read from the socket takes in up to
 // readBuffer bytes.
-func dialFast(uri, name string, readBuffer int) (*fastConn, error) {
+func dialFast(uri string, tc *tls.Config, name string, readBuffer int) (*fastConn, error) {
 	a, err := parseAMQPURI(uri)
 	if err != nil {
 		return nil, fmt.Errorf("AMQP URI %s: %w", redactURI(uri), err)
 	}
-	nc, err := net.DialTimeout("tcp", a.hostport, fastSetupTimeout)
+	if !a.tls {
+		tc = nil
+	} else if tc == nil {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	nc, err := dialSocket(a.hostport, tc)
 	if err != nil {
 		return nil, fmt.Errorf("AMQP %s: %w", a.hostport, err)
 	}
@@ -509,7 +521,7 @@ func (pb *fastPublisher) awaitConfirms(ctx context.Context, want uint64, timeout
 func (d *fastDriver) produce(ctx context.Context, p int) error {
 	r := d.r
 	cfg := r.cfg
-	c, err := dialFast(cfg.URI, fmt.Sprintf("sluice-perf producer %d", p), publisherReadBuffer)
+	c, err := dialFast(cfg.URI, cfg.tlsConf, fmt.Sprintf("sluice-perf producer %d", p), publisherReadBuffer)
 	if err != nil {
 		return err
 	}
@@ -670,7 +682,7 @@ func (d *fastDriver) startConsumer(ctx context.Context, i int) error {
 	if !cfg.AutoAck && cfg.Prefetch > 0xffff {
 		return fmt.Errorf("prefetch %d does not fit basic.qos (at most 65535)", cfg.Prefetch)
 	}
-	c, err := dialFast(cfg.URI, fmt.Sprintf("sluice-perf consumer %d", i), consumerReadBuffer)
+	c, err := dialFast(cfg.URI, cfg.tlsConf, fmt.Sprintf("sluice-perf consumer %d", i), consumerReadBuffer)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func TestFastClientAgainstSluice(t *testing.T) {
 	}
 
 	t.Run("handshake", func(t *testing.T) {
-		c, err := dialFast(b.AMQPURL(), "handshake test", publisherReadBuffer)
+		c, err := dialFast(b.AMQPURL(), nil, "handshake test", publisherReadBuffer)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestFastClientAgainstSluice(t *testing.T) {
 			b.AMQPURL() + "nosuchvhost":                                   "530",
 		}
 		for uri, want := range bad {
-			_, err := dialFast(uri, "handshake test", publisherReadBuffer)
+			_, err := dialFast(uri, nil, "handshake test", publisherReadBuffer)
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: %v, want an error with %s", redactURI(uri), err, want)
 			}
@@ -195,7 +195,7 @@ func (b breakingDriver) produce(ctx context.Context, p int) error {
 
 // deleteWithAMQP deletes a queue or an exchange.
 func deleteWithAMQP(d *amqpDriver, queue, exchange string) error {
-	conn, err := dialAMQP(d.r.cfg.URI, "breaker")
+	conn, err := dialAMQP(d.r.cfg.URI, d.r.cfg.tlsConf, "breaker")
 	if err != nil {
 		return err
 	}
@@ -217,14 +217,15 @@ func TestParseAMQPURI(t *testing.T) {
 		want amqpAddr
 		bad  bool
 	}{
-		{"amqp://guest:guest@127.0.0.1:5682/", amqpAddr{"127.0.0.1:5682", "guest", "guest", "/"}, false},
-		{"amqp://u:p%40ss@h/", amqpAddr{"h:5672", "u", "p@ss", "/"}, false},
-		{"amqp://h", amqpAddr{"h:5672", "guest", "guest", "/"}, false},
-		{"amqp://h:1/vh", amqpAddr{"h:1", "guest", "guest", "vh"}, false},
-		{"amqp://h/%2f", amqpAddr{"h:5672", "guest", "guest", "/"}, false},
-		{"amqp://u@[::1]:5672/x%2Fy", amqpAddr{"[::1]:5672", "u", "guest", "x/y"}, false},
-		{"amqp:///", amqpAddr{"localhost:5672", "guest", "guest", "/"}, false},
-		{"amqps://h/", amqpAddr{}, true},
+		{"amqp://guest:guest@127.0.0.1:5682/", amqpAddr{"127.0.0.1:5682", "guest", "guest", "/", false}, false},
+		{"amqp://u:p%40ss@h/", amqpAddr{"h:5672", "u", "p@ss", "/", false}, false},
+		{"amqp://h", amqpAddr{"h:5672", "guest", "guest", "/", false}, false},
+		{"amqp://h:1/vh", amqpAddr{"h:1", "guest", "guest", "vh", false}, false},
+		{"amqp://h/%2f", amqpAddr{"h:5672", "guest", "guest", "/", false}, false},
+		{"amqp://u@[::1]:5672/x%2Fy", amqpAddr{"[::1]:5672", "u", "guest", "x/y", false}, false},
+		{"amqp:///", amqpAddr{"localhost:5672", "guest", "guest", "/", false}, false},
+		{"amqps://h/", amqpAddr{"h:5671", "guest", "guest", "/", true}, false},
+		{"amqps://u:p@h:5681/v", amqpAddr{"h:5681", "u", "p", "v", true}, false},
 		{"http://h/", amqpAddr{}, true},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -94,8 +95,10 @@ func (s stompSocket) Read(p []byte) (int, error) {
 // answers with. One read from the socket takes in up to readBuffer bytes:
 // the frame Reader's own buffer starts at 4 KiB, so a bufio.Reader in front
 // of it sets the size of reads.
-func dialFastSTOMP(addr, acceptVersions string, readBuffer int) (*fastStompConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, fastSetupTimeout)
+//
+// With tc the session runs over TLS.
+func dialFastSTOMP(addr string, tc *tls.Config, acceptVersions string, readBuffer int) (*fastStompConn, error) {
+	nc, err := dialSocket(addr, tc)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +258,7 @@ func (pb *stompPublisher) awaitReceipts(ctx context.Context, want uint64, timeou
 func (d *fastStompDriver) produce(ctx context.Context, p int) error {
 	r := d.r
 	cfg := r.cfg
-	c, err := dialFastSTOMP(cfg.StompAddr, producerSTOMPVersions, publisherReadBuffer)
+	c, err := dialFastSTOMP(cfg.StompAddr, cfg.stompTLS(), producerSTOMPVersions, publisherReadBuffer)
 	if err != nil {
 		return err
 	}
@@ -387,7 +390,7 @@ func (d *fastStompDriver) startConsumers(ctx context.Context) error {
 // SUBSCRIBE.
 func (d *fastStompDriver) startConsumer(ctx context.Context, i int) error {
 	cfg := d.r.cfg
-	c, err := dialFastSTOMP(cfg.StompAddr, consumerSTOMPVersions, consumerReadBuffer)
+	c, err := dialFastSTOMP(cfg.StompAddr, cfg.stompTLS(), consumerSTOMPVersions, consumerReadBuffer)
 	if err != nil {
 		return err
 	}

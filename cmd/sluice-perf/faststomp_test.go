@@ -85,7 +85,7 @@ func TestFastStompClientAgainstSluice(t *testing.T) {
 	}
 
 	t.Run("handshake", func(t *testing.T) {
-		c, err := dialFastSTOMP(b.STOMPAddr(), consumerSTOMPVersions, consumerReadBuffer)
+		c, err := dialFastSTOMP(b.STOMPAddr(), nil, consumerSTOMPVersions, consumerReadBuffer)
 		if err != nil {
 			t.Fatal(err)
 		}

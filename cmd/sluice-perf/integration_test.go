@@ -189,7 +189,7 @@ func (u unbindingDriver) setup(ctx context.Context) error {
 		return err
 	}
 	d := u.driver.(*amqpDriver)
-	conn, err := dialAMQP(d.r.cfg.URI, "unbind")
+	conn, err := dialAMQP(d.r.cfg.URI, d.r.cfg.tlsConf, "unbind")
 	if err != nil {
 		return err
 	}

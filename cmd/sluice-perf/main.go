@@ -115,9 +115,18 @@ func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
 	fs.StringVar(&c.Label, "label", "", "name of the broker under test, for reports (e.g. sluice, rabbitmq)")
 	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp or stomp")
 	fs.StringVar(&c.Client, "client", d.Client, "client of producers and consumers: amqp091 (amqp091-go; with --protocol stomp: go-stomp) or fast (sluice-perf's own on the broker's codecs, batching writes and reads; queue setup still uses amqp091-go)")
-	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI (also used to declare and delete the queues of STOMP runs; empty for a STOMP run: --no-amqp-setup)")
+	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI, amqps:// for TLS (also used to declare and delete the queues of STOMP runs; empty for a STOMP run: --no-amqp-setup)")
 	fs.BoolVar(&c.NoAMQPSetup, "no-amqp-setup", false, "STOMP runs: use no AMQP; the broker creates /queue destinations on first use, and the queues get run-unique names (for brokers without AMQP, e.g. ActiveMQ)")
 	fs.StringVar(&c.StompAddr, "stomp-addr", d.StompAddr, "STOMP host:port")
+	fs.BoolVar(&c.StompTLS, "stomp-tls", false, "STOMP over TLS (with the --tls-* settings); AMQP uses TLS when --uri is amqps://")
+	fs.StringVar(&c.TLSOpts.CAFile, "tls-ca", "", "TLS: PEM file of the CAs that sign the broker's certificate (default: the system's roots)")
+	fs.StringVar(&c.TLSOpts.CertFile, "tls-cert", "", "TLS: PEM client certificate, presented when the broker asks for one (with --tls-key)")
+	fs.StringVar(&c.TLSOpts.KeyFile, "tls-key", "", "TLS: PEM private key of --tls-cert")
+	fs.StringVar(&c.TLSOpts.ServerName, "tls-server-name", "", "TLS: the name the broker's certificate must carry (default: the host of --uri or --stomp-addr)")
+	fs.BoolVar(&c.TLSOpts.InsecureSkipVerify, "tls-insecure-skip-verify", false, "TLS: accept ANY broker certificate, unverified. For benchmarks on a private machine only, never against a broker you do not run")
+	fs.BoolVar(&c.TLSOpts.Resume, "tls-resume", false, "TLS: keep a client session cache, so that new connections may resume a session (default: every handshake is a full one)")
+	fs.BoolVar(&c.Handshake, "handshake", false, "measure new connections per second: --dialers each connect (TLS too with amqps:// or --stomp-tls), open the vhost (STOMP: CONNECTED), close, again")
+	fs.IntVar(&c.Dialers, "dialers", 0, fmt.Sprintf("concurrent dialers of a --handshake run (0: %d)", defaultDialers))
 	fs.DurationVar(&c.Duration, "duration", d.Duration, "how long producers publish (unless --count)")
 	fs.Int64Var(&c.Count, "count", 0, "publish this many messages in all, then stop (0: use --duration)")
 	fs.IntVar(&c.Size, "size", d.Size, "message body size in bytes (at least 16)")
@@ -165,6 +174,9 @@ func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
 		c = sc
 	} else {
 		c.Scenario = "custom"
+		if c.Handshake {
+			c.Scenario = "custom-handshake"
+		}
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice-perf:", err)
@@ -177,6 +189,7 @@ func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
 func merge(sc, c *config, set map[string]bool) {
 	sc.Label, sc.URI, sc.StompAddr, sc.PID = c.Label, c.URI, c.StompAddr, c.PID
 	sc.NoAMQPSetup = c.NoAMQPSetup
+	sc.StompTLS, sc.TLSOpts = c.StompTLS, c.TLSOpts
 	m := map[string]func(){
 		"protocol":      func() { sc.Protocol = c.Protocol },
 		"client":        func() { sc.Client = c.Client },
@@ -198,6 +211,8 @@ func merge(sc, c *config, set map[string]bool) {
 		"drain-timeout": func() { sc.DrainTimeout = c.DrainTimeout },
 		"warmup":        func() { sc.Warmup = c.Warmup },
 		"queue-prefix":  func() { sc.Prefix = c.Prefix },
+		"handshake":     func() { sc.Handshake = c.Handshake },
+		"dialers":       func() { sc.Dialers = c.Dialers },
 	}
 	for name, f := range m {
 		if set[name] {

@@ -64,6 +64,18 @@ type report struct {
 	IdleConns         int     `json:"idle_conns,omitempty"`
 	RSSPerConnKiB     float64 `json:"rss_per_conn_kib,omitempty"`
 
+	// A handshake run: connections opened and closed, per second over
+	// HandshakeSeconds; ConnectLatency is from the TCP connect to
+	// connection.open-ok (STOMP: CONNECTED), CloseLatency from close to
+	// close-ok (RECEIPT).
+	Handshakes              int64    `json:"handshakes,omitempty"`
+	HandshakeFailures       int64    `json:"handshake_failures,omitempty"`
+	HandshakeSeconds        float64  `json:"handshake_seconds,omitempty"`
+	HandshakeRate           float64  `json:"handshake_rate,omitempty"`
+	ConnectLatency          *latency `json:"connect_latency,omitempty"`
+	CloseLatency            *latency `json:"close_latency,omitempty"`
+	BrokerCPUPerHandshakeMS float64  `json:"broker_cpu_per_handshake_ms,omitempty"`
+
 	failed bool
 }
 
@@ -81,13 +93,38 @@ func (r *report) print(w io.Writer) {
 		title += " against " + r.Label
 	}
 	proto := r.Protocol
+	if r.Config.TLS {
+		proto += " over TLS"
+	}
 	if cl := r.Config.Client; cl != "" {
 		proto += ", " + cl + " client"
 	}
 	fmt.Fprintf(w, "\n== %s (%s) ==\n", title, proto)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-24s %s\n", k, fmt.Sprintf(format, args...)) }
 	c := r.Config
-	if r.IdleConns > 0 || c.IdleConns > 0 {
+	if c.Handshake {
+		what := "TCP connect, AMQP handshake to connection.open-ok, connection.close"
+		if c.Protocol == "stomp" {
+			what = "TCP connect, CONNECT/CONNECTED, DISCONNECT with a receipt"
+		}
+		if c.TLS {
+			what = strings.Replace(what, "TCP connect,", "TCP connect, TLS handshake ("+tlsHandshakeKind(c)+"),", 1)
+		}
+		row("load", "%d dialer(s), each in a loop: %s; %s", c.Dialers, what, persistence(c))
+		row("connections", "%d opened and closed in %.2f s = %.0f conn/s", r.Handshakes, r.HandshakeSeconds, r.HandshakeRate)
+		row("failed connections", "%d", r.HandshakeFailures)
+		if l := r.ConnectLatency; l != nil {
+			row("connect latency (ms)", "p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f  (%d samples)", l.P50MS, l.P99MS, l.P999MS, l.MaxMS, l.MeanMS, l.Count)
+		}
+		if l := r.CloseLatency; l != nil {
+			row("close latency (ms)", "p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f", l.P50MS, l.P99MS, l.P999MS, l.MaxMS, l.MeanMS)
+		}
+		if r.RSSStartKiB > 0 {
+			row("broker RSS", "start %s, end %s, peak %s", kib(r.RSSStartKiB), kib(r.RSSEndKiB), kib(r.PeakRSSKiB))
+			row("broker CPU", "%.1f s (%.0f%% of one core), %.3f ms per connection", r.BrokerCPUSeconds, r.BrokerCPUPercent, r.BrokerCPUPerHandshakeMS)
+			row("load generator CPU", "%.1f s (%.0f%% of one core)", r.LoadGenCPUSeconds, r.LoadGenCPUPercent)
+		}
+	} else if r.IdleConns > 0 || c.IdleConns > 0 {
 		row("idle connections", "%d (%s)", c.IdleConns, c.Protocol)
 		row("broker RSS before", "%s", kib(r.RSSStartKiB))
 		row("broker RSS after", "%s", kib(r.RSSEndKiB))
@@ -141,7 +178,21 @@ func (r *report) print(w io.Writer) {
 	}
 }
 
+// tlsHandshakeKind says whether a run's TLS handshakes are full ones.
+func tlsHandshakeKind(c config) string {
+	if c.TLSOpts.Resume {
+		return "session resumption allowed"
+	}
+	return "full, no session resumption"
+}
+
 func persistence(c config) string {
+	if c.Handshake {
+		if c.Count > 0 {
+			return fmt.Sprintf("%d connections", c.Count)
+		}
+		return c.Duration.String()
+	}
 	var parts []string
 	if c.Persistent {
 		parts = append(parts, "persistent")

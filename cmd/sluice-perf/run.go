@@ -261,6 +261,10 @@ func executeWith(ctx context.Context, cfg config, progress io.Writer, wrap func(
 		r.runIdle(ctx, rep, mon)
 		return rep
 	}
+	if cfg.Handshake {
+		r.runHandshake(ctx, rep, mon)
+		return rep
+	}
 	r.tr = newTracker(r.rt)
 	r.sentPer = make([]atomic.Uint64, cfg.Producers)
 	d := newDriver(r)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -48,14 +49,24 @@ func (d *stompDriver) teardown() error {
 	return teardownQueues(d.r)
 }
 
-func dialSTOMP(addr string) (*stomp.Conn, error) {
-	return stomp.Dial("tcp", addr,
+// dialSTOMP opens a go-stomp session, over TLS with tc.
+func dialSTOMP(addr string, tc *tls.Config) (*stomp.Conn, error) {
+	nc, err := dialSocket(addr, tc)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := stomp.Connect(nc,
 		stomp.ConnOpt.Login("guest", "guest"),
 		stomp.ConnOpt.Host("/"),
 		stomp.ConnOpt.HeartBeat(0, 0),
 		stomp.ConnOpt.Logger(quietLogger{}),
 		stomp.ConnOpt.ReadChannelCapacity(1024),
 		stomp.ConnOpt.WriteChannelCapacity(1024))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 func (d *stompDriver) startConsumers(ctx context.Context) error {
@@ -66,7 +77,7 @@ func (d *stompDriver) startConsumers(ctx context.Context) error {
 		ack = stomp.AckAuto
 	}
 	for i := 0; i < c.Consumers; i++ {
-		conn, err := dialSTOMP(c.StompAddr)
+		conn, err := dialSTOMP(c.StompAddr, c.stompTLS())
 		if err != nil {
 			return fmt.Errorf("STOMP %s: %w", c.StompAddr, err)
 		}
@@ -141,8 +152,8 @@ type rawSTOMP struct {
 	rd *frame.Reader
 }
 
-func dialRawSTOMP(addr string) (*rawSTOMP, error) {
-	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+func dialRawSTOMP(addr string, tc *tls.Config) (*rawSTOMP, error) {
+	nc, err := dialSocket(addr, tc)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +190,7 @@ func frameSummary(f *frame.Frame) string {
 func (d *stompDriver) produce(ctx context.Context, p int) error {
 	r := d.r
 	c := r.cfg
-	s, err := dialRawSTOMP(c.StompAddr)
+	s, err := dialRawSTOMP(c.StompAddr, c.stompTLS())
 	if err != nil {
 		return fmt.Errorf("STOMP %s: %w", c.StompAddr, err)
 	}
@@ -299,10 +310,18 @@ func (d *stompDriver) idle(ctx context.Context, n int) (func(), error) {
 	c := d.r.cfg
 	conns := make([]*stomp.Conn, n)
 	err := parallel(n, 16, func(i int) error {
-		conn, err := stomp.Dial("tcp", c.StompAddr, stomp.ConnOpt.Login("guest", "guest"), stomp.ConnOpt.Host("/"),
+		nc, err := dialSocket(c.StompAddr, c.stompTLS())
+		if err != nil {
+			return err
+		}
+		conn, err := stomp.Connect(nc, stomp.ConnOpt.Login("guest", "guest"), stomp.ConnOpt.Host("/"),
 			stomp.ConnOpt.HeartBeat(0, 0), stomp.ConnOpt.Logger(quietLogger{}))
+		if err != nil {
+			nc.Close()
+			return err
+		}
 		conns[i] = conn
-		return err
+		return nil
 	})
 	closeAll := func() {
 		_ = parallel(n, 16, func(i int) error {

@@ -34,6 +34,23 @@ var (
 	mPeakRSS   = metric{name: "peak RSS", unit: "MiB", get: func(r *report) float64 { return float64(r.PeakRSSKiB) / 1024 }}
 )
 
+// handshakeMetrics are a handshake run's figures (any scenario run with
+// --handshake).
+var handshakeMetrics = []metric{
+	{name: "connections", unit: "conn/s", higher: true, get: func(r *report) float64 { return r.HandshakeRate }},
+	{name: "connect p50", unit: "ms", get: func(r *report) float64 { return latencyField(r.ConnectLatency).P50MS }},
+	{name: "connect p99", unit: "ms", get: func(r *report) float64 { return latencyField(r.ConnectLatency).P99MS }},
+	{name: "broker CPU per connection", unit: "ms", get: func(r *report) float64 { return r.BrokerCPUPerHandshakeMS }},
+	mGenCPU,
+}
+
+func latencyField(l *latency) latency {
+	if l == nil {
+		return latency{}
+	}
+	return *l
+}
+
 func ratioAtLeast(x float64) func(s, rmq, ratio float64) bool {
 	return func(_, _, ratio float64) bool { return ratio >= x }
 }
@@ -81,6 +98,8 @@ func scenarioMetrics(name string) []metric {
 		}
 	case "stomp-throughput":
 		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99, mCPU, mGenCPU}
+	case "handshake-amqp":
+		return append([]metric(nil), handshakeMetrics...)
 	}
 	return []metric{mDelivered, mPublished, mP99}
 }
@@ -91,8 +110,21 @@ func scenarioMetrics(name string) []metric {
 // the two are dropped, and the targets against that broker are
 // set instead (STOMP in and out "ahead of ActiveMQ").
 func metricsAgainst(name, b string) []metric {
-	name = baseScenario(name)
-	ms := scenarioMetrics(name)
+	// The targets are for plain TCP; a TLS row shows the figures
+	// without them.
+	overTLS := strings.HasSuffix(name, "tls)") || strings.Contains(name, "tls, ")
+	base := baseScenario(name)
+	ms := scenarioMetrics(base)
+	if strings.Contains(base, "handshake") {
+		ms = append([]metric(nil), handshakeMetrics...)
+	}
+	if overTLS {
+		ms = append([]metric(nil), ms...)
+		for i := range ms {
+			ms[i].target, ms[i].holds = "", nil
+		}
+	}
+	name = base
 	if b == "rabbitmq" {
 		return ms
 	}
@@ -113,19 +145,37 @@ func metricsAgainst(name, b string) []metric {
 
 // fastSuffix marks a scenario run with --client fast in the summary: its
 // runs are a population of their own, never pooled with amqp091-go's.
+// Runs over TLS are marked " (tls)", or " (fast client, tls)", and are a
+// population of their own too.
 const fastSuffix = " (fast client)"
 
-// scenarioKey is the row a report belongs to: its scenario, and the AMQP
-// client when it is not the default.
+// scenarioKey is the row a report belongs to: its scenario, the AMQP
+// client when it is not the default, and TLS when the run used it.
 func scenarioKey(r *report) string {
+	var marks []string
 	if r.Config.Client == "fast" {
-		return r.Scenario + fastSuffix
+		marks = append(marks, "fast client")
 	}
-	return r.Scenario
+	if r.Config.TLS {
+		marks = append(marks, "tls")
+	}
+	if r.Config.Handshake && r.Config.TLSOpts.Resume {
+		marks = append(marks, "session resumption")
+	}
+	if len(marks) == 0 {
+		return r.Scenario
+	}
+	return r.Scenario + " (" + strings.Join(marks, ", ") + ")"
 }
 
-// baseScenario is the scenario of a row, whatever the client.
-func baseScenario(key string) string { return strings.TrimSuffix(key, fastSuffix) }
+// baseScenario is the scenario of a row, whatever the client and TLS.
+// Scenario names have no spaces.
+func baseScenario(key string) string {
+	if i := strings.Index(key, " ("); i >= 0 {
+		return key[:i]
+	}
+	return key
+}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -346,7 +396,7 @@ func cell(med float64, vals []float64, runs int, m metric) string {
 
 func formatValue(v float64, unit string) string {
 	switch {
-	case unit == "msg/s":
+	case unit == "msg/s" || unit == "conn/s":
 		return commas(int64(v + 0.5))
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)

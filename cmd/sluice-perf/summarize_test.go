@@ -118,3 +118,37 @@ func TestSummaryKeepsClientsApart(t *testing.T) {
 		t.Errorf("the fast client's rows come before amqp091-go's:\n%s", md)
 	}
 }
+
+// TestSummaryTLSAndHandshakeRows: runs over TLS are rows of their own,
+// without the (plain TCP) targets, and a handshake run's row has
+// connections per second and connect latency.
+func TestSummaryTLSAndHandshakeRows(t *testing.T) {
+	plain := fakeReport("transient-1-1", "sluice", 500000, 500000, 1, true)
+	plain.Protocol, plain.Config.Client = "amqp", "fast"
+	overTLS := func(label string, rate float64) *report {
+		r := fakeReport("transient-1-1", label, rate, rate, 2, true)
+		r.Protocol, r.Config.Client, r.Config.TLS = "amqp", "fast", true
+		return r
+	}
+	hs := func(label string, rate float64) *report {
+		r := &report{Scenario: "handshake-amqp", Label: label, Protocol: "amqp", OK: true, HandshakeRate: rate,
+			ConnectLatency: &latency{P50MS: 3, P99MS: 9}, BrokerCPUPerHandshakeMS: 1.5}
+		r.Config.Handshake, r.Config.TLS, r.Config.Client = true, true, "fast"
+		return r
+	}
+	md := summary([]*report{plain, overTLS("sluice", 300000), overTLS("rabbitmq", 60000), hs("sluice", 1200), hs("rabbitmq", 400)})
+	for _, want := range []string{
+		"| transient-1-1 (fast client) | delivered (msg/s) | 500,000 | - | - | >= 4x | n/a |",
+		"| transient-1-1 (fast client, tls) | delivered (msg/s) | 300,000 | 60,000 | 5.00x | - | - |",
+		"| handshake-amqp (fast client, tls) | connections (conn/s) | 1,200 | 400 | 3.00x | - | - |",
+		"| handshake-amqp (fast client, tls) | connect p99 (ms) | 9.00 | 9.00 | 1.00x | - | - |",
+		"| handshake-amqp (fast client, tls) | broker CPU per connection (ms) | 1.50 | 1.50 | 1.00x | - | - |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	if k := baseScenario("handshake-amqp (fast client, tls)"); k != "handshake-amqp" {
+		t.Errorf("baseScenario: %q", k)
+	}
+}
