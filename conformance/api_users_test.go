@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-stomp/stomp/v3"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/sluice-mq/sluice/brokertest"
 )
@@ -182,7 +183,20 @@ func TestAPIUserLogsInOverAMQPAndIsClosedWhenDeleted(t *testing.T) {
 	if _, err := amqp.Dial(fmt.Sprintf("amqp://app:wrong@%s/", b.AMQPAddr())); err == nil {
 		t.Fatal("a wrong password was accepted")
 	}
+	sc, err := stomp.Dial("tcp", b.STOMPAddr(), stomp.ConnOpt.Host("/"), stomp.ConnOpt.Login("app", "app-pw"))
+	mustOK(t, err)
+	sub, err := sc.Subscribe("/queue/app-q", stomp.AckAuto)
+	mustOK(t, err)
 	api.want(http.StatusNoContent, "DELETE", "/api/users/app", "")
+	deadline := time.After(5 * time.Second)
+	for open := true; open; {
+		select {
+		case m, ok := <-sub.C:
+			open = ok && m.Err == nil
+		case <-deadline:
+			t.Fatal("the deleted user's STOMP session is still open")
+		}
+	}
 	select {
 	case e := <-closed:
 		if e == nil || e.Code != amqp.ConnectionForced {
