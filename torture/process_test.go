@@ -110,6 +110,9 @@ func startBroker(bin, dataDir, logPath string, extra ...string) (*brokerProc, er
 		"--stomp-addr", "127.0.0.1:" + strconv.Itoa(sp),
 		"--http-addr", "", "--log-format", "json", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
+	// No SQS listener (default :9324, shared by every process): by the
+	// environment, which builds from before --sqs-addr existed ignore.
+	cmd.Env = append(os.Environ(), "SLUICE_SQS_ADDR=")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
