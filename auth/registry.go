@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The Registry holds users, their permissions per vhost, topic
@@ -140,6 +141,7 @@ type Registry struct {
 	// loopbackOnly names the users who may connect only from a loopback
 	// address (RabbitMQ's loopback_users, [guest] by default).
 	loopbackOnly []string
+	throttle     *Throttle
 }
 
 type state struct {
@@ -165,7 +167,7 @@ type topicGrant struct {
 // NewRegistry returns an empty registry; users named in loopbackOnly may
 // log in only from loopback addresses.
 func NewRegistry(loopbackOnly ...string) *Registry {
-	r := &Registry{loopbackOnly: loopbackOnly}
+	r := &Registry{loopbackOnly: loopbackOnly, throttle: NewThrottle()}
 	r.state.Store(&state{users: map[string]*UserRecord{}, perms: map[userVHost]*grant{},
 		topics: map[userVHost][]*topicGrant{}, vhostLimits: map[string]map[string]int64{}})
 	return r
@@ -338,22 +340,44 @@ func cloneLimits(l map[string]int64) map[string]int64 {
 
 // --- authentication (Store) ---
 
-// Authenticate implements Store.
+// Authenticate implements Store. A refusal is slowed per peer (Throttle):
+// it returns only after the peer's delay.
 func (r *Registry) Authenticate(name, password string, remote net.Addr) (*User, error) {
 	u, ok := r.state.Load().users[name]
 	if !ok || u.PasswordHash == "" || !verifyPassword(u.HashingAlgorithm, u.PasswordHash, password) {
-		return nil, ErrRefused
+		return nil, r.FailedLogin(remote)
 	}
-	return r.admit(u, remote)
+	return r.admitLogin(u, remote)
 }
 
-// AuthenticateExternal implements Store.
+// AuthenticateExternal implements Store; refusals are slowed as
+// Authenticate's.
 func (r *Registry) AuthenticateExternal(name string, remote net.Addr) (*User, error) {
 	u, ok := r.state.Load().users[name]
 	if !ok {
-		return nil, ErrRefused
+		return nil, r.FailedLogin(remote)
 	}
-	return r.admit(u, remote)
+	return r.admitLogin(u, remote)
+}
+
+// FailedLogin records a refused login from remote, waits the peer's
+// throttle delay and returns ErrRefused. Adapters that check credentials
+// themselves (SQS signatures) call it on a refusal.
+func (r *Registry) FailedLogin(remote net.Addr) error {
+	if d := r.throttle.Failed(remote); d > 0 {
+		time.Sleep(d)
+	}
+	return ErrRefused
+}
+
+// admitLogin is admit for a login: a success clears the peer's failures.
+func (r *Registry) admitLogin(u *UserRecord, remote net.Addr) (*User, error) {
+	user, err := r.admit(u, remote)
+	if err != nil {
+		return nil, r.FailedLogin(remote)
+	}
+	r.throttle.Succeeded(remote)
+	return user, nil
 }
 
 func (r *Registry) admit(u *UserRecord, remote net.Addr) (*User, error) {
