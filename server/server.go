@@ -174,7 +174,7 @@ func (s *Server) Start() error {
 			s.httpS = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
 			go func(ln net.Listener) {
 				if err := s.httpS.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					s.serveErr <- fmt.Errorf("http: %w", err)
+					s.listenerFailed(fmt.Errorf("http: %w", err))
 				}
 			}(ln)
 			continue
@@ -185,7 +185,7 @@ func (s *Server) Start() error {
 		p := s.protos[name]
 		go func(name string, ln net.Listener) {
 			if err := p.Serve(ln); err != nil {
-				s.serveErr <- fmt.Errorf("%s: %w", name, err)
+				s.listenerFailed(fmt.Errorf("%s: %w", name, err))
 			}
 		}(name, ln)
 	}
@@ -206,6 +206,18 @@ func (s *Server) Addr(name string) net.Addr {
 
 // Err delivers a listener's fatal error.
 func (s *Server) Err() <-chan error { return s.serveErr }
+
+// listenerFailed reports a listener's failure on Err without blocking:
+// the first one stops the broker, and a goroutine waiting to report a
+// later one (there are more listeners than the channel holds) would never
+// end.
+func (s *Server) listenerFailed(err error) {
+	select {
+	case s.serveErr <- err:
+	default:
+		s.log.Error().Err(err).Msg("listener failed")
+	}
+}
 
 // Shutdown stops accepting, closes every connection with its protocol's
 // own close (AMQP 320, STOMP ERROR) and waits for them until ctx ends.

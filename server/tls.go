@@ -101,7 +101,7 @@ func (s *Server) serveTLSListener(name string, ln net.Listener) bool {
 	p := s.protos[base].(tlsServe)
 	go func() {
 		if err := p.ServeTLS(ln, s.tls.mgr); err != nil {
-			s.serveErr <- fmt.Errorf("%s: %w", name, err)
+			s.listenerFailed(fmt.Errorf("%s: %w", name, err))
 		}
 	}()
 	return true
@@ -122,7 +122,7 @@ func (s *Server) serveHTTPS(ln net.Listener) {
 		ConnState: countHandshakes(s.tls.limits), ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
 	go func() {
 		if err := s.tls.https.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.serveErr <- fmt.Errorf("https: %w", err)
+			s.listenerFailed(fmt.Errorf("https: %w", err))
 		}
 	}()
 }
