@@ -158,7 +158,7 @@ func (s *Server) serve(ln net.Listener, tm *tlsconfig.Manager) error {
 			return
 		}
 		go c.serve()
-	})
+	}, acceptloop.WarnEvery(s.log, "amqp", 10*time.Second))
 }
 
 func (s *Server) untrack(c *conn) {
