@@ -40,6 +40,12 @@ amqp091-suite:
 bench:
 	./scripts/bench.sh
 
+# What TLS costs: sluice and RabbitMQ over AMQPS (and plain AMQP) side by
+# side, with handshakes per second (scripts/bench-tls.sh; REPEAT=1 DURATION=3s for a quick run).
+.PHONY: bench-tls
+bench-tls:
+	./scripts/bench-tls.sh
+
 clean:
 	rm -rf $(BIN)
 

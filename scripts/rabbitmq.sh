@@ -5,6 +5,7 @@
 #   scripts/rabbitmq.sh stop   [DIR]   stop the instance (no-op when not running)
 #   scripts/rabbitmq.sh status [DIR]   exit 0 when running and accepting AMQP
 #   scripts/rabbitmq.sh env    [DIR]   print exports for rabbitmqctl by hand: eval "$(scripts/rabbitmq.sh env)"
+#   scripts/rabbitmq.sh certs  OUTDIR  make a test CA, server and client certificates (openssl)
 #
 # DIR defaults to $RABBITMQ_DIR, then /tmp/sluice-rabbitmq. Everything the
 # node writes (mnesia, logs, config, enabled plugins, Erlang cookie) lives
@@ -15,6 +16,19 @@
 #   AMQP   127.0.0.1:$RABBITMQ_AMQP_PORT   (default 5682)
 #   STOMP  127.0.0.1:$RABBITMQ_STOMP_PORT  (default 61623, rabbitmq_stomp)
 #   management only with RABBITMQ_MANAGEMENT=1, on $RABBITMQ_MGMT_PORT (default 15682)
+#   AMQPS  127.0.0.1:$RABBITMQ_AMQPS_PORT  (default 5681)  } only with RABBITMQ_TLS=1
+#   STOMPS 127.0.0.1:$RABBITMQ_STOMPS_PORT (default 61624) }
+#
+# TLS (RABBITMQ_TLS=1): the node presents $RABBITMQ_TLS_CERT / _KEY and
+# trusts $RABBITMQ_TLS_CA for client certificates; without them, `start`
+# makes a CA and a server certificate for localhost and 127.0.0.1 in
+# DIR/tls with `certs` (once; kept across restarts). Client certificates
+# are verified when presented (verify_peer) and not required
+# (RABBITMQ_TLS_REQUIRE_CLIENT_CERT=1 requires them); TLS 1.2 and 1.3, the
+# node's default ciphers. `certs OUTDIR` writes ca.pem, server.pem,
+# server-key.pem, client.pem and client-key.pem (CN guest) with keys of
+# type $TLS_KEY_TYPE: rsa (2048 bits, the default, as RabbitMQ's tls-gen)
+# or ec (P-256); valid 30 days; OUTDIR is kept if it already has them.
 #
 # loopback_users is left at its default, so guest/guest works from 127.0.0.1.
 # URL: amqp://guest:guest@127.0.0.1:5682/
@@ -27,6 +41,9 @@ AMQP_PORT=${RABBITMQ_AMQP_PORT:-5682}
 STOMP_PORT=${RABBITMQ_STOMP_PORT:-61623}
 MGMT_PORT=${RABBITMQ_MGMT_PORT:-15682}
 MANAGEMENT=${RABBITMQ_MANAGEMENT:-0}
+TLS=${RABBITMQ_TLS:-0}
+AMQPS_PORT=${RABBITMQ_AMQPS_PORT:-5681}
+STOMPS_PORT=${RABBITMQ_STOMPS_PORT:-61624}
 DIST_PORT=${RABBITMQ_PRIVATE_DIST_PORT:-25682}
 EPMD_PORT=${RABBITMQ_PRIVATE_EPMD_PORT:-4380}
 NODENAME=${RABBITMQ_PRIVATE_NODENAME:-sluice-rmq@localhost}
@@ -37,7 +54,7 @@ log() { echo "rabbitmq.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -111,6 +128,53 @@ ensure_installed() {
   [ -x "$RMQ_BIN/rabbitmq-server" ] || die "rabbitmq-server installed but $RMQ_BIN/rabbitmq-server missing"
 }
 
+# gen_certs OUTDIR: a CA, a server certificate for localhost and 127.0.0.1
+# and a client certificate for guest, signed by the CA, as PEM files.
+gen_certs() {
+  local out=$1 kind=${TLS_KEY_TYPE:-rsa} newkey
+  case $kind in
+    rsa) newkey=(-newkey rsa:2048) ;;
+    ec) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+    *) die "TLS_KEY_TYPE must be rsa or ec, not $kind" ;;
+  esac
+  command -v openssl >/dev/null || die "openssl is needed to make certificates"
+  if [ -s "$out/ca.pem" ] && [ -s "$out/server.pem" ] && [ -s "$out/server-key.pem" ] && [ -s "$out/client.pem" ]; then
+    return 0
+  fi
+  mkdir -p "$out"
+  (
+    set -e
+    cd "$out"
+    umask 077
+    openssl req -x509 "${newkey[@]}" -nodes -days 30 -keyout ca-key.pem -out ca.pem -subj "/CN=sluice test CA/O=sluice" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+    openssl req "${newkey[@]}" -nodes -keyout server-key.pem -out server.csr -subj "/CN=localhost/O=sluice"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile server.ext -out server.pem
+    openssl req "${newkey[@]}" -nodes -keyout client-key.pem -out client.csr -subj "/CN=guest/O=sluice clients"
+    printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 30 -extfile client.ext -out client.pem
+    rm -f server.csr client.csr server.ext client.ext
+    chmod 644 ca.pem server.pem client.pem
+  ) >"$out/openssl.log" 2>&1 || { cat "$out/openssl.log" >&2; die "openssl failed making certificates in $out"; }
+  log "certificates ($kind) in $out: ca.pem server.pem server-key.pem client.pem client-key.pem"
+}
+
+# tls_files sets TLS_CA, TLS_CERT, TLS_KEY: the given files, or a CA and
+# server certificate made in DIR/tls.
+tls_files() {
+  TLS_CA=${RABBITMQ_TLS_CA:-} TLS_CERT=${RABBITMQ_TLS_CERT:-} TLS_KEY=${RABBITMQ_TLS_KEY:-}
+  if [ -z "$TLS_CERT" ]; then
+    gen_certs "$dir/tls"
+    TLS_CA=$dir/tls/ca.pem TLS_CERT=$dir/tls/server.pem TLS_KEY=$dir/tls/server-key.pem
+  fi
+  [ -n "$TLS_KEY" ] && [ -n "$TLS_CA" ] || die "RABBITMQ_TLS_CERT needs RABBITMQ_TLS_KEY and RABBITMQ_TLS_CA"
+  local f
+  for f in "$TLS_CA" "$TLS_CERT" "$TLS_KEY"; do
+    [ -r "$f" ] || die "TLS file $f is not readable"
+  done
+}
+
 write_config() {
   mkdir -p "$dir/mnesia" "$dir/log"
   chmod 700 "$dir"
@@ -126,6 +190,21 @@ write_config() {
   {
     echo "listeners.tcp.default = 127.0.0.1:$AMQP_PORT"
     echo "stomp.listeners.tcp.1 = 127.0.0.1:$STOMP_PORT"
+    if [ "$TLS" = 1 ]; then
+      echo "listeners.ssl.default = 127.0.0.1:$AMQPS_PORT"
+      echo "stomp.listeners.ssl.1 = 127.0.0.1:$STOMPS_PORT"
+      echo "ssl_options.cacertfile = $TLS_CA"
+      echo "ssl_options.certfile = $TLS_CERT"
+      echo "ssl_options.keyfile = $TLS_KEY"
+      echo "ssl_options.verify = verify_peer"
+      if [ "${RABBITMQ_TLS_REQUIRE_CLIENT_CERT:-0}" = 1 ]; then
+        echo "ssl_options.fail_if_no_peer_cert = true"
+      else
+        echo "ssl_options.fail_if_no_peer_cert = false"
+      fi
+      echo "ssl_options.versions.1 = tlsv1.3"
+      echo "ssl_options.versions.2 = tlsv1.2"
+    fi
     if [ "$MANAGEMENT" = 1 ]; then
       echo "management.tcp.port = $MGMT_PORT"
       echo "management.tcp.ip = 127.0.0.1"
@@ -142,7 +221,9 @@ write_config() {
 do_status() {
   local pid
   if pid=$(server_pid) && amqp_ready; then
-    echo "running: pid $pid node $NODENAME amqp://guest:guest@127.0.0.1:$AMQP_PORT/ stomp 127.0.0.1:$STOMP_PORT dir $dir"
+    local tls=
+    [ "$TLS" = 1 ] && tls=" amqps://guest:guest@127.0.0.1:$AMQPS_PORT/ stomps 127.0.0.1:$STOMPS_PORT"
+    echo "running: pid $pid node $NODENAME amqp://guest:guest@127.0.0.1:$AMQP_PORT/ stomp 127.0.0.1:$STOMP_PORT$tls dir $dir"
     return 0
   fi
   if pid=$(server_pid); then
@@ -162,9 +243,12 @@ do_start() {
   if pid=$(server_pid); then
     log "a node (pid $pid) is running from $dir but AMQP is not ready; waiting"
   else
-    for p in "$AMQP_PORT" "$STOMP_PORT" "$DIST_PORT"; do
+    local ports=("$AMQP_PORT" "$STOMP_PORT" "$DIST_PORT")
+    [ "$TLS" = 1 ] && ports+=("$AMQPS_PORT" "$STOMPS_PORT")
+    for p in "${ports[@]}"; do
       port_open "$p" && die "port $p is already in use by another process; not starting"
     done
+    [ "$TLS" = 1 ] && tls_files
     if [ "$MANAGEMENT" = 1 ] && port_open "$MGMT_PORT"; then
       die "port $MGMT_PORT is already in use; not starting"
     fi
@@ -181,6 +265,10 @@ do_start() {
     if server_pid >/dev/null && amqp_ready; then
       # AMQP answers only after boot; make sure plugins (STOMP) are up too.
       timeout 30 "$RMQ_BIN/rabbitmqctl" -q await_startup >/dev/null 2>&1 || true
+      if [ "$TLS" = 1 ] && ! port_open "$AMQPS_PORT"; then
+        log "RabbitMQ is up but its TLS listener on $AMQPS_PORT is not (see $dir/log/rabbit.log)"
+        return 1
+      fi
       do_status
       return 0
     fi
@@ -227,6 +315,10 @@ case "$cmd" in
   stop) do_stop ;;
   status) do_status ;;
   restart) do_stop; do_start ;;
+  certs)
+    [ -n "${2:-}" ] || usage
+    gen_certs "$dir"
+    ;;
   env)
     # eval "$(scripts/rabbitmq.sh env)" then use /usr/lib/rabbitmq/bin/rabbitmqctl
     for v in $(compgen -e | grep -E '^(RABBITMQ_|ERL_EPMD_|HOME$)' | sort); do
