@@ -2,7 +2,8 @@
 // the spirit of RabbitMQ's PerfTest. It runs the same load against sluice or
 // RabbitMQ and reports throughput, end-to-end latency and the broker's
 // memory, and it refuses to report a number for a run that lost, duplicated
-// or left undelivered any message.
+// or left undelivered any message. An amqps:// URI (or --stomp-tls) runs
+// the load over TLS; --handshake measures new connections per second.
 //
 //	sluice-perf [run] --scenario NAME | custom flags   one run
 //	sluice-perf list                                   the built-in scenarios
