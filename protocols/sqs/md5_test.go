@@ -1,0 +1,75 @@
+package sqs
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"testing"
+)
+
+// The encoding AWS documents for MD5OfMessageAttributes ("Calculating the
+// MD5 message digest for message attributes", SQS Developer Guide),
+// spelled out byte by byte: attributes sorted by name; for each, the name,
+// the data type and the value, each behind a 4-byte big-endian length, and
+// a transport byte (1 string/number, 2 binary) before the value.
+func TestAttributesMD5Encoding(t *testing.T) {
+	attrs := map[string]attrValue{
+		"zeta":  {DataType: "Binary", BinaryValue: []byte{0xde, 0xad}},
+		"alpha": {DataType: "Number.int", StringValue: "7"},
+		"mid":   {DataType: "String", StringValue: "v"},
+	}
+	var want []byte
+	want = append(want, 0, 0, 0, 5, 'a', 'l', 'p', 'h', 'a', 0, 0, 0, 10, 'N', 'u', 'm', 'b', 'e', 'r', '.', 'i', 'n', 't', 1, 0, 0, 0, 1, '7')
+	want = append(want, 0, 0, 0, 3, 'm', 'i', 'd', 0, 0, 0, 6, 'S', 't', 'r', 'i', 'n', 'g', 1, 0, 0, 0, 1, 'v')
+	want = append(want, 0, 0, 0, 4, 'z', 'e', 't', 'a', 0, 0, 0, 6, 'B', 'i', 'n', 'a', 'r', 'y', 2, 0, 0, 0, 2, 0xde, 0xad)
+	sum := md5.Sum(want)
+	if got := attributesMD5(attrs); got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("attributesMD5 = %s, want %s", got, hex.EncodeToString(sum[:]))
+	}
+	if attributesMD5(nil) != "" {
+		t.Fatal("no attributes must give no digest")
+	}
+}
+
+func TestReceiptRoundTrip(t *testing.T) {
+	r := receipt{epoch: 0xdeadbeef01, tag: 42, recvAt: 1_700_000_000_123, queue: "orders.fifo"}
+	got, ok := parseReceipt(r.String())
+	if !ok || got != r {
+		t.Fatalf("parseReceipt(String()) = %+v %v, want %+v", got, ok, r)
+	}
+	for _, bad := range []string{"", "x", "AQ", r.String() + "!", receipt{epoch: 1, tag: 0, recvAt: 1, queue: "q"}.String()} {
+		if _, ok := parseReceipt(bad); ok {
+			t.Errorf("parseReceipt(%q) accepted", bad)
+		}
+	}
+}
+
+func TestAccountIDs(t *testing.T) {
+	if AccountID("/") != "000000000000" {
+		t.Fatal("vhost / must be account 000000000000")
+	}
+	a, b := AccountID("prod"), AccountID("staging")
+	if len(a) != 12 || a == b || a == "000000000000" || AccountID("prod") != a {
+		t.Fatalf("account ids %s %s", a, b)
+	}
+	for _, tc := range []struct{ path, acct, q string }{
+		{"/000000000000/q", "000000000000", "q"}, {"000000000000/q", "000000000000", "q"},
+		{"/1/q%20x", "1", "q%20x"}, {"/a/b/c", "", ""}, {"/a", "", ""}, {"/a/", "", ""},
+	} {
+		acct, q, ok := parseQueuePath(tc.path)
+		if acct != tc.acct || q != tc.q || ok != (tc.acct != "") {
+			t.Errorf("parseQueuePath(%q) = %q %q %v", tc.path, acct, q, ok)
+		}
+	}
+}
+
+func TestSQSText(t *testing.T) {
+	for in, want := range map[string]string{"plain": "plain", "tab\tnl\n": "tab\tnl\n", "a\x00b": "a\uFFFDb",
+		"\xff\xfe": "\uFFFD\uFFFD", "\uFFFE": "\uFFFD", "😀": "😀"} {
+		if got := sqsText([]byte(in)); got != want {
+			t.Errorf("sqsText(%q) = %q, want %q", in, got, want)
+		}
+		if validSQSText([]byte(in)) != (in == want) {
+			t.Errorf("validSQSText(%q) = %v", in, !(in == want))
+		}
+	}
+}
