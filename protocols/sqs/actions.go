@@ -41,9 +41,9 @@ func init() {
 		"ChangeMessageVisibilityBatch": (*call).changeMessageVisibilityBatch,
 		"AddPermission":                (*call).permissionActions,
 		"RemovePermission":             (*call).permissionActions,
-		"StartMessageMoveTask":         (*call).notYet,
-		"ListMessageMoveTasks":         (*call).notYet,
-		"CancelMessageMoveTask":        (*call).notYet,
+		"StartMessageMoveTask":         (*call).startMessageMoveTask,
+		"ListMessageMoveTasks":         (*call).listMessageMoveTasks,
+		"CancelMessageMoveTask":        (*call).cancelMessageMoveTask,
 	}
 }
 
@@ -385,11 +385,32 @@ func (c *call) getQueueAttributes() (any, *apiError) {
 	return attributesOut{out}, nil
 }
 
+// setQueueAttributes succeeds when every attribute already has the value
+// asked for (so that tools that ensure attributes work); a change is
+// refused, as the core's queue arguments are fixed at declaration.
 func (c *call) setQueueAttributes() (any, *apiError) {
-	if _, err := c.queue(auth.Configure, false); err != nil {
+	t, err := c.queue(auth.Configure, false)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errorf(errUnsupportedOperation, "SetQueueAttributes is not supported yet: sluice's queue arguments are fixed when a queue is created. Set attributes in CreateQueue.")
+	if len(c.in.Attributes) == 0 {
+		return nil, errMissing("Attributes")
+	}
+	have := attributesOf(t.q, c.arn(t.account, t.name))
+	for _, name := range sortedKeys(c.in.Attributes) {
+		if !knownAttr(name) {
+			return nil, errorf(errInvalidAttributeName, "Unknown Attribute %s.", name)
+		}
+		want := c.in.Attributes[name]
+		if err := applyAttributes(map[string]any{}, map[string]string{name: want}, strings.HasSuffix(t.name, ".fifo"),
+			func(string, string) *apiError { return nil }); err != nil {
+			return nil, err
+		}
+		if !sameAttribute(name, want, have[name]) {
+			return nil, errorf(errUnsupportedOperation, "SetQueueAttributes cannot change %s yet: sluice's queue arguments are fixed when a queue is created. Create the queue with the attributes it needs.", name)
+		}
+	}
+	return nil, nil
 }
 
 type tagsOut struct {
@@ -446,10 +467,6 @@ func (c *call) listDeadLetterSourceQueues() (any, *apiError) {
 
 func (c *call) permissionActions() (any, *apiError) {
 	return nil, errorf(errUnsupportedOperation, "%s is not supported: sluice grants access with its users' permissions per vhost (configure, write and read patterns on queue names, as RabbitMQ's), not with SQS queue policies. Use sluicectl or the management API to set permissions.", c.action)
-}
-
-func (c *call) notYet() (any, *apiError) {
-	return nil, errorf(errUnsupportedOperation, "%s is not supported yet by sluice's SQS API.", c.action)
 }
 
 // --- sessions ---

@@ -21,8 +21,13 @@ type input struct {
 	QueueName              string
 	QueueNamePrefix        string
 	QueueOwnerAWSAccountId string
-	NextToken              string
-	MaxResults             *int
+
+	SourceArn                    string
+	DestinationArn               string
+	MaxNumberOfMessagesPerSecond *int
+	TaskHandle                   string
+	NextToken                    string
+	MaxResults                   *int
 
 	Attributes map[string]string
 	Tags       map[string]string
@@ -88,6 +93,9 @@ func fromForm(action string, f url.Values) (*input, *apiError) {
 	in.QueueName = f.Get("QueueName")
 	in.QueueNamePrefix = f.Get("QueueNamePrefix")
 	in.QueueOwnerAWSAccountId = f.Get("QueueOwnerAWSAccountId")
+	in.SourceArn = f.Get("SourceArn")
+	in.DestinationArn = f.Get("DestinationArn")
+	in.TaskHandle = f.Get("TaskHandle")
 	in.NextToken = f.Get("NextToken")
 	in.ReceiveRequestAttemptId = f.Get("ReceiveRequestAttemptId")
 	var err *apiError
@@ -95,7 +103,8 @@ func fromForm(action string, f url.Values) (*input, *apiError) {
 		name string
 		dst  **int
 	}{{"MaxResults", &in.MaxResults}, {"MaxNumberOfMessages", &in.MaxNumberOfMessages},
-		{"VisibilityTimeout", &in.VisibilityTimeout}, {"WaitTimeSeconds", &in.WaitTimeSeconds}}
+		{"VisibilityTimeout", &in.VisibilityTimeout}, {"WaitTimeSeconds", &in.WaitTimeSeconds},
+		{"MaxNumberOfMessagesPerSecond", &in.MaxNumberOfMessagesPerSecond}}
 	for _, p := range ints {
 		if *p.dst, err = formInt(f, p.name, p.name); err != nil {
 			return nil, err

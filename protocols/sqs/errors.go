@@ -48,6 +48,7 @@ var (
 	errInvalidMessageContents = errKind{sqsNS + "InvalidMessageContents", "InvalidMessageContents", 400}
 	errInvalidAddress         = errKind{sqsNS + "InvalidAddress", "InvalidAddress", 404}
 	errOverLimit              = errKind{sqsNS + "OverLimit", "OverLimit", 403}
+	errResourceNotFound       = errKind{sqsNS + "ResourceNotFoundException", "ResourceNotFoundException", 404}
 
 	errInvalidParameterValue = errKind{coralNS + "InvalidParameterValueException", "InvalidParameterValue", 400}
 	errMissingParameter      = errKind{coralNS + "MissingRequiredParameterException", "MissingParameter", 400}

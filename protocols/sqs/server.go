@@ -50,6 +50,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*vsession // by vhost + "\x00" + queue
 	purges   map[string]time.Time // vhost + "\x00" + queue -> last purge
+	moves    moveTasks
 	closed   bool
 }
 
@@ -93,6 +94,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.httpS.Shutdown(ctx)
 	s.mu.Lock()
 	s.closed = true
+	s.mu.Unlock()
+	s.moves.mu.Lock() // no task starts after this
+	s.moves.mu.Unlock()
+	s.moves.wg.Wait() // the cancelled tasks return within one message
+	s.mu.Lock()
 	sess := s.sessions
 	s.sessions = map[string]*vsession{}
 	s.mu.Unlock()
@@ -100,6 +106,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		v.s.Close()
 	}
 	return err
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 // randomEpoch names a session in receipt handles: random, odd, so never 0.
