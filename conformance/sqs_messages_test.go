@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -126,9 +127,16 @@ func TestSQSLongPolling(t *testing.T) {
 		t.Fatalf("an empty long poll of 1 s took %v", d)
 	}
 	// A message sent while a receive waits ends the wait at once.
+	sent := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		sqsSend(t, c, url, "wake")
+		_, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("wake")})
+		sent <- err
+	}()
+	defer func() {
+		if err := <-sent; err != nil {
+			t.Errorf("SendMessage: %v", err)
+		}
 	}()
 	start = time.Now()
 	msgs := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 10})
