@@ -39,7 +39,7 @@ func (s *Session) GetWait(ctx context.Context, queue string, noAck bool) (d Deli
 			q.mu.Unlock()
 			return Delivery{}, 0, false, errNoQueue(queue, s.vh.name)
 		}
-		if q.ready.count > 0 {
+		if q.deliverableLocked() {
 			q.mu.Unlock()
 			continue
 		}

@@ -543,6 +543,7 @@ func (q *Queue) settle(es []*entry) {
 	now := time.Now().UnixNano()
 	if q.cfg.groups {
 		q.dispatchLocked(now) // the group's next message may go now
+		q.wakePollerLocked()  // or a long-polling getter may take it
 	}
 	q.release()
 }
