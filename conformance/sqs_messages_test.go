@@ -354,3 +354,35 @@ func TestSQSFIFOOrderAndDeduplication(t *testing.T) {
 		t.Fatalf("delivered %v; group a must come in order a0,a1,a3 and the duplicate not at all", order)
 	}
 }
+
+// TestSQSFIFOLongPollBusyGroup: while a group's message is in flight, a
+// long poll finds nothing of that group and ends at its WaitTimeSeconds;
+// once the message is deleted the next of the group comes.
+func TestSQSFIFOLongPollBusyGroup(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "busy.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+	for _, body := range []string{"1", "2"} {
+		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(body), MessageGroupId: aws.String("g")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url})
+	if len(first) != 1 || *first[0].Body != "1" {
+		t.Fatalf("first receive %+v", first)
+	}
+	start := time.Now()
+	if got := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 1}); len(got) != 0 {
+		t.Fatalf("received %q while its group had a message in flight", *got[0].Body)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a 1 s long poll took %v", d)
+	}
+	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: first[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 1}); len(got) != 1 || *got[0].Body != "2" {
+		t.Fatalf("after the delete: %+v", got)
+	}
+}
