@@ -65,8 +65,19 @@ func TestPermSTOMPRules(t *testing.T) {
 			refusedText("queue", "sub1", "alice")},
 		{"SUBSCRIBE /topic binds: read on amq.topic", "^sub", "^sub", "^sub", "SUBSCRIBE\nid:1\ndestination:/topic/alice.x\nx-queue-name:sub1\nreceipt:r\n\n\x00",
 			refusedText("exchange", "amq.topic", "alice")},
-		{"SUBSCRIBE /topic binds: topic read on the key", ".*", ".*", ".*", "SUBSCRIBE\nid:1\ndestination:/topic/bob.x\nreceipt:r\n\n\x00",
-			"ACCESS_REFUSED - read access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
+		// The plugin checks the key itself (check_subscription_access),
+		// before it declares, consumes or binds: its refusal has no
+		// ACCESS_REFUSED prefix, and comes before a missing configure.
+		{"SUBSCRIBE /topic: topic read on the key", ".*", ".*", ".*", "SUBSCRIBE\nid:1\ndestination:/topic/bob.x\nreceipt:r\n\n\x00",
+			"read access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
+		{"SUBSCRIBE /topic: the key before configure", "^$", ".*", ".*", "SUBSCRIBE\nid:1\ndestination:/topic/bob.x\nx-queue-name:sub1\nreceipt:r\n\n\x00",
+			"read access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
+		// The plugin consumes before it binds: read on the queue is asked
+		// before read on the exchange.
+		{"SUBSCRIBE /topic consumes before it binds", ".*", ".*", "^other$", "SUBSCRIBE\nid:1\ndestination:/topic/alice.x\nx-queue-name:sub1\nreceipt:r\n\n\x00",
+			refusedText("queue", "sub1", "alice")},
+		{"SUBSCRIBE /exchange consumes before it binds", ".*", ".*", "^other$", "SUBSCRIBE\nid:1\ndestination:/exchange/amq.direct/k\nx-queue-name:sub1\nreceipt:r\n\n\x00",
+			refusedText("queue", "sub1", "alice")},
 		{"SUBSCRIBE /topic allowed", "^sub", "^sub", `^sub|^amq\.topic$`, "SUBSCRIBE\nid:1\ndestination:/topic/alice.x\nx-queue-name:sub1\nreceipt:r\n\n\x00", ""},
 	}
 	for _, c := range cases {

@@ -113,3 +113,25 @@ func (c *conn) authorizeBind(queue, exchange, key string) error {
 func (c *conn) authorizeConsume(queue string) error {
 	return c.refused(c.access().Read(queue))
 }
+
+// authorizeTopicSubscription is the plugin's own check of a /topic
+// subscription's key (check_subscription_access), made before it
+// declares, consumes or binds. The plugin sends this refusal itself, not
+// through a dying channel: message "access_refused" and RabbitMQ's text
+// without the "ACCESS_REFUSED - " prefix.
+func (c *conn) authorizeTopicSubscription(exchange, key string) error {
+	a := c.access()
+	if !a.TopicRestricted(exchange) {
+		return nil
+	}
+	if x, ok := c.vhost.Exchange(exchange); !ok || x.Type() != "topic" {
+		return nil
+	}
+	err := a.TopicRead(exchange, key)
+	var d *auth.Denied
+	if err != nil && errors.As(err, &d) {
+		c.log.Debug().Str("refusal", d.Text).Msg("operation refused")
+		return &stompError{msg: "access_refused", detail: d.Text}
+	}
+	return c.refused(err)
+}

@@ -408,6 +408,11 @@ func (c *conn) subscribe(f *frame.Frame) error {
 		sub.queue = d.name
 	case destTopic, destExchange:
 		exchange, key := d.routing()
+		if d.kind == destTopic {
+			if err := c.authorizeTopicSubscription(exchange, key); err != nil {
+				return err
+			}
+		}
 		decl, err := c.queueDecl(f, d.kind, "")
 		if err != nil {
 			return err
@@ -429,7 +434,13 @@ func (c *conn) subscribe(f *frame.Frame) error {
 		}
 		sub.queue = info.Name
 		cleanup = !decl.Durable
-		if err := c.authorizeBind(info.Name, exchange, key); err != nil {
+		// The plugin consumes, then binds: read on the queue is asked
+		// before the binding's permissions.
+		err = c.authorizeConsume(info.Name)
+		if err == nil {
+			err = c.authorizeBind(info.Name, exchange, key)
+		}
+		if err != nil {
 			if cleanup {
 				_, _ = c.vhost.DeleteQueue(info.Name, false, false, c.id)
 			}
@@ -444,11 +455,10 @@ func (c *conn) subscribe(f *frame.Frame) error {
 	default:
 		return invalidEndpoint(raw, "SUBSCRIBE")
 	}
-	if err := c.authorizeConsume(sub.queue); err != nil {
-		if cleanup {
-			_, _ = c.vhost.DeleteQueue(sub.queue, false, false, c.id)
+	if d.kind != destTopic && d.kind != destExchange {
+		if err := c.authorizeConsume(sub.queue); err != nil {
+			return err
 		}
-		return err
 	}
 
 	c.session.Qos(prefetch, 0, false)
