@@ -443,7 +443,7 @@ func (r *Registry) AuthorizeTopic(user, vhost, exchange, key string, op Op) erro
 		if re.MatchString(key) {
 			return nil
 		}
-		return &Denied{Text: op.String() + " access to topic '" + key + "' in exchange '" + exchange +
+		return &Denied{Text: "access to topic '" + key + "' in exchange '" + exchange +
 			"' in vhost '" + vhost + "' refused for user '" + user + "'"}
 	}
 	return nil

@@ -131,7 +131,7 @@ func TestTopicPermissions(t *testing.T) {
 		t.Errorf("own key refused: %v", err)
 	}
 	err := r.AuthorizeTopic("alice", "/", "amq.topic", "bob.orders", Write)
-	if want := "write access to topic 'bob.orders' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"; err == nil || err.Error() != want {
+	if want := "access to topic 'bob.orders' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %q", err, want)
 	}
 	if err := r.AuthorizeTopic("alice", "/", "amq.topic", "public.news", Read); err != nil {

@@ -240,10 +240,6 @@ var knownRewrites = []struct {
 	repl   string
 	reason string
 }{
-	{regexp.MustCompile(`(write|read) access to topic`), "access to topic",
-		"topic refusals name the permission, as current RabbitMQ does ('write access to topic ...'); 3.10 does not"},
-	{regexp.MustCompile(`user limit of (\d+)"`), `user limit of ($1)"`,
-		"the channel-limit text has no parentheses around the limit, as current RabbitMQ; 3.10 has them"},
 	{regexp.MustCompile(` receipt-id:r1\b`), "",
 		"a STOMP ERROR caused by a frame with a receipt header carries receipt-id, as the STOMP spec asks; RabbitMQ 3.10's refusals (a dying channel) do not"},
 }

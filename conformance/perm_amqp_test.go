@@ -172,10 +172,10 @@ func TestPermAMQPTopic(t *testing.T) {
 	must(t, err, "queue.declare")
 	must(t, ch.QueueBind(q.Name, "public.news", "amq.topic", false, nil), "allowed binding key")
 	wantAMQPError(t, ch.QueueBind(q.Name, "secret.#", "amq.topic", false, nil), 403,
-		"ACCESS_REFUSED - read access to topic 'secret.#' in exchange 'amq.topic' in vhost '/' refused for user 'alice'")
+		"ACCESS_REFUSED - access to topic 'secret.#' in exchange 'amq.topic' in vhost '/' refused for user 'alice'")
 	_, ch = userChan(t, b, "alice")
 	wantAMQPError(t, publishErr(t, ch, "amq.topic", "bob.orders"), 403,
-		"ACCESS_REFUSED - write access to topic 'bob.orders' in exchange 'amq.topic' in vhost '/' refused for user 'alice'")
+		"ACCESS_REFUSED - access to topic 'bob.orders' in exchange 'amq.topic' in vhost '/' refused for user 'alice'")
 	// A direct exchange is never checked against topic permissions.
 	_, ch = userChan(t, b, "alice")
 	if err := publishErr(t, ch, "amq.direct", "bob.orders"); err != nil {
@@ -258,7 +258,7 @@ func TestAuthzAMQPLimits(t *testing.T) {
 	if _, err := conn.Channel(); err == nil {
 		t.Fatal("third channel opened over max-channels 2")
 	}
-	wantConnClosed(t, closed, 530, "NOT_ALLOWED - number of channels opened for user 'alice' has reached the maximum allowed user limit of 2")
+	wantConnClosed(t, closed, 530, "NOT_ALLOWED - number of channels opened for user 'alice' has reached the maximum allowed user limit of (2)")
 	must(t, b.Users.SetUserLimit("alice", auth.LimitMaxChannels, 0, true), "clear channel limit")
 
 	must(t, b.Users.SetVHostLimit("/", auth.LimitMaxConnections, 2, false), "vhost limit")

@@ -55,7 +55,7 @@ func TestPermSTOMPRules(t *testing.T) {
 			refusedText("exchange", "amq.default", "alice")},
 		{"SEND /exchange: write on it", "", `^amq\.direct$`, "", "SEND\ndestination:/exchange/amq.direct/k\nreceipt:r\n\nm\x00", ""},
 		{"SEND /topic: topic write on the key", "", ".*", "", "SEND\ndestination:/topic/bob.x\nreceipt:r\n\nm\x00",
-			"ACCESS_REFUSED - write access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
+			"ACCESS_REFUSED - access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
 		{"SEND /topic allowed", "", ".*", "", "SEND\ndestination:/topic/alice.x\nreceipt:r\n\nm\x00", ""},
 		{"SUBSCRIBE /queue: read", "^existing$", "", "^$", "SUBSCRIBE\nid:1\ndestination:/queue/existing\nreceipt:r\n\n\x00",
 			refusedText("queue", "existing", "alice")},
@@ -69,9 +69,9 @@ func TestPermSTOMPRules(t *testing.T) {
 		// before it declares, consumes or binds: its refusal has no
 		// ACCESS_REFUSED prefix, and comes before a missing configure.
 		{"SUBSCRIBE /topic: topic read on the key", ".*", ".*", ".*", "SUBSCRIBE\nid:1\ndestination:/topic/bob.x\nreceipt:r\n\n\x00",
-			"read access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
+			"access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
 		{"SUBSCRIBE /topic: the key before configure", "^$", ".*", ".*", "SUBSCRIBE\nid:1\ndestination:/topic/bob.x\nx-queue-name:sub1\nreceipt:r\n\n\x00",
-			"read access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
+			"access to topic 'bob.x' in exchange 'amq.topic' in vhost '/' refused for user 'alice'"},
 		// The plugin consumes before it binds: read on the queue is asked
 		// before read on the exchange.
 		{"SUBSCRIBE /topic consumes before it binds", ".*", ".*", "^other$", "SUBSCRIBE\nid:1\ndestination:/topic/alice.x\nx-queue-name:sub1\nreceipt:r\n\n\x00",

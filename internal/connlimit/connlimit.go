@@ -143,7 +143,7 @@ func (o *Opened) OpenChannel(user string, max int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if max >= 0 && o.channels[user] >= max {
-		return fmt.Errorf("number of channels opened for user '%s' has reached the maximum allowed user limit of %d", user, max)
+		return fmt.Errorf("number of channels opened for user '%s' has reached the maximum allowed user limit of (%d)", user, max)
 	}
 	if o.channels == nil {
 		o.channels = map[string]int64{}

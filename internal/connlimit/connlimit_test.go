@@ -76,7 +76,7 @@ func TestOpened(t *testing.T) {
 	if err := o.OpenChannel("u", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.OpenChannel("u", 1); err == nil || err.Error() != "number of channels opened for user 'u' has reached the maximum allowed user limit of 1" {
+	if err := o.OpenChannel("u", 1); err == nil || err.Error() != "number of channels opened for user 'u' has reached the maximum allowed user limit of (1)" {
 		t.Fatalf("channels: %v", err)
 	}
 	o.CloseChannel("u")
