@@ -40,6 +40,9 @@ func TestDocumentedCommandLines(t *testing.T) {
 	sluiceFlags := flagNames(t)
 	yamlKeys := yamlNames(t)
 	perfFlags := sluicePerfFlags(t)
+	for name := range sluicectlFlags(t) {
+		perfFlags[name] = true
+	}
 	runArgs := makeRunArgs(t)
 	emptyConfig := filepath.Join(t.TempDir(), "empty.yaml")
 	if err := os.WriteFile(emptyConfig, nil, 0o600); err != nil {
@@ -96,7 +99,7 @@ func TestDocumentedCommandLines(t *testing.T) {
 					}
 				case perfFlags[flagName]:
 				default:
-					t.Errorf("%s\n\tnames --%s, a flag neither sluice nor sluice-perf has", where, flagName)
+					t.Errorf("%s\n\tnames --%s, a flag none of sluice, sluice-perf and sluicectl has", where, flagName)
 				}
 			}
 		}
@@ -314,6 +317,31 @@ func sluicePerfFlags(t *testing.T) map[string]bool {
 	}
 	if !names["scenario"] || !names["client"] {
 		t.Fatalf("did not find sluice-perf's flags in its source (found %d)", len(names))
+	}
+	return names
+}
+
+// sluicectlFlags returns the options sluicectl's hand-written parser
+// takes: the names in its option switch (cmd/sluicectl/main.go), the
+// cases whose labels are quoted option names.
+func sluicectlFlags(t *testing.T) map[string]bool {
+	src, err := os.ReadFile("../sluicectl/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := regexp.MustCompile(`"([a-z][a-z-]*)"`)
+	names := map[string]bool{}
+	for _, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "case \"") || !strings.HasSuffix(line, ":") {
+			continue
+		}
+		for _, m := range label.FindAllStringSubmatch(line, -1) {
+			names[m[1]] = true
+		}
+	}
+	if !names["username"] || !names["formatter"] {
+		t.Fatalf("did not find sluicectl's options in its source (found %d)", len(names))
 	}
 	return names
 }
