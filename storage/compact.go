@@ -29,6 +29,8 @@ func (s *Store) compactLoop() {
 // few live messages of sparse head segments forward first. It stops at the
 // first head segment that is mostly live: its data is needed anyway.
 func (s *Store) Compact() error {
+	s.compactMu.Lock()
+	defer s.compactMu.Unlock()
 	defer s.noteLive()
 	for {
 		segs := s.log.Segments()

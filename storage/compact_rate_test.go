@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/storage/wal"
@@ -18,7 +20,7 @@ import (
 // the torture test.
 func TestCompactionCatchesUpInOneTick(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := openStore(t, dir, nil)
+	s := openQuietStore(t, dir)
 	body := bytes.Repeat([]byte("x"), 1000)
 	const n = 20000 // about 20 segments of 1 MiB
 	var wg sync.WaitGroup
@@ -59,7 +61,7 @@ func TestCompactionCatchesUpInOneTick(t *testing.T) {
 // down since the last pass is being drained by consumers; copying it
 // would write again what they are about to take, so it is left alone.
 func TestCompactionLeavesADrainingHead(t *testing.T) {
-	s, _ := openStore(t, t.TempDir(), nil)
+	s := openQuietStore(t, t.TempDir())
 	defer s.Close()
 	body := bytes.Repeat([]byte("x"), 1000)
 	const n = 3000 // about 3 segments of 1 MiB
@@ -101,4 +103,15 @@ func headSegment(s *Store) wal.Pos {
 		head = min(head, seg.ID)
 	}
 	return head
+}
+
+// openQuietStore is openStore without the background compaction, so that
+// the test's own passes are the only ones.
+func openQuietStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, _, err := Open(Options{Dir: dir, SegmentSize: 1 << 20, CompactInterval: time.Hour, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -69,9 +69,11 @@ type Store struct {
 	dedup  map[dedupKey]*liveDedup
 	closed atomic.Bool
 
-	// Every segment's live bytes when the last compaction pass ended
-	// (used by Compact only, which is not run concurrently).
-	prevLive map[wal.Pos]int64
+	// compactMu serializes Compact (the loop's and any caller's); it
+	// guards prevLive, every segment's live bytes when the last pass
+	// ended.
+	compactMu sync.Mutex
+	prevLive  map[wal.Pos]int64
 
 	defsMu sync.Mutex
 	stop   chan struct{}
