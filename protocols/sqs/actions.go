@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-mq/sluice/auth"
@@ -597,22 +598,29 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id}}, nil
 }
 
-// confirms collects the storage outcomes of a request's publishes.
+// confirms collects the storage outcomes of a request's publishes. A
+// confirm may arrive inside Publish (when the fsync finished before the
+// enqueueing), so no lock is held across a publish: left counts the
+// publishes whose outcome is still to come, plus one guard that the
+// publishing loop drops at its end.
 type confirms struct {
 	mu   sync.Mutex
 	ok   map[uint64]bool
-	left int
+	left atomic.Int64
 	done chan struct{}
 }
 
 func (k *confirms) Confirmed(seq uint64, ok bool) {
 	k.mu.Lock()
 	k.ok[seq] = ok
-	k.left--
-	if k.left == 0 {
+	k.mu.Unlock()
+	k.settle()
+}
+
+func (k *confirms) settle() {
+	if k.left.Add(-1) == 0 {
 		close(k.done)
 	}
-	k.mu.Unlock()
 }
 
 // publish sends the prepared messages to queue t and waits until each is
@@ -631,14 +639,20 @@ func (c *call) publish(t target, ps []prepared) []*apiError {
 	sess := t.v.NewSession(0, nopSink{})
 	defer sess.Close()
 	k := &confirms{ok: map[uint64]bool{}, done: make(chan struct{})}
-	k.mu.Lock()
+	k.left.Store(1)
 	var pending []uint64
 	var gates []*broker.FlowGate
 	for i, p := range ps {
 		if p.msg == nil {
 			continue
 		}
+		k.left.Add(1)
 		res, err := sess.Publish("", t.name, p.msg, broker.PublishOptions{Confirm: k, Seq: uint64(i)})
+		if res.Pending {
+			pending = append(pending, uint64(i)) // k.Confirmed settles it
+		} else {
+			k.settle()
+		}
 		switch {
 		case err != nil:
 			errs[i] = coreError(err)
@@ -646,24 +660,20 @@ func (c *call) publish(t target, ps []prepared) []*apiError {
 			errs[i] = errNoQueue()
 		case res.Rejected:
 			errs[i] = errorf(errOverLimit, "The queue refused the message: it is full (x-max-length with reject-publish).")
-		case res.Pending:
-			k.left++
-			pending = append(pending, uint64(i))
 		}
 		if res.Flow != nil {
 			gates = append(gates, res.Flow)
 		}
 	}
-	if k.left == 0 {
-		close(k.done)
-	}
-	k.mu.Unlock()
-	<-k.done // storage always answers: the log completes or fails every append
+	k.settle() // the guard
+	<-k.done   // storage always answers: the log completes or fails every append
+	k.mu.Lock()
 	for _, i := range pending {
-		if !k.ok[i] {
+		if !k.ok[i] && errs[i] == nil {
 			errs[i] = errorf(errInternal, "The message could not be stored.")
 		}
 	}
+	k.mu.Unlock()
 	for _, g := range gates {
 		g.Wait(ctx.Done()) // the queue is congested: answer once it drains
 	}
