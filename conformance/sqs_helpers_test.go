@@ -1,8 +1,11 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
@@ -31,7 +34,33 @@ func sqsClientFor(t testing.TB, b *brokertest.Broker, key, secret string, opts .
 	}
 	return sqs.NewFromConfig(cfg, append([]func(*sqs.Options){func(o *sqs.Options) {
 		o.BaseEndpoint = aws.String(b.SQSURL())
+		o.HTTPClient = sqsHTTPClient
 	}}, opts...)...)
+}
+
+// sqsHTTPClient works around a client-side race of aws-sdk-go-v2
+// (aws/aws-sdk-go-v2#1825, #2737): smithy closes the request body as soon
+// as the response headers arrive, and when that beats net/http's write
+// loop (a server on the same machine answers that fast) the loop closes
+// the connection under the response being read ("deserialization failed
+// ... use of closed network connection" with status 200). Handing the
+// transport its own copy of the body avoids it.
+var sqsHTTPClient = &http.Client{Transport: ownBody{http.DefaultTransport}}
+
+type ownBody struct{ next http.RoundTripper }
+
+func (o ownBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
+	return o.next.RoundTrip(r)
 }
 
 // sqsGuest is a client for guest (access key guest, secret guest).

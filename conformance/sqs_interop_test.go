@@ -148,7 +148,7 @@ func TestSQSSendSurvivesKill(t *testing.T) {
 	cmd, _ := startProcess(t, dataDir, "--sqs-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	client := func() *sqs.Client {
 		return sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("guest", "guest", ""),
-			Retryer: func() aws.Retryer { return aws.NopRetryer{} }}, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+			Retryer: func() aws.Retryer { return aws.NopRetryer{} }}, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint); o.HTTPClient = sqsHTTPClient })
 	}
 	c := client()
 	if _, err := c.CreateQueue(sqsCtx(t), &sqs.CreateQueueInput{QueueName: aws.String("kill")}); err != nil {

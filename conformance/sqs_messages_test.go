@@ -386,3 +386,48 @@ func TestSQSFIFOLongPollBusyGroup(t *testing.T) {
 		t.Fatalf("after the delete: %+v", got)
 	}
 }
+
+// TestSQSConcurrentBatches: many batches at once (a confirm can then
+// arrive inside the publish that asked for it; the adapter once
+// deadlocked there) are all answered and all delivered.
+func TestSQSConcurrentBatches(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	url := sqsCreate(t, c, "conc", nil)
+	const workers, batches = 8, 25
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			for i := 0; i < batches; i++ {
+				var entries []types.SendMessageBatchRequestEntry
+				for k := 0; k < 10; k++ {
+					entries = append(entries, types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(k)), MessageBody: aws.String(fmt.Sprintf("%d-%d-%d", w, i, k))})
+				}
+				out, err := c.SendMessageBatch(context.Background(), &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
+				if err == nil && len(out.Failed) > 0 {
+					err = fmt.Errorf("failed entries %+v", out.Failed)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	timeout := time.After(60 * time.Second)
+	for w := 0; w < workers; w++ {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-timeout:
+			t.Fatal("concurrent SendMessageBatch calls did not all finish within 60 s")
+		}
+	}
+	attrs, err := c.GetQueueAttributes(sqsCtx(t), &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"ApproximateNumberOfMessages"}})
+	if err != nil || attrs.Attributes["ApproximateNumberOfMessages"] != fmt.Sprint(workers*batches*10) {
+		t.Fatalf("queue holds %v (%v), want %d", attrs.Attributes, err, workers*batches*10)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/url"
@@ -73,8 +74,12 @@ func NewServer(cfg Config, b *broker.Broker, users auth.Store, keys KeyStore, lo
 	s := &Server{cfg: cfg, b: b, users: users, keys: keys, log: log.With().Str("protocol", "sqs").Logger(),
 		sessions: map[string]*vsession{}, purges: map[string]time.Time{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.httpS = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		BaseContext: func(net.Listener) context.Context { return s.ctx }}
+	// WriteTimeout leaves room for a 20 s long poll and the fsync after
+	// a send; ReadTimeout bounds a slow body (at most MaxRequestBytes).
+	s.httpS = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return s.ctx },
+		ErrorLog:    stdlog.New(httpLog{s.log}, "", 0)}
 	return s
 }
 
@@ -119,6 +124,15 @@ func randomEpoch() uint64 {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return binary.BigEndian.Uint64(b[:]) | 1
+}
+
+// httpLog routes net/http's own messages (bad requests, closed
+// connections: anyone can cause them) into the log at debug.
+type httpLog struct{ log zerolog.Logger }
+
+func (l httpLog) Write(p []byte) (int, error) {
+	l.log.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // nopSink: the SQS sessions only get, never consume.
