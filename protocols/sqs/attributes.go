@@ -343,7 +343,8 @@ func attributesOf(q *broker.Queue, arn string) map[string]string {
 	if n, ok := argInt(args, argTTL); ok {
 		a["MessageRetentionPeriod"] = strconv.FormatInt(n/1000, 10)
 	}
-	if dlq, ok := message.String(args[argDLRK]); ok {
+	dlx, hasDLX := message.String(args[argDLX])
+	if dlq, ok := message.String(args[argDLRK]); ok && hasDLX && dlx == "" {
 		if limit, ok := argInt(args, argLimit); ok {
 			dlqArn := arnPrefix(arn) + dlq
 			b, _ := json.Marshal(struct {
