@@ -187,6 +187,10 @@ func TestSQSVisibilityAndReceiptHandles(t *testing.T) {
 	if !errors.As(err, &notInflight) {
 		t.Fatalf("ChangeMessageVisibility with an old handle: %v, want MessageNotInflight", err)
 	}
+	_, err = c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: &url, ReceiptHandle: first[0].ReceiptHandle, VisibilityTimeout: 0})
+	if !errors.As(err, &notInflight) {
+		t.Fatalf("ChangeMessageVisibility 0 with an old handle: %v, want MessageNotInflight", err)
+	}
 	// Visibility 0 releases it at once.
 	if _, err := c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: &url, ReceiptHandle: second[0].ReceiptHandle, VisibilityTimeout: 0}); err != nil {
 		t.Fatalf("ChangeMessageVisibility 0: %v", err)

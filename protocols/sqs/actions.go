@@ -1019,14 +1019,15 @@ func (c *call) changeOne(t target, h *string, secs *int) *apiError {
 	if vs == nil || vs.epoch != r.epoch {
 		return notInflight
 	}
-	var cerr error
-	if *secs == 0 {
-		cerr = vs.s.Nack(r.tag, false, true)
-	} else {
-		cerr = vs.s.ExtendLease(r.tag, time.Duration(*secs)*time.Second)
-	}
-	if cerr != nil {
+	// ExtendLease refuses a tag that is not in flight (deleted, or its
+	// lease ran out and it was received again since).
+	if err := vs.s.ExtendLease(r.tag, time.Duration(*secs)*time.Second); err != nil {
 		return notInflight
+	}
+	if *secs == 0 {
+		// Visible at once, not at the lease timer's next tick. Should the
+		// timer have taken it back first, the Nack finds nothing to do.
+		_ = vs.s.Nack(r.tag, false, true)
 	}
 	return nil
 }
