@@ -321,11 +321,20 @@ func TestSQSFIFOOrderAndDeduplication(t *testing.T) {
 	sqsAPIError(t, err, "InvalidParameterValue") // no dedup id, no content-based de-duplication
 	_, err = c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("x"), MessageDeduplicationId: aws.String("d")})
 	sqsAPIError(t, err, "MissingParameter") // no group
+	seqs := map[string]string{}
+	lastSeq := ""
 	for i, g := range []string{"a", "a", "b", "a"} {
-		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(fmt.Sprintf("%s%d", g, i)),
-			MessageGroupId: aws.String(g), MessageDeduplicationId: aws.String(fmt.Sprint(i))}); err != nil {
+		body := fmt.Sprintf("%s%d", g, i)
+		out, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(body),
+			MessageGroupId: aws.String(g), MessageDeduplicationId: aws.String(fmt.Sprint(i))})
+		if err != nil {
 			t.Fatal(err)
 		}
+		if out.SequenceNumber == nil || len(*out.SequenceNumber) != 20 || *out.SequenceNumber <= lastSeq {
+			t.Fatalf("SequenceNumber %v after %s: want 20 digits, increasing", out.SequenceNumber, lastSeq)
+		}
+		lastSeq = *out.SequenceNumber
+		seqs[body] = lastSeq
 	}
 	// A duplicate inside the window is accepted and not delivered.
 	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("dup"),
@@ -340,6 +349,9 @@ func TestSQSFIFOOrderAndDeduplication(t *testing.T) {
 		}
 		for _, m := range msgs {
 			order = append(order, *m.Body)
+			if m.Attributes["SequenceNumber"] != seqs[*m.Body] {
+				t.Fatalf("%s received with SequenceNumber %q, sent with %q", *m.Body, m.Attributes["SequenceNumber"], seqs[*m.Body])
+			}
 			if m.Attributes["MessageGroupId"] == "" || m.Attributes["MessageDeduplicationId"] == "" {
 				t.Fatalf("FIFO system attributes missing: %v", m.Attributes)
 			}

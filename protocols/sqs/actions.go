@@ -584,6 +584,11 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 			h[hdrGroup] = *e.MessageGroupId
 		}
 	}
+	seq := ""
+	if set.fifo {
+		seq = c.s.nextSequence()
+		h[hdrSeq] = seq
+	}
 	now := time.Now()
 	id := newMessageID()
 	m := &message.Message{Body: []byte(body), Properties: message.Properties{
@@ -595,7 +600,7 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		m.Properties.Headers = h
 	}
 	return prepared{msg: m, out: sendOut{MD5OfMessageBody: md5Hex([]byte(body)), MD5OfMessageAttributes: attributesMD5(attrs),
-		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id}}, nil
+		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id, SequenceNumber: seq}}, nil
 }
 
 // confirms collects the storage outcomes of a request's publishes. A

@@ -34,6 +34,7 @@ const (
 	hdrGroup   = "x-group-id"
 	hdrDedupID = "x-deduplication-header"
 	hdrDelay   = "x-delay"
+	hdrSeq     = "x-sqs-sequence-number"
 )
 
 // internalHeader reports headers that are the broker's, not attributes.
@@ -273,6 +274,9 @@ func systemAttributes(d broker.Delivery, want map[string]bool, arnOf func(queue 
 	}
 	if s, ok := message.String(m.Header(hdrTrace)); ok {
 		put("AWSTraceHeader", s)
+	}
+	if s, ok := message.String(m.Header(hdrSeq)); ok {
+		put("SequenceNumber", s)
 	}
 	if deaths, _ := m.Header("x-death").([]any); len(deaths) > 0 {
 		if t, ok := deaths[len(deaths)-1].(message.Table); ok {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	stdlog "log"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,6 +54,7 @@ type Server struct {
 	sessions map[string]*vsession // by vhost + "\x00" + queue
 	purges   map[string]time.Time // vhost + "\x00" + queue -> last purge
 	moves    moveTasks
+	lastSeq  atomic.Uint64 // the last FIFO SequenceNumber given
 	closed   bool
 }
 
@@ -117,6 +120,20 @@ func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// nextSequence is a FIFO message's SequenceNumber: the clock in
+// nanoseconds, or one more than the last given when the clock has not
+// moved on, as 20 decimal digits: increasing for the broker, and across
+// restarts while the clock does not go back.
+func (s *Server) nextSequence() string {
+	for {
+		last := s.lastSeq.Load()
+		next := max(last+1, uint64(time.Now().UnixNano()))
+		if s.lastSeq.CompareAndSwap(last, next) {
+			return fmt.Sprintf("%020d", next)
+		}
+	}
 }
 
 // randomEpoch names a session in receipt handles: random, odd, so never 0.
