@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"crypto/md5"
+	"fmt"
 	"encoding/hex"
 	"encoding/xml"
 	"net/http"
@@ -144,6 +145,32 @@ func TestSQSQueryProtocol(t *testing.T) {
 	if st != 200 || xml.Unmarshal([]byte(body), &batch) != nil || len(batch.Result.Ok) != 1 || len(batch.Result.Bad) != 1 ||
 		batch.Result.Bad[0].Code != "InvalidParameterValue" || batch.Result.Bad[0].SenderFault != "true" {
 		t.Fatalf("SendMessageBatch: %d %s", st, body)
+	}
+	// Batch delete and visibility change in form encoding.
+	st, _, body = sqsQuery(t, b, "/", url.Values{"Action": {"ReceiveMessage"}, "QueueUrl": {qurl}, "MaxNumberOfMessages": {"10"}})
+	got.Result.Message = nil
+	if st != 200 || xml.Unmarshal([]byte(body), &got) != nil || len(got.Result.Message) < 2 {
+		t.Fatalf("ReceiveMessage: %d %s", st, body)
+	}
+	ms := got.Result.Message
+	st, _, body = sqsQuery(t, b, "/", url.Values{"Action": {"ChangeMessageVisibilityBatch"}, "QueueUrl": {qurl},
+		"ChangeMessageVisibilityBatchRequestEntry.1.Id": {"v1"}, "ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle": {ms[0].ReceiptHandle},
+		"ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout": {"100"}})
+	if st != 200 || !strings.Contains(body, "<ChangeMessageVisibilityBatchResultEntry><Id>v1</Id></ChangeMessageVisibilityBatchResultEntry>") {
+		t.Fatalf("ChangeMessageVisibilityBatch: %d %s", st, body)
+	}
+	form := url.Values{"Action": {"DeleteMessageBatch"}, "QueueUrl": {qurl}}
+	for i, m := range ms {
+		form.Set(fmt.Sprintf("DeleteMessageBatchRequestEntry.%d.Id", i+1), fmt.Sprintf("d%d", i))
+		form.Set(fmt.Sprintf("DeleteMessageBatchRequestEntry.%d.ReceiptHandle", i+1), m.ReceiptHandle)
+	}
+	st, _, body = sqsQuery(t, b, "/", form)
+	if st != 200 || strings.Count(body, "<DeleteMessageBatchResultEntry>") != len(ms) || strings.Contains(body, "BatchResultErrorEntry") {
+		t.Fatalf("DeleteMessageBatch: %d %s", st, body)
+	}
+	st, _, body = sqsQuery(t, b, "/", url.Values{"Action": {"GetQueueAttributes"}, "QueueUrl": {qurl}, "AttributeName.1": {"ApproximateNumberOfMessagesNotVisible"}})
+	if st != 200 || !strings.Contains(body, "<Attribute><Name>ApproximateNumberOfMessagesNotVisible</Name><Value>0</Value></Attribute>") {
+		t.Fatalf("GetQueueAttributes: %d %s", st, body)
 	}
 	// Errors as ErrorResponse XML.
 	for _, tc := range []struct {
