@@ -2,9 +2,9 @@ package conformance
 
 import (
 	"crypto/md5"
-	"fmt"
 	"encoding/hex"
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
