@@ -36,6 +36,7 @@ func New(t testing.TB, opts ...Option) *Broker {
 	cfg.AMQPSAddr = "127.0.0.1:0"
 	cfg.STOMPSAddr = "127.0.0.1:0"
 	cfg.HTTPSAddr = "127.0.0.1:0"
+	cfg.SQSSAddr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Small log segments: quick to preallocate and to scan on a restart.
 	cfg.SegmentSize = 4 << 20

@@ -36,6 +36,7 @@ type Config struct {
 	// TLS listeners are on only when tls-cert is set (docs/SECURITY.md).
 	AMQPSAddr           string `yaml:"amqps_addr" flag:"amqps-addr" help:"AMQP 0-9-1 over TLS listen address, on when tls-cert is set (empty: off)"`
 	STOMPSAddr          string `yaml:"stomps_addr" flag:"stomps-addr" help:"STOMP over TLS listen address, on when tls-cert is set (empty: off)"`
+	SQSSAddr            string `yaml:"sqss_addr" flag:"sqss-addr" help:"SQS API over HTTPS listen address, on when tls-cert is set (empty: off)"`
 	HTTPSAddr           string `yaml:"https_addr" flag:"https-addr" help:"HTTPS listen address (the HTTP listener's API and STOMP over secure WebSocket at /ws), on when tls-cert is set (empty: off)"`
 	TLSCert             string `yaml:"tls_cert" flag:"tls-cert" help:"PEM certificate (chain) the TLS listeners present; reloaded with tls-key on SIGHUP"`
 	TLSKey              string `yaml:"tls_key" flag:"tls-key" help:"PEM private key of tls-cert"`
@@ -136,6 +137,7 @@ func Defaults() Config {
 		AMQPSAddr:           ":5671",
 		STOMPSAddr:          ":61614",
 		HTTPSAddr:           ":15671",
+		SQSSAddr:            ":9325",
 		TLSClientAuth:       "none",
 		TLSCertLoginFrom:    "common_name",
 		TLSCertLoginSANType: "dns",

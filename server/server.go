@@ -150,7 +150,7 @@ func (s *Server) Start() error {
 	for name, addr := range s.tlsAddrs() {
 		addrs[name] = addr
 	}
-	for _, name := range []string{"amqp", "stomp", "http", "sqs", "amqps", "stomps", "https"} {
+	for _, name := range []string{"amqp", "stomp", "http", "sqs", "amqps", "stomps", "https", "sqss"} {
 		addr := addrs[name]
 		if addr == "" {
 			continue
@@ -196,7 +196,7 @@ func (s *Server) Start() error {
 }
 
 // Addr is the bound address of a listener ("amqp", "stomp", "http",
-// "sqs", "amqps", "stomps", "https"), or nil.
+// "sqs", "amqps", "stomps", "https", "sqss"), or nil.
 func (s *Server) Addr(name string) net.Addr {
 	if ln := s.listeners[name]; ln != nil {
 		return ln.Addr()

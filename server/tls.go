@@ -18,7 +18,7 @@ import (
 
 // tlsListeners are the listeners that exist only with a certificate, and
 // the plain listener whose protocol each serves.
-var tlsListeners = map[string]string{"amqps": "amqp", "stomps": "stomp", "https": "http"}
+var tlsListeners = map[string]string{"amqps": "amqp", "stomps": "stomp", "https": "http", "sqss": "sqs"}
 
 // tlsServe is what an adapter offers for a TLS listener: it runs each
 // connection's handshake in that connection's goroutine.
@@ -63,13 +63,13 @@ func (s *Server) logCertificate(msg string) {
 }
 
 // tlsAddrs are the TLS listeners' configured addresses; none without a
-// certificate, so that the defaults (:5671, :61614, :15671) open nothing
+// certificate, so that the defaults (:5671, :61614, :15671, :9325) open nothing
 // on a broker that has no TLS.
 func (s *Server) tlsAddrs() map[string]string {
 	if s.tls.mgr == nil {
 		return nil
 	}
-	return map[string]string{"amqps": s.cfg.AMQPSAddr, "stomps": s.cfg.STOMPSAddr, "https": s.cfg.HTTPSAddr}
+	return map[string]string{"amqps": s.cfg.AMQPSAddr, "stomps": s.cfg.STOMPSAddr, "https": s.cfg.HTTPSAddr, "sqss": s.cfg.SQSSAddr}
 }
 
 // ReloadTLS reads the certificate and key files again (SIGHUP) and logs

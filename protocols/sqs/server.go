@@ -3,6 +3,7 @@ package sqs
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"encoding/xml"
@@ -21,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
+	tlsconfig "github.com/sluice-mq/sluice/tls"
 )
 
 // Config holds the adapter's settings; zero values mean the defaults.
@@ -93,6 +95,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		return nil
 	}
 	return err
+}
+
+// ServeTLS accepts HTTPS connections on ln with the TLS manager's
+// configuration (certificate reloads included) until Shutdown. net/http
+// runs each handshake in its connection's goroutine, bounded by
+// ReadHeaderTimeout. Queue URLs given over it are https URLs.
+func (s *Server) ServeTLS(ln net.Listener, m *tlsconfig.Manager) error {
+	cfg := m.Config().Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	return s.Serve(tls.NewListener(ln, cfg))
 }
 
 // Shutdown ends long polls, stops serving and returns every message SQS
