@@ -447,3 +447,27 @@ func TestSQSConcurrentBatches(t *testing.T) {
 		t.Fatalf("queue holds %v (%v), want %d", attrs.Attributes, err, workers*batches*10)
 	}
 }
+
+// TestSQSPerMessageDelay: DelaySeconds on a message of a queue without a
+// delay holds that message only.
+func TestSQSPerMessageDelay(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	url := sqsCreate(t, c, "pmd", nil)
+	start := time.Now()
+	if _, err := c.SendMessage(sqsCtx(t), &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("later"), DelaySeconds: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sqsSend(t, c, url, "now")
+	first := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10})
+	if len(first) != 1 || *first[0].Body != "now" {
+		t.Fatalf("first receive %+v", first)
+	}
+	var later []types.Message
+	for len(later) == 0 && time.Since(start) < 10*time.Second {
+		later = sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 2})
+	}
+	if len(later) != 1 || *later[0].Body != "later" || time.Since(start) < time.Second {
+		t.Fatalf("the delayed message came after %v: %+v", time.Since(start), later)
+	}
+}

@@ -11,7 +11,9 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/brokertest"
+	sqssrv "github.com/sluice-mq/sluice/protocols/sqs"
 )
 
 // sqsStatus is the HTTP status of an SDK error.
@@ -235,4 +237,49 @@ func TestSQSQueueAttributesAndTags(t *testing.T) {
 	_, err = c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("orphan"), Attributes: map[string]string{
 		"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:none","maxReceiveCount":"2"}`}})
 	sqsAPIError(t, err, "InvalidAttributeValue")
+}
+
+// TestSQSAccountsAreVHosts: a vhost other than "/" is the account
+// sqs.AccountID(vhost); an endpoint URL with that account in its path
+// creates and lists queues there, and QueueOwnerAWSAccountId finds them.
+func TestSQSAccountsAreVHosts(t *testing.T) {
+	b := brokertest.New(t)
+	if _, _, err := b.Broker.CreateVHost("tenant"); err != nil {
+		t.Fatal(err)
+	}
+	setVHostPerms(t, b, "guest", "tenant")
+	acct := sqssrv.AccountID("tenant")
+	c := sqsClientFor(t, b, "guest", "guest", func(o *sqs.Options) { o.BaseEndpoint = aws.String(b.SQSURL() + "/" + acct) })
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "jobs", nil)
+	if !strings.HasSuffix(url, "/"+acct+"/jobs") {
+		t.Fatalf("queue URL in vhost tenant: %s (account %s)", url, acct)
+	}
+	if _, ok := b.Broker.VHost("tenant"); !ok {
+		t.Fatal("no vhost tenant")
+	}
+	v, _ := b.Broker.VHost("tenant")
+	if _, ok := v.Queue("jobs"); !ok {
+		t.Fatal("the queue is not in vhost tenant")
+	}
+	root := sqsGuest(t, b)
+	if list, err := root.ListQueues(ctx, &sqs.ListQueuesInput{}); err != nil || len(list.QueueUrls) != 0 {
+		t.Fatalf("vhost / lists %v (%v)", list, err)
+	}
+	got, err := root.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("jobs"), QueueOwnerAWSAccountId: aws.String(acct)})
+	if err != nil || !strings.HasSuffix(*got.QueueUrl, "/"+acct+"/jobs") {
+		t.Fatalf("GetQueueUrl with the owner account: %v %v", got, err)
+	}
+	sqsSend(t, root, *got.QueueUrl, "to tenant")
+	attrs, err := root.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: got.QueueUrl, AttributeNames: []types.QueueAttributeName{"QueueArn", "ApproximateNumberOfMessages"}})
+	if err != nil || attrs.Attributes["QueueArn"] != "arn:aws:sqs:us-east-1:"+acct+":jobs" || attrs.Attributes["ApproximateNumberOfMessages"] != "1" {
+		t.Fatalf("attributes: %v %v", attrs, err)
+	}
+}
+
+func setVHostPerms(t testing.TB, b *brokertest.Broker, user, vhost string) {
+	t.Helper()
+	if err := b.Users.SetPermission(auth.Permission{User: user, VHost: vhost, Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
+		t.Fatal(err)
+	}
 }
