@@ -49,6 +49,12 @@ var sqsHTTPClient = &http.Client{Transport: ownBody{http.DefaultTransport}}
 
 type ownBody struct{ next http.RoundTripper }
 
+func (o ownBody) CloseIdleConnections() {
+	if c, ok := o.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (o ownBody) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(r.Body)
