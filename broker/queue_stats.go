@@ -19,8 +19,16 @@ func (q *Queue) Stats() QueueStats {
 	return QueueStats{Ready: q.ready.count, Unacked: q.unacked, Delayed: len(q.delayed), Consumers: len(q.consumers)}
 }
 
-// Arguments returns a copy of the arguments the queue was declared with.
-func (q *Queue) Arguments() message.Table { return q.args.Clone() }
+// Arguments returns a copy of the queue's arguments.
+func (q *Queue) Arguments() message.Table { return q.arguments().Clone() }
+
+// arguments is the queue's argument table, which SetQueueArguments
+// replaces (never changes in place) under q.mu and its vhost's mu.
+func (q *Queue) arguments() message.Table {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.args
+}
 
 // Exclusive reports whether the queue belongs to one connection.
 func (q *Queue) Exclusive() bool { return q.exclusive }

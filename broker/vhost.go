@@ -320,7 +320,7 @@ func (q *Queue) checkEquivalent(d QueueDecl) error {
 	if d.AutoDelete != q.autoDelete {
 		return diff("auto_delete", d.AutoDelete, q.autoDelete)
 	}
-	return argsEquivalent("queue", q.name, q.vh.name, q.args, d.Args, equivalentArgs)
+	return argsEquivalent("queue", q.name, q.vh.name, q.arguments(), d.Args, equivalentArgs)
 }
 
 // DeleteQueue deletes a queue and returns how many ready messages it held.
