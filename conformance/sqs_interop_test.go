@@ -123,17 +123,27 @@ func TestSQSSendSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.SetQueueAttributes(sqsCtx(t), &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"VisibilityTimeout": "8"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TagQueue(sqsCtx(t), &sqs.TagQueueInput{QueueUrl: &url, Tags: map[string]string{"kept": "yes"}}); err != nil {
+		t.Fatal(err)
+	}
 	b.Stop(t)
 	b = qsBrokerOn(t, dir)
 	c = sqsGuest(t, b)
 	url = b.SQSURL() + "/000000000000/durable"
+	tags, err := c.ListQueueTags(sqsCtx(t), &sqs.ListQueueTagsInput{QueueUrl: &url})
+	if err != nil || tags.Tags["kept"] != "yes" {
+		t.Fatalf("tags after a restart: %v %v", tags, err)
+	}
 	msgs := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MessageAttributeNames: []string{"All"}})
 	if len(msgs) != 1 || *msgs[0].Body != "keep me" || *msgs[0].MessageId != *sent.MessageId ||
 		*msgs[0].MD5OfMessageAttributes != *sent.MD5OfMessageAttributes || *msgs[0].MessageAttributes["n"].DataType != "Number.float" {
 		t.Fatalf("after a restart: %+v", msgs)
 	}
 	attrs, err := c.GetQueueAttributes(sqsCtx(t), &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"VisibilityTimeout"}})
-	if err != nil || attrs.Attributes["VisibilityTimeout"] != "7" {
+	if err != nil || attrs.Attributes["VisibilityTimeout"] != "8" {
 		t.Fatalf("attributes after a restart: %v %v", attrs, err)
 	}
 }

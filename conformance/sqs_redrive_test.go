@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,18 +79,72 @@ func TestSQSMessageMoveTask(t *testing.T) {
 	}
 }
 
-func TestSQSSetQueueAttributesUnchangedOnly(t *testing.T) {
+func TestSQSSetQueueAttributesAndTags(t *testing.T) {
 	b := brokertest.New(t)
 	c := sqsGuest(t, b)
 	ctx := sqsCtx(t)
-	url := sqsCreate(t, c, "set", map[string]string{"VisibilityTimeout": "12"})
-	if _, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"VisibilityTimeout": "12", "DelaySeconds": "0"}}); err != nil {
-		t.Fatalf("SetQueueAttributes with the values the queue has: %v", err)
+	sqsCreate(t, c, "set-dlq", nil)
+	url := sqsCreate(t, c, "set", map[string]string{"VisibilityTimeout": "12",
+		"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:set-dlq","maxReceiveCount":5}`})
+	get := func() map[string]string {
+		a, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Attributes
 	}
-	_, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"VisibilityTimeout": "13"}})
-	sqsAPIError(t, err, "AWS.SimpleQueueService.UnsupportedOperation")
-	_, err = c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"VisibilityTimeout": "-1"}})
+	policy := `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:set-dlq","maxReceiveCount":2}`
+	if _, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{
+		"VisibilityTimeout": "1", "DelaySeconds": "0", "MessageRetentionPeriod": "120", "ReceiveMessageWaitTimeSeconds": "3",
+		"RedrivePolicy": policy, "Policy": `{"v":1}`}}); err != nil {
+		t.Fatalf("SetQueueAttributes: %v", err)
+	}
+	a := get()
+	for k, v := range map[string]string{"VisibilityTimeout": "1", "MessageRetentionPeriod": "120", "ReceiveMessageWaitTimeSeconds": "3",
+		"RedrivePolicy": policy, "Policy": `{"v":1}`} {
+		if a[k] != v {
+			t.Errorf("%s = %q after SetQueueAttributes, want %q", k, a[k], v)
+		}
+	}
+	if a["LastModifiedTimestamp"] < a["CreatedTimestamp"] {
+		t.Errorf("LastModifiedTimestamp %s before CreatedTimestamp %s", a["LastModifiedTimestamp"], a["CreatedTimestamp"])
+	}
+	// The new visibility timeout and receive count apply: two receives,
+	// each lease of 1 s running out, and the message is dead-lettered.
+	sqsSend(t, c, url, "m")
+	receives := 0
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) && get()["ApproximateNumberOfMessages"]+get()["ApproximateNumberOfMessagesNotVisible"] != "00" {
+		receives += len(sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 1}))
+	}
+	if receives != 2 {
+		t.Fatalf("received %d times before the dead-letter queue, want the new maxReceiveCount 2", receives)
+	}
+	// What the core fixes at creation is refused, and nothing changes.
+	for attr, v := range map[string]string{"MaximumMessageSize": "2048",
+		"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:set","maxReceiveCount":2}`} {
+		_, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{attr: v, "VisibilityTimeout": "9"}})
+		ae := sqsAPIError(t, err, "AWS.SimpleQueueService.UnsupportedOperation")
+		if !strings.Contains(ae.ErrorMessage(), attr) {
+			t.Errorf("refusal of %s: %s", attr, ae.ErrorMessage())
+		}
+	}
+	if get()["VisibilityTimeout"] != "1" {
+		t.Fatal("a refused SetQueueAttributes changed VisibilityTimeout")
+	}
+	_, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"VisibilityTimeout": "-1"}})
 	sqsAPIError(t, err, "InvalidAttributeValue")
 	_, err = c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"Nope": "1"}})
 	sqsAPIError(t, err, "InvalidAttributeName")
+	// Tags.
+	if _, err := c.TagQueue(ctx, &sqs.TagQueueInput{QueueUrl: &url, Tags: map[string]string{"a": "1", "b": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UntagQueue(ctx, &sqs.UntagQueueInput{QueueUrl: &url, TagKeys: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := c.ListQueueTags(ctx, &sqs.ListQueueTagsInput{QueueUrl: &url})
+	if err != nil || len(tags.Tags) != 1 || tags.Tags["b"] != "2" {
+		t.Fatalf("tags %v %v", tags, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,15 +208,7 @@ func (c *call) createQueue() (any, *apiError) {
 	if q, ok := v.Queue(name); ok && !q.Exclusive() {
 		return c.existingQueue(q, acct)
 	}
-	dlqOK := func(dlqAcct, dlq string) *apiError {
-		if dlqAcct != acct {
-			return badAttr("RedrivePolicy", "The dead-letter queue must be in the same account (vhost) as the source queue.")
-		}
-		if _, ok := v.Queue(dlq); !ok {
-			return badAttr("RedrivePolicy", "Dead letter target does not exist.")
-		}
-		return c.authorize(v, dlq, auth.Write, false)
-	}
+	dlqOK := c.dlqCheck(v, acct)
 	args, err := newQueueArgs(name, c.in.Attributes, time.Now().Unix(), c.in.Tags, dlqOK)
 	if err != nil {
 		return nil, err
@@ -386,9 +379,13 @@ func (c *call) getQueueAttributes() (any, *apiError) {
 	return attributesOut{out}, nil
 }
 
-// setQueueAttributes succeeds when every attribute already has the value
-// asked for (so that tools that ensure attributes work); a change is
-// refused, as the core's queue arguments are fixed at declaration.
+// setQueueAttributes changes the queue's arguments with the core's
+// SetQueueArguments: VisibilityTimeout, DelaySeconds,
+// MessageRetentionPeriod, ReceiveMessageWaitTimeSeconds, the
+// maxReceiveCount of an existing RedrivePolicy and the attributes kept
+// verbatim; what the core fixes at declaration (MaximumMessageSize, adding,
+// removing or retargeting a RedrivePolicy, ContentBasedDeduplication) is
+// refused with UnsupportedOperation unless it keeps its value.
 func (c *call) setQueueAttributes() (any, *apiError) {
 	t, err := c.queue(auth.Configure, false)
 	if err != nil {
@@ -397,21 +394,91 @@ func (c *call) setQueueAttributes() (any, *apiError) {
 	if len(c.in.Attributes) == 0 {
 		return nil, errMissing("Attributes")
 	}
-	have := attributesOf(t.q, c.arn(t.account, t.name))
 	for _, name := range sortedKeys(c.in.Attributes) {
 		if !knownAttr(name) {
 			return nil, errorf(errInvalidAttributeName, "Unknown Attribute %s.", name)
 		}
-		want := c.in.Attributes[name]
-		if err := applyAttributes(map[string]any{}, map[string]string{name: want}, strings.HasSuffix(t.name, ".fifo"),
-			func(string, string) *apiError { return nil }); err != nil {
-			return nil, err
+	}
+	cur := t.q.Arguments()
+	next := maps.Clone(cur)
+	if next == nil {
+		next = message.Table{}
+	}
+	if err := applyAttributes(next, c.in.Attributes, settingsOf(cur).fifo, c.dlqCheck(t.v, t.account)); err != nil {
+		return nil, err
+	}
+	next[argModified] = time.Now().Unix()
+	return nil, c.setArgs(t, cur, next)
+}
+
+// dlqCheck accepts a dead-letter queue in account that exists and that the
+// user may send to.
+func (c *call) dlqCheck(v *broker.VHost, acct string) func(string, string) *apiError {
+	return func(dlqAcct, dlq string) *apiError {
+		if dlqAcct != acct {
+			return badAttr("RedrivePolicy", "The dead-letter queue must be in the same account (vhost) as the source queue.")
 		}
-		if !sameAttribute(name, want, have[name]) {
-			return nil, errorf(errUnsupportedOperation, "SetQueueAttributes cannot change %s yet: sluice's queue arguments are fixed when a queue is created. Create the queue with the attributes it needs.", name)
+		if _, ok := v.Queue(dlq); !ok {
+			return badAttr("RedrivePolicy", "Dead letter target does not exist.")
+		}
+		return c.authorize(v, dlq, auth.Write, false)
+	}
+}
+
+// argAttribute names the SQS attribute of a queue argument, for errors.
+var argAttribute = map[string]string{
+	argMaxSize: "MaximumMessageSize", argDLX: "RedrivePolicy", argDLRK: "RedrivePolicy",
+	argContent: "ContentBasedDeduplication", argGroups: "FifoQueue", argDedup: "FifoQueue",
+}
+
+// setArgs applies the difference between cur and next to the queue.
+func (c *call) setArgs(t target, cur, next message.Table) *apiError {
+	set := message.Table{}
+	var unset []string
+	for k, v := range next {
+		if old, ok := cur[k]; !ok || !sameArg(old, v) {
+			set[k] = v
 		}
 	}
-	return nil, nil
+	for k := range cur {
+		if _, ok := next[k]; !ok {
+			unset = append(unset, k)
+		}
+	}
+	for _, k := range append(sortedKeys(set), unset...) {
+		if a, fixed := argAttribute[k]; fixed {
+			return errorf(errUnsupportedOperation, "%s cannot be changed on an existing queue: sluice fixes it when the queue is created.", a)
+		}
+	}
+	if err := t.v.SetQueueArguments(t.name, set, unset); err != nil {
+		return coreError(err)
+	}
+	return nil
+}
+
+// sameArg compares two argument values as the adapter writes them.
+func sameArg(a, b any) bool {
+	switch x := a.(type) {
+	case message.Table:
+		y, ok := b.(message.Table)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			if !sameArg(v, y[k]) {
+				return false
+			}
+		}
+		return true
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && string(x) == string(y)
+	}
+	if n, ok := message.Int(a); ok {
+		m, ok2 := message.Int(b)
+		return ok2 && n == m
+	}
+	return a == b
 }
 
 type tagsOut struct {
@@ -430,18 +497,60 @@ func (c *call) listQueueTags() (any, *apiError) {
 	return tagsOut{tags}, nil
 }
 
+// tagQueue adds or replaces tags (at most 50 per queue, keys of 1-128
+// and values of at most 256 characters, as SQS).
 func (c *call) tagQueue() (any, *apiError) {
-	if _, err := c.queue(auth.Configure, false); err != nil {
+	t, err := c.queue(auth.Configure, false)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errorf(errUnsupportedOperation, "TagQueue is not supported yet: tags are fixed when a queue is created. Give them to CreateQueue.")
+	if len(c.in.Tags) == 0 {
+		return nil, errMissing("Tags")
+	}
+	cur := t.q.Arguments()
+	tags := tagsOf(cur)
+	for k, v := range c.in.Tags {
+		if k == "" || len(k) > 128 || len(v) > 256 {
+			return nil, errInvalidParam("Tags", truncate(k, 32), "Tag keys must be 1 to 128 characters and values at most 256.")
+		}
+		tags[k] = v
+	}
+	if len(tags) > 50 {
+		return nil, errInvalidParam("Tags", len(tags), "A queue can have at most 50 tags.")
+	}
+	return nil, c.setTags(t, cur, tags)
 }
 
 func (c *call) untagQueue() (any, *apiError) {
-	if _, err := c.queue(auth.Configure, false); err != nil {
+	t, err := c.queue(auth.Configure, false)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errorf(errUnsupportedOperation, "UntagQueue is not supported yet: tags are fixed when a queue is created.")
+	if len(c.in.TagKeys) == 0 {
+		return nil, errMissing("TagKeys")
+	}
+	cur := t.q.Arguments()
+	tags := tagsOf(cur)
+	for _, k := range c.in.TagKeys {
+		delete(tags, k)
+	}
+	return nil, c.setTags(t, cur, tags)
+}
+
+func (c *call) setTags(t target, cur message.Table, tags map[string]string) *apiError {
+	next := maps.Clone(cur)
+	if next == nil {
+		next = message.Table{}
+	}
+	delete(next, argTags)
+	if len(tags) > 0 {
+		tt := message.Table{}
+		for k, v := range tags {
+			tt[k] = v
+		}
+		next[argTags] = tt
+	}
+	return c.setArgs(t, cur, next)
 }
 
 type queueURLsOut struct {

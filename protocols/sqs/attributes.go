@@ -24,6 +24,7 @@ import (
 //	KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled
 //	                               x-sqs-<name>, kept and returned as given
 //	CreatedTimestamp               x-sqs-created (unix seconds)
+//	LastModifiedTimestamp          x-sqs-modified (unix seconds; else CreatedTimestamp)
 //	tags                           x-sqs-tags (a table)
 //
 // x-delivery-limit counts returns: a message whose lease ran out for the
@@ -44,6 +45,7 @@ const (
 	argContent     = "x-content-deduplication"
 	argWait        = "x-sqs-receive-wait-time-seconds"
 	argCreated     = "x-sqs-created"
+	argModified    = "x-sqs-modified"
 	argTags        = "x-sqs-tags"
 	argRedriveJSON = "x-sqs-redrive-policy"
 
@@ -333,6 +335,9 @@ func attributesOf(q *broker.Queue, arn string) map[string]string {
 	if ok {
 		a["CreatedTimestamp"] = strconv.FormatInt(created, 10)
 		a["LastModifiedTimestamp"] = strconv.FormatInt(created, 10)
+	}
+	if modified, ok := argInt(args, argModified); ok {
+		a["LastModifiedTimestamp"] = strconv.FormatInt(modified, 10)
 	}
 	if n, ok := argInt(args, argMaxSize); ok {
 		a["MaximumMessageSize"] = strconv.FormatInt(n, 10)
