@@ -207,7 +207,13 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	}
 	key := signingKey(secret, in.date, in.region)
 	scope := in.date + "/" + in.region + "/" + sigService + "/" + sigTerminator
-	headers := canonicalHeaders(r, in.signedHeaders)
+	// AWS collapses runs of spaces in header values (the Go SDK does just
+	// that); botocore collapses any whitespace. They differ only for a
+	// value with a tab inside, and then both are tried.
+	headerForms := []string{canonicalHeaders(r, in.signedHeaders, false)}
+	if alt := canonicalHeaders(r, in.signedHeaders, true); alt != headerForms[0] {
+		headerForms = append(headerForms, alt)
+	}
 	signed := strings.Join(in.signedHeaders, ";")
 	cq := canonicalQuery(r.URL.RawQuery, in.presigned)
 	path := r.URL.EscapedPath()
@@ -217,12 +223,14 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	// Non-S3 services sign the path URI-encoded once more (the SDKs do);
 	// a client that signs it as sent is accepted too.
 	for _, uri := range []string{escapeURI(path, false), path} {
-		for _, payload := range payloads {
-			creq := r.Method + "\n" + uri + "\n" + cq + "\n" + headers + "\n" + signed + "\n" + payload
-			sts := sigAlgorithm + "\n" + in.amzDate + "\n" + scope + "\n" + sha256Hex([]byte(creq))
-			want := hex.EncodeToString(hmacSHA256(key, []byte(sts)))
-			if hmac.Equal([]byte(want), []byte(strings.ToLower(in.signature))) {
-				return user, nil
+		for _, headers := range headerForms {
+			for _, payload := range payloads {
+				creq := r.Method + "\n" + uri + "\n" + cq + "\n" + headers + "\n" + signed + "\n" + payload
+				sts := sigAlgorithm + "\n" + in.amzDate + "\n" + scope + "\n" + sha256Hex([]byte(creq))
+				want := hex.EncodeToString(hmacSHA256(key, []byte(sts)))
+				if hmac.Equal([]byte(want), []byte(strings.ToLower(in.signature))) {
+					return user, nil
+				}
 			}
 		}
 	}
@@ -249,8 +257,9 @@ func sha256Hex(b []byte) string {
 
 // canonicalHeaders is "name:value\n" for each signed header in the order
 // given (SignedHeaders is sorted by the signer), values trimmed with runs
-// of spaces collapsed, several values joined by commas.
-func canonicalHeaders(r *http.Request, names []string) string {
+// of spaces collapsed (of any whitespace with allSpace), several values
+// joined by commas.
+func canonicalHeaders(r *http.Request, names []string, allSpace bool) string {
 	var b strings.Builder
 	for _, n := range names {
 		n = strings.ToLower(n)
@@ -272,9 +281,36 @@ func canonicalHeaders(r *http.Request, names []string) string {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(strings.Join(strings.Fields(v), " "))
+			if allSpace {
+				b.WriteString(strings.Join(strings.Fields(v), " "))
+			} else {
+				b.WriteString(collapseSpaces(v))
+			}
 		}
 		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// collapseSpaces trims spaces at both ends and turns runs of spaces into
+// one, as AWS's canonical header values.
+func collapseSpaces(v string) string {
+	v = strings.Trim(v, " ")
+	if !strings.Contains(v, "  ") {
+		return v
+	}
+	var b strings.Builder
+	space := false
+	for i := 0; i < len(v); i++ {
+		if v[i] == ' ' {
+			if space {
+				continue
+			}
+			space = true
+		} else {
+			space = false
+		}
+		b.WriteByte(v[i])
 	}
 	return b.String()
 }
