@@ -370,6 +370,10 @@ func (r *Registry) FailedLogin(remote net.Addr) error {
 	return ErrRefused
 }
 
+// LoginSucceeded forgets remote's failed logins; for adapters that check
+// credentials themselves (SQS signatures).
+func (r *Registry) LoginSucceeded(remote net.Addr) { r.throttle.Succeeded(remote) }
+
 // admitLogin is admit for a login: a success clears the peer's failures.
 func (r *Registry) admitLogin(u *UserRecord, remote net.Addr) (*User, error) {
 	user, err := r.admit(u, remote)

@@ -207,3 +207,25 @@ func TestSQSPermissions(t *testing.T) {
 	_, err = reader.ListQueues(ctx, &sqs.ListQueuesInput{})
 	sqsAPIError(t, err, "InvalidClientTokenId")
 }
+
+// TestSQSFailedSignaturesAreSlowed: failed signatures count as failed
+// logins (auth.Throttle): a peer that keeps signing wrong waits longer
+// and longer for its refusals, as on AMQP and STOMP.
+func TestSQSFailedSignaturesAreSlowed(t *testing.T) {
+	b := brokertest.New(t)
+	ctx := sqsCtx(t)
+	bad := sqsClientFor(t, b, "guest", "not-the-secret")
+	var last time.Duration
+	for i := 0; i < 4; i++ {
+		start := time.Now()
+		_, err := bad.ListQueues(ctx, &sqs.ListQueuesInput{})
+		sqsAPIError(t, err, "SignatureDoesNotMatch")
+		last = time.Since(start)
+	}
+	if last < 450*time.Millisecond {
+		t.Fatalf("fourth bad signature refused after %v; want it slowed to at least 500ms", last)
+	}
+	if _, err := sqsGuest(t, b).ListQueues(ctx, &sqs.ListQueuesInput{}); err != nil {
+		t.Fatalf("right secret after failures: %v", err)
+	}
+}

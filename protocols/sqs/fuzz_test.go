@@ -123,6 +123,9 @@ func (fixedKeys) AccessKeySecret(id string, _ net.Addr) (*auth.User, string, err
 	return nil, "", auth.ErrRefused
 }
 
+func (fixedKeys) FailedLogin(net.Addr) error { return auth.ErrRefused }
+func (fixedKeys) LoginSucceeded(net.Addr)    {}
+
 // FuzzHandler: signed requests of any action and body, in either
 // protocol, against a real broker, get an answer with a request id and
 // never panic.

@@ -38,6 +38,11 @@ const (
 // (auth.Registry.AccessKeySecret).
 type KeyStore interface {
 	AccessKeySecret(id string, remote net.Addr) (*auth.User, string, error)
+	// FailedLogin slows a peer whose signatures keep failing, as failed
+	// logins on the other protocols (auth.Throttle); LoginSucceeded
+	// forgets its failures.
+	FailedLogin(remote net.Addr) error
+	LoginSucceeded(remote net.Addr)
 }
 
 // sigInput is a parsed signature: from the Authorization header or from a
@@ -191,6 +196,7 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	}
 	user, secret, kerr := keys.AccessKeySecret(in.accessKey, remote)
 	if kerr != nil {
+		keys.FailedLogin(remote)
 		return nil, errorf(errInvalidClientTokenID, "The security token included in the request is invalid.")
 	}
 	bodyHash := sha256Hex(body)
@@ -229,11 +235,13 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 				sts := sigAlgorithm + "\n" + in.amzDate + "\n" + scope + "\n" + sha256Hex([]byte(creq))
 				want := hex.EncodeToString(hmacSHA256(key, []byte(sts)))
 				if hmac.Equal([]byte(want), []byte(strings.ToLower(in.signature))) {
+					keys.LoginSucceeded(remote)
 					return user, nil
 				}
 			}
 		}
 	}
+	keys.FailedLogin(remote)
 	return nil, errorf(errSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 }
 
