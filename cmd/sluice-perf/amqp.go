@@ -32,6 +32,11 @@ func closeAMQP(c *amqp.Connection) {
 // dialAMQP connects with amqp091-go; an amqps:// uri uses tc (nil: the
 // system's roots, the URI's host as the server name).
 func dialAMQP(uri string, tc *tls.Config, name string) (*amqp.Connection, error) {
+	if tc != nil {
+		// amqp091-go sets ServerName on the config it is given: each
+		// dial gets its own copy, or concurrent dialers race.
+		tc = tc.Clone()
+	}
 	return amqp.DialConfig(uri, amqp.Config{
 		Heartbeat:       30 * time.Second,
 		Locale:          "en_US",

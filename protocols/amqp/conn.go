@@ -711,9 +711,12 @@ func (c *conn) connectionMethod(payload []byte) error {
 	}
 	switch m := m.(type) {
 	case *wire.ConnectionClose:
+		// The reason is set before close-ok is queued: once the client
+		// has it, it may hang up, and the writer's abort then reads the
+		// reason from its own goroutine.
+		c.reason = fmt.Sprintf("client closed: %d %s", m.ReplyCode, m.ReplyText)
 		c.out.method(0, &wire.ConnectionCloseOk{})
 		c.out.flush(time.Second)
-		c.reason = fmt.Sprintf("client closed: %d %s", m.ReplyCode, m.ReplyText)
 		return errClosed
 	case *wire.ConnectionCloseOk:
 		return errClosed
