@@ -292,7 +292,8 @@ func canonicalHeaders(r *http.Request, names []string, allSpace bool) string {
 			if allSpace {
 				b.WriteString(strings.Join(strings.Fields(v), " "))
 			} else {
-				b.WriteString(collapseSpaces(v))
+				// Then, as the Go SDK, any whitespace at the ends.
+				b.WriteString(strings.TrimSpace(collapseSpaces(v)))
 			}
 		}
 		b.WriteByte('\n')
