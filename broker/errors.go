@@ -1,6 +1,11 @@
 package broker
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluice-mq/sluice/auth"
+)
 
 // Reply codes shared by the core and the adapters. They are AMQP 0-9-1's,
 // which RabbitMQ's STOMP plugin also uses to classify its ERROR frames, so an
@@ -76,4 +81,23 @@ func errNoExchange(name, vhost string) *Error {
 func errQueueLocked(name, vhost string) *Error {
 	return errorf(CodeResourceLocked, "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. "+
 		"It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.", name, vhost)
+}
+
+// Refusal turns a refusal from auth into the core's error, as every
+// adapter reports it: *auth.Denied is 403 ACCESS_REFUSED, *auth.Limited
+// 406 PRECONDITION_FAILED, both with RabbitMQ's text. Other errors, and
+// nil, pass through; denied says whether it was a permission refusal.
+func Refusal(err error) (out error, denied bool) {
+	if err == nil {
+		return nil, false // before errors.As, whose targets escape: no allocation on a grant
+	}
+	var d *auth.Denied
+	var l *auth.Limited
+	switch {
+	case errors.As(err, &d):
+		return &Error{Code: CodeAccessRefused, Text: d.Text}, true
+	case errors.As(err, &l):
+		return &Error{Code: CodePreconditionFailed, Text: l.Text}, false
+	}
+	return err, false
 }

@@ -1,8 +1,6 @@
 package amqp
 
 import (
-	"errors"
-
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
@@ -24,19 +22,11 @@ func (c *conn) access() auth.Access {
 // 406) into the channel error RabbitMQ sends; other errors pass through. Refusals are logged at debug only: a
 // client looping on a forbidden operation must not flood the log.
 func (c *conn) refused(err error) error {
-	if err == nil {
-		return nil // before errors.As, whose targets escape: no allocation on a grant
+	out, denied := broker.Refusal(err)
+	if denied {
+		c.event(c.srv.log.Debug()).Str("refusal", out.(*broker.Error).Text).Msg("operation refused")
 	}
-	var d *auth.Denied
-	var l *auth.Limited
-	switch {
-	case errors.As(err, &d):
-		c.event(c.srv.log.Debug()).Str("refusal", d.Text).Msg("operation refused")
-		return &broker.Error{Code: broker.CodeAccessRefused, Text: d.Text}
-	case errors.As(err, &l):
-		return &broker.Error{Code: broker.CodePreconditionFailed, Text: l.Text}
-	}
-	return err
+	return out
 }
 
 // admitOpen runs connection.open's checks in RabbitMQ's order

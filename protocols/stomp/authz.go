@@ -26,19 +26,11 @@ func (c *conn) access() auth.Access {
 // 406) into the broker error the frame loop sends as ERROR; other errors
 // pass through. Refusals are logged at debug only.
 func (c *conn) refused(err error) error {
-	if err == nil {
-		return nil // before errors.As, whose targets escape: no allocation on a grant
+	out, denied := broker.Refusal(err)
+	if denied {
+		c.log.Debug().Str("refusal", out.(*broker.Error).Text).Msg("operation refused")
 	}
-	var d *auth.Denied
-	var l *auth.Limited
-	switch {
-	case errors.As(err, &d):
-		c.log.Debug().Str("refusal", d.Text).Msg("operation refused")
-		return &broker.Error{Code: broker.CodeAccessRefused, Text: d.Text}
-	case errors.As(err, &l):
-		return &broker.Error{Code: broker.CodePreconditionFailed, Text: l.Text}
-	}
-	return err
+	return out
 }
 
 // admitOpen is CONNECT's check once the user is known and the vhost
