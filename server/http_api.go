@@ -22,6 +22,7 @@ func (s *Server) registerAPI() {
 	s.registerVHostAPI()
 	s.registerPermissionAPI()
 	s.registerLimitAPI()
+	s.registerAccessKeyAPI()
 	s.mux.HandleFunc("/api/", s.apiSlashes)
 	if s.cfg.Pprof {
 		// Profiles for whoever can authenticate: CPU, heap, goroutines.

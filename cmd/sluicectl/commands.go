@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The commands, each a few API calls. Names and argument order are
@@ -81,6 +83,12 @@ func (c *ctl) dispatch(cmd string, a []string) error {
 		return c.clearUserLimits(a)
 	case "list_user_limits":
 		return c.listUserLimits(a)
+	case "add_access_key":
+		return c.addAccessKey(a)
+	case "list_access_keys":
+		return c.listAccessKeys(a)
+	case "delete_access_key":
+		return c.deleteAccessKey(a)
 	case "help":
 		return fail(exitUsage, "help")
 	}
@@ -566,4 +574,87 @@ func (c *ctl) listUserLimits(a []string) error {
 		}
 	}
 	return c.table([]string{"user", "limit", "value"}, rows)
+}
+
+// --- access keys (SQS) ---
+
+type apiAccessKey struct {
+	User            string `json:"user"`
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key,omitempty"`
+	Created         int64  `json:"created"`
+}
+
+func createdAt(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
+
+// addAccessKey creates a key pair and prints its id and secret, the only
+// time the broker shows the secret: tab-separated on one line, or a JSON
+// object with --formatter json.
+func (c *ctl) addAccessKey(a []string) error {
+	if err := need(a, 1, 1, "add_access_key USER"); err != nil {
+		return err
+	}
+	c.info("Adding access key for user %q ...", a[0])
+	raw, st, err := c.expect("POST", "/api/users/"+esc(a[0])+"/access-keys", nil, http.StatusCreated)
+	if st == http.StatusNotFound {
+		return noUser(a[0])
+	}
+	if err != nil {
+		return err
+	}
+	var k apiAccessKey
+	if err := json.Unmarshal(raw, &k); err != nil || k.AccessKeyID == "" || k.SecretAccessKey == "" {
+		return fail(exitError, "POST access key: unexpected answer %s", raw)
+	}
+	if c.json {
+		enc := json.NewEncoder(c.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"user": k.User, "access_key_id": k.AccessKeyID,
+			"secret_access_key": k.SecretAccessKey, "created": createdAt(k.Created)})
+	}
+	_, err = fmt.Fprintf(c.out, "%s\t%s\n", k.AccessKeyID, k.SecretAccessKey)
+	return err
+}
+
+func (c *ctl) accessKeys(user string) ([]apiAccessKey, error) {
+	var keys []apiAccessKey
+	st, err := c.get("/api/users/"+esc(user)+"/access-keys", &keys)
+	if err == nil && st == http.StatusNotFound {
+		err = noUser(user)
+	} else if err == nil && st != http.StatusOK {
+		err = fail(exitError, "GET access keys of %q: status %d", user, st)
+	}
+	return keys, err
+}
+
+func (c *ctl) listAccessKeys(a []string) error {
+	if err := need(a, 1, 1, "list_access_keys USER"); err != nil {
+		return err
+	}
+	keys, err := c.accessKeys(a[0])
+	if err != nil {
+		return err
+	}
+	c.info("Listing access keys for user %q ...", a[0])
+	rows := make([][]any, 0, len(keys))
+	for _, k := range keys {
+		rows = append(rows, []any{k.AccessKeyID, createdAt(k.Created)})
+	}
+	return c.table([]string{"access_key_id", "created"}, rows)
+}
+
+func (c *ctl) deleteAccessKey(a []string) error {
+	if err := need(a, 2, 2, "delete_access_key USER ACCESS_KEY_ID"); err != nil {
+		return err
+	}
+	c.info("Deleting access key %q of user %q ...", a[1], a[0])
+	_, st, err := c.expect("DELETE", "/api/users/"+esc(a[0])+"/access-keys/"+esc(a[1]), nil, http.StatusNoContent)
+	if st == http.StatusNotFound {
+		// No such user (67), or a user without that key (1).
+		if _, err := c.accessKeys(a[0]); err != nil {
+			return err
+		}
+		return fail(exitError, "Access key %q of user %q does not exist", a[1], a[0])
+	}
+	return err
 }

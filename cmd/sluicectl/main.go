@@ -1,12 +1,13 @@
 // Command sluicectl administers a running sluice broker over its HTTP
 // management API: users, passwords and tags, vhosts, permissions, topic
-// permissions and limits, with rabbitmqctl's verbs and argument order
-// (sluicectl add_user NAME PASS, sluicectl set_permissions -p VHOST USER
-// CONF WRITE READ).
+// permissions, limits and the users' SQS access keys, with rabbitmqctl's
+// verbs and argument order (sluicectl add_user NAME PASS, sluicectl
+// set_permissions -p VHOST USER CONF WRITE READ).
 //
 // The broker is reached at --url (SLUICE_URL, default
 // http://localhost:15672) as --username/--password (SLUICE_USERNAME or
-// SLUICE_USER, SLUICE_PASSWORD; default guest/guest), an administrator.
+// SLUICE_USER, SLUICE_PASSWORD; default guest/guest), an administrator (or,
+// for its own access keys, any user with a management tag).
 //
 // Lists are tab-separated rows under a header line, as rabbitmqctl prints
 // them; --quiet (-q) leaves out the "Listing ..." line and the header,
@@ -116,6 +117,8 @@ Topic perms:  set_topic_permissions [-p VHOST] USER EXCHANGE WRITE READ
               list_topic_permissions [-p VHOST] | list_user_topic_permissions USER
 Limits:       set_vhost_limits [-p VHOST] JSON | clear_vhost_limits [-p VHOST] | list_vhost_limits [-p VHOST]
               set_user_limits USER JSON | clear_user_limits USER NAME|all | list_user_limits [USER]
+SQS keys:     add_access_key USER (prints ID<TAB>SECRET; the secret is shown only then)
+              list_access_keys USER | delete_access_key USER ACCESS_KEY_ID
 
 Environment: SLUICE_URL, SLUICE_USERNAME (or SLUICE_USER), SLUICE_PASSWORD.
 `
