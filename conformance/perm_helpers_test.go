@@ -60,6 +60,16 @@ func publishErr(t testing.TB, ch *amqp.Channel, exchange, key string) error {
 	select {
 	case c := <-acks:
 		if !c.Ack {
+			// amqp091-go nacks what is outstanding when the channel
+			// closes, so the nack may come first: the close, if one
+			// comes, is the answer.
+			select {
+			case e := <-closed:
+				if e != nil {
+					return e
+				}
+			case <-time.After(amqpWait):
+			}
 			return fmt.Errorf("nacked")
 		}
 		return nil
