@@ -691,6 +691,13 @@ func (r *Registry) ForgetVHost(vhost string) error {
 // as SQS emulators use: id and secret "guest", loopback only like guest.
 const GuestAccessKey = "guest"
 
+// MaxAccessKeys bounds a user's key pairs, so that a user managing its
+// own keys cannot grow the user database without end.
+const MaxAccessKeys = 10
+
+// ErrTooManyAccessKeys refuses a key past MaxAccessKeys.
+var ErrTooManyAccessKeys = errors.New("access key limit exceeded")
+
 // CreateAccessKey gives user a new random key pair (20-character id
 // starting with "SLU", 40-character secret, as AWS's shapes).
 func (r *Registry) CreateAccessKey(user string, now int64) (AccessKey, error) {
@@ -699,6 +706,9 @@ func (r *Registry) CreateAccessKey(user string, now int64) (AccessKey, error) {
 		u, ok := st.users[user]
 		if !ok {
 			return Change{}, ErrNoUser
+		}
+		if len(u.AccessKeys) >= MaxAccessKeys {
+			return Change{}, ErrTooManyAccessKeys
 		}
 		c := cloneUser(u)
 		c.AccessKeys = append(c.AccessKeys, k)

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -305,5 +307,30 @@ func TestAccessKeys(t *testing.T) {
 	}
 	if _, _, err := l.AccessKeySecret(k.ID, remote); err == nil {
 		t.Fatal("a deleted key still signs")
+	}
+}
+
+// TestAccessKeyLimitHoldsUnderConcurrency: the per-user bound on access
+// keys is kept by the registry under its writer lock. It was checked by
+// the HTTP handler before creating, so simultaneous requests could pass
+// the check together and go past it.
+func TestAccessKeyLimitHoldsUnderConcurrency(t *testing.T) {
+	r := NewRegistry()
+	addUser(t, r, "app", "pw")
+	var wg sync.WaitGroup
+	var refused atomic.Int32
+	for i := 0; i < 3*MaxAccessKeys; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := r.CreateAccessKey("app", 1); errors.Is(err, ErrTooManyAccessKeys) {
+				refused.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	u, _ := r.User("app")
+	if len(u.AccessKeys) != MaxAccessKeys || int(refused.Load()) != 2*MaxAccessKeys {
+		t.Fatalf("%d keys, %d refused; want %d keys", len(u.AccessKeys), refused.Load(), MaxAccessKeys)
 	}
 }

@@ -24,10 +24,6 @@ import (
 // GET /api/user-limits/USER; a user without a management tag cannot use
 // the API at all, so an administrator makes its keys.
 
-// maxAccessKeys bounds a user's key pairs, so that a user managing its
-// own keys cannot grow the user database without end (AWS allows 2).
-const maxAccessKeys = 10
-
 // accessKeyJSON is a key in a list: never the secret.
 type accessKeyJSON struct {
 	User        string `json:"user"`
@@ -83,19 +79,14 @@ func (s *Server) createAccessKey(w http.ResponseWriter, r *http.Request) {
 	if !mayManageKeys(w, r, name) {
 		return
 	}
-	rec, ok := s.Users.User(name)
-	if !ok {
-		notFound(w)
-		return
-	}
-	if len(rec.AccessKeys) >= maxAccessKeys {
-		badRequest(w, "access_key_limit_exceeded")
-		return
-	}
 	k, err := s.Users.CreateAccessKey(name, time.Now().Unix())
 	if err != nil {
-		if errors.Is(err, auth.ErrNoUser) {
+		switch {
+		case errors.Is(err, auth.ErrNoUser):
 			notFound(w)
+			return
+		case errors.Is(err, auth.ErrTooManyAccessKeys):
+			badRequest(w, "access_key_limit_exceeded")
 			return
 		}
 		s.serverError(w, r, err)
