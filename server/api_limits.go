@@ -83,6 +83,25 @@ func (s *Server) listVHostLimits(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// limitChange reads a limit request: a DELETE clears (clear), a PUT
+// carries {"value": N}, checked for the limit name among names. ok is
+// false when the answer (400) has been written.
+func limitChange(w http.ResponseWriter, r *http.Request, name string, names []string) (n int64, clear, ok bool) {
+	if r.Method == http.MethodDelete {
+		return 0, true, true
+	}
+	b, ok := readBody(w, r, "value")
+	if !ok {
+		return 0, false, false
+	}
+	n, reason := limitValue(name, b["value"], names)
+	if reason != "" {
+		badRequest(w, reason)
+		return 0, false, false
+	}
+	return n, false, true
+}
+
 // putVHostLimit sets ({"value": N}, PUT) or clears (DELETE) one limit of a
 // vhost; both answer 204, as RabbitMQ.
 func (s *Server) putVHostLimit(w http.ResponseWriter, r *http.Request) {
@@ -91,18 +110,9 @@ func (s *Server) putVHostLimit(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "not_found", "vhost_not_found")
 		return
 	}
-	var n int64
-	clear := r.Method == http.MethodDelete
-	if !clear {
-		b, ok := readBody(w, r, "value")
-		if !ok {
-			return
-		}
-		var reason string
-		if n, reason = limitValue(name, b["value"], vhostLimitNames); reason != "" {
-			badRequest(w, reason)
-			return
-		}
+	n, clear, ok := limitChange(w, r, name, vhostLimitNames)
+	if !ok {
+		return
 	}
 	if err := s.Users.SetVHostLimit(vhost, name, n, clear); err != nil {
 		s.serverError(w, r, err)
@@ -150,18 +160,9 @@ func (s *Server) listUserLimits(w http.ResponseWriter, r *http.Request) {
 // user: 204 either way; an unknown user is RabbitMQ's 400 no_such_user.
 func (s *Server) putUserLimit(w http.ResponseWriter, r *http.Request) {
 	user, name := r.PathValue("user"), r.PathValue("name")
-	var n int64
-	clear := r.Method == http.MethodDelete
-	if !clear {
-		b, ok := readBody(w, r, "value")
-		if !ok {
-			return
-		}
-		var reason string
-		if n, reason = limitValue(name, b["value"], userLimitNames); reason != "" {
-			badRequest(w, reason)
-			return
-		}
+	n, clear, ok := limitChange(w, r, name, userLimitNames)
+	if !ok {
+		return
 	}
 	if _, ok := s.Users.User(user); !ok {
 		if clear {
