@@ -150,6 +150,19 @@ type state struct {
 	topics map[userVHost][]*topicGrant
 	// vhostLimits holds each vhost's limits (absent: none).
 	vhostLimits map[string]map[string]int64
+	// keys finds an access key's user; rebuilt with each change, so that
+	// an SQS request's lookup is one map read, not a walk over users.
+	keys map[string]*UserRecord
+}
+
+// indexKeys builds st.keys from st.users.
+func (st *state) indexKeys() {
+	st.keys = map[string]*UserRecord{}
+	for _, u := range st.users {
+		for _, k := range u.AccessKeys {
+			st.keys[k.ID] = u
+		}
+	}
 }
 
 type userVHost struct{ user, vhost string }
@@ -485,6 +498,7 @@ func (r *Registry) change(fn func(st *state) (Change, error)) error {
 		r.mu.Unlock()
 		return err
 	}
+	next.indexKeys()
 	r.state.Store(next)
 	subs := slices.Clone(r.subs)
 	r.mu.Unlock()
@@ -746,7 +760,7 @@ func (r *Registry) AccessKeySecret(id string, remote net.Addr) (user *User, secr
 			return user, "guest", err
 		}
 	}
-	for _, u := range st.users {
+	if u, ok := st.keys[id]; ok {
 		for _, k := range u.AccessKeys {
 			if k.ID == id {
 				user, err := r.admit(u, remote)
