@@ -18,6 +18,15 @@ func (s *Server) registerAPI() {
 	s.registerPermissionAPI()
 	s.registerLimitAPI()
 	s.registerAccessKeyAPI()
+	s.registerExchangeAPI()
+	s.registerBindingAPI()
+	s.registerChannelAPI()
+	s.registerOverviewAPI()
+	s.registerHealthAPI()
+	s.registerPolicyAPI()
+	s.registerDefinitionsAPI()
+	s.registerMetrics()
+	s.registerUI()
 	s.mux.HandleFunc("/api/", s.apiSlashes)
 	if s.cfg.Pprof {
 		// Profiles for whoever can authenticate: CPU, heap, goroutines.

@@ -1,0 +1,4 @@
+package server
+
+// registerChannelAPI registers the /api/channels endpoints (being built).
+func (s *Server) registerChannelAPI() {}
