@@ -46,6 +46,12 @@ bench:
 bench-tls:
 	./scripts/bench-tls.sh
 
+# The SQS API: sluice and goaws (built from the module proxy) side by side with
+# sluice-perf's SQS mode (scripts/bench-sqs.sh; REPEAT=1 DURATION=5s for a quick run).
+.PHONY: bench-sqs
+bench-sqs:
+	./scripts/bench-sqs.sh
+
 clean:
 	rm -rf $(BIN)
 
