@@ -21,7 +21,10 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# The web UI's browser test (conformance/ui_test.go) needs Chromium: installed
+# here first (Debian's package; nothing when it is there already).
 unit:
+	./scripts/install-chromium.sh
 	$(GO) test -race -count=1 -timeout 600s ./...
 
 fuzz:
