@@ -13,7 +13,13 @@ build:
 	$(GO) build -o $(BIN)/sluicectl ./cmd/sluicectl
 
 # Everything CI checks.
-test: fmt-check vet unit fuzz amqp091-suite
+test: fmt-check vet test-tools unit fuzz amqp091-suite
+
+# The outside clients the conformance tests drive (AWS CLI, boto3,
+# rabbitmqadmin): installed when missing (scripts/test-tools.sh).
+.PHONY: test-tools
+test-tools:
+	./scripts/test-tools.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -23,9 +29,11 @@ vet:
 
 # The web UI's browser test (conformance/ui_test.go) needs Chromium: installed
 # here first (Debian's package; nothing when it is there already).
+# SLUICE_REQUIRE_TOOLS=1: a test whose outside client is missing fails
+# instead of skipping.
 unit:
 	./scripts/install-chromium.sh
-	$(GO) test -race -count=1 -timeout 600s ./...
+	PATH="$(CURDIR)/.cache/tools/bin:$$PATH" SLUICE_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 600s ./...
 
 fuzz:
 	./scripts/fuzz-short.sh
