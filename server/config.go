@@ -94,6 +94,11 @@ type Config struct {
 	QueueFlowMessages   int        `yaml:"queue_flow_messages" flag:"queue-flow-messages" help:"ready messages in memory (or queue-resident-bytes of their bodies, at least 8 MiB) a queue that consumers are draining holds before publishers into it are slowed to the consumers' pace; negative: never"`
 	DiskFreeLimit       ByteSize   `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free space required on the data directory's disk: below it publishers are blocked"`
 	Pprof               bool       `yaml:"pprof" flag:"pprof" help:"serve Go profiles at /debug/pprof/ on the HTTP listener (broker users only)"`
+
+	// RabbitMQ's definitions (docs/MIGRATING.md).
+	Definitions             string   `yaml:"definitions" flag:"definitions" help:"RabbitMQ definitions file (JSON, as GET /api/definitions or rabbitmqctl export_definitions write) imported at start-up into a new data directory, as RabbitMQ's load_definitions (docs/MIGRATING.md)"`
+	DefinitionsOnEveryStart bool     `yaml:"definitions_on_every_start" flag:"definitions-on-every-start" help:"import the definitions file at every start, not only into a new data directory (what exists is kept; users, permissions, limits and policies in the file are set again)"`
+	MaxDefinitionsSize      ByteSize `yaml:"max_definitions_size" flag:"max-definitions-size" help:"largest definitions document an import takes (POST /api/definitions, the definitions file), as RabbitMQ's management.http.max_body_size"`
 }
 
 // Defaults are the settings with no configuration at all.
@@ -133,6 +138,7 @@ func Defaults() Config {
 		STOMPMaxHandshakeFrame: 4 << 10,
 		AMQPMaxHandshakeFrame:  4096,
 		MaxDedupCacheSize:      1_000_000,
+		MaxDefinitionsSize:     20_000_000,
 
 		AMQPSAddr:           ":5671",
 		STOMPSAddr:          ":61614",
@@ -253,6 +259,9 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("data-dir must not be empty")
+	}
+	if c.MaxDefinitionsSize < 1 {
+		return fmt.Errorf("max-definitions-size must be positive")
 	}
 	if _, err := c.syncMode(); err != nil {
 		return err

@@ -76,6 +76,10 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
+	if err := s.loadDefinitionsAtStart(); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	// One limiter for every listener: the limits are the broker's.
 	limits := &connlimit.Limiter{Max: cfg.MaxConnections, MaxPerUser: cfg.MaxConnectionsPerUser,
 		MaxHandshaking: cfg.MaxHandshaking}

@@ -129,6 +129,11 @@ func (s *Server) openUsers(st *storage.Store) error {
 	if data != nil {
 		return s.Users.Resave()
 	}
+	if s.cfg.Definitions != "" {
+		// A new node with a definitions file gets its users from the file
+		// (loadDefinitionsAtStart), as RabbitMQ seeds no default user then.
+		return nil
+	}
 	if err := s.Users.Bootstrap(s.cfg.DefaultUser, s.cfg.DefaultPass); err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
