@@ -89,6 +89,10 @@ func (c *ctl) dispatch(cmd string, a []string) error {
 		return c.listAccessKeys(a)
 	case "delete_access_key":
 		return c.deleteAccessKey(a)
+	case "export_definitions":
+		return c.exportDefinitions(a)
+	case "import_definitions":
+		return c.importDefinitions(a)
 	case "help":
 		return fail(exitUsage, "help")
 	}

@@ -1,6 +1,6 @@
 // Command sluicectl administers a running sluice broker over its HTTP
 // management API: users, passwords and tags, vhosts, permissions, topic
-// permissions, limits and the users' SQS access keys, with rabbitmqctl's
+// permissions, limits, the users' SQS access keys and definitions, with rabbitmqctl's
 // verbs and argument order (sluicectl add_user NAME PASS, sluicectl
 // set_permissions -p VHOST USER CONF WRITE READ).
 //
@@ -119,6 +119,7 @@ Limits:       set_vhost_limits [-p VHOST] JSON | clear_vhost_limits [-p VHOST] |
               set_user_limits USER JSON | clear_user_limits USER NAME|all | list_user_limits [USER]
 SQS keys:     add_access_key USER (prints ID<TAB>SECRET; the secret is shown only then)
               list_access_keys USER | delete_access_key USER ACCESS_KEY_ID
+Definitions:  export_definitions PATH | import_definitions PATH (RabbitMQ's JSON; PATH - is stdout/stdin)
 
 Environment: SLUICE_URL, SLUICE_USERNAME (or SLUICE_USER), SLUICE_PASSWORD.
 `
