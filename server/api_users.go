@@ -65,12 +65,12 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"name": u.Name, "tags": tags})
 }
 
-func (s *Server) listUsers(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	out := []userJSON{}
 	for _, u := range s.Users.Users() {
 		out = append(out, toUserJSON(u))
 	}
-	writeJSON(w, http.StatusOK, out)
+	writePlainList(w, r, out)
 }
 
 func (s *Server) listUsersWithoutPermissions(w http.ResponseWriter, _ *http.Request) {

@@ -100,7 +100,7 @@ func (s *Server) listVHosts(w http.ResponseWriter, r *http.Request) {
 			out = append(out, s.vhostInfo(v, wantStats(r)))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, r, out)
 }
 
 func (s *Server) getVHost(w http.ResponseWriter, r *http.Request) {
