@@ -4,6 +4,9 @@
 #
 #   awscli, python3-boto3  Debian's AWS CLI and boto3: both predate the SDKs'
 #                          switch to JSON and speak SQS's Query protocol
+#   @aws-sdk/client-sqs    the AWS SDK for JavaScript v3 (AWS JSON), pinned by
+#                          conformance/testdata/sqs-js/package-lock.json and
+#                          installed there with npm ci (the machine's Node.js)
 #   rabbitmqadmin          the Python management CLI that Debian ships in its
 #                          rabbitmq-server package; taken out of the package
 #                          (apt-get download + dpkg-deb -x) so that Erlang and
@@ -59,4 +62,11 @@ if [ ! -x "$tools/bin/rabbitmqadmin" ]; then
     cp "$work/x/usr/bin/rabbitmqadmin" "$tools/bin/rabbitmqadmin"
   fi
   chmod +x "$tools/bin/rabbitmqadmin"
+fi
+
+# The JavaScript SDK, at the versions the lock file pins.
+js=conformance/testdata/sqs-js
+if [ ! -d "$js/node_modules/@aws-sdk/client-sqs" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "test-tools: npm ci in $js" >&2
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
