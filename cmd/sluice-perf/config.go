@@ -81,6 +81,8 @@ type config struct {
 	// connections in all.
 	Handshake bool `json:"handshake,omitempty"`
 	Dialers   int  `json:"dialers,omitempty"`
+
+	sqsConfig
 }
 
 func defaultConfig() config {
@@ -101,6 +103,7 @@ func defaultConfig() config {
 		Warmup:       time.Second,
 		Prefix:       "sluice-perf",
 		IdleSettle:   3 * time.Second,
+		sqsConfig:    defaultSQSConfig(),
 	}
 }
 
@@ -163,7 +166,7 @@ var scenarios = []scenario{
 }
 
 func findScenario(name string) (scenario, bool) {
-	for _, s := range scenarios {
+	for _, s := range append(scenarios[:len(scenarios):len(scenarios)], sqsScenarios...) {
 		if s.name == name {
 			return s, true
 		}
@@ -181,8 +184,11 @@ func scenarioNames() []string {
 
 func (c *config) validate() error {
 	var errs []string
+	if c.Protocol == "sqs" {
+		return c.validateSQS()
+	}
 	if c.Protocol != "amqp" && c.Protocol != "stomp" {
-		errs = append(errs, "protocol must be amqp or stomp")
+		errs = append(errs, "protocol must be amqp, stomp or sqs")
 	}
 	// amqp091 is the flag's default, so a STOMP run that gives no --client
 	// has it too: there it means go-stomp.

@@ -39,6 +39,10 @@ func mainErr(args []string) int {
 	case "run":
 		return cmdRun(ctx, args)
 	case "list":
+		if len(args) > 0 && args[0] == "sqs" {
+			fmt.Print("SQS scenarios (sluice-perf --scenario NAME --sqs-endpoint URL; flags override):\n" + listSQSScenarios())
+			return 0
+		}
 		fmt.Print("Scenarios (sluice-perf --scenario NAME; flags override):\n" + listScenarios())
 		return 0
 	case "fsync":
@@ -68,7 +72,7 @@ func mainErr(args []string) int {
 func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   sluice-perf [run] [--scenario NAME] [flags]   one run; exit 1 when a message was lost
-  sluice-perf list                              the built-in scenarios
+  sluice-perf list [sqs]                        the built-in scenarios (sqs: the SQS API's)
   sluice-perf fsync [--dir DIR] [--duration 2s] [--size 4096]
   sluice-perf loopback [--size 1024] [--duration 2s]
   sluice-perf summarize --out FILE.md RESULT.json...
@@ -114,7 +118,8 @@ func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
 	var scen string
 	fs.StringVar(&scen, "scenario", "", "built-in scenario (see 'sluice-perf list'); other flags override its settings")
 	fs.StringVar(&c.Label, "label", "", "name of the broker under test, for reports (e.g. sluice, rabbitmq)")
-	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp or stomp")
+	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp, stomp or sqs (the SQS API with aws-sdk-go-v2: the --sqs-* flags)")
+	sqsFlags(fs, &c)
 	fs.StringVar(&c.Client, "client", d.Client, "client of producers and consumers: amqp091 (amqp091-go; with --protocol stomp: go-stomp) or fast (sluice-perf's own on the broker's codecs, batching writes and reads; queue setup still uses amqp091-go)")
 	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI, amqps:// for TLS (also used to declare and delete the queues of STOMP runs; empty for a STOMP run: --no-amqp-setup)")
 	fs.BoolVar(&c.NoAMQPSetup, "no-amqp-setup", false, "STOMP runs: use no AMQP; the broker creates /queue destinations on first use, and the queues get run-unique names (for brokers without AMQP, e.g. ActiveMQ)")
@@ -191,6 +196,7 @@ func merge(sc, c *config, set map[string]bool) {
 	sc.Label, sc.URI, sc.StompAddr, sc.PID = c.Label, c.URI, c.StompAddr, c.PID
 	sc.NoAMQPSetup = c.NoAMQPSetup
 	sc.StompTLS, sc.TLSOpts = c.StompTLS, c.TLSOpts
+	mergeSQS(sc, c, set)
 	m := map[string]func(){
 		"protocol":      func() { sc.Protocol = c.Protocol },
 		"client":        func() { sc.Client = c.Client },

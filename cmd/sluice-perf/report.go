@@ -144,6 +144,9 @@ func (r *report) print(w io.Writer) {
 		if c.Protocol == "stomp" {
 			ack = fmt.Sprintf("client-individual acks, prefetch-count %d", c.Prefetch)
 		}
+		if c.Protocol == "sqs" {
+			ack = sqsLoad(c)
+		}
 		row("rate / acks", "%s; %s", rate, ack)
 		if c.NoAMQPSetup {
 			row("queues", "/queue/%s-N, new to this run, created by the broker on first use (no AMQP)", c.Prefix)

@@ -223,6 +223,8 @@ type driver interface {
 
 func newDriver(r *runner) driver {
 	switch {
+	case r.cfg.Protocol == "sqs":
+		return newSQSDriver(r)
 	case r.cfg.Protocol == "stomp" && r.cfg.Client == "fast":
 		return newFastStompDriver(r)
 	case r.cfg.Protocol == "stomp":

@@ -100,6 +100,11 @@ func scenarioMetrics(name string) []metric {
 		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99, mCPU, mGenCPU}
 	case "handshake-amqp":
 		return append([]metric(nil), handshakeMetrics...)
+	case "sqs-standard":
+		return []metric{with(named(mDelivered, "delivered, durable"), "sluice >= 50,000 msg/s", func(s, _, _ float64) bool { return s >= 50000 }),
+			mPublished, mP99, mCPU, mGenCPU}
+	case "sqs-fifo":
+		return []metric{mDelivered, mPublished, mP99, mCPU, mGenCPU}
 	}
 	return []metric{mDelivered, mPublished, mP99}
 }
@@ -132,6 +137,11 @@ func metricsAgainst(name, b string) []metric {
 		if ms[i].relative() {
 			ms[i].target, ms[i].holds = "", nil
 		}
+	}
+	if b == "goaws" && name == "sqs-standard" {
+		// Issue 15: at least 10 times goaws's throughput, durable
+		// against goaws's memory.
+		ms = append([]metric{with(mDelivered, ">= 10x", ratioAtLeast(10))}, ms...)
 	}
 	if b == "activemq" && name == "stomp-throughput" {
 		for i := range ms {
