@@ -199,16 +199,15 @@ func TestSQSQueryProtocol(t *testing.T) {
 	}
 }
 
-// TestSQSAWSCLI drives the broker with Debian's aws CLI (botocore, which
-// speaks the JSON protocol for SQS since 1.31).
+// TestSQSAWSCLI drives the broker with the first aws CLI on PATH: Debian's
+// 2.9 (Query protocol, scripts/test-tools.sh installs it) on a fresh
+// machine, or a newer one (botocore speaks JSON for SQS since 1.31).
 func TestSQSAWSCLI(t *testing.T) {
-	if _, err := exec.LookPath("aws"); err != nil {
-		t.Skip("the aws CLI is not installed")
-	}
+	aws := requireTool(t, "aws")
 	b := brokertest.New(t)
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command("aws", append([]string{"--endpoint-url", b.SQSURL(), "--region", "us-east-1", "--output", "json", "sqs"}, args...)...)
+		cmd := exec.Command(aws, append([]string{"--endpoint-url", b.SQSURL(), "--region", "us-east-1", "--output", "json", "sqs"}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=guest", "AWS_SECRET_ACCESS_KEY=guest", "AWS_CONFIG_FILE=/dev/null",
 			"AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard")
 		out, err := cmd.CombinedOutput()
@@ -232,7 +231,7 @@ func TestSQSAWSCLI(t *testing.T) {
 	if !strings.Contains(out, `"ApproximateNumberOfMessagesNotVisible": "1"`) {
 		t.Fatalf("get-queue-attributes: %s", out)
 	}
-	cmd := exec.Command("aws", "--endpoint-url", b.SQSURL(), "--region", "us-east-1", "sqs", "get-queue-url", "--queue-name", "missing")
+	cmd := exec.Command(aws, "--endpoint-url", b.SQSURL(), "--region", "us-east-1", "sqs", "get-queue-url", "--queue-name", "missing")
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=guest", "AWS_SECRET_ACCESS_KEY=guest", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_MAX_ATTEMPTS=1")
 	eout, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(eout), "AWS.SimpleQueueService.NonExistentQueue") {
