@@ -44,6 +44,9 @@ type Broker struct {
 	Alarms *Alarms
 
 	store Persister // nil: nothing is durable
+	// policyMu orders policy changes (policy_store.go), so that they are
+	// saved and applied one at a time, in the order they were made.
+	policyMu sync.Mutex
 	// Definitions saves (persist.go: saveDefinitions): saveWanted counts
 	// the changes that asked for one, saveDone those the last finished
 	// save covered, saveErr its outcome; saving while one is written.

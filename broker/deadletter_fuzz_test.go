@@ -27,7 +27,7 @@ func FuzzDeadLettered(f *testing.F) {
 			Properties: message.Properties{Flags: message.FlagHeaders | message.FlagExpiration, Headers: headers, Expiration: "100"}}
 		before := fmt.Sprintf("%#v", orig)
 		q := &Queue{name: queue}
-		q.cfg.hasDLRK = dlrk
+		q.cfg.Store(&queueConfig{hasDLRK: dlrk})
 		_ = deathCycle(orig, queue)
 		_ = firstDeathQueue(orig)
 		m := deadLettered(orig, q, reason, time.Unix(1700000000, 0))

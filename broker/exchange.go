@@ -38,14 +38,19 @@ type Exchange struct {
 	autoDelete bool
 	internal   bool
 	args       message.Table
-	alternate  string
+	// argAlternate is the alternate-exchange argument ("" for none).
+	argAlternate string
 
-	// mu guards the binding table and the router built from it. Publishers
-	// hold it for reading while they route.
-	mu       sync.RWMutex
-	bindings map[bindingKey]*binding
-	router   router
-	deleted  bool
+	// mu guards the binding table and the router built from it, and the
+	// alternate exchange in force with the policies behind it (a policy's
+	// alternate-exchange applies when the argument is absent; see
+	// policy_apply.go). Publishers hold it for reading while they route.
+	mu               sync.RWMutex
+	alternate        string
+	policy, opPolicy *compiledPolicy
+	bindings         map[bindingKey]*binding
+	router           router
+	deleted          bool
 
 	// Plugin exchange types (exchange_plugins.go).
 	delayed *delayedHolder

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"iter"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -110,10 +111,15 @@ func (b *Broker) RestoreDedup(ids []RecoveredDedup) {
 // Definitions is the durable topology: what survives a restart besides
 // messages.
 type Definitions struct {
-	VHosts    []string
+	VHosts []string
+	// VHostMeta is the metadata of the vhosts that have some, by name.
+	VHostMeta map[string]VHostMeta
 	Exchanges []ExchangeDef
 	Queues    []QueueDef
 	Bindings  []BindingDef
+	// Policies and OperatorPolicies, sorted by vhost, then as they are
+	// tried (Broker.Policies).
+	Policies, OperatorPolicies []Policy
 }
 
 // ExchangeDef is a durable exchange.
@@ -169,6 +175,19 @@ func (b *Broker) Definitions() Definitions {
 	for _, v := range vs {
 		d.VHosts = append(d.VHosts, v.name)
 		v.mu.RLock()
+		if m := v.meta; m.Description != "" || len(m.Tags) > 0 || m.DefaultQueueType != "" {
+			if d.VHostMeta == nil {
+				d.VHostMeta = map[string]VHostMeta{}
+			}
+			m.Tags = slices.Clone(m.Tags)
+			d.VHostMeta[v.name] = m
+		}
+		for _, p := range sortedPolicies(v.pol.policies) {
+			d.Policies = append(d.Policies, p.export())
+		}
+		for _, p := range sortedPolicies(v.pol.opPolicies) {
+			d.OperatorPolicies = append(d.OperatorPolicies, p.export())
+		}
 		for _, x := range v.exchanges {
 			if !x.durable || x.name == "" || reservedName(x.name) {
 				continue
@@ -254,6 +273,17 @@ func (b *Broker) Restore(d Definitions, msgs iter.Seq[RecoveredMessage]) error {
 	for _, name := range d.VHosts {
 		b.AddVHost(name)
 	}
+	for name, m := range d.VHostMeta {
+		v := b.AddVHost(name)
+		m.Tags = slices.Clone(m.Tags)
+		v.mu.Lock()
+		v.meta = m
+		v.mu.Unlock()
+	}
+	// Policies first, so that each queue and exchange is declared with
+	// its own.
+	b.restorePolicies(d.Policies, false)
+	b.restorePolicies(d.OperatorPolicies, true)
 	for _, x := range d.Exchanges {
 		v := b.AddVHost(x.VHost)
 		if _, _, err := v.declareExchange(ExchangeDecl{Name: x.Name, Type: x.Type, Durable: true, AutoDelete: x.AutoDelete,

@@ -14,7 +14,7 @@ func (q *Queue) deliverableLocked() bool {
 	if q.ready.count == 0 {
 		return false
 	}
-	if !q.cfg.groups || len(q.busy) == 0 {
+	if !q.config().groups || len(q.busy) == 0 {
 		return true
 	}
 	for i := len(q.ready.levels) - 1; i >= 0; i-- {

@@ -115,10 +115,10 @@ func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, r
 		msg = &stripped
 	}
 	for _, q := range qs {
-		if q.cfg.maxMsgSize > 0 && int64(len(msg.Body)) > q.cfg.maxMsgSize {
+		if max := q.config().maxMsgSize; max > 0 && int64(len(msg.Body)) > max {
 			clear(qs)
 			return PublishResult{}, errorf(CodePreconditionFailed, "message size %d is larger than max size %d of queue '%s' in vhost '%s'",
-				len(msg.Body), q.cfg.maxMsgSize, q.name, v.name)
+				len(msg.Body), max, q.name, v.name)
 		}
 	}
 	res := PublishResult{Routed: true}
@@ -370,10 +370,12 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 			st.LogSettled(QueueRef{VHost: v.name, Queue: q.name}, settle...)
 		}
 	}()
+	// One configuration for the whole batch: a policy may change it.
+	c := q.config()
 	x, ok := (*Exchange)(nil), false
-	if q.cfg.hasDLX {
+	if c.hasDLX {
 		v.mu.RLock()
-		x, ok = v.exchanges[q.cfg.dlx]
+		x, ok = v.exchanges[c.dlx]
 		v.mu.RUnlock()
 	}
 	if !ok {
@@ -403,10 +405,10 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 		}
 		m := deadLettered(body, q, d.reason, now)
 		key := body.RoutingKey
-		if q.cfg.hasDLRK {
-			key = q.cfg.dlrk
+		if c.hasDLRK {
+			key = c.dlrk
 		}
-		m.Exchange, m.RoutingKey = q.cfg.dlx, key
+		m.Exchange, m.RoutingKey = c.dlx, key
 		routes := v.route(x, key, m.Properties.Headers, &rs)
 		kept := make([]*Queue, 0, len(routes))
 		for _, target := range routes {
@@ -489,7 +491,7 @@ func deadLettered(orig *message.Message, q *Queue, reason string, now time.Time)
 		h["x-first-death-queue"] = q.name
 		h["x-first-death-exchange"] = orig.Exchange
 	}
-	if q.cfg.hasDLRK {
+	if q.config().hasDLRK {
 		// The message now travels under the dead-letter routing key alone.
 		delete(h, "CC")
 		delete(h, "BCC")

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-mq/sluice/broker/message"
@@ -49,8 +50,11 @@ type Queue struct {
 	exclusive  bool
 	autoDelete bool
 	owner      ConnID
-	args       message.Table
-	cfg        queueConfig
+	args       message.Table // replaced whole under mu (SetQueueArguments)
+	// cfg is the configuration in force: arguments, policy and operator
+	// policy together (policy_apply.go). It is replaced whole, never
+	// changed in place; read it once per operation through config().
+	cfg atomic.Pointer[queueConfig]
 
 	// bindings where this queue is the destination; guarded by vh.mu.
 	bindings []*binding
@@ -174,7 +178,7 @@ func (e *entry) logged() bool { return e.pid != 0 && !e.spilled }
 // dead-letter exchange. q.mu held.
 func (q *Queue) dropLocked(e *entry, reason string) {
 	// A paged-out message is read back before its storage copy goes.
-	if !q.cfg.hasDLX {
+	if !q.config().hasDLX {
 		q.forgetLocked(e)
 		return
 	}
@@ -187,6 +191,9 @@ func (q *Queue) dropLocked(e *entry, reason string) {
 
 // Name is the queue's name.
 func (q *Queue) Name() string { return q.name }
+
+// config is the queue's configuration in force.
+func (q *Queue) config() *queueConfig { return q.cfg.Load() }
 
 // Durable reports whether the queue survives a restart.
 func (q *Queue) Durable() bool { return q.durable }
@@ -245,20 +252,21 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 			return duplicate
 		}
 	}
+	c := q.config() // one configuration for the whole enqueue
 	q.seq++
 	e := newEntry(m, q.seq, pid)
-	e.expiresAt = q.expiryFor(m, now)
-	if q.cfg.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
-		e.priority = min(m.Properties.Priority, q.cfg.maxPriority)
+	e.expiresAt = expiryFor(c, m, now)
+	if c.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
+		e.priority = min(m.Properties.Priority, c.maxPriority)
 	}
-	if q.cfg.groups {
+	if c.groups {
 		if g, _ := message.String(m.Header(groupHeader)); g != "" {
 			e.ext().group = g
 		}
 	}
-	at := q.delayFor(m, now)
-	if q.full(e.size()) && (at <= now || q.cfg.overflow != OverflowDropHead) {
-		switch q.cfg.overflow {
+	at := delayFor(c, m, now)
+	if q.full(c, e.size()) && (at <= now || c.overflow != OverflowDropHead) {
+		switch c.overflow {
 		case OverflowRejectPublish:
 			q.forgetLocked(e)
 			q.release()
@@ -285,13 +293,13 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult
 	q.ready.push(e)
 	q.dispatchLocked(now)
 	q.maybePageOutLocked(e)
-	if q.cfg.overflow == OverflowDropHead {
-		for q.overLimit() {
+	if c.overflow == OverflowDropHead {
+		for q.overLimit(c) {
 			q.dropLocked(q.ready.popOldest(), "maxlen")
 		}
 	}
 	q.wakePollerLocked()
-	if q.cfg.hasTTL && q.cfg.messageTTL == 0 {
+	if c.hasTTL && c.messageTTL == 0 {
 		// A zero TTL means "deliver now or never": what no consumer took at
 		// once expires at once.
 		for q.ready.count > 0 {
@@ -326,23 +334,24 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) bo
 			q.dedupLog = append(q.dedupLog, dedupItem{key, exp})
 		}
 	}
+	c := q.config()
 	q.seq++
 	e := newEntry(rm.Msg, q.seq, rm.ID)
-	e.expiresAt = q.expiryFor(rm.Msg, rm.PublishedAt)
+	e.expiresAt = expiryFor(c, rm.Msg, rm.PublishedAt)
 	e.redelivered, e.returns = delivered, returns
 	if delivered {
 		e.deliveries = 1
 	}
-	if q.cfg.maxPriority > 0 && rm.Msg.Properties.Has(message.FlagPriority) {
-		e.priority = min(rm.Msg.Properties.Priority, q.cfg.maxPriority)
+	if c.maxPriority > 0 && rm.Msg.Properties.Has(message.FlagPriority) {
+		e.priority = min(rm.Msg.Properties.Priority, c.maxPriority)
 	}
-	if q.cfg.groups {
+	if c.groups {
 		if g, _ := message.String(rm.Msg.Header(groupHeader)); g != "" {
 			e.ext().group = g
 		}
 	}
 	now := time.Now().UnixNano()
-	if at := q.delayFor(rm.Msg, rm.PublishedAt); at > now {
+	if at := delayFor(c, rm.Msg, rm.PublishedAt); at > now {
 		e.ext().notBefore = at
 		q.delayLocked(e, now)
 		return true
@@ -365,28 +374,29 @@ func expired(e *entry, now int64) bool { return e.expiresAt != 0 && e.expiresAt 
 // full reports whether a new message of size n would cross a length limit.
 // With a reject-publish overflow, delayed messages count too: they cannot
 // be refused any more once they become ready.
-func (q *Queue) full(n int64) bool {
+func (q *Queue) full(c *queueConfig, n int64) bool {
 	count, bytes := int64(q.ready.count), q.ready.bytes
-	if q.cfg.overflow != OverflowDropHead {
+	if c.overflow != OverflowDropHead {
 		count += int64(len(q.delayed))
 		bytes += q.delayedBytes
 	}
-	return (q.cfg.maxLength >= 0 && count+1 > q.cfg.maxLength) ||
-		(q.cfg.maxLengthBytes >= 0 && bytes+n > q.cfg.maxLengthBytes)
+	return (c.maxLength >= 0 && count+1 > c.maxLength) ||
+		(c.maxLengthBytes >= 0 && bytes+n > c.maxLengthBytes)
 }
 
-func (q *Queue) overLimit() bool {
+// overLimit reports whether the ready messages exceed c's length limits.
+func (q *Queue) overLimit(c *queueConfig) bool {
 	return q.ready.count > 0 &&
-		((q.cfg.maxLength >= 0 && int64(q.ready.count) > q.cfg.maxLength) ||
-			(q.cfg.maxLengthBytes >= 0 && q.ready.bytes > q.cfg.maxLengthBytes))
+		((c.maxLength >= 0 && int64(q.ready.count) > c.maxLength) ||
+			(c.maxLengthBytes >= 0 && q.ready.bytes > c.maxLengthBytes))
 }
 
-// expiryFor is the earlier of the queue's TTL and the message's expiration,
-// counted from when the message was published.
-func (q *Queue) expiryFor(m *message.Message, published int64) int64 {
+// expiryFor is the earlier of the queue's TTL (in c) and the message's
+// expiration, counted from when the message was published.
+func expiryFor(c *queueConfig, m *message.Message, published int64) int64 {
 	var at int64
-	if q.cfg.hasTTL {
-		at = published + int64(q.cfg.messageTTL)
+	if c.hasTTL {
+		at = published + int64(c.messageTTL)
 	}
 	if m.Properties.Has(message.FlagExpiration) {
 		if ms, err := strconv.ParseInt(m.Properties.Expiration, 10, 64); err == nil && ms >= 0 {
@@ -435,7 +445,7 @@ func (q *Queue) nextLocked(now int64) *entry {
 	for q.ready.count > 0 && expired(q.ready.peek(), now) {
 		q.dropLocked(q.ready.pop(), "expired")
 	}
-	if !q.cfg.groups || len(q.busy) == 0 {
+	if !q.config().groups || len(q.busy) == 0 {
 		return q.ready.peek()
 	}
 	// Strict FIFO within a group and one message in flight per group: the
@@ -463,7 +473,7 @@ func (q *Queue) takeLocked(e *entry) {
 
 // groupDoneLocked ends e's turn in flight for its message group.
 func (q *Queue) groupDoneLocked(e *entry) {
-	if q.cfg.groups {
+	if q.config().groups {
 		if q.busy[e.group()]--; q.busy[e.group()] <= 0 {
 			delete(q.busy, e.group())
 		}
@@ -477,7 +487,7 @@ func (q *Queue) deliveredLocked(e *entry, noAck bool) {
 		return
 	}
 	q.unacked++
-	if q.cfg.groups {
+	if q.config().groups {
 		if q.busy == nil {
 			q.busy = map[string]int{}
 		}
@@ -492,7 +502,7 @@ func (q *Queue) deliveredLocked(e *entry, noAck bool) {
 // order, that has credit for it. Lower-priority consumers get messages only
 // while every higher one is out of credit, as RabbitMQ's consumer priorities.
 func (q *Queue) offerLocked(e *entry) (*Consumer, bool) {
-	if q.cfg.singleActive {
+	if q.config().singleActive {
 		c := q.consumers[0]
 		return c, c.s.deliver(c, q, e)
 	}
@@ -541,7 +551,7 @@ func (q *Queue) settle(es []*entry) {
 		q.forgetLocked(e)
 	}
 	now := time.Now().UnixNano()
-	if q.cfg.groups {
+	if q.config().groups {
 		q.dispatchLocked(now) // the group's next message may go now
 		q.wakePollerLocked()  // or a long-polling getter may take it
 	}
@@ -559,16 +569,17 @@ func (q *Queue) requeue(es []*entry) {
 		q.release()
 		return
 	}
+	c := q.config()
 	for _, e := range es {
 		q.endLeaseLocked(e)
 		q.groupDoneLocked(e)
 		q.unacked--
 		e.redelivered = true
 		e.returns++
-		if e.logged() && q.cfg.deliveryLimit >= 0 {
+		if e.logged() && c.deliveryLimit >= 0 {
 			q.returned = append(q.returned, e.pid)
 		}
-		if q.cfg.deliveryLimit >= 0 && int64(e.returns) > q.cfg.deliveryLimit {
+		if c.deliveryLimit >= 0 && int64(e.returns) > c.deliveryLimit {
 			// A poison message: past its x-delivery-limit it leaves for
 			// the dead-letter exchange, or is dropped.
 			q.dropLocked(e, "delivery_limit")
@@ -695,13 +706,14 @@ func (q *Queue) expireDue() {
 // timer.
 func (q *Queue) touchLocked(now int64) {
 	q.lastUsed = now
-	if q.cfg.expires == 0 || q.deleted || len(q.consumers) > 0 {
+	exp := q.config().expires
+	if exp == 0 || q.deleted || len(q.consumers) > 0 {
 		return
 	}
 	if q.idleTimer == nil {
-		q.idleTimer = time.AfterFunc(q.cfg.expires, q.idleCheck)
+		q.idleTimer = time.AfterFunc(exp, q.idleCheck)
 	} else {
-		q.idleTimer.Reset(q.cfg.expires)
+		q.idleTimer.Reset(exp)
 	}
 }
 
@@ -717,8 +729,12 @@ func (q *Queue) idleCheck() {
 		return
 	}
 	idle := time.Duration(time.Now().UnixNano() - q.lastUsed)
-	if idle < q.cfg.expires {
-		q.idleTimer.Reset(q.cfg.expires - idle)
+	if exp := q.config().expires; exp == 0 || idle < exp {
+		// Not idle long enough, or a policy took the expiry away since
+		// the timer was set (then it is not re-armed).
+		if exp != 0 {
+			q.idleTimer.Reset(exp - idle)
+		}
 		q.mu.Unlock()
 		return
 	}
@@ -773,7 +789,7 @@ func (q *Queue) removeConsumer(c *Consumer) {
 	q.mu.Unlock()
 	if autoDelete {
 		q.vh.deleteQueue(q)
-	} else if q.cfg.singleActive && i == 0 && !last {
+	} else if q.config().singleActive && i == 0 && !last {
 		q.kick() // the next consumer becomes active
 	}
 }

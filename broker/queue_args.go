@@ -19,7 +19,9 @@ const (
 // an argument makes inside the broker must fit it.
 const MaxShortString = 255
 
-// queueConfig is a queue's arguments, parsed and checked once at declare.
+// queueConfig is a queue's configuration: its arguments, parsed and
+// checked, with its policies applied (policy_apply.go). A value in use by
+// a queue is never changed: a change makes a new one.
 type queueConfig struct {
 	messageTTL     time.Duration // x-message-ttl; hasTTL says whether set
 	hasTTL         bool
@@ -45,6 +47,11 @@ type queueConfig struct {
 	cacheSize     int64         // x-cache-size
 	cacheTTL      time.Duration // x-cache-ttl
 	groups        bool          // x-message-groups (ours)
+
+	// The policy and operator policy applied, and their merged
+	// definition (nil without either).
+	policy, opPolicy *compiledPolicy
+	policyDef        map[string]any
 }
 
 // queueArgChecks validates each argument RabbitMQ knows for classic queues.

@@ -42,13 +42,14 @@ func (h *timeHeap) Pop() any {
 	return it
 }
 
-// delayFor is when a message entering q becomes ready: the x-deliver-at
-// header (unix milliseconds), else the x-delay header (milliseconds), else
-// the queue's x-delivery-delay, counted from publication. Only queues
-// declared with x-delivery-delay honour per-message delays, so RabbitMQ's
+// delayFor is when a message entering a queue configured as c becomes
+// ready: the x-deliver-at header (unix milliseconds), else the x-delay
+// header (milliseconds), else the queue's x-delivery-delay, counted from
+// publication. Only queues with x-delivery-delay (an argument or a
+// policy's delivery-delay) honour per-message delays, so RabbitMQ's
 // behaviour is unchanged unless asked for.
-func (q *Queue) delayFor(m *message.Message, published int64) int64 {
-	if !q.cfg.hasDelay {
+func delayFor(c *queueConfig, m *message.Message, published int64) int64 {
+	if !c.hasDelay {
 		return 0
 	}
 	if at, ok := headerMillis(m, "x-deliver-at"); ok {
@@ -60,8 +61,8 @@ func (q *Queue) delayFor(m *message.Message, published int64) int64 {
 		}
 		return published + d*int64(time.Millisecond)
 	}
-	if q.cfg.delay > 0 {
-		return published + int64(q.cfg.delay)
+	if c.delay > 0 {
+		return published + int64(c.delay)
 	}
 	return 0
 }
@@ -156,8 +157,8 @@ func (q *Queue) releaseDelayed() {
 // waiting pollers. q.mu held.
 func (q *Queue) afterReadyLocked(now int64) {
 	q.dispatchLocked(now)
-	if q.cfg.overflow == OverflowDropHead {
-		for q.overLimit() {
+	if c := q.config(); c.overflow == OverflowDropHead {
+		for q.overLimit(c) {
 			q.dropLocked(q.ready.popOldest(), "maxlen")
 		}
 	}
@@ -172,7 +173,7 @@ func (q *Queue) leaseFor(c *Consumer) time.Duration {
 	if c != nil && c.lease > 0 {
 		return c.lease
 	}
-	return q.cfg.visibility
+	return q.config().visibility
 }
 
 // leaseLocked starts a lease on a delivered entry. q.mu held.

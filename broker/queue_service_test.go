@@ -58,8 +58,8 @@ func TestQuorumQueueRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	q, _ := v.Queue("q")
-	if q.cfg.deliveryLimit != 20 {
-		t.Fatalf("quorum default delivery limit %d", q.cfg.deliveryLimit)
+	if q.config().deliveryLimit != 20 {
+		t.Fatalf("quorum default delivery limit %d", q.config().deliveryLimit)
 	}
 }
 

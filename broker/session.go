@@ -275,7 +275,7 @@ func (s *Session) deliver(c *Consumer, q *Queue, e *entry) bool {
 // delivery describes e's handing-out under tag. q.mu held.
 func (q *Queue) delivery(e *entry, tag uint64, consumerTag string) Delivery {
 	return Delivery{Msg: e.msg, Tag: tag, ConsumerTag: consumerTag, Queue: q.name, Redelivered: e.redelivered,
-		DeliveryCount: e.deliveries, Returns: e.returns, CountHeader: q.cfg.deliveryLimit >= 0 && e.returns > 0}
+		DeliveryCount: e.deliveries, Returns: e.returns, CountHeader: q.config().deliveryLimit >= 0 && e.returns > 0}
 }
 
 // hasCredit applies the count and byte windows of the consumer and the

@@ -13,6 +13,7 @@ import (
 type VHost struct {
 	b    *Broker
 	name string
+	pol  vhostPolicies // guarded by mu (policy_store.go)
 
 	// mu guards the name tables and every binding list; it is held for
 	// lookups and topology changes, never while delivering.
@@ -48,8 +49,9 @@ func (v *VHost) newExchange(d ExchangeDecl) *Exchange {
 	x := &Exchange{vh: v, name: d.Name, kind: d.Type, durable: d.Durable, autoDelete: d.AutoDelete,
 		internal: d.Internal, args: d.Args, bindings: map[bindingKey]*binding{}, router: newRouter(d.Type)}
 	if ae, ok := message.String(d.Args["alternate-exchange"]); ok {
-		x.alternate = ae
+		x.argAlternate = ae
 	}
+	x.setPolicies(matchPolicy(v.pol.active, d.Name, false, false), matchPolicy(v.pol.activeOp, d.Name, false, false))
 	x.setupPlugin()
 	return x
 }
@@ -294,8 +296,11 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'auto-delete' for queue '%s' in vhost '%s'", name, v.name)
 		}
 	}
+	pol, op := v.matchQueue(name, cfg.quorum)
+	cfg = withPolicies(cfg, d.Args, pol, op, nil)
 	q := &Queue{vh: v, name: name, durable: d.Durable, exclusive: d.Exclusive, autoDelete: d.AutoDelete,
-		args: d.Args, cfg: cfg, ready: newReadyList(cfg.maxPriority)}
+		args: d.Args, ready: newReadyList(cfg.maxPriority)}
+	q.cfg.Store(&cfg)
 	if d.Exclusive {
 		q.owner = d.Owner
 	}
@@ -548,7 +553,8 @@ func (v *VHost) DeclareReplyQueue(owner ConnID) (string, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	cfg, _ := parseQueueArgs(name, v.name, nil)
-	q := &Queue{vh: v, name: name, exclusive: true, autoDelete: true, owner: owner, cfg: cfg, ready: newReadyList(0)}
+	q := &Queue{vh: v, name: name, exclusive: true, autoDelete: true, owner: owner, ready: newReadyList(0)}
+	q.cfg.Store(&cfg)
 	v.queues[name] = q
 	return name, nil
 }

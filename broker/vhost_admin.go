@@ -6,8 +6,7 @@ import "slices"
 // described, and deleted with everything in them.
 
 // VHostMeta is what an operator says about a vhost (RabbitMQ's vhost
-// metadata). It is kept in memory only: the durable definitions hold
-// vhost names, not their metadata.
+// metadata). It is durable: saved with the definitions.
 type VHostMeta struct {
 	Description      string
 	Tags             []string
@@ -23,12 +22,17 @@ func (v *VHost) Meta() VHostMeta {
 	return m
 }
 
-// SetMeta replaces the vhost's metadata.
-func (v *VHost) SetMeta(m VHostMeta) {
+// SetMeta replaces the vhost's metadata and saves it; a failed save is
+// logged (by saveDefinitions). SaveMeta says whether it was saved.
+func (v *VHost) SetMeta(m VHostMeta) { _ = v.SaveMeta(m) }
+
+// SaveMeta replaces the vhost's metadata and makes it durable.
+func (v *VHost) SaveMeta(m VHostMeta) error {
 	m.Tags = slices.Clone(m.Tags)
 	v.mu.Lock()
 	v.meta = m
 	v.mu.Unlock()
+	return v.b.saveDefinitions()
 }
 
 // CreateVHost adds a vhost and makes it durable; created is false when it

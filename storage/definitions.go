@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
@@ -19,14 +21,16 @@ import (
 //
 // The file is one sealed record (see crypto.go) whose plain form is JSON;
 // argument tables are stored in the storage codec's table encoding
-// (codec.go) so that every value keeps its exact type. Version 2 is the
-// current layout; version 1 held tables in AMQP's wire encoding and is
-// refused with errOldFormat.
+// (codec.go) so that every value keeps its exact type, and so are policy
+// definitions. Version 3 is the current layout: version 2's with vhost
+// metadata, policies and operator policies added; version 2 files are
+// read as having none of those. Version 1 held tables in AMQP's wire
+// encoding and is refused with errOldFormat.
 const definitionsFile = "definitions.bin"
 
 // definitionsVersion is the layout of the definitions file. Part of the
 // on-disk format.
-const definitionsVersion = 2
+const definitionsVersion = 3
 
 type defsFile struct {
 	Version   int       `json:"version"`
@@ -34,6 +38,21 @@ type defsFile struct {
 	Exchanges []defExch `json:"exchanges"`
 	Queues    []defQ    `json:"queues"`
 	Bindings  []defBind `json:"bindings"`
+	// Since version 3.
+	VHostMeta        []defVHostMeta `json:"vhost_meta,omitempty"`
+	Policies         []defPolicy    `json:"policies,omitempty"`
+	OperatorPolicies []defPolicy    `json:"operator_policies,omitempty"`
+}
+
+type defVHostMeta struct {
+	Name, Description, DefaultQueueType string
+	Tags                                []string `json:",omitempty"`
+}
+
+type defPolicy struct {
+	VHost, Name, Pattern, ApplyTo string
+	Priority                      int
+	Definition                    []byte // a table in the storage codec
 }
 
 type defExch struct {
@@ -97,7 +116,43 @@ func marshalDefinitions(d broker.Definitions) ([]byte, error) {
 		}
 		f.Bindings = append(f.Bindings, defBind{b.VHost, b.Source, b.Destination, b.DestIsExchange, b.Key, a})
 	}
+	for _, name := range slices.Sorted(maps.Keys(d.VHostMeta)) {
+		m := d.VHostMeta[name]
+		f.VHostMeta = append(f.VHostMeta, defVHostMeta{name, m.Description, m.DefaultQueueType, m.Tags})
+	}
+	var err error
+	if f.Policies, err = encodePolicies(d.Policies); err != nil {
+		return nil, err
+	}
+	if f.OperatorPolicies, err = encodePolicies(d.OperatorPolicies); err != nil {
+		return nil, err
+	}
 	return json.Marshal(f)
+}
+
+func encodePolicies(ps []broker.Policy) ([]defPolicy, error) {
+	var out []defPolicy
+	for _, p := range ps {
+		def, err := appendTable(nil, message.Table(p.Definition), 0)
+		if err != nil {
+			return nil, fmt.Errorf("policy '%s' in vhost '%s': %w", p.Name, p.VHost, err)
+		}
+		out = append(out, defPolicy{p.VHost, p.Name, p.Pattern, p.ApplyTo, p.Priority, def})
+	}
+	return out, nil
+}
+
+func decodePolicies(fs []defPolicy) ([]broker.Policy, error) {
+	var out []broker.Policy
+	for _, f := range fs {
+		t, err := decodeArgs(f.Definition)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, broker.Policy{VHost: f.VHost, Name: f.Name, Pattern: f.Pattern, ApplyTo: f.ApplyTo,
+			Priority: f.Priority, Definition: t})
+	}
+	return out, nil
 }
 
 func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
@@ -108,6 +163,9 @@ func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
 	}
 	switch f.Version {
 	case definitionsVersion:
+	case 2:
+		// Version 3 only added sections; a version 2 file has none.
+		f.VHostMeta, f.Policies, f.OperatorPolicies = nil, nil, nil
 	case 1:
 		return d, errOldFormat
 	default:
@@ -134,6 +192,19 @@ func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
 			return d, err
 		}
 		d.Bindings = append(d.Bindings, broker.BindingDef{VHost: b.VHost, Source: b.Source, Destination: b.Destination, DestIsExchange: b.DestIsExchange, Key: b.Key, Args: a})
+	}
+	for _, m := range f.VHostMeta {
+		if d.VHostMeta == nil {
+			d.VHostMeta = map[string]broker.VHostMeta{}
+		}
+		d.VHostMeta[m.Name] = broker.VHostMeta{Description: m.Description, Tags: m.Tags, DefaultQueueType: m.DefaultQueueType}
+	}
+	var err error
+	if d.Policies, err = decodePolicies(f.Policies); err != nil {
+		return d, err
+	}
+	if d.OperatorPolicies, err = decodePolicies(f.OperatorPolicies); err != nil {
+		return d, err
 	}
 	return d, nil
 }
