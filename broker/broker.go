@@ -68,6 +68,11 @@ type Broker struct {
 	// unreadable counts messages whose body storage could not read back
 	// (see Queue.setAsideLocked).
 	unreadable atomic.Int64
+
+	// retired holds the message counts of deleted vhosts, under mu; mono
+	// keeps the totals from falling (counters.go).
+	retired MessageCounts
+	mono    monotonic
 }
 
 // UnreadableMessages is how many messages were set aside because their

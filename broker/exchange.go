@@ -56,6 +56,8 @@ type Exchange struct {
 	delayed *delayedHolder
 	dedupMu sync.Mutex
 	dedup   *dedupCache
+
+	counts exchangeCounts // message counters (counters.go)
 }
 
 // Name is the exchange's name ("" for the default exchange).

@@ -62,6 +62,7 @@ func (s *Session) GetWait(ctx context.Context, queue string, noAck bool) (d Deli
 			default:
 			}
 			q.mu.Unlock()
+			s.countEmptyGet(q)
 			return Delivery{}, 0, false, nil
 		}
 	}

@@ -43,6 +43,10 @@ type PublishOptions struct {
 	// the time of the read that brought it: a protocol adapter that knows
 	// it saves a clock read per message. Zero: the time of the call.
 	Now int64
+	// Mandatory says the publisher gets an unroutable message back (AMQP's
+	// mandatory flag); it only decides which counter counts it
+	// (ReturnUnroutable or DropUnroutable): returning it is the adapter's.
+	Mandatory bool
 }
 
 // pendingConfirm sends a confirm once both the fsync covering the message
@@ -61,8 +65,9 @@ func (p *pendingConfirm) done() {
 	}
 }
 
-// publish routes msg and enqueues it. routes is the caller's scratch slice.
-func (v *VHost) publish(exchange, key string, msg *message.Message, rs *routeState, opt PublishOptions) (PublishResult, error) {
+// publish routes msg and enqueues it, counting it in the exchange and the
+// session s. rs is s's routing scratch.
+func (v *VHost) publish(s *Session, exchange, key string, msg *message.Message, rs *routeState, opt PublishOptions) (PublishResult, error) {
 	v.mu.RLock()
 	x, ok := v.exchanges[exchange]
 	v.mu.RUnlock()
@@ -86,17 +91,23 @@ func (v *VHost) publish(exchange, key string, msg *message.Message, rs *routeSta
 	}
 	if x.delayed != nil {
 		if res, held := v.holdDelayed(x, msg, now, opt); held {
+			s.countPublish(x, res, opt)
 			return res, nil
 		}
 	}
 	dup, remember := x.seenBefore(msg, now)
 	if dup {
 		// A duplicate for a de-duplication exchange: confirmed, not routed.
-		return PublishResult{Routed: true}, nil
+		res := PublishResult{Routed: true}
+		s.countPublish(x, res, opt)
+		return res, nil
 	}
 	res, err := v.routeAndEnqueue(x, key, msg, rs, opt, now)
 	if remember != nil && err == nil && res.Routed && !res.Rejected {
 		remember()
+	}
+	if err == nil {
+		s.countPublish(x, res, opt)
 	}
 	return res, err
 }
@@ -122,6 +133,7 @@ func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, r
 		}
 	}
 	res := PublishResult{Routed: true}
+	x.counts.publishOut.Add(uint64(len(qs)))
 	pid, pc := v.logMessage(qs, msg, now, opt)
 	if pc != nil {
 		res.Pending = true
@@ -131,7 +143,7 @@ func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, r
 		if q.durable {
 			qpid = pid
 		}
-		if q.enqueue(msg, now, qpid) == rejected {
+		if q.enqueue(msg, now, qpid, true) == rejected {
 			res.Rejected = true
 		}
 		if g := q.flowGate(); g != nil {
@@ -431,7 +443,7 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 			if target.durable {
 				qpid = pid
 			}
-			target.enqueue(m, now.UnixNano(), qpid)
+			target.enqueue(m, now.UnixNano(), qpid, false)
 		}
 	}
 	copies.Wait()

@@ -107,6 +107,8 @@ type Queue struct {
 	readsAhead  int64
 	readsInline int64
 	unreadable  int64 // messages set aside because their body could not be read
+
+	counts queueCounts // message counters (counters.go)
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
@@ -231,12 +233,16 @@ const (
 )
 
 // enqueue takes a published message; pid is its storage id when this queue's
-// copy was logged.
-func (q *Queue) enqueue(m *message.Message, now int64, pid uint64) enqueueResult {
+// copy was logged. published says it comes from a publisher (counted as
+// RabbitMQ counts a queue's publishes), not from dead-lettering.
+func (q *Queue) enqueue(m *message.Message, now int64, pid uint64, published bool) enqueueResult {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
 		return dropped
+	}
+	if published {
+		q.counts.publish++
 	}
 	var dedupKey string
 	var dedupExp int64
@@ -545,6 +551,7 @@ func (q *Queue) kick() {
 func (q *Queue) settle(es []*entry) {
 	q.mu.Lock()
 	q.unacked -= len(es)
+	q.counts.ack += uint64(len(es))
 	for _, e := range es {
 		q.endLeaseLocked(e)
 		q.groupDoneLocked(e)
@@ -627,6 +634,7 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 		q.takeLocked(e)
 		q.readAheadLocked()
 		d := s.recordGet(q, e, noAck)
+		q.counts.handedOut(e, noAck, true)
 		q.deliveredLocked(e, noAck)
 		// The count RabbitMQ reports leaves out heads that have expired.
 		for q.ready.count > 0 && expired(q.ready.peek(), now) {

@@ -114,6 +114,11 @@ type Session struct {
 	// expired holds tags whose visibility lease ran out, so their late
 	// acks are ignored instead of failing the channel.
 	expired map[uint64]struct{}
+
+	// Message counters (counters.go): delivery side under mu, publish
+	// side written by the publishing goroutine.
+	counts    sessionCounts
+	pubCounts sessionPubCounts
 }
 
 // NewSession opens a session for the connection owner delivering to sink.
@@ -268,6 +273,8 @@ func (s *Session) deliver(c *Consumer, q *Queue, e *entry) bool {
 		}
 	}
 	s.sink.Deliver(q.delivery(e, s.nextTag, c.tag))
+	s.countHandedOutLocked(e, c.noAck, false)
+	q.counts.handedOut(e, c.noAck, false)
 	s.mu.Unlock()
 	return true
 }
@@ -310,6 +317,7 @@ func (s *Session) recordGet(q *Queue, e *entry, noAck bool) Delivery {
 		}
 	}
 	d := q.delivery(e, s.nextTag, "")
+	s.countHandedOutLocked(e, noAck, true)
 	s.mu.Unlock()
 	return d
 }
@@ -364,6 +372,9 @@ func (s *Session) Get(queue string, noAck bool) (d Delivery, remaining int, ok b
 		return Delivery{}, 0, false, err
 	}
 	d, remaining, ok = q.get(s, noAck)
+	if !ok {
+		s.countEmptyGet(q)
+	}
 	return d, remaining, ok, nil
 }
 
@@ -445,6 +456,7 @@ func (s *Session) compactLocked() {
 func (s *Session) Ack(tag uint64, multiple bool) error {
 	s.mu.Lock()
 	us, err := s.takeLocked(tag, multiple)
+	s.counts.ack += uint64(len(us))
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -572,7 +584,7 @@ func (s *Session) Close() {
 // belongs to the broker from then on and must not be changed. The session is the publisher's
 // context: one goroutine publishes on a session at a time.
 func (s *Session) Publish(exchange, key string, msg *message.Message, opt PublishOptions) (PublishResult, error) {
-	return s.vh.publish(exchange, key, msg, &s.rs, opt)
+	return s.vh.publish(s, exchange, key, msg, &s.rs, opt)
 }
 
 // newName makes a server-generated name such as amq.gen-... or amq.ctag-...

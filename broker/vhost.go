@@ -22,6 +22,10 @@ type VHost struct {
 	queues    map[string]*Queue
 	// meta is what the management API sets on a vhost (vhost_admin.go).
 	meta VHostMeta
+	// retired holds the message counts of deleted queues and exchanges,
+	// under mu; mono keeps the totals from falling (counters.go).
+	retired MessageCounts
+	mono    monotonic
 }
 
 // Predeclared exchanges every vhost has, as in RabbitMQ.
@@ -187,6 +191,7 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 // v.mu held.
 func (v *VHost) deleteExchangeLocked(x *Exchange) {
 	delete(v.exchanges, x.name)
+	v.retireExchangeLocked(x)
 	if x.delayed != nil {
 		x.delayed.stop()
 	}
@@ -361,6 +366,7 @@ func (v *VHost) deleteQueue(q *Queue) (int, error) {
 		return 0, nil
 	}
 	delete(v.queues, q.name)
+	v.retireQueueLocked(q)
 	for _, b := range q.bindings {
 		v.removeBindingLocked(b)
 	}
@@ -541,6 +547,10 @@ func (v *VHost) releaseOwner(owner ConnID) {
 
 // Queues lists the vhost's queues.
 func (v *VHost) Queues() []*Queue { return snapshot(&v.mu, v.queues) }
+
+// Exchanges returns the vhost's exchanges, the default one included, in
+// no particular order.
+func (v *VHost) Exchanges() []*Exchange { return snapshot(&v.mu, v.exchanges) }
 
 func (v *VHost) String() string { return fmt.Sprintf("vhost %q", v.name) }
 

@@ -76,6 +76,7 @@ func (b *Broker) DeleteVHost(name string) (found bool, err error) {
 	}
 	for _, q := range queues {
 		delete(v.queues, q.name)
+		v.retireQueueLocked(q)
 		for _, bd := range q.bindings {
 			v.removeBindingLocked(bd)
 		}
@@ -96,6 +97,7 @@ func (b *Broker) DeleteVHost(name string) (found bool, err error) {
 			c.s.consumerGone(c)
 		}
 	}
+	b.retireVHost(v)
 	b.log.Info().Str("vhost", name).Int("queues", len(queues)).Msg("vhost deleted")
 	return true, b.saveDefinitions()
 }

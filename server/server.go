@@ -49,6 +49,10 @@ type Server struct {
 
 	store *storage.Store
 
+	// The message_stats sampler (message_stats.go).
+	statsOnce sync.Once
+	stats     *statsSampler
+
 	mu        sync.Mutex
 	listeners map[string]net.Listener
 	protos    map[string]protocolServer
@@ -195,6 +199,7 @@ func (s *Server) Start() error {
 	}
 	s.stopWatch = make(chan struct{})
 	go s.watchResources(s.stopWatch)
+	go s.sampleMessageStats(s.stopWatch)
 	s.log.Info().Str("data_dir", s.cfg.DataDir).Str("version", Version).Msg("sluice started")
 	return nil
 }

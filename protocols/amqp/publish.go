@@ -195,7 +195,7 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message, tc *txCom
 	}
 	// The time of the read that brought the message's last frame: one
 	// clock read per read, not per message.
-	opt := broker.PublishOptions{Now: ch.c.lastRead.Load()}
+	opt := broker.PublishOptions{Now: ch.c.lastRead.Load(), Mandatory: pub.Mandatory}
 	if ch.confirm != nil {
 		opt.Confirm, opt.Seq = ch.confirm, ch.confirm.add()
 	} else if tc != nil {
