@@ -33,8 +33,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-chromium: installing Debian's chromium package"
 export DEBIAN_FRONTEND=noninteractive
-# A fresh machine's package lists may be empty or stale: update once, then install.
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# A fresh machine's package lists may be empty or stale: update once, then install;
+# wait for another apt-get (a second make test, an image's own updates) rather than fail.
+$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium >/dev/null
 command -v chromium >/dev/null 2>&1 || { echo "install-chromium: chromium still missing after apt-get install" >&2; exit 1; }
 echo "install-chromium: $(chromium --version 2>/dev/null || echo chromium installed)"
