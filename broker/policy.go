@@ -2,10 +2,12 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"sort"
 	"strings"
@@ -432,6 +434,22 @@ func normalizeTable(m map[string]any) message.Table {
 // failed", a blank line, one line each (the definition's first, then
 // apply-to's, the pattern's, the priority's).
 func (b *Broker) checkPolicy(p *Policy, operator bool) (*policyPattern, error) {
+	re, lines := b.policyProblems(p, operator)
+	if len(lines) > 0 {
+		return nil, &PolicyError{Reason: "Validation failed\n\n" + strings.Join(lines, "\n") + "\n"}
+	}
+	return re, nil
+}
+
+// PolicyProblems lists what is wrong with p, one line each as RabbitMQ
+// words them (definition, apply-to, pattern), for a caller that has
+// problems of its own to add (the HTTP API's priority of the wrong type).
+func (b *Broker) PolicyProblems(p Policy, operator bool) []string {
+	_, lines := b.policyProblems(&p, operator)
+	return lines
+}
+
+func (b *Broker) policyProblems(p *Policy, operator bool) (*policyPattern, []string) {
 	if p.ApplyTo == "" {
 		p.ApplyTo = ApplyToAll
 	}
@@ -451,12 +469,33 @@ func (b *Broker) checkPolicy(p *Policy, operator bool) (*policyPattern, error) {
 	}
 	re, err := compilePattern(p.Pattern)
 	if err != nil {
-		lines = append(lines, fmt.Sprintf("pattern should be regular expression but is invalid: {%q,0}", err.Error()))
+		lines = append(lines, fmt.Sprintf("pattern should be regular expression but is invalid: {%q,%d}", pcreMessage(err), len(p.Pattern)))
 	}
-	if len(lines) > 0 {
-		return nil, &PolicyError{Reason: "Validation failed\n\n" + strings.Join(lines, "\n") + "\n"}
+	return re, lines
+}
+
+// pcreMessage words a pattern's error as PCRE (Erlang's re) does for the
+// common mistakes, so that the 400 reads as RabbitMQ's; Go's own text
+// otherwise. (The offset given with it is the pattern's length: Go's
+// parser does not say where.)
+func pcreMessage(err error) string {
+	var se *syntax.Error
+	if !errors.As(err, &se) {
+		return err.Error()
 	}
-	return re, nil
+	switch se.Code {
+	case syntax.ErrMissingParen:
+		return "missing )"
+	case syntax.ErrUnexpectedParen:
+		return "unmatched parentheses"
+	case syntax.ErrMissingBracket:
+		return "missing terminating ] for character class"
+	case syntax.ErrMissingRepeatArgument:
+		return "nothing to repeat"
+	case syntax.ErrTrailingBackslash:
+		return "\\ at end of pattern"
+	}
+	return se.Error()
 }
 
 // PolicyError is a policy refused by validation; Reason is the text
