@@ -208,3 +208,41 @@ func TestAPIPoliciesDurable(t *testing.T) {
 	}
 	waitCount(t, conn, "kept", 2)
 }
+
+// TestSluicectlPolicies: set_policy, list_policies and clear_policy (and
+// the operator policy commands) through the built sluicectl, as
+// rabbitmqctl takes them.
+func TestSluicectlPolicies(t *testing.T) {
+	bin := buildSluicectl(t)
+	b := brokertest.New(t)
+	env := []string{"SLUICE_URL=http://" + b.HTTPAddr(), "SLUICE_USERNAME=guest", "SLUICE_PASSWORD=guest"}
+	run := func(want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := ctlRun(t, bin, env, args...)
+		if code != want {
+			t.Fatalf("sluicectl %v: exit %d (want %d), stdout %s stderr %s", args, code, want, out, errOut)
+		}
+		return out + errOut
+	}
+	out := run(0, "set_policy", "--priority", "2", "--apply-to", "queues", "ttl", "^t\\.", `{"message-ttl":1000}`)
+	if !strings.Contains(out, `Setting policy "ttl" for pattern "^t\\." to "{\"message-ttl\":1000}" with priority "2" for vhost "/"`) {
+		t.Fatalf("set_policy said %q", out)
+	}
+	run(0, "set_operator_policy", "-p", "/", "cap", ".*", `{"max-length":10}`)
+	out = run(0, "-q", "list_policies")
+	if out != "/\tttl\t^t\\.\tqueues\t{\"message-ttl\":1000}\t2\n" {
+		t.Fatalf("list_policies: %q", out)
+	}
+	if out = run(0, "-q", "list_operator_policies"); !strings.Contains(out, "cap\t.*\tall\t{\"max-length\":10}\t0") {
+		t.Fatalf("list_operator_policies: %q", out)
+	}
+	if out = run(1, "set_policy", "bad", ".*", `{"max-priority":10}`); !strings.Contains(out, "are not recognised policy settings") {
+		t.Fatalf("a refused policy: %q", out)
+	}
+	run(0, "clear_policy", "ttl")
+	run(0, "clear_operator_policy", "cap")
+	run(67, "clear_policy", "ttl")
+	if out = run(0, "-q", "list_policies"); out != "" {
+		t.Fatalf("after clear_policy: %q", out)
+	}
+}

@@ -89,6 +89,12 @@ func (c *ctl) dispatch(cmd string, a []string) error {
 		return c.listAccessKeys(a)
 	case "delete_access_key":
 		return c.deleteAccessKey(a)
+	case "set_policy", "set_operator_policy":
+		return c.setPolicy(a, cmd == "set_operator_policy")
+	case "clear_policy", "clear_operator_policy":
+		return c.clearPolicy(a, cmd == "clear_operator_policy")
+	case "list_policies", "list_operator_policies":
+		return c.listPolicies(a, cmd == "list_operator_policies")
 	case "export_definitions":
 		return c.exportDefinitions(a)
 	case "import_definitions":

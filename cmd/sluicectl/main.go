@@ -61,6 +61,8 @@ type ctl struct {
 	user, pass string
 	vhost      string
 	desc       string // add_vhost --description
+	priority   string // set_policy --priority
+	applyTo    string // set_policy --apply-to
 	quiet      bool
 	json       bool
 	out        io.Writer
@@ -119,6 +121,9 @@ Limits:       set_vhost_limits [-p VHOST] JSON | clear_vhost_limits [-p VHOST] |
               set_user_limits USER JSON | clear_user_limits USER NAME|all | list_user_limits [USER]
 SQS keys:     add_access_key USER (prints ID<TAB>SECRET; the secret is shown only then)
               list_access_keys USER | delete_access_key USER ACCESS_KEY_ID
+Policies:     set_policy [-p VHOST] [--priority N] [--apply-to queues|exchanges|all] NAME PATTERN DEFINITION
+              clear_policy [-p VHOST] NAME | list_policies [-p VHOST]
+              set_operator_policy, clear_operator_policy, list_operator_policies (the same arguments)
 Definitions:  export_definitions PATH | import_definitions PATH (RabbitMQ's JSON; PATH - is stdout/stdin)
 
 Environment: SLUICE_URL, SLUICE_USERNAME (or SLUICE_USER), SLUICE_PASSWORD.
@@ -174,6 +179,10 @@ func (c *ctl) parseFlags(args []string) ([]string, error) {
 			}
 		case "description":
 			c.desc, err = value()
+		case "priority":
+			c.priority, err = value()
+		case "apply-to":
+			c.applyTo, err = value()
 		case "h", "help":
 			return nil, fail(exitUsage, "help")
 		default:
