@@ -419,18 +419,29 @@ func TestDefinitionsAtStartup(t *testing.T) {
 	admin := newAPI(t, b).as("ledger-admin", "admin-secret")
 	admin.want(http.StatusOK, "GET", "/api/vhosts/ledger", "")
 	admin.want(http.StatusNotFound, "GET", "/api/users/guest", "")
-	// What the start-up import made is durable like the rest.
-	admin.want(http.StatusNoContent, "DELETE", "/api/vhosts/ledger", "")
+	admin.want(http.StatusNoContent, "DELETE", "/api/users/legacy", "")
 	b.Stop(t)
 
+	// Not again into a data directory that has data; what the first
+	// import made is durable like the rest.
 	b = start(false)
 	admin = newAPI(t, b).as("ledger-admin", "admin-secret")
-	admin.want(http.StatusNotFound, "GET", "/api/vhosts/ledger", "")
+	admin.want(http.StatusNotFound, "GET", "/api/users/legacy", "")
+	var vh map[string]any
+	admin.getJSON("/api/vhosts/ledger", &vh)
+	if vh["description"] != "Ledger services" || vh["default_queue_type"] != "quorum" {
+		t.Fatalf("vhost metadata after a restart: %v", vh)
+	}
+	var e exported
+	admin.getJSON("/api/definitions", &e)
+	if e.has(e.Queues, "ledger", "ledger.entries") == nil || e.has(e.Policies, "ledger", "ledger-dlq") == nil {
+		t.Fatalf("topology after a restart: %+v", e)
+	}
 	b.Stop(t)
 
 	b = start(true)
 	admin = newAPI(t, b).as("ledger-admin", "admin-secret")
-	admin.want(http.StatusOK, "GET", "/api/vhosts/ledger", "")
+	admin.want(http.StatusOK, "GET", "/api/users/legacy", "")
 	b.Stop(t)
 
 	if err := os.WriteFile(file, []byte(`{"queues":[{"name":"q","vhost":"nope"}]}`), 0o600); err != nil {

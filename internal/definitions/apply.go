@@ -131,7 +131,9 @@ func (im *Importer) apply(p *plan) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("vhost %q: %w", v.Name, err)
 		}
-		vh.SetMeta(broker.VHostMeta{Description: v.Description, Tags: v.Tags, DefaultQueueType: v.DefaultQueueType})
+		if err := vh.SaveMeta(broker.VHostMeta{Description: v.Description, Tags: v.Tags, DefaultQueueType: v.DefaultQueueType}); err != nil {
+			return res, fmt.Errorf("vhost %q: %w", v.Name, err)
+		}
 		res.VHosts++
 		if created && p.actor != Internal {
 			grants = append(grants, auth.Permission{User: p.actor, VHost: v.Name, Configure: ".*", Write: ".*", Read: ".*"})
