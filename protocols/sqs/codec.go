@@ -76,6 +76,10 @@ func decodeJSON(body []byte) (*input, *apiError) {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return in, nil
 	}
+	if decodeJSONFast(body, in) {
+		return in, nil
+	}
+	in = &input{}
 	if err := json.Unmarshal(body, in); err != nil {
 		return nil, errorf(errSerialization, "The request body could not be read as JSON for this action: %s", truncate(err.Error(), 200))
 	}

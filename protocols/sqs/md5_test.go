@@ -3,6 +3,7 @@ package sqs
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"testing"
 )
 
@@ -70,6 +71,19 @@ func TestSQSText(t *testing.T) {
 		}
 		if validSQSText([]byte(in)) != (in == want) {
 			t.Errorf("validSQSText(%q) = %v", in, !(in == want))
+		}
+	}
+}
+
+func TestFormatUUID(t *testing.T) {
+	for _, b := range [][16]byte{{}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}} {
+		c := b
+		c[6] = c[6]&0x0f | 0x40
+		c[8] = c[8]&0x3f | 0x80
+		want := fmt.Sprintf("%x-%x-%x-%x-%x", c[0:4], c[4:6], c[6:8], c[8:10], c[10:16])
+		if got := formatUUID(b); got != want {
+			t.Fatalf("formatUUID(%x) = %s, want %s", b, got, want)
 		}
 	}
 }

@@ -203,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.fail(errorf(errInvalidAction, "Method %s is not allowed: SQS requests are POST (or GET for the Query protocol).", r.Method))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
+	body, err := readBody(w, r, s.cfg.MaxRequestBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -265,6 +265,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.reply(out)
+}
+
+// readBody reads the request body, at most limit bytes: into a buffer of
+// the announced length when there is one (io.ReadAll would grow its
+// buffer a few times for a batch of messages).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	src := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf := make([]byte, n+1) // one more: to see the end
+		got, err := io.ReadFull(src, buf)
+		switch {
+		case int64(got) == n && (err == io.ErrUnexpectedEOF || err == io.EOF):
+			return buf[:got], nil
+		case err != nil:
+			return nil, err // a short body too
+		}
+		// More than announced: net/http does not let that happen, but
+		// read on within the limit as io.ReadAll would.
+		rest, err := io.ReadAll(src)
+		return append(buf, rest...), err
+	}
+	return io.ReadAll(src)
 }
 
 func remoteAddr(r *http.Request) net.Addr {

@@ -10,7 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode"
 
 	"github.com/sluice-mq/sluice/auth"
 )
@@ -139,7 +141,6 @@ func parsePresigned(q url.Values) (sigInput, *apiError) {
 func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time, remote net.Addr) (*auth.User, *apiError) {
 	var in sigInput
 	var err *apiError
-	query := r.URL.Query()
 	switch {
 	case r.Header.Get("Authorization") != "":
 		in, err = parseAuthorization(r.Header.Get("Authorization"))
@@ -158,7 +159,11 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 				return nil, errorf(errIncompleteSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", truncate(r.Header.Get("Authorization"), 256))
 			}
 		}
-	case query.Get("X-Amz-Algorithm") != "" || query.Get("X-Amz-Signature") != "":
+	case strings.Contains(r.URL.RawQuery, "X-Amz-"):
+		query := r.URL.Query()
+		if query.Get("X-Amz-Algorithm") == "" && query.Get("X-Amz-Signature") == "" {
+			return nil, errorf(errMissingAuthToken, "Request is missing Authentication Token")
+		}
 		in, err = parsePresigned(query)
 	default:
 		return nil, errorf(errMissingAuthToken, "Request is missing Authentication Token")
@@ -211,14 +216,16 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	default:
 		payloads = []string{bodyHash}
 	}
-	key := signingKey(secret, in.date, in.region)
+	key := signingKeys.get(in.accessKey, secret, in.date, in.region)
 	scope := in.date + "/" + in.region + "/" + sigService + "/" + sigTerminator
 	// AWS collapses runs of spaces in header values (the Go SDK does just
 	// that); botocore collapses any whitespace. They differ only for a
-	// value with a tab inside, and then both are tried.
+	// value with other whitespace inside (a tab), and then both are tried.
 	headerForms := []string{canonicalHeaders(r, in.signedHeaders, false)}
-	if alt := canonicalHeaders(r, in.signedHeaders, true); alt != headerForms[0] {
-		headerForms = append(headerForms, alt)
+	if otherSpace(r, in.signedHeaders) {
+		if alt := canonicalHeaders(r, in.signedHeaders, true); alt != headerForms[0] {
+			headerForms = append(headerForms, alt)
+		}
 	}
 	signed := strings.Join(in.signedHeaders, ";")
 	cq := canonicalQuery(r.URL.RawQuery, in.presigned)
@@ -243,6 +250,45 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	}
 	keys.FailedLogin(remote)
 	return nil, errorf(errSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+}
+
+// keyCache keeps derived signing keys: deriving one is four HMACs, and
+// an access key signs with the same key all day in one region. An entry
+// is found by key id, date and region and used only while the secret is
+// the one it was derived from (a key deleted and made again has a new
+// secret). Bounded: when full it starts again empty.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[keyScope]cachedKey
+}
+
+type keyScope struct{ id, date, region string }
+
+type cachedKey struct {
+	secret string
+	key    []byte
+}
+
+const maxCachedKeys = 4096
+
+var signingKeys = keyCache{m: map[keyScope]cachedKey{}}
+
+func (c *keyCache) get(id, secret, date, region string) []byte {
+	sc := keyScope{id, date, region}
+	c.mu.Lock()
+	e, ok := c.m[sc]
+	c.mu.Unlock()
+	if ok && e.secret == secret {
+		return e.key
+	}
+	k := signingKey(secret, date, region)
+	c.mu.Lock()
+	if len(c.m) >= maxCachedKeys {
+		clear(c.m)
+	}
+	c.m[sc] = cachedKey{secret, k}
+	c.mu.Unlock()
+	return k
 }
 
 func signingKey(secret, date, region string) []byte {
@@ -299,6 +345,25 @@ func canonicalHeaders(r *http.Request, names []string, allSpace bool) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// otherSpace reports whether a signed header's value has whitespace other
+// than spaces, where the two canonical forms of canonicalHeaders differ
+// (with spaces only, splitting on whitespace is collapsing and trimming).
+func otherSpace(r *http.Request, names []string) bool {
+	notSpace := func(c rune) bool { return c != ' ' && unicode.IsSpace(c) }
+	for _, n := range names {
+		vals := r.Header.Values(n)
+		if strings.EqualFold(n, "host") {
+			vals = []string{r.Host}
+		}
+		for _, v := range vals {
+			if strings.IndexFunc(v, notSpace) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // collapseSpaces trims spaces at both ends and turns runs of spaces into
