@@ -229,6 +229,7 @@ func TestDefinitionsAPIDifferential(t *testing.T) {
 		{method: "GET", path: "/api/definitions", user: "-"},
 		{method: "GET", path: "/api/definitions/defs-diff-nope"},
 		{method: "POST", path: "/api/definitions/defs-diff-nope", body: `{}`},
+		{method: "POST", path: "/api/definitions/defs-diff-nope", body: `not json`},
 		{method: "POST", path: "/api/definitions", body: `not json`},
 		{method: "POST", path: "/api/definitions", body: `[]`},
 		{method: "POST", path: "/api/definitions", body: `{}`},

@@ -98,15 +98,16 @@ func (s *Server) importDefinitions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	vhost := r.PathValue("vhost")
-	if _, found := s.Broker.VHost(vhost); vhost != "" && !found {
-		apiError(w, http.StatusNotFound, "not_found", "vhost_not_found")
-		return
-	}
+	// As RabbitMQ: the document is parsed before the vhost is looked up.
 	doc, err := definitions.Parse(raw)
 	if err != nil {
 		s.log.Error().Err(err).Str("by", userOf(r).Name).Msg("definitions: cannot parse the uploaded document")
 		badRequest(w, definitionsReason(err))
+		return
+	}
+	vhost := r.PathValue("vhost")
+	if _, found := s.Broker.VHost(vhost); vhost != "" && !found {
+		apiError(w, http.StatusNotFound, "not_found", "vhost_not_found")
 		return
 	}
 	importMu.Lock()
