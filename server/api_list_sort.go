@@ -59,6 +59,10 @@ func toSortValue(raw json.RawMessage) sortValue {
 	}
 	switch raw[0] {
 	case '"':
+		inner := raw[1 : len(raw)-1]
+		if bytes.IndexByte(inner, '\\') < 0 {
+			return sortValue{rank: rankString, text: string(inner)}
+		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			return sortValue{rank: rankString, text: s}
@@ -108,6 +112,7 @@ func sortItems(list []listItem, keys []string) {
 	type keyed struct {
 		vals []sortValue
 		it   listItem
+		pos  int
 	}
 	ks := make([]keyed, len(list))
 	for i, it := range list {
@@ -115,15 +120,17 @@ func sortItems(list []listItem, keys []string) {
 		for j, k := range keys {
 			vals[j] = toSortValue(dotted(it, k))
 		}
-		ks[i] = keyed{vals, it}
+		ks[i] = keyed{vals, it, i}
 	}
-	slices.SortStableFunc(ks, func(a, b keyed) int {
+	// Stable through the position tie-break: pdqsort is much faster than
+	// SortStableFunc's insertion-and-merge on 10,000 items.
+	slices.SortFunc(ks, func(a, b keyed) int {
 		for i := range a.vals {
 			if c := a.vals[i].compare(b.vals[i]); c != 0 {
 				return c
 			}
 		}
-		return 0
+		return a.pos - b.pos
 	})
 	for i := range ks {
 		list[i] = ks[i].it
