@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,8 @@ type uiBrowser struct {
 	base string
 	// shots is where screenshots go: the test's artifacts directory and,
 	// with SLUICE_UI_SCREENSHOTS set, that directory too (docs/ui).
-	shots []string
+	shots  []string
+	opened int
 }
 
 func newUIBrowser(t *testing.T, base string) *uiBrowser {
@@ -154,10 +156,14 @@ func (b *uiBrowser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// open shows an app route (#/queues) and waits for the page to load.
+// open loads the page afresh at an app route (#/queues), as a person
+// opening a bookmark (the login is kept in sessionStorage), and waits for
+// the page to show. The query makes each URL new: a hash change alone
+// would not load the page again.
 func (b *uiBrowser) open(route string) {
 	b.t.Helper()
-	b.do("open "+route, chromedp.Navigate(b.base+"/"+route),
+	b.opened++
+	b.do("open "+route, chromedp.Navigate(fmt.Sprintf("%s/?load=%d%s", b.base, b.opened, route)),
 		chromedp.WaitVisible(chromedp.CSS("#main")),
 		chromedp.WaitNotPresent(chromedp.CSS("#main > p.loading")))
 }

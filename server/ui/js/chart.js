@@ -42,8 +42,9 @@ export class Chart {
     const x = (t) => PAD.l + ((t - t0) / Math.max(1, now - t0)) * (W - PAD.l - PAD.r);
     const y = (v) => H - PAD.b - (v / max) * (H - PAD.t - PAD.b);
     const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': this.title, class: 'chart-svg' });
-    for (let i = 0; i <= 4; i++) {
-      const v = (max * i) / 4;
+    // Five steps: a fifth of 1, 2 or 5 times a power of ten is round too.
+    for (let i = 0; i <= 5; i++) {
+      const v = (max * i) / 5;
       root.append(svg('line', { x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v), class: 'grid' }));
       const label = svg('text', { x: PAD.l - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' });
       label.textContent = this.fmt(v);
