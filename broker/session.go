@@ -76,6 +76,7 @@ type Consumer struct {
 	cancelled  bool
 	registered func(string)
 	lease      time.Duration // x-consumer-timeout: visibility lease of its deliveries
+	args       message.Table // the consume arguments, for the management API (nil: none)
 }
 
 // unacked is a delivery waiting for its ack, in tag order in the session.
@@ -185,7 +186,8 @@ func (s *Session) Consume(queue string, spec ConsumeSpec) (string, error) {
 		return "", errorf(CodeResourceError, "consumer limit of %d per channel reached", max)
 	}
 	c := &Consumer{tag: tag, q: q, s: s, noAck: spec.NoAck, exclusive: spec.Exclusive, priority: prio,
-		prefetchCount: s.consCount, prefetchBytes: s.consBytes, registered: spec.Registered, lease: lease}
+		prefetchCount: s.consCount, prefetchBytes: s.consBytes, registered: spec.Registered, lease: lease,
+		args: nonEmpty(spec.Args)}
 	if s.consumers == nil {
 		s.consumers = map[string]*Consumer{}
 	}

@@ -47,10 +47,11 @@ func apiConnections(t *testing.T, client *http.Client, url string) []map[string]
 	return out
 }
 
-// connectionByPort finds the API entry of the connection from local port.
+// connectionByPort finds the API entry of the connection from clientAddr
+// (its name is "clientAddr -> serverAddr", as RabbitMQ names it).
 func connectionByPort(conns []map[string]any, clientAddr string) map[string]any {
 	for _, c := range conns {
-		if c["peer_host"] == clientAddr {
+		if name, _ := c["name"].(string); strings.HasPrefix(name, clientAddr+" -> ") {
 			return c
 		}
 	}

@@ -59,6 +59,10 @@ type Server struct {
 	serveErr  chan error
 	stopped   bool
 	stopWatch chan struct{}
+
+	// connection byte rates and the cluster name (api_overview.go)
+	ioRates     ioRates
+	clusterName clusterName
 }
 
 // New builds a server from cfg; Start opens its listeners.
@@ -126,7 +130,6 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.protos["sqs"] = sqs.NewServer(sqs.Config{Region: cfg.SQSRegion}, s.Broker, s.Users, s.Users, log)
 	s.Handle("/ws", stompSrv.WebSocketHandler())
 	s.mux.HandleFunc("GET /healthz", s.health)
-	s.mux.HandleFunc("GET /api/health/checks/alarms", s.health)
 	s.registerAPI()
 	s.followUsers()
 	return s, nil
@@ -200,6 +203,7 @@ func (s *Server) Start() error {
 	s.stopWatch = make(chan struct{})
 	go s.watchResources(s.stopWatch)
 	go s.sampleMessageStats(s.stopWatch)
+	go s.sampleIO(s.stopWatch)
 	s.log.Info().Str("data_dir", s.cfg.DataDir).Str("version", Version).Msg("sluice started")
 	return nil
 }

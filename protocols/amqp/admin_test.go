@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ type apiConn struct {
 	Name             string         `json:"name"`
 	User             string         `json:"user"`
 	VHost            string         `json:"vhost"`
-	Peer             string         `json:"peer_host"`
+	PeerHost         string         `json:"peer_host"`
+	PeerPort         int            `json:"peer_port"`
 	Protocol         string         `json:"protocol"`
 	Channels         int            `json:"channels"`
 	ClientProperties map[string]any `json:"client_properties"`
@@ -73,7 +75,7 @@ func TestConnectionsAPI(t *testing.T) {
 	}
 	c := conns[0]
 	wantName := conn.LocalAddr().String() + " -> " + b.AMQPAddr()
-	if c.Name != wantName || c.User != "guest" || c.VHost != "/" || c.Peer != conn.LocalAddr().String() ||
+	if c.Name != wantName || c.User != "guest" || c.VHost != "/" || c.PeerHost+":"+strconv.Itoa(c.PeerPort) != conn.LocalAddr().String() ||
 		c.Protocol != "AMQP 0-9-1" || c.Channels != 2 || c.ConnectedAt < start || c.ConnectedAt > time.Now().UnixMilli() {
 		t.Fatalf("listed %+v; want name %q, guest on /, 2 channels", c, wantName)
 	}

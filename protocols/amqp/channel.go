@@ -38,6 +38,10 @@ type channel struct {
 	// lastQueue is the queue last declared on this channel: an empty
 	// queue name in later methods means it, as the spec says.
 	lastQueue string
+
+	// shown mirrors for the management API what the reader keeps in the
+	// fields above (admin.go).
+	shown channelShown
 }
 
 // queueName resolves the empty name to the channel's last declared queue.
@@ -448,6 +452,7 @@ func (ch *channel) modeMethod(m wire.Method) error {
 		}
 		if ch.confirm == nil {
 			ch.confirm = newConfirmTracker(ch.c.out, ch.id)
+			ch.shown.confirm.Store(ch.confirm)
 		}
 		if !m.NoWait {
 			ch.reply(&wire.ConfirmSelectOk{})
@@ -458,6 +463,7 @@ func (ch *channel) modeMethod(m wire.Method) error {
 			return wire.NewError(wire.PreconditionFailed, "cannot switch from confirm to tx mode")
 		}
 		ch.tx = true
+		ch.shown.tx.Store(true)
 		ch.reply(&wire.TxSelectOk{})
 		return nil
 	case *wire.TxCommit:

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/internal/conninfo"
 	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 	tlsconfig "github.com/sluice-mq/sluice/tls"
@@ -81,12 +82,19 @@ type conn struct {
 	unblock     chan struct{} // closed when the alarm clears; nil until a publish waits
 	alarmSet    string
 	toldBlocked bool // connection.blocked sent, unblocked owed
+	alarmHeld   bool // the reader waits in waitUnblocked (state "blocked")
 
 	hbTimer atomic.Pointer[time.Timer] // heartbeatTick; nil when heartbeats are off
 
 	// tlsMgr is the TLS listener's configuration; nil on a plain
 	// listener. nc is then a *tls.Conn.
 	tlsMgr *tlsconfig.Manager
+
+	// io counts socket reads and writes for the management API.
+	io conninfo.Counters
+	// authMech is the SASL mechanism the client logged in with (one of
+	// the constant names, so it holds no memory); set before openedAt.
+	authMech string
 }
 
 // clientCaps are the capabilities from the client's properties that
@@ -105,6 +113,7 @@ func (r readCounter) Read(p []byte) (int, error) {
 	n, err := r.c.nc.Read(p)
 	if n > 0 {
 		r.c.lastRead.Store(time.Now().UnixNano())
+		r.c.io.Read(n)
 	}
 	return n, err
 }
@@ -452,6 +461,7 @@ func (c *conn) handshake() error {
 		return c.handshakeError(wire.NewError(wire.NotAllowed, err.Error()))
 	}
 	c.user = u.Name
+	c.authMech = mechanismName(so.Mechanism)
 
 	cfg := c.srv.cfg
 	hb := uint16(0)
@@ -914,7 +924,13 @@ func (c *conn) waitUnblocked() {
 		c.toldBlocked = true
 		c.out.method(0, &wire.ConnectionBlocked{Reason: blockedReason(c.alarmSet)})
 	}
+	c.alarmHeld = c.blocked.Load()
 	c.alarmMu.Unlock()
+	defer func() {
+		c.alarmMu.Lock()
+		c.alarmHeld = false
+		c.alarmMu.Unlock()
+	}()
 	for c.blocked.Load() {
 		c.alarmMu.Lock()
 		if !c.blocked.Load() {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/internal/conninfo"
 	"github.com/sluice-mq/sluice/protocols/amqp/wire"
 )
 
@@ -134,7 +135,7 @@ const writerIdle = 20 * time.Millisecond
 // into one flush, and leaves after writerIdle without work.
 func (o *output) run(wake chan struct{}) {
 	c := o.c
-	w := &writer{fw: wire.NewFrameWriter(c.nc)}
+	w := &writer{fw: wire.NewFrameWriter(conninfo.Writer{W: c.nc, C: &c.io})}
 	idle := time.NewTimer(writerIdle)
 	defer idle.Stop()
 	for {
@@ -241,7 +242,8 @@ func (o *output) heartbeat() {
 	if c.srv.cfg.WriteTimeout > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	}
-	_, err := c.nc.Write(heartbeatFrame)
+	n, err := c.nc.Write(heartbeatFrame)
+	c.io.Wrote(n)
 	o.lastWrite.Store(time.Now().UnixNano())
 	if err != nil {
 		c.abort("write failed: " + err.Error())

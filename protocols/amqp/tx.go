@@ -49,6 +49,7 @@ func (ch *channel) txSettle(op txOp) error {
 		return err
 	}
 	ch.txOps = append(ch.txOps, op)
+	ch.shown.txAcks.Add(1)
 	return nil
 }
 
@@ -62,6 +63,7 @@ func (ch *channel) txHold(pub *wire.BasicPublish, msg *message.Message) error {
 	p := *pub
 	ch.txOps = append(ch.txOps, txOp{pub: &p, msg: msg})
 	ch.txBytes += int64(len(msg.Body))
+	ch.shown.txMsgs.Add(1)
 	return nil
 }
 
@@ -86,6 +88,8 @@ func (ch *channel) txCheckLimits(body int64) error {
 func (ch *channel) txReset() {
 	ch.txOps = nil
 	ch.txBytes = 0
+	ch.shown.txMsgs.Store(0)
+	ch.shown.txAcks.Store(0)
 }
 
 // txCommit runs tx.commit: the held operations go to the broker in order,

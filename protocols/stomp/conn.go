@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
+	"github.com/sluice-mq/sluice/internal/conninfo"
 	"github.com/sluice-mq/sluice/internal/panics"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 	tlsconfig "github.com/sluice-mq/sluice/tls"
@@ -111,6 +112,12 @@ type conn struct {
 	// tlsMgr is the TLS listener's configuration; nil on a plain
 	// listener and over WebSocket. The link's socket is then a *tls.Conn.
 	tlsMgr *tlsconfig.Manager
+
+	// io counts transport reads and writes for the management API.
+	io conninfo.Counters
+	// connectedAt is when CONNECTED was queued, in unix millis.
+	connectedAt int64
+	alarmHeld   atomic.Bool // the reader waits for an alarm to clear before a SEND
 }
 
 // readTracker is the frame reader's source. It serves what idleWait read
@@ -150,6 +157,7 @@ func (c *conn) rawRead(p []byte) (int, error) {
 	n, err := c.link.Read(p)
 	if n > 0 {
 		c.lastRead.Store(time.Now().UnixNano())
+		c.io.Read(n)
 	}
 	return n, err
 }
@@ -159,6 +167,7 @@ func newConn(s *Server, l link) *conn {
 		subs: map[string]*subscription{}}
 	c.log = s.log.With().Str("proto", "stomp").Str("peer", l.RemoteAddr().String()).Logger()
 	c.out = newOutput(c)
+	l.countWrites(&c.io)
 	c.takeReader()
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
@@ -415,6 +424,7 @@ func (c *conn) handshake() error {
 	// and owes it an ERROR.
 	c.fr.SetVersion(v)
 	c.fr.SetLimits(c.srv.frameLimits)
+	c.connectedAt = time.Now().UnixMilli()
 	c.connected.Store(true)
 	c.out.push(outItem{kind: outFrame, cmd: frame.Connected, setVersion: true, version: v, fields: []frame.Field{
 		{Name: hServer, Value: "sluice/" + cfg.Version},
@@ -536,7 +546,9 @@ func (c *conn) handle(f *frame.Frame) error {
 	case frame.Send:
 		// Under a resource alarm publishers wait here; the client's
 		// SENDs back up in TCP, consumers keep draining.
+		c.alarmHeld.Store(true) // for the management API's state "blocked"
 		c.srv.broker.Alarms.Wait(c.done)
+		c.alarmHeld.Store(false)
 		err, ownReceipt = c.send(f), true
 	case frame.Subscribe:
 		err, ownReceipt = c.subscribe(f), true

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"github.com/sluice-mq/sluice/internal/conninfo"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -30,6 +31,10 @@ type link interface {
 	// goroutine calls it.
 	Read(p []byte) (int, error)
 	RemoteAddr() net.Addr
+	// LocalAddr is the broker's end: the listener's address.
+	LocalAddr() net.Addr
+	// countWrites makes the link count what it writes in io.
+	countWrites(io *conninfo.Counters)
 	// tlsState is the TLS state once the handshake is done; nil on a
 	// plain transport.
 	tlsState() *tls.ConnectionState
@@ -51,9 +56,14 @@ type link interface {
 type tcpLink struct {
 	nc net.Conn
 	w  *frame.Writer // during a batch
+	// cw is nc counting writes; a field, so that handing it to the frame
+	// writer of each batch allocates nothing.
+	cw conninfo.Writer
 }
 
-func newTCPLink(nc net.Conn) *tcpLink { return &tcpLink{nc: nc} }
+func newTCPLink(nc net.Conn) *tcpLink {
+	return &tcpLink{nc: nc, cw: conninfo.Writer{W: nc}} // newConn sets cw.C
+}
 
 // writerPool holds frame writers between batches, so an idle connection
 // keeps no write buffer.
@@ -61,11 +71,15 @@ var writerPool = sync.Pool{New: func() any { return frame.NewWriterSize(nil, 32<
 
 func (l *tcpLink) Read(p []byte) (int, error) { return l.nc.Read(p) }
 func (l *tcpLink) RemoteAddr() net.Addr       { return l.nc.RemoteAddr() }
-func (l *tcpLink) Close() error               { return l.nc.Close() }
+func (l *tcpLink) LocalAddr() net.Addr        { return l.nc.LocalAddr() }
+
+func (l *tcpLink) Close() error { return l.nc.Close() }
+
+func (l *tcpLink) countWrites(io *conninfo.Counters) { l.cw.C = io }
 
 func (l *tcpLink) begin(v frame.Version, timeout time.Duration) frameSink {
 	w := writerPool.Get().(*frame.Writer)
-	w.Reset(l.nc)
+	w.Reset(&l.cw)
 	w.SetVersion(v)
 	if timeout > 0 {
 		_ = l.nc.SetWriteDeadline(time.Now().Add(timeout))
@@ -102,6 +116,8 @@ func (l *tcpLink) closeAfterError(timeout time.Duration) {
 type wsLink struct {
 	c      *websocket.Conn
 	remote net.Addr
+	local  net.Addr
+	io     *conninfo.Counters   // counts the frames' bytes written, not the WebSocket framing
 	tls    *tls.ConnectionState // the HTTPS request's; nil over HTTP
 	in     wsStream
 
@@ -114,7 +130,12 @@ type wsLink struct {
 }
 
 func newWSLink(c *websocket.Conn, r *http.Request) *wsLink {
-	l := &wsLink{c: c, remote: remoteAddr(r.RemoteAddr), tls: r.TLS}
+	l := &wsLink{c: c, remote: remoteAddr(r.RemoteAddr), tls: r.TLS} // newConn sets io
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		l.local = a
+	} else {
+		l.local = stringAddr("")
+	}
 	l.in.next = func() (io.Reader, error) {
 		_, r, err := c.Reader(context.Background())
 		var ce websocket.CloseError
@@ -177,7 +198,10 @@ func (a stringAddr) String() string  { return string(a) }
 func (l *wsLink) Read(p []byte) (int, error) { return l.in.Read(p) }
 
 func (l *wsLink) RemoteAddr() net.Addr { return l.remote }
-func (l *wsLink) Close() error         { return l.c.CloseNow() }
+func (l *wsLink) LocalAddr() net.Addr  { return l.local }
+
+func (l *wsLink) countWrites(io *conninfo.Counters) { l.io = io }
+func (l *wsLink) Close() error                      { return l.c.CloseNow() }
 
 func (l *wsLink) tlsState() *tls.ConnectionState { return l.tls }
 
@@ -204,6 +228,9 @@ func (l *wsLink) WriteFrame(cmd frame.Command, headers []frame.Field, body []byt
 		typ = websocket.MessageBinary
 	}
 	l.err = l.c.Write(l.ctx, typ, l.buf)
+	if l.err == nil {
+		l.io.Wrote(len(l.buf))
+	}
 	if cap(l.buf) > 1<<20 {
 		l.buf = nil
 	}
@@ -219,6 +246,9 @@ func (l *wsLink) WriteHeartbeat() error {
 		return l.err
 	}
 	l.err = l.c.Write(l.ctx, websocket.MessageText, heartbeatMsg)
+	if l.err == nil {
+		l.io.Wrote(len(heartbeatMsg))
+	}
 	return l.err
 }
 
