@@ -454,6 +454,32 @@ func TestDefinitionsAtStartup(t *testing.T) {
 	}
 }
 
+// TestDefinitionsAtStartupDirectory: --definitions naming a directory
+// imports its .json files in name order; a later one may use what an
+// earlier one made.
+func TestDefinitionsAtStartupDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"10-users.json":    `{"users":[{"name":"boot","password":"boot-pw","tags":"administrator"}],"vhosts":[{"name":"boot"}]}`,
+		"20-topology.json": `{"queues":[{"name":"jobs","vhost":"boot","durable":true}],"permissions":[{"user":"boot","vhost":"boot","configure":".*","write":".*","read":".*"}]}`,
+		"notes.txt":        `not definitions`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := brokertest.New(t, func(c *server.Config) { c.Definitions = dir })
+	conn, err := amqp.Dial("amqp://boot:boot-pw@" + b.AMQPAddr() + "/boot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDeclarePassive("jobs", true, false, false, false, nil); err != nil {
+		t.Fatalf("queue from the second file: %v", err)
+	}
+}
+
 // TestSluicectlDefinitions: export_definitions and import_definitions.
 func TestSluicectlDefinitions(t *testing.T) {
 	bin := buildSluicectl(t)

@@ -3,12 +3,10 @@ package server
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 
@@ -205,57 +203,4 @@ func (s *Server) readDefinitions(w http.ResponseWriter, r *http.Request) (raw []
 		redirect = ""
 	}
 	return file, redirect, true
-}
-
-// loadDefinitionsAtStart imports --definitions: into a data directory
-// that has no users yet (a new one: RabbitMQ's load_definitions seeds a
-// new node), or at every start with --definitions-on-every-start. A new
-// data directory gets no default user when the file is given, as in
-// RabbitMQ; if the file has no users, the default one is made anyway, so
-// that the broker can be reached.
-func (s *Server) loadDefinitionsAtStart() error {
-	path := s.cfg.Definitions
-	if path == "" {
-		return nil
-	}
-	fresh := len(s.Users.Users()) == 0
-	if !fresh && !s.cfg.DefinitionsOnEveryStart {
-		s.log.Info().Str("file", path).Msg("definitions file not imported: the data directory is not new (--definitions-on-every-start imports it at every start)")
-		return nil
-	}
-	raw, err := readFileBounded(path, int64(s.cfg.MaxDefinitionsSize))
-	if err != nil {
-		return fmt.Errorf("definitions: %w", err)
-	}
-	doc, err := definitions.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("definitions %s: %v", path, definitionsReason(err))
-	}
-	if _, err := s.definitionsImporter().Import(doc, "", definitions.Internal); err != nil {
-		return fmt.Errorf("definitions %s: %v", path, definitionsReason(err))
-	}
-	if len(s.Users.Users()) == 0 {
-		s.log.Warn().Str("file", path).Msg("the definitions file has no users: creating the default one")
-		if err := s.Users.Bootstrap(s.cfg.DefaultUser, s.cfg.DefaultPass); err != nil {
-			return fmt.Errorf("users: %w", err)
-		}
-	}
-	return nil
-}
-
-// readFileBounded reads a file of at most limit bytes.
-func readFileBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(raw)) > limit {
-		return nil, fmt.Errorf("%s is larger than max-definitions-size (%v)", path, ByteSize(limit))
-	}
-	return raw, nil
 }

@@ -94,9 +94,10 @@ type Config struct {
 	QueueFlowMessages   int        `yaml:"queue_flow_messages" flag:"queue-flow-messages" help:"ready messages in memory (or queue-resident-bytes of their bodies, at least 8 MiB) a queue that consumers are draining holds before publishers into it are slowed to the consumers' pace; negative: never"`
 	DiskFreeLimit       ByteSize   `yaml:"disk_free_limit" flag:"disk-free-limit" help:"free space required on the data directory's disk: below it publishers are blocked"`
 	Pprof               bool       `yaml:"pprof" flag:"pprof" help:"serve Go profiles at /debug/pprof/ on the HTTP listener (broker users only)"`
+	MetricsAuth         bool       `yaml:"metrics_auth" flag:"metrics-auth" help:"require a broker user with a management tag on /metrics (by default it is open, as RabbitMQ's rabbitmq_prometheus serves it; docs/METRICS.md)"`
 
 	// RabbitMQ's definitions (docs/MIGRATING.md).
-	Definitions             string   `yaml:"definitions" flag:"definitions" help:"RabbitMQ definitions file (JSON, as GET /api/definitions or rabbitmqctl export_definitions write) imported at start-up into a new data directory, as RabbitMQ's load_definitions (docs/MIGRATING.md)"`
+	Definitions             string   `yaml:"definitions" flag:"definitions" help:"RabbitMQ definitions file (JSON, as GET /api/definitions or rabbitmqctl export_definitions write), or a directory of them, imported at start-up into a new data directory, as RabbitMQ's load_definitions (docs/MIGRATING.md)"`
 	DefinitionsOnEveryStart bool     `yaml:"definitions_on_every_start" flag:"definitions-on-every-start" help:"import the definitions file at every start, not only into a new data directory (what exists is kept; users, permissions, limits and policies in the file are set again)"`
 	MaxDefinitionsSize      ByteSize `yaml:"max_definitions_size" flag:"max-definitions-size" help:"largest definitions document an import takes (POST /api/definitions, the definitions file), as RabbitMQ's management.http.max_body_size"`
 }
