@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,6 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := readBody(w, r, s.cfg.MaxRequestBytes)
+	defer putBody(body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -273,7 +275,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	src := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && n <= limit {
-		buf := make([]byte, n+1) // one more: to see the end
+		var buf []byte // n+1: one more, to see the end
+		if n < maxPooledBody {
+			buf = (*bodyBufs.Get().(*[]byte))[:n+1]
+		} else {
+			buf = make([]byte, n+1)
+		}
 		got, err := io.ReadFull(src, buf)
 		switch {
 		case int64(got) == n && (err == io.ErrUnexpectedEOF || err == io.EOF):
@@ -289,6 +296,22 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return io.ReadAll(src)
 }
 
+// bodyBufs are request body buffers: nothing decoded from a body keeps a
+// reference into it (every decoder copies strings and bytes out), so
+// ServeHTTP gives it back when it returns.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, maxPooledBody); return &b }}
+
+const maxPooledBody = 32 << 10
+
+// putBody gives a body read by readBody back to bodyBufs when it came
+// from there.
+func putBody(b []byte) {
+	if cap(b) == maxPooledBody {
+		b = b[:cap(b)]
+		bodyBufs.Put(&b)
+	}
+}
+
 func remoteAddr(r *http.Request) net.Addr {
 	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
 		return a
@@ -296,18 +319,39 @@ func remoteAddr(r *http.Request) net.Addr {
 	return nil
 }
 
+// replyBufs are buffers for the answers written by hand (jsonout.go);
+// one larger than maxPooledReply (a receive of ten large messages) is
+// left to the collector rather than kept.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxPooledReply = 256 << 10
+
 // reply writes a successful answer.
 func (c *call) reply(out any) {
 	if c.json {
-		c.w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-		if out == nil {
-			out = struct{}{}
+		var b []byte
+		if a, ok := out.(jsonAppender); ok {
+			bp := replyBufs.Get().(*[]byte)
+			defer replyBufs.Put(bp)
+			b = a.appendJSON((*bp)[:0])
+			if cap(b) <= maxPooledReply {
+				*bp = b
+			}
+		} else {
+			if out == nil {
+				out = struct{}{}
+			}
+			var err error
+			if b, err = json.Marshal(out); err != nil {
+				c.fail(errorf(errInternal, "encoding the answer: %v", err))
+				return
+			}
 		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			c.fail(errorf(errInternal, "encoding the answer: %v", err))
-			return
-		}
+		h := c.w.Header()
+		h.Set("Content-Type", "application/x-amz-json-1.0")
+		// A known length: net/http then sends the answer as it is, not
+		// in chunks.
+		h.Set("Content-Length", strconv.Itoa(len(b)))
 		c.w.WriteHeader(http.StatusOK)
 		_, _ = c.w.Write(b)
 		return
