@@ -79,14 +79,18 @@ func propertiesKey(key string, args message.Table) string {
 	return quoteBinding(key) + "~" + quoteBinding(argsHash(args))
 }
 
-// quoteBinding is rabbit_http_util:quote_plus with "~" escaped: letters,
-// digits and ".-_" stay, a space is "+", every other byte %XX.
-func quoteBinding(s string) string {
+// quoteBinding is quote_binding: quotePlus with "~" escaped too.
+func quoteBinding(s string) string { return quotePlus(s, false) }
+
+// quotePlus is rabbit_http_util:quote_plus: letters, digits and ".-_"
+// stay (and "~" with keepTilde), a space is "+", every other byte %XX.
+func quotePlus(s string, keepTilde bool) string {
 	var sb strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_',
+			c == '~' && keepTilde:
 			sb.WriteByte(c)
 		case c == ' ':
 			sb.WriteByte('+')
@@ -191,7 +195,7 @@ func (s *Server) createBinding(toExchange bool) http.HandlerFunc {
 		if i := strings.LastIndexByte(last, '/'); i >= 0 {
 			last = last[i+1:]
 		}
-		w.Header().Set("Location", last+"/"+quoteBinding(propertiesKey(key, args)))
+		w.Header().Set("Location", last+"/"+quotePlus(propertiesKey(key, args), true))
 		w.WriteHeader(http.StatusCreated)
 	}
 }
