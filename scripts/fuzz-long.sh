@@ -20,7 +20,10 @@
 # rate x CPU time executions over FUZZ_PARALLEL workers. Rates fall as the
 # corpus grows and inputs get longer, so a target tends to take somewhat
 # more than its CPU time, not less. A calibration that ends with the
-# spurious deadline error is fine: only its progress lines are used.
+# spurious deadline error is fine: only its progress lines are used. The
+# calibration's rate is per wall second; it is scaled by the CPU time the
+# calibration got (bash's time), so that a busy machine does not shrink a
+# target's budget below its CPU time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 cpu_time=${FUZZ_CPU_TIME:-1h}
@@ -54,7 +57,12 @@ while read -r pkg name; do
   t0=$SECONDS
   fuzztime=${FUZZTIME:-}
   if [ -z "$fuzztime" ]; then
-    go test -run='^$' -fuzz="^${name}\$" -fuzztime="$calibrate" -fuzzminimizetime="$minimize" -parallel=1 "$pkg" >"$log/$name.calibrate" 2>&1 </dev/null
+    # A first short run builds the instrumented test binary and runs the
+    # seed corpus, so that the timed calibration below is fuzzing, not
+    # compiling.
+    go test -run='^$' -fuzz="^${name}\$" -fuzztime=1x -parallel=1 "$pkg" >/dev/null 2>&1 </dev/null
+    TIMEFORMAT='%R %U %S'
+    { time go test -run='^$' -fuzz="^${name}\$" -fuzztime="$calibrate" -fuzzminimizetime="$minimize" -parallel=1 "$pkg" >"$log/$name.calibrate" 2>&1 </dev/null; } 2>"$log/$name.cputime"
     if grep -q 'Failing input written to' "$log/$name.calibrate"; then
       cat "$log/$name.calibrate"
       failed+=("$pkg $name")
@@ -67,6 +75,11 @@ while read -r pkg name; do
         t=$3; sub(/s,$/, "", t); t+=0; n=$5+0  # numbers: "21" < "3" as strings
         if (t0 == "") { t0=t; n0=n } else { t1=t; n1=n } }
       END { if (t1 > t0) printf "%d", (n1-n0)/(t1-t0); else print 0 }' "$log/$name.calibrate")
+    # The progress lines count wall seconds; on a busy machine the worker
+    # had only part of a CPU. Scale to executions per CPU-second by the
+    # calibration's wall time over the CPU time it used (both from bash's
+    # time), so that the budget is CPU time whatever else runs.
+    rate=$(awk -v r="${rate:-0}" '{ cpu=$2+$3; if (cpu > 0 && $1 > cpu) r=r*$1/cpu; printf "%d", r }' "$log/$name.cputime")
     if [ "${rate:-0}" -le 0 ]; then
       echo "fuzz-long: $pkg $name: no rate from calibration (see $log/$name.calibrate); 100000 executions per CPU-minute assumed" >&2
       rate=1667
