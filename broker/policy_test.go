@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -305,4 +306,92 @@ func TestPolicyDurableDefinitions(t *testing.T) {
 	if m := v2.Meta(); m.Description != "root" || len(m.Tags) != 1 {
 		t.Fatalf("restored metadata %+v", m)
 	}
+}
+
+// TestPolicyAlternateExchange: an exchange's alternate-exchange can come
+// from a policy, and its own argument wins.
+func TestPolicyAlternateExchange(t *testing.T) {
+	b := New(Config{})
+	v, _ := b.VHost("/")
+	for _, x := range []ExchangeDecl{{Name: "main", Type: ExchangeDirect}, {Name: "ae", Type: ExchangeFanout},
+		{Name: "own", Type: ExchangeDirect, Args: message.Table{"alternate-exchange": "ae2"}}, {Name: "ae2", Type: ExchangeFanout}} {
+		if _, err := v.DeclareExchange(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustDeclareQueue(t, v, "unrouted", nil)
+	mustDeclareQueue(t, v, "unrouted2", nil)
+	for _, bs := range []BindSpec{{Source: "ae", Destination: "unrouted"}, {Source: "ae2", Destination: "unrouted2"}} {
+		if err := v.Bind(bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := v.NewSession(1, discardSink{})
+	defer s.Close()
+	if r := mustPublish(t, s, "main", "nowhere", msg("a")); r.Routed {
+		t.Fatal("routed without an alternate exchange")
+	}
+	mustSetPolicy(t, b, Policy{Name: "ae", Pattern: "^(main|own)$", ApplyTo: "exchanges", Definition: map[string]any{"alternate-exchange": "ae"}}, false)
+	mustPublish(t, s, "main", "nowhere", msg("b"))
+	mustPublish(t, s, "own", "nowhere", msg("c"))
+	if readyCount(t, v, "unrouted") != 1 || readyCount(t, v, "unrouted2") != 1 {
+		t.Fatalf("unrouted %d, unrouted2 %d", readyCount(t, v, "unrouted"), readyCount(t, v, "unrouted2"))
+	}
+	if err := b.DeletePolicy("/", "ae", false); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustPublish(t, s, "main", "nowhere", msg("d")); r.Routed {
+		t.Fatal("the alternate exchange outlived its policy")
+	}
+}
+
+// TestPolicyChangesWhilePublishing: policies flip while publishers,
+// consumers and dead-lettering run (for the race detector: the hot paths
+// read the configuration without the queue's lock).
+func TestPolicyChangesWhilePublishing(t *testing.T) {
+	b := New(Config{})
+	v, _ := b.VHost("/")
+	mustDeclareQueue(t, v, "hot", nil)
+	mustDeclareQueue(t, v, "hot.dlq", nil)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := v.NewSession(ConnID(10+i), discardSink{})
+			defer s.Close()
+			// Bounded: a queue's dead letters are drained by whichever
+			// caller finds them (the policy change too), so publishers
+			// that never stopped could keep one draining for ever.
+			for n := 0; n < 3000; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := s.Publish("", "hot", msg("m"), PublishOptions{}); err != nil && !strings.Contains(err.Error(), "max size") {
+					t.Error(err)
+					return
+				}
+				if d, _, ok, _ := s.Get("hot", false); ok {
+					_ = s.Nack(d.Tag, false, d.Tag%2 == 0)
+				}
+			}
+		}()
+	}
+	defs := []map[string]any{
+		{"max-length": 3, "dead-letter-exchange": "", "dead-letter-routing-key": "hot.dlq", "delivery-limit": 1},
+		{"message-ttl": 1, "overflow": "reject-publish-dlx", "max-message-size": 1},
+		{"expires": 600000, "visibility-timeout": 5, "delivery-delay": 1},
+	}
+	for i := 0; i < 60; i++ {
+		mustSetPolicy(t, b, Policy{Name: "flip", Pattern: "^hot$", Definition: defs[i%len(defs)]}, false)
+		if i%7 == 0 {
+			mustSetPolicy(t, b, Policy{Name: "cap", Pattern: ".*", Definition: map[string]any{"max-length": 2}}, true)
+			_ = b.DeletePolicy("/", "cap", true)
+		}
+	}
+	close(done)
+	wg.Wait()
 }
