@@ -182,11 +182,46 @@ func TestAPIConnectionsChannelsConsumers(t *testing.T) {
 		t.Errorf("/api/consumers: %d consumers, want 2", len(all))
 	}
 	api.want(http.StatusNotFound, "GET", "/api/consumers/nope", "")
+	var tracked []obj
+	api.getJSON("/api/connections?disable_stats=true", &tracked)
+	if t0 := findBy(tracked, "name", amqpName); t0 == nil || len(t0) != 4 || t0["user"] != "guest" || t0["vhost"] != "/" {
+		t.Errorf("connections with disable_stats: %v", tracked)
+	}
+	for _, p := range []string{"/api/channels", "/api/consumers", "/api/channels/" + esc(amqpName+" (1)")} {
+		raw := api.want(http.StatusBadRequest, "GET", p+"?disable_stats=true", "")
+		if _, reason := apiErr(t, raw); reason != "Stats in management UI are disabled on this node" {
+			t.Errorf("%s with disable_stats: %s", p, raw)
+		}
+	}
 	var chOne obj
 	api.getJSON("/api/channels/"+esc(amqpName+" (1)"), &chOne)
 	if det, _ := chOne["consumer_details"].([]any); len(det) != 1 {
 		t.Errorf("consumer_details %v", chOne["consumer_details"])
 	}
+}
+
+// TestAPIConnectionStateUnderAlarm: under a resource alarm a connection is
+// "blocking" until it publishes, then "blocked", as in RabbitMQ.
+func TestAPIConnectionStateUnderAlarm(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	name := conn.LocalAddr().String() + " -> " + b.AMQPAddr()
+	state := func() any {
+		var c obj
+		api.getJSON("/api/connections/"+esc(name), &c)
+		return c["state"]
+	}
+	if s := state(); s != "running" {
+		t.Fatalf("state %v", s)
+	}
+	b.Broker.Alarms.Set("memory", true)
+	eventually(t, "blocking", func() bool { return state() == "blocking" })
+	pubBody(t, ch, "", "nowhere", "held") // the broker stops reading at it
+	eventually(t, "blocked", func() bool { return state() == "blocked" })
+	b.Broker.Alarms.Set("memory", false)
+	eventually(t, "running again", func() bool { return state() == "running" })
 }
 
 // TestAPIChannelModes shows confirm and transactional channels with

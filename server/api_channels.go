@@ -99,19 +99,35 @@ func (s *Server) channelList(u apiUser, vhost string) []channelJSON {
 	return out
 }
 
+// statsDisabled answers what RabbitMQ answers for channels and consumers
+// under disable_stats=true, and reports whether it did.
+func statsDisabled(w http.ResponseWriter, r *http.Request) bool {
+	if wantStats(r) {
+		return false
+	}
+	badRequest(w, "Stats in management UI are disabled on this node")
+	return true
+}
+
 func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) {
+	if statsDisabled(w, r) {
+		return
+	}
 	writeList(w, r, s.channelList(userOf(r), ""))
 }
 
 func (s *Server) vhostChannels(w http.ResponseWriter, r *http.Request) {
 	vhost := r.PathValue("vhost")
-	if !s.vhostAuthorized(w, r, vhost) {
+	if !s.vhostAuthorized(w, r, vhost) || statsDisabled(w, r) {
 		return
 	}
 	writePlainList(w, r, s.channelList(userOf(r), vhost))
 }
 
 func (s *Server) getChannel(w http.ResponseWriter, r *http.Request) {
+	if statsDisabled(w, r) {
+		return
+	}
 	name := r.PathValue("name")
 	for _, ch := range s.allChannels() {
 		if ch.Name() != name {
@@ -202,6 +218,9 @@ func (s *Server) listConsumers(w http.ResponseWriter, r *http.Request) {
 			notFound(w)
 			return
 		}
+	}
+	if statsDisabled(w, r) {
+		return
 	}
 	out := []consumerJSON{}
 	for _, ch := range s.visibleChannels(userOf(r), vhost) {

@@ -153,8 +153,28 @@ func (s *Server) visibleConnections(u apiUser, vhost string) []connJSON {
 	return out
 }
 
+// trackedConn is a connection under disable_stats=true: what RabbitMQ's
+// connection tracking knows of it.
+type trackedConn struct {
+	Name  string `json:"name"`
+	VHost string `json:"vhost"`
+	User  string `json:"user"`
+	Node  string `json:"node"`
+}
+
 func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) {
-	writeList(w, r, s.visibleConnections(userOf(r), ""))
+	u := userOf(r)
+	if !wantStats(r) {
+		out := []trackedConn{}
+		for _, c := range s.allConnections() {
+			if connVisible(u, c.User) {
+				out = append(out, trackedConn{Name: c.Name, VHost: c.VHost, User: c.User, Node: nodeName()})
+			}
+		}
+		writeList(w, r, out)
+		return
+	}
+	writeList(w, r, s.visibleConnections(u, ""))
 }
 
 // vhostConnections is GET /api/vhosts/V/connections, a plain list.
