@@ -247,12 +247,48 @@ func TestDefinitionsExport(t *testing.T) {
 	c := newAPI(t, b)
 	c.want(http.StatusOK, "POST", "/api/definitions", readFixture(t, fixture4x))
 
+	// A transient queue is exported, as RabbitMQ's; an exclusive one and
+	// its binding are not (they belong to a connection).
+	conn, err := amqp.Dial(b.AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, _ := conn.Channel()
+	if _, err := ch.QueueDeclare("transient", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("mine", false, false, true, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind("mine", "k", "amq.direct", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.QueueBind("transient", "k", "amq.direct", false, nil); err != nil {
+		t.Fatal(err)
+	}
+
 	raw := c.want(http.StatusOK, "GET", "/api/definitions", "")
 	if !bytes.HasPrefix(raw, []byte(`{"rabbit_version":"3.10.8","rabbitmq_version":"3.10.8","product_name":"Sluice","product_version":"`)) {
 		t.Fatalf("export starts %.120s", raw)
 	}
 	var e exported
 	c.getJSON("/api/definitions", &e)
+	if q := e.has(e.Queues, "/", "transient"); q == nil || q["durable"] != false || e.has(e.Queues, "/", "mine") != nil {
+		t.Fatalf("queues of /: %v", e.Queues)
+	}
+	var toTransient, toMine int
+	for _, bd := range e.Bindings {
+		switch bd["destination"] {
+		case "transient":
+			toTransient++
+		case "mine":
+			toMine++
+		}
+	}
+	if toTransient != 1 || toMine != 0 {
+		t.Fatalf("bindings: %v", e.Bindings)
+	}
 	for _, v := range e.VHosts {
 		if v.Name == "ledger" && (v.Metadata.Description != "Ledger services" || v.Metadata.DefaultQueueType != "quorum") {
 			t.Fatalf("vhost metadata: %+v", v)

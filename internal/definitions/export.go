@@ -1,7 +1,9 @@
 package definitions
 
 import (
+	"encoding/json"
 	"sort"
+	"strings"
 
 	"github.com/sluice-mq/sluice/auth"
 	"github.com/sluice-mq/sluice/broker"
@@ -148,9 +150,7 @@ type Exporter struct {
 	ProductVersion string
 }
 
-// Export writes the whole broker. Exchanges, queues and bindings are the
-// durable topology, what a restart keeps (RabbitMQ also writes transient
-// objects, other than exclusive queues).
+// Export writes the whole broker.
 func (e *Exporter) Export() Full {
 	f := Full{RabbitVersion: RabbitVersion, RabbitMQVersion: RabbitVersion, ProductName: "Sluice",
 		ProductVersion: e.ProductVersion, Users: []UserOut{}, VHosts: []VHostOut{}, Permissions: []PermissionOut{},
@@ -242,29 +242,13 @@ func (e *Exporter) topology(vhost string, withVHost bool) ([]ParameterOut, []Pol
 			}
 		}
 	}
-	d := e.Broker.Definitions()
-	for _, q := range d.Queues {
-		if in(q.VHost) {
-			qs = append(qs, QueueOut{Name: q.Name, VHost: tag(q.VHost), Durable: true, AutoDelete: q.AutoDelete, Arguments: TableToJSON(q.Args)})
-		}
-	}
-	for _, x := range d.Exchanges {
-		if in(x.VHost) {
-			xs = append(xs, ExchangeOut{Name: x.Name, VHost: tag(x.VHost), Type: x.Type, Durable: true, AutoDelete: x.AutoDelete,
-				Internal: x.Internal, Arguments: TableToJSON(x.Args)})
-		}
-	}
-	for _, b := range d.Bindings {
-		// RabbitMQ leaves out the default exchange's implicit bindings.
-		if !in(b.VHost) || b.Source == "" {
+	for _, name := range vhosts {
+		v, ok := e.Broker.VHost(name)
+		if !in(name) || !ok {
 			continue
 		}
-		dt := "queue"
-		if b.DestIsExchange {
-			dt = "exchange"
-		}
-		bs = append(bs, BindingOut{Source: b.Source, VHost: tag(b.VHost), Destination: b.Destination, DestinationType: dt,
-			RoutingKey: b.Key, Arguments: TableToJSON(b.Args)})
+		q, x, b := vhostTopology(v, tag(name))
+		qs, xs, bs = append(qs, q...), append(xs, x...), append(bs, b...)
 	}
 	sort.SliceStable(bs, func(i, j int) bool {
 		a, b := bs[i], bs[j]
@@ -277,7 +261,56 @@ func (e *Exporter) topology(vhost string, withVHost bool) ([]ParameterOut, []Pol
 		if a.Destination != b.Destination {
 			return a.Destination < b.Destination
 		}
-		return a.RoutingKey < b.RoutingKey
+		if a.DestinationType != b.DestinationType {
+			return a.DestinationType < b.DestinationType
+		}
+		if a.RoutingKey != b.RoutingKey {
+			return a.RoutingKey < b.RoutingKey
+		}
+		// Bindings that differ only in their arguments (a headers
+		// exchange's): the arguments as JSON, whose keys are sorted.
+		x, _ := json.Marshal(a.Arguments)
+		y, _ := json.Marshal(b.Arguments)
+		return string(x) < string(y)
 	})
 	return params, pols, qs, xs, bs
+}
+
+// vhostTopology is a vhost's exchanges, queues and bindings as RabbitMQ
+// exports them: transient ones too, but no exclusive queue (it belongs to
+// a connection) nor a binding to one, no predeclared exchange (the
+// default, amq.*) and none of the default exchange's implicit bindings.
+func vhostTopology(v *broker.VHost, vhost string) ([]QueueOut, []ExchangeOut, []BindingOut) {
+	qs, xs, bs := []QueueOut{}, []ExchangeOut{}, []BindingOut{}
+	exclusive := map[string]bool{}
+	for _, q := range v.Queues() {
+		d := q.Details()
+		if d.Exclusive {
+			exclusive[d.Name] = true
+			continue
+		}
+		qs = append(qs, QueueOut{Name: d.Name, VHost: vhost, Durable: d.Durable, AutoDelete: d.AutoDelete, Arguments: TableToJSON(d.Args)})
+	}
+	for _, x := range v.Exchanges() {
+		i := x.Info()
+		if i.Name == "" || strings.HasPrefix(i.Name, "amq.") {
+			continue
+		}
+		xs = append(xs, ExchangeOut{Name: i.Name, VHost: vhost, Type: i.Type, Durable: i.Durable, AutoDelete: i.AutoDelete,
+			Internal: i.Internal, Arguments: TableToJSON(i.Args)})
+	}
+	for _, b := range v.Bindings() {
+		if b.Source == "" || (!b.DestIsExchange && exclusive[b.Destination]) {
+			continue
+		}
+		dt := "queue"
+		if b.DestIsExchange {
+			dt = "exchange"
+		}
+		bs = append(bs, BindingOut{Source: b.Source, VHost: vhost, Destination: b.Destination, DestinationType: dt,
+			RoutingKey: b.Key, Arguments: TableToJSON(b.Args)})
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
+	sort.Slice(xs, func(i, j int) bool { return xs[i].Name < xs[j].Name })
+	return qs, xs, bs
 }
