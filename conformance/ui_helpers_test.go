@@ -17,8 +17,10 @@ import (
 // The web UI's browser tests drive Debian's chromium with chromedp
 // (scripts/install-chromium.sh installs it; `make test` runs that first).
 
-// uiWait bounds one step of a browser test (the UI refreshes every 5 s).
-const uiWait = 15 * time.Second
+// uiWait bounds one step of a browser test: the UI refreshes every 5 s,
+// and a loaded machine (make test runs packages side by side) slows the
+// browser down a lot; steps take well under a second otherwise.
+const uiWait = 30 * time.Second
 
 // chromiumPath finds the browser: $SLUICE_CHROMIUM, /usr/bin/chromium,
 // then chromium or chromium-browser on PATH. Without one the test fails,
@@ -174,8 +176,12 @@ func (b *uiBrowser) waitText(sel, want string) {
 	ctx, cancel := context.WithTimeout(b.ctx, uiWait)
 	defer cancel()
 	expr := `(() => { const e = document.querySelector(` + jsString(sel) + `); return !!e && e.textContent.includes(` + jsString(want) + `); })()`
+	start := time.Now()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(uiWait))); err != nil {
 		b.t.Fatalf("waiting for %q in %s: %v (it says %q)", want, sel, err, b.text(sel))
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		b.t.Logf("waited %v for %q in %s", d.Round(time.Millisecond), want, sel)
 	}
 }
 

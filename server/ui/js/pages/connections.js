@@ -53,12 +53,15 @@ export async function detailPage(main, ctx) {
     }
     clear(info, facts([
       ['Client name', client(c)], ['User', c.user], ['Virtual host', c.vhost], ['Protocol', c.protocol], ['State', c.state],
-      ['TLS', c.ssl ? `yes${c.ssl_protocol ? ` (${c.ssl_protocol})` : ''}` : 'no'], ['Peer', c.peer_host ? `${c.peer_host}:${c.peer_port}` : ''],
+      ['TLS', c.ssl ? `yes${c.ssl_protocol ? ` (${c.ssl_protocol})` : ''}` : 'no'], ['Peer', c.peer_host ? (c.peer_port != null ? `${c.peer_host}:${c.peer_port}` : c.peer_host) : ''],
       ['Connected at', fmtTime(c.connected_at)], ['Channels', c.channels], ['Frame max', c.frame_max], ['Heartbeat', c.timeout ? `${c.timeout} s` : ''],
       ['Client', c.client_properties ? `${c.client_properties.product || ''} ${c.client_properties.version || ''}`.trim() : ''],
     ]));
-    const cs = await list(`/connections/${seg(name)}/channels`, null);
+    let cs = await list(`/connections/${seg(name)}/channels`, null);
     if (!ctx.live()) return;
+    // Only this connection's channels (an older broker answered the list
+    // of connections here).
+    if (cs) cs = cs.filter((x) => (x.connection_details ? x.connection_details.name === name : 'number' in x));
     clear(chans, cs === null ? h('p', { class: 'hint' }, 'This broker does not list a connection\'s channels yet.')
       : table(channelHead, channelRows(cs, new Rates()), { empty: 'No channels.' }));
   }
