@@ -63,7 +63,12 @@ func FuzzDefinitions(f *testing.F) {
 	seed, err := marshalDefinitions(broker.Definitions{VHosts: []string{"/"},
 		Exchanges: []broker.ExchangeDef{{VHost: "/", Name: "x", Type: "topic", Args: message.Table{"alternate-exchange": "ae"}}},
 		Queues:    []broker.QueueDef{{VHost: "/", Name: "q", Args: message.Table{"x-max-length": int32(3)}}},
-		Bindings:  []broker.BindingDef{{VHost: "/", Source: "x", Destination: "q", Key: "a.#"}}})
+		Bindings:  []broker.BindingDef{{VHost: "/", Source: "x", Destination: "q", Key: "a.#"}},
+		VHostMeta: map[string]broker.VHostMeta{"/": {Description: "d", Tags: []string{"t"}}},
+		Policies: []broker.Policy{{VHost: "/", Name: "p", Pattern: "^q", ApplyTo: "queues", Priority: 1,
+			Definition: map[string]any{"max-length": int64(3), "ha-params": []any{"a"}}}},
+		OperatorPolicies: []broker.Policy{{VHost: "/", Name: "o", Pattern: ".*", ApplyTo: "all",
+			Definition: map[string]any{"message-ttl": int64(10)}}}})
 	if err != nil {
 		f.Fatal(err)
 	}
