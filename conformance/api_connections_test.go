@@ -375,3 +375,33 @@ func TestAPIConnectionVisibility(t *testing.T) {
 		t.Fatal("the guest connection was closed too")
 	}
 }
+
+// TestAPIWebSTOMPConnection: STOMP over WebSocket is listed as RabbitMQ's
+// web-stomp plugin lists it, on the HTTP listener's address, with the
+// bytes it moved counted.
+func TestAPIWebSTOMPConnection(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	w := wsDial(t, b, "v12.stomp")
+	w.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\nheart-beat:0,0\n\n\x00")
+	if _, msg := w.next(); !strings.HasPrefix(msg, "CONNECTED\n") {
+		t.Fatalf("got %q", msg)
+	}
+	var conns []obj
+	api.getJSON("/api/connections", &conns)
+	if len(conns) != 1 {
+		t.Fatalf("connections %v", conns)
+	}
+	host, port := hostPortOf(t, b.HTTPAddr())
+	wantFields(t, "Web STOMP connection", conns[0], obj{"protocol": "Web STOMP 1.2", "host": host, "port": port, "user": "guest"})
+	if n, _ := conns[0]["recv_oct"].(float64); n <= 0 {
+		t.Errorf("recv_oct %v", conns[0]["recv_oct"])
+	}
+	// The count lands just after the write returns, which may be after
+	// the client has read CONNECTED.
+	eventually(t, "send_oct counted", func() bool {
+		api.getJSON("/api/connections", &conns)
+		n, _ := conns[0]["send_oct"].(float64)
+		return n > 0
+	})
+}

@@ -67,7 +67,11 @@ func (c *conn) name() string {
 // info describes a connected session. user, vhost and version are set
 // before connected, and never change after.
 func (c *conn) info() conninfo.Conn {
-	info := conninfo.Conn{Name: c.name(), Protocol: "STOMP " + c.version.String(), Type: "direct",
+	proto := "STOMP " // RabbitMQ's names: its web-stomp plugin says "Web STOMP 1.2"
+	if c.ws {
+		proto = "Web STOMP "
+	}
+	info := conninfo.Conn{Name: c.name(), Protocol: proto + c.version.String(), Type: "direct",
 		User: c.user, VHost: c.vhost.Name(), Peer: c.link.RemoteAddr(), Local: c.link.LocalAddr(),
 		ClientProperties: map[string]any{"product": "STOMP client"}, Channels: 1, ChannelMax: 1,
 		Timeout: int(time.Duration(c.hbRecv.Load()) / time.Second), ConnectedAt: c.connectedAt,
