@@ -345,6 +345,14 @@ func (c *call) purgeQueue() (any, *apiError) {
 	if _, perr := t.v.PurgeQueue(t.name, 0); perr != nil {
 		return nil, coreError(perr)
 	}
+	// SQS deletes the messages in flight too: the ones SQS clients
+	// received are all held by the queue's session, and acking every
+	// delivery of it deletes them (their handles then delete nothing and
+	// ChangeMessageVisibility gets MessageNotInflight). Messages AMQP or
+	// STOMP consumers hold stay theirs, as a queue.purge leaves them.
+	if vs := c.s.existingSession(t); vs != nil {
+		_ = vs.s.Ack(0, true)
+	}
 	return nil, nil
 }
 
@@ -631,6 +639,9 @@ type sendOut struct {
 type prepared struct {
 	msg *message.Message
 	out sendOut
+	// claim is the FIFO de-duplication entry this send made (fifoSends),
+	// forgotten if the message is not stored.
+	claim *fifoKey
 }
 
 // prepare validates one message for queue t and builds it.
@@ -708,8 +719,19 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		m.Properties.Flags |= message.FlagHeaders
 		m.Properties.Headers = h
 	}
-	return prepared{msg: m, out: sendOut{MD5OfMessageBody: md5Hex([]byte(body)), MD5OfMessageAttributes: attributesMD5(attrs),
-		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id, SequenceNumber: seq}}, nil
+	p := prepared{msg: m, out: sendOut{MD5OfMessageBody: md5Hex([]byte(body)), MD5OfMessageAttributes: attributesMD5(attrs),
+		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id, SequenceNumber: seq}}
+	if set.fifo {
+		// A duplicate within the window is answered with the original's
+		// MessageId and SequenceNumber; the core drops the copy.
+		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, body)}
+		if orig, dup := c.s.fifo.claim(k, id, seq, now); dup {
+			p.out.MessageId, p.out.SequenceNumber = orig.id, orig.seq
+		} else {
+			p.claim = &k
+		}
+	}
+	return p, nil
 }
 
 // confirms collects the storage outcomes of a request's publishes. A
@@ -790,6 +812,11 @@ func (c *call) publish(t target, ps []prepared) []*apiError {
 	k.mu.Unlock()
 	for _, g := range gates {
 		g.Wait(ctx.Done()) // the queue is congested: answer once it drains
+	}
+	for i, p := range ps {
+		if errs[i] != nil && p.claim != nil {
+			c.s.fifo.forget(*p.claim, p.out.MessageId)
+		}
 	}
 	return errs
 }
