@@ -123,7 +123,7 @@ func TestAPIPublish(t *testing.T) {
 	}{
 		{"/api/exchanges/%2F/nope/publish", `{"properties":{},"routing_key":"k","payload":"x","payload_encoding":"string"}`, "404 NOT_FOUND - no exchange 'nope' in vhost '/'"},
 		{"/api/exchanges/%2F/amq.direct/publish", `{"properties":{},"routing_key":"k","payload":"x"}`, "[{key_missing,payload_encoding}]"},
-		{"/api/exchanges/%2F/amq.direct/publish", `{"properties":{"priority":"high"},"routing_key":"k","payload":"x","payload_encoding":"string"}`, "{not_int,priority}"},
+		{"/api/exchanges/%2F/amq.direct/publish", `{"properties":{"priority":"high"},"routing_key":"k","payload":"x","payload_encoding":"string"}`, `["not_int","priority"]`},
 	} {
 		st, raw := api.do("POST", c.path, c.body)
 		if kind, reason := apiErr(t, raw); st != 400 || kind != "bad_request" || reason != c.reason {

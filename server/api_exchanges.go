@@ -246,7 +246,7 @@ func (s *Server) publishMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	propsIn, _ := b["properties"].(map[string]any)
 	props, reason := propertiesFromJSON(propsIn)
-	if reason != "" {
+	if reason != nil {
 		badRequest(w, reason)
 		return
 	}

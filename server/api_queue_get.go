@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/sluice-mq/sluice/broker"
@@ -34,14 +35,14 @@ func (apiSink) Cancelled(string)        {}
 func (apiSink) Full() bool              { return false }
 
 type gotMessage struct {
-	PayloadBytes    int            `json:"payload_bytes"`
-	Redelivered     bool           `json:"redelivered"`
-	Exchange        string         `json:"exchange"`
-	RoutingKey      string         `json:"routing_key"`
-	MessageCount    int            `json:"message_count"`
-	Properties      map[string]any `json:"properties"`
-	Payload         string         `json:"payload"`
-	PayloadEncoding string         `json:"payload_encoding"`
+	PayloadBytes    int    `json:"payload_bytes"`
+	Redelivered     bool   `json:"redelivered"`
+	Exchange        string `json:"exchange"`
+	RoutingKey      string `json:"routing_key"`
+	MessageCount    int    `json:"message_count"`
+	Properties      any    `json:"properties"` // [] when there are none, as RabbitMQ's empty proplist
+	Payload         string `json:"payload"`
+	PayloadEncoding string `json:"payload_encoding"`
 }
 
 func (s *Server) getMessages(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +137,10 @@ func gotJSON(d broker.Delivery, remaining int, enc string, truncate int) gotMess
 		body = body[:truncate]
 	}
 	g := gotMessage{PayloadBytes: len(m.Body), Redelivered: d.Redelivered, Exchange: m.Exchange,
-		RoutingKey: m.RoutingKey, MessageCount: remaining, Properties: propertiesJSON(&m.Properties)}
+		RoutingKey: m.RoutingKey, MessageCount: remaining, Properties: []any{}}
+	if props := propertiesJSON(&m.Properties); len(props) > 0 {
+		g.Properties = props
+	}
 	if enc == "auto" && utf8.Valid(body) {
 		g.Payload, g.PayloadEncoding = string(body), "string"
 	} else {
@@ -181,8 +185,17 @@ func propertiesJSON(p *message.Properties) map[string]any {
 
 // propertiesFromJSON is rabbit_mgmt_format:to_basic_properties: headers a
 // table, delivery_mode, priority and timestamp integers, the rest
-// strings; unknown keys are ignored. The error is RabbitMQ's reason.
-func propertiesFromJSON(m map[string]any) (message.Properties, string) {
+// strings; unknown keys are ignored. The error is RabbitMQ's reason
+// ({not_int,priority} and the like), which it shows as a JSON list.
+func propertiesFromJSON(m map[string]any) (message.Properties, []string) {
+	p, reason := propertiesFrom(m)
+	if reason == "" {
+		return p, nil
+	}
+	return p, strings.Split(strings.Trim(reason, "{}"), ",")
+}
+
+func propertiesFrom(m map[string]any) (message.Properties, string) {
 	var p message.Properties
 	strKey := func(key string, f uint16, dst *string) string {
 		v, ok := m[key]
