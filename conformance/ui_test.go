@@ -327,6 +327,13 @@ func TestUIBrowser(t *testing.T) {
 		if !strings.Contains(string(raw), `"orders.new"`) {
 			t.Fatalf("binding made through the UI: %s", raw)
 		}
+		// The exchange's page lists it too, as a binding to the queue.
+		br.open("#/exchanges/%2F/ui-events")
+		br.waitText("#exchange-bindings", "ui-orders (queue)")
+		br.waitText("#exchange-bindings", "orders.new")
+		br.shot("exchange")
+		br.open("#/queues/%2F/ui-orders")
+		br.waitText("#queue-bindings", "orders.new")
 		br.eval(`[...document.querySelectorAll('#queue-bindings tr')].find((r) => r.textContent.includes('orders.new')).querySelector('button').click()`)
 		br.waitText("#flash", "Binding removed.")
 		raw = api.want(http.StatusOK, "GET", "/api/bindings/%2F/e/ui-events/q/ui-orders", "")
@@ -334,7 +341,6 @@ func TestUIBrowser(t *testing.T) {
 			t.Fatalf("binding still there after Unbind: %s", raw)
 		}
 		br.open("#/exchanges/%2F/ui-events")
-		br.shot("exchange")
 		br.eval(`document.getElementById('delete-exchange').closest('details').open = true`)
 		br.click("#delete-exchange")
 		br.waitText("#flash", "Exchange ui-events deleted.")
