@@ -73,6 +73,7 @@ type Broker struct {
 	// keeps the totals from falling (counters.go).
 	retired MessageCounts
 	mono    monotonic
+	churn   queueChurn
 }
 
 // UnreadableMessages is how many messages were set aside because their

@@ -59,6 +59,12 @@ type MessageCounts struct {
 	Ack uint64
 	// Redeliver is deliveries and gets of messages delivered before.
 	Redeliver uint64
+	// Duplicate is messages de-duplication recognised and dropped
+	// (x-message-deduplication on a queue or an exchange).
+	Duplicate uint64
+	// FlowHeld is publishes after which the publisher was held back by
+	// flow control (a congested queue; broker/flow.go).
+	FlowHeld uint64
 }
 
 // DeliverGet is RabbitMQ's deliver_get: every message handed out.
@@ -80,6 +86,8 @@ func (c *MessageCounts) add(o MessageCounts) {
 	c.GetEmpty += o.GetEmpty
 	c.Ack += o.Ack
 	c.Redeliver += o.Redeliver
+	c.Duplicate += o.Duplicate
+	c.FlowHeld += o.FlowHeld
 }
 
 // atLeast raises each field of c to o's where o's is larger.
@@ -101,6 +109,8 @@ func (c *MessageCounts) atLeast(o MessageCounts) {
 	f(&c.GetEmpty, o.GetEmpty)
 	f(&c.Ack, o.Ack)
 	f(&c.Redeliver, o.Redeliver)
+	f(&c.Duplicate, o.Duplicate)
+	f(&c.FlowHeld, o.FlowHeld)
 }
 
 // monotonic keeps a sum over objects that come and go from ever going
@@ -124,6 +134,7 @@ func (m *monotonic) clamp(c MessageCounts) MessageCounts {
 // queueCounts are a queue's counters, guarded by its mu.
 type queueCounts struct {
 	publish, deliver, deliverNoAck, get, getNoAck, getEmpty, ack, redeliver uint64
+	duplicate                                                               uint64
 }
 
 // handedOut counts e handed out to a consumer (get false) or a get.
@@ -146,7 +157,7 @@ func (c *queueCounts) handedOut(e *entry, noAck, get bool) {
 
 func (c *queueCounts) snapshot() MessageCounts {
 	return MessageCounts{Publish: c.publish, Deliver: c.deliver, DeliverNoAck: c.deliverNoAck,
-		Get: c.get, GetNoAck: c.getNoAck, GetEmpty: c.getEmpty, Ack: c.ack, Redeliver: c.redeliver}
+		Get: c.get, GetNoAck: c.getNoAck, GetEmpty: c.getEmpty, Ack: c.ack, Redeliver: c.redeliver, Duplicate: c.duplicate}
 }
 
 // MessageCounts returns the queue's counters: Publish, the deliveries,
@@ -164,12 +175,14 @@ type exchangeCounts struct {
 	_                                [64]byte
 	publishIn, publishOut, confirm   atomic.Uint64
 	returnUnroutable, dropUnroutable atomic.Uint64
-	_                                [24]byte
+	duplicate, flowHeld              atomic.Uint64
+	_                                [8]byte
 }
 
 func (c *exchangeCounts) snapshot() MessageCounts {
 	return MessageCounts{Publish: c.publishIn.Load(), PublishOut: c.publishOut.Load(), Confirm: c.confirm.Load(),
-		ReturnUnroutable: c.returnUnroutable.Load(), DropUnroutable: c.dropUnroutable.Load()}
+		ReturnUnroutable: c.returnUnroutable.Load(), DropUnroutable: c.dropUnroutable.Load(),
+		Duplicate: c.duplicate.Load(), FlowHeld: c.flowHeld.Load()}
 }
 
 // MessageCounts returns the exchange's counters: Publish (messages
@@ -194,6 +207,36 @@ func (s *Session) countPublish(x *Exchange, res PublishResult, opt PublishOption
 	if opt.Confirm != nil && !res.Rejected {
 		x.counts.confirm.Add(1)
 		sc.confirm.Add(1)
+	}
+	if res.Flow != nil {
+		x.counts.flowHeld.Add(1)
+	}
+}
+
+// QueueChurn counts queue declarations, creations and deletions since the
+// broker started (RabbitMQ's queues_declared_total, ...created_total,
+// ...deleted_total).
+type QueueChurn struct {
+	Declared, Created, Deleted uint64
+}
+
+type queueChurn struct {
+	declared, created, deleted atomic.Uint64
+}
+
+// QueueChurn returns the broker's queue churn counters.
+func (b *Broker) QueueChurn() QueueChurn {
+	return QueueChurn{Declared: b.churn.declared.Load(), Created: b.churn.created.Load(), Deleted: b.churn.deleted.Load()}
+}
+
+// countDeclare counts one queue.declare that was not passive.
+func (b *Broker) countDeclare(d QueueDecl, created bool, err error) {
+	if err != nil || d.Passive {
+		return
+	}
+	b.churn.declared.Add(1)
+	if created {
+		b.churn.created.Add(1)
 	}
 }
 

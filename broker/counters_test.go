@@ -177,3 +177,49 @@ func TestCountersNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per publish and delivery", allocs)
 	}
 }
+
+// Duplicates a de-duplicating queue drops are counted, and so are queue
+// declarations, creations and deletions.
+func TestCountersDuplicatesAndChurn(t *testing.T) {
+	b := New(Config{})
+	v, _ := b.VHost("/")
+	mustDeclareQueue(t, v, "q", message.Table{"x-message-deduplication": true})
+	mustDeclareQueue(t, v, "q", message.Table{"x-message-deduplication": true})
+	s := v.NewSession(1, &recorder{})
+	for i := 0; i < 3; i++ {
+		mustPublish(t, s, "", "q", msgWith("x", message.Table{"x-deduplication-header": "same"}))
+	}
+	if got := b.MessageCounts().Duplicate; got != 2 {
+		t.Fatalf("duplicates %d, want 2", got)
+	}
+	if _, err := v.DeleteQueue("q", false, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.QueueChurn(); got != (QueueChurn{Declared: 2, Created: 1, Deleted: 1}) {
+		t.Fatalf("churn %+v", got)
+	}
+}
+
+// BenchmarkCountersPerMessage is what the counters add to one message's
+// publish, delivery and ack, in isolation: the same increments, on the
+// same structures, without the locks the real paths already hold.
+func BenchmarkCountersPerMessage(b *testing.B) {
+	v := New(Config{}).AddVHost("bench")
+	if _, err := v.DeclareQueue(QueueDecl{Name: "q"}); err != nil {
+		b.Fatal(err)
+	}
+	q, _ := v.Queue("q")
+	x, _ := v.Exchange("")
+	s := v.NewSession(1, nopSink{})
+	e := newEntry(msg("x"), 1, 0)
+	res := PublishResult{Routed: true}
+	for i := 0; i < b.N; i++ {
+		s.countPublish(x, res, PublishOptions{})
+		x.counts.publishOut.Add(1)
+		q.counts.publish++
+		s.countHandedOutLocked(e, false, false)
+		q.counts.handedOut(e, false, false)
+		s.counts.ack++
+		q.counts.ack++
+	}
+}

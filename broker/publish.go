@@ -98,6 +98,7 @@ func (v *VHost) publish(s *Session, exchange, key string, msg *message.Message, 
 	dup, remember := x.seenBefore(msg, now)
 	if dup {
 		// A duplicate for a de-duplication exchange: confirmed, not routed.
+		x.counts.duplicate.Add(1)
 		res := PublishResult{Routed: true}
 		s.countPublish(x, res, opt)
 		return res, nil

@@ -251,6 +251,7 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64, published boo
 		dup, dedupKey, dedupExp = q.dedup.lookup(m, now)
 		if dup {
 			// A duplicate inside the window: taken (and confirmed), not kept.
+			q.counts.duplicate++
 			if pid != 0 {
 				q.settled = append(q.settled, pid)
 			}

@@ -231,6 +231,7 @@ func (v *VHost) deleteExchangeLocked(x *Exchange) {
 // DeclareQueue creates a queue or checks an existing one is equivalent.
 func (v *VHost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 	info, created, err := v.declareQueue(d)
+	v.b.countDeclare(d, created, err)
 	if created && d.Durable {
 		if serr := v.b.saveDefinitions(); serr != nil {
 			return info, serr
@@ -367,6 +368,7 @@ func (v *VHost) deleteQueue(q *Queue) (int, error) {
 	}
 	delete(v.queues, q.name)
 	v.retireQueueLocked(q)
+	v.b.churn.deleted.Add(1)
 	for _, b := range q.bindings {
 		v.removeBindingLocked(b)
 	}

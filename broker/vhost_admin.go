@@ -77,6 +77,7 @@ func (b *Broker) DeleteVHost(name string) (found bool, err error) {
 	for _, q := range queues {
 		delete(v.queues, q.name)
 		v.retireQueueLocked(q)
+		b.churn.deleted.Add(1)
 		for _, bd := range q.bindings {
 			v.removeBindingLocked(bd)
 		}

@@ -83,6 +83,8 @@ func (s *Store) Compact() error {
 		if err := s.log.RemoveSegment(head.ID); err != nil {
 			return err
 		}
+		s.counters.reclaimed.Add(1)
+		s.counters.copied.Add(uint64(live))
 		s.mu.Lock()
 		delete(s.segs, head.ID)
 		s.mu.Unlock()

@@ -45,6 +45,8 @@ type Options struct {
 
 // Store is the durable store behind the broker.
 type Store struct {
+	counters storeCounters // for Metrics (metrics.go)
+
 	opts   Options
 	log    *wal.Log
 	keys   atomic.Pointer[Keyring] // swapped by SetKeyring (SIGHUP)
@@ -143,7 +145,7 @@ func Open(opts Options) (*Store, *Recovered, error) {
 	r := &replayer{s: s, dedups: map[dedupKey]dedupAt{}}
 	s.sealer = &logSealer{keys: s.keyring, dataID: s.dataID}
 	l, err := wal.Open(filepath.Join(opts.Dir, "wal"), wal.Options{Sync: opts.Sync, SegmentSize: opts.SegmentSize,
-		Replay: r.record, Logger: s.walLogger, Sealer: s.sealer})
+		Replay: r.record, Logger: s.walLogger, Sealer: s.sealer, OnSync: s.synced})
 	if err != nil {
 		return nil, nil, err
 	}

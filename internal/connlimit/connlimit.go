@@ -98,6 +98,25 @@ type Opened struct {
 	perUser  map[string]int64
 	perVHost map[string]int64
 	channels map[string]int64
+	// Counts since start for /metrics (Totals).
+	conns, chans                                 int64
+	connsOpened, connsClosed, chOpened, chClosed uint64
+}
+
+// OpenedTotals are the connections and channels open now and opened and
+// closed since the broker started (RabbitMQ's rabbitmq_connections,
+// rabbitmq_connections_opened_total, ...).
+type OpenedTotals struct {
+	Connections, Channels                                                int64
+	ConnectionsOpened, ConnectionsClosed, ChannelsOpened, ChannelsClosed uint64
+}
+
+// Totals returns the counts of every user and vhost together.
+func (o *Opened) Totals() OpenedTotals {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return OpenedTotals{Connections: o.conns, Channels: o.chans, ConnectionsOpened: o.connsOpened,
+		ConnectionsClosed: o.connsClosed, ChannelsOpened: o.chOpened, ChannelsClosed: o.chClosed}
 }
 
 // LimitError is Enter's refusal; VHost says it was the vhost's limit
@@ -126,6 +145,8 @@ func (o *Opened) Enter(user, vhost string, userMax, vhostMax int64) error {
 	}
 	o.perUser[user]++
 	o.perVHost[vhost]++
+	o.conns++
+	o.connsOpened++
 	return nil
 }
 
@@ -135,6 +156,8 @@ func (o *Opened) Leave(user, vhost string) {
 	defer o.mu.Unlock()
 	dec(o.perUser, user)
 	dec(o.perVHost, vhost)
+	o.conns--
+	o.connsClosed++
 }
 
 // OpenChannel counts a channel of user against max, or returns
@@ -149,6 +172,8 @@ func (o *Opened) OpenChannel(user string, max int64) error {
 		o.channels = map[string]int64{}
 	}
 	o.channels[user]++
+	o.chans++
+	o.chOpened++
 	return nil
 }
 
@@ -157,6 +182,8 @@ func (o *Opened) CloseChannel(user string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	dec(o.channels, user)
+	o.chans--
+	o.chClosed++
 }
 
 func dec(m map[string]int64, k string) {

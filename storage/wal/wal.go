@@ -113,6 +113,10 @@ type Options struct {
 	// stored (sealed); opening them is the caller's business. nil stores
 	// payloads as given.
 	Sealer Sealer
+	// OnSync, if set, is told after each fdatasync of the active segment
+	// how long it took and how many records it made durable (the group
+	// commit's size). It runs on the writer goroutine: it must be quick.
+	OnSync func(took time.Duration, records int)
 
 	noPrealloc bool // tests: grow segments by writing, as without fallocate
 	noSync     bool // fuzzing: skip every fsync (nothing here is durable then)
@@ -282,6 +286,7 @@ type Log struct {
 	bstart      int64
 	bcount      int
 	dirty       bool          // writes to active not yet fdatasynced
+	unsynced    int           // records written to active since its last fdatasync
 	lastSync    time.Duration // how long the last fdatasync took
 	lastSyncAt  time.Time
 	gatherTimer *time.Timer
@@ -1065,6 +1070,7 @@ func (l *Log) flush() error {
 	l.off += int64(len(l.buf))
 	s.end.Store(l.off)
 	s.records.Add(int64(l.bcount))
+	l.unsynced += l.bcount
 	s.batches.Add(1)
 	l.batches.Add(1)
 	l.bytes.Add(uint64(len(l.buf)))
@@ -1085,6 +1091,10 @@ func (l *Log) syncActive() error {
 	l.lastSync = l.lastSyncAt.Sub(start)
 	l.syncs.Add(1)
 	l.dirty = false
+	if l.opts.OnSync != nil {
+		l.opts.OnSync(l.lastSync, l.unsynced)
+	}
+	l.unsynced = 0
 	return nil
 }
 
