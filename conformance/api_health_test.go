@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluice-mq/sluice/brokertest"
+	"github.com/sluice-mq/sluice/server"
 )
 
 // The health checks of the management API.
@@ -91,4 +92,19 @@ func TestAPIHealthChecks(t *testing.T) {
 		t.Errorf("/healthz: %d", resp.StatusCode)
 	}
 	api.as("", "").want(http.StatusUnauthorized, "GET", "/api/health/checks/alarms", "")
+}
+
+// TestAPIHealthUnderMemoryWatermark: the resource monitor's own alarm (a
+// watermark the broker is already above) fails the alarm checks, and
+// /api/nodes shows the limit and the alarm.
+func TestAPIHealthUnderMemoryWatermark(t *testing.T) {
+	b := brokertest.New(t, func(c *server.Config) { c.MemoryLimit = 1 })
+	api := newAPI(t, b)
+	eventually(t, "the memory alarm checked", func() bool {
+		st, _ := api.do("GET", "/api/health/checks/local-alarms", "")
+		return st == http.StatusServiceUnavailable
+	})
+	var nodes []obj
+	api.getJSON("/api/nodes", &nodes)
+	wantFields(t, "node under the watermark", nodes[0], obj{"mem_alarm": true, "mem_limit": 1.0, "disk_free_alarm": false})
 }
