@@ -518,6 +518,11 @@ func parseQueue(o obj) (Queue, error) {
 	if q.Name, err = o.str("name"); err != nil {
 		return q, err
 	}
+	if q.Name == "" {
+		// The core would name it (amq.gen-...), a queue no export could
+		// bring back.
+		return q, invalid("%s: name must not be empty", o.where)
+	}
 	if q.VHost, err = o.str("vhost"); err != nil {
 		return q, err
 	}

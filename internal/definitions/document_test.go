@@ -91,6 +91,7 @@ func TestParseRefusals(t *testing.T) {
 		`{"queues":[{"name":"q","durable":"maybe"}]}`:                                                           "durable must be true or false",
 		`{"queues":[{"name":"q","arguments":"x"}]}`:                                                             "arguments must be an object",
 		`{"queues":[{"name":["q"]}]}`:                                                                           "name must be a string",
+		`{"queues":[{"name":"","vhost":"/"}]}`:                                                                  "name must not be empty",
 		`{"bindings":[{"source":"s","destination_type":"topic"}]}`:                                              `destination_type must be "queue" or "exchange"`,
 		`{"policies":[{"name":"p","pattern":"x","priority":1.5,"definition":{}}]}`:                              "priority must be a whole number",
 		`{"policies":[{"name":"p","pattern":"x"}]}`:                                                             "definition must be an object",

@@ -7,6 +7,9 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/rs/zerolog"
+	"github.com/sluice-mq/sluice/auth"
+	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 )
 
@@ -100,4 +103,74 @@ func sameValue(a, b any) bool {
 		return true
 	}
 	return reflect.DeepEqual(a, b)
+}
+
+// brokerStore is the broker's policies as a PolicyStore (the server has
+// the same adapter).
+type brokerStore struct{ b *broker.Broker }
+
+func (s brokerStore) SetPolicy(p Policy, operator bool) error {
+	return s.b.SetPolicy(broker.Policy(p), operator)
+}
+
+func (s brokerStore) Policies(vhost string, operator bool) []Policy {
+	var out []Policy
+	for _, p := range s.b.Policies(vhost, operator) {
+		out = append(out, Policy(p))
+	}
+	return out
+}
+
+func testImporter(b *broker.Broker, r *auth.Registry) *Importer {
+	return &Importer{Broker: b, Users: r, Log: zerolog.Nop(),
+		NewScratch: func() *broker.Broker { return broker.New(broker.Config{Logger: zerolog.Nop()}) },
+		Policies:   func(b *broker.Broker) PolicyStore { return brokerStore{b} }}
+}
+
+// FuzzImport imports what Parse accepts into a fresh broker: no panic,
+// and when the import succeeds, the broker's export imports into another
+// fresh broker and exports the same again.
+func FuzzImport(f *testing.F) {
+	for _, name := range []string{"rabbitmq-3.10.8-definitions.json", "rabbitmq-4.x-definitions.json"} {
+		if raw, err := os.ReadFile("../../conformance/testdata/" + name); err == nil {
+			f.Add(raw)
+		}
+	}
+	f.Add([]byte(`{"vhosts":[{"name":"v"}],"exchanges":[{"name":"x","vhost":"v","type":"headers"}],` +
+		`"queues":[{"name":"q","vhost":"v","arguments":{"x-max-priority":3}}],` +
+		`"bindings":[{"source":"x","vhost":"v","destination":"q","destination_type":"queue","arguments":{"x-match":"any","a":1}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := Parse(data)
+		if err != nil {
+			return
+		}
+		round := func(d *Document) []byte {
+			b, r := broker.New(broker.Config{Logger: zerolog.Nop()}), auth.NewRegistry()
+			defer b.Close()
+			if _, err := testImporter(b, r).Import(d, "", Internal); err != nil {
+				return nil
+			}
+			out, err := json.Marshal((&Exporter{Broker: b, Users: r,
+				Policies: func(b *broker.Broker) PolicyStore { return brokerStore{b} }}).Export())
+			if err != nil {
+				t.Fatalf("export does not encode: %v", err)
+			}
+			return out
+		}
+		first := round(d)
+		if first == nil {
+			return
+		}
+		d2, err := Parse(first)
+		if err != nil {
+			t.Fatalf("the export does not parse: %v\n%s", err, first)
+		}
+		second := round(d2)
+		if second == nil {
+			t.Fatalf("the export of an import does not import:\n%s", first)
+		}
+		if !bytes.Equal(first, second) {
+			t.Fatalf("export, import, export differs:\n%s\n%s", first, second)
+		}
+	})
 }
