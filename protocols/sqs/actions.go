@@ -710,7 +710,7 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		h[hdrSeq] = seq
 	}
 	now := time.Now()
-	id := newMessageID()
+	id := newMessageIDAt(now)
 	m := &message.Message{Body: []byte(body), Properties: message.Properties{
 		Flags:        message.FlagDeliveryMode | message.FlagMessageID | message.FlagTimestamp | message.FlagUserID,
 		DeliveryMode: message.Persistent, MessageID: id, Timestamp: now.Unix(), UserID: c.user.Name,

@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/sluice-mq/sluice/broker/message"
 )
 
 // The encoding AWS documents for MD5OfMessageAttributes ("Calculating the
@@ -84,6 +87,27 @@ func TestFormatUUID(t *testing.T) {
 		want := fmt.Sprintf("%x-%x-%x-%x-%x", c[0:4], c[4:6], c[6:8], c[8:10], c[10:16])
 		if got := formatUUID(b); got != want {
 			t.Fatalf("formatUUID(%x) = %s, want %s", b, got, want)
+		}
+	}
+}
+
+func TestSentMillis(t *testing.T) {
+	at := time.UnixMilli(1700000000123)
+	m := &message.Message{Properties: message.Properties{MessageID: newMessageIDAt(at), Timestamp: at.Unix()}}
+	if m.Properties.MessageID[14] != '7' || m.Properties.MessageID[19] < '8' || m.Properties.MessageID[19] > 'b' {
+		t.Fatalf("not a version 7 UUID: %s", m.Properties.MessageID)
+	}
+	if got := sentMillis(m); got != 1700000000123 {
+		t.Fatalf("sentMillis = %d", got)
+	}
+	m.Properties.Timestamp++ // an id of another second: the property wins
+	if got := sentMillis(m); got != 1700000001000 {
+		t.Fatalf("sentMillis with a mismatched id = %d", got)
+	}
+	for _, id := range []string{"m-1", formatUUID([16]byte{1}), "zzzzzzzz-zzzz-7zzz-8zzz-zzzzzzzzzzzz"} {
+		m := &message.Message{Properties: message.Properties{MessageID: id, Timestamp: 5}}
+		if got := sentMillis(m); got != 5000 {
+			t.Fatalf("sentMillis(%s) = %d", id, got)
 		}
 	}
 }

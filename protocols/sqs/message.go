@@ -24,8 +24,9 @@ import (
 // set come back as attributes: strings as String, byte arrays as Binary,
 // integers and floats as Number, booleans as String; tables, arrays and
 // timestamps are left out, as are the broker's own x- headers below.
-// MessageId is the message-id property (a new UUID for SendMessage), the
-// timestamp property is SentTimestamp (seconds, as AMQP carries it), the
+// MessageId is the message-id property (a new version 7 UUID for
+// SendMessage, carrying the milliseconds of SentTimestamp), the timestamp
+// property is SentTimestamp's second (as AMQP carries it), the
 // user-id property is SenderId, MessageGroupId is x-group-id and
 // MessageDeduplicationId is x-deduplication-header (the core's names).
 
@@ -222,9 +223,56 @@ func newMessageID() string {
 	return formatUUID(b)
 }
 
+// newMessageIDAt is a SendMessage's MessageId: a version 7 UUID (RFC
+// 9562), whose first 48 bits are the send's time in milliseconds. The
+// message's timestamp property has whole seconds, as AMQP carries it; the
+// id keeps the milliseconds of SentTimestamp without another header.
+func newMessageIDAt(t time.Time) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	ms := uint64(t.UnixMilli())
+	for i := 0; i < 6; i++ {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	return hexUUID(b)
+}
+
+// sentMillis is a message's SentTimestamp: the milliseconds of its
+// version 7 MessageId when they fall in the second of its timestamp
+// property (a message SQS sent), else that second.
+func sentMillis(m *message.Message) int64 {
+	sec := m.Properties.Timestamp
+	id := m.Properties.MessageID
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7' {
+		return sec * 1000
+	}
+	var b [6]byte
+	if _, err := hex.Decode(b[:4], []byte(id[0:8])); err != nil {
+		return sec * 1000
+	}
+	if _, err := hex.Decode(b[4:], []byte(id[9:13])); err != nil {
+		return sec * 1000
+	}
+	var ms int64
+	for _, c := range b {
+		ms = ms<<8 | int64(c)
+	}
+	if ms/1000 != sec {
+		return sec * 1000
+	}
+	return ms
+}
+
 func formatUUID(b [16]byte) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
+	return hexUUID(b)
+}
+
+// hexUUID writes b in the 8-4-4-4-12 form.
+func hexUUID(b [16]byte) string {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'
@@ -274,7 +322,7 @@ func systemAttributes(d broker.Delivery, want map[string]bool, arnOf func(queue 
 	}
 	put("SenderId", m.Properties.UserID)
 	if m.Properties.Has(message.FlagTimestamp) {
-		put("SentTimestamp", strconv.FormatInt(m.Properties.Timestamp*1000, 10))
+		put("SentTimestamp", strconv.FormatInt(sentMillis(m), 10))
 	}
 	put("ApproximateReceiveCount", strconv.FormatUint(uint64(max(d.DeliveryCount, 1)), 10))
 	if s, ok := message.String(m.Header(hdrGroup)); ok {

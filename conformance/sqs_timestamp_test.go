@@ -1,0 +1,44 @@
+package conformance
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sluice-mq/sluice/brokertest"
+)
+
+// TestSQSSentTimestampMillis: SentTimestamp is the send's time in
+// milliseconds, as SQS gives it, not whole seconds.
+func TestSQSSentTimestampMillis(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "stamps", nil)
+	var windows [][2]int64
+	for i := 0; i < 5; i++ {
+		// Not at a whole second, where seconds and milliseconds agree.
+		for time.Now().UnixMilli()%1000 > 900 || time.Now().UnixMilli()%1000 < 50 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		before := time.Now().UnixMilli()
+		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("m")}); err != nil {
+			t.Fatal(err)
+		}
+		windows = append(windows, [2]int64{before, time.Now().UnixMilli()})
+	}
+	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{"SentTimestamp"}})
+	if err != nil || len(out.Messages) != 5 {
+		t.Fatalf("receive: %d messages, %v", len(out.Messages), err)
+	}
+	for i, m := range out.Messages {
+		ts, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64)
+		if err != nil || ts < windows[i][0] || ts > windows[i][1] {
+			t.Fatalf("message %d: SentTimestamp %q, sent between %d and %d ms", i, m.Attributes["SentTimestamp"], windows[i][0], windows[i][1])
+		}
+	}
+}
