@@ -201,6 +201,28 @@ func TestUIBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("purge and delete a queue through the UI", func(t *testing.T) {
+		br.t = t
+		if !uiHas(api, "DELETE", "/api/queues/%2F/ui-probe/contents", "") {
+			t.Skip("DELETE /api/queues/V/Q/contents is not there yet")
+		}
+		_, err := ch.QueueDeclare("ui-doomed", false, false, false, false, nil)
+		must(t, err, "queue.declare")
+		for range 5 {
+			must(t, ch.Publish("", "ui-doomed", false, false, amqp.Publishing{Body: []byte("x")}), "publish")
+		}
+		br.open("#/queues/%2F/ui-doomed")
+		br.waitText("#queue-ready", "5")
+		br.eval(`document.getElementById('danger-section').open = true`)
+		br.click("#purge-queue")
+		br.waitText("#flash", "Queue purged.")
+		br.waitText("#queue-ready", "0")
+		br.click("#delete-queue")
+		br.waitText("#flash", "Queue ui-doomed deleted.")
+		br.waitText("#main h1", "Queues")
+		api.want(http.StatusNotFound, "GET", "/api/queues/%2F/ui-doomed", "")
+	})
+
 	t.Run("close a connection", func(t *testing.T) {
 		br.t = t
 		victim := amqpDialConfig(t, b.AMQPURL(), amqp.Config{Properties: amqp.Table{"connection_name": "ui-test-client"}})

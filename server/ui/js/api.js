@@ -55,6 +55,9 @@ export async function api(method, path, body, opts = {}) {
   }
   let resp;
   try {
+    // credentials 'omit': the Authorization header set here is the only
+    // credential sent (no cookies, no cached HTTP auth), and Chromium does
+    // not raise its own login dialog for the API's WWW-Authenticate.
     resp = await fetch(`/api${path}`, { method, headers, body: payload, cache: 'no-store', credentials: 'omit' });
   } catch (e) {
     throw new APIError(0, 'network', `the broker did not answer (${e.message})`);
