@@ -263,7 +263,7 @@ func (s *Server) getBinding(toExchange bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		writeJSON(w, http.StatusOK, toBindingJSON(v.Name(), b))
+		writeObject(w, r, toBindingJSON(v.Name(), b))
 	}
 }
 

@@ -91,7 +91,7 @@ func (s *Server) getExchange(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.exchangeInfo(v.Name(), x, wantStats(r)))
+	writeObject(w, r, s.exchangeInfo(v.Name(), x, wantStats(r)))
 }
 
 // putExchange is exchange.declare with the user's permissions (configure;

@@ -367,3 +367,19 @@ func firstByte(raw []byte) byte {
 	}
 	return raw[0]
 }
+
+// writeObject answers one object as RabbitMQ's reply does: cut to
+// columns= when it is given (GET /api/queues/V/Q?columns=name answers
+// {"name": ...}).
+func writeObject(w http.ResponseWriter, r *http.Request, v any) {
+	if !r.URL.Query().Has("columns") {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, "internal_server_error", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, json.RawMessage(cutItem(listItem{raw: raw}, parseColumns(r.URL.Query().Get("columns"))).raw))
+}

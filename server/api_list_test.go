@@ -98,6 +98,19 @@ func TestListColumns(t *testing.T) {
 	}
 }
 
+func TestWriteObjectColumns(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeObject(rec, httptest.NewRequest("GET", "/api/x?columns=name,stats.rate", nil), listTestItems[0])
+	var got map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"name": "b", "stats": map[string]any{"rate": 2.5}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
 func TestListPagination(t *testing.T) {
 	code, v := listCall(t, true, "page=2&page_size=2")
 	if code != 200 {

@@ -168,7 +168,7 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.queueInfo(v.Name(), q, s.queueViewOf(r)))
+	writeObject(w, r, s.queueInfo(v.Name(), q, s.queueViewOf(r)))
 }
 
 // putQueue declares a queue as queue.declare does, with the user's

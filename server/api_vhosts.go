@@ -109,7 +109,7 @@ func (s *Server) getVHost(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.vhostInfo(v, wantStats(r)))
+	writeObject(w, r, s.vhostInfo(v, wantStats(r)))
 }
 
 // validQueueTypes are the default_queue_type values a vhost accepts.
