@@ -329,7 +329,10 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) {
 func (s *Server) nodeJSON() map[string]any {
 	alarms := s.Broker.Alarms.Reason()
 	fdUsed, fdTotal := fileDescriptors()
-	sockets := len(s.allConnections())
+	sockets := 0
+	for _, a := range s.connAdmins() {
+		sockets += len(a.ConnectionsIO()) // names only: no client properties decoded
+	}
 	socketsTotal := fdTotal
 	if m := s.cfg.MaxConnections; m > 0 && m < socketsTotal {
 		socketsTotal = m
