@@ -430,7 +430,15 @@ func TestDefinitionsFormUpload(t *testing.T) {
 	if r := post("/#/"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/#/" {
 		t.Fatalf("with redirect: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
-	if r := post("https://evil.example/"); r.StatusCode != http.StatusNoContent {
+	if r := post("#/overview"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "#/overview" {
+		t.Fatalf("with a relative redirect: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	for _, bad := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example"} {
+		if r := post(bad); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("a redirect off the site (%s) is not followed: %d", bad, r.StatusCode)
+		}
+	}
+	if r := post(""); r.StatusCode != http.StatusNoContent {
 		t.Fatalf("a redirect off the site is not followed: %d", r.StatusCode)
 	}
 	c.want(http.StatusOK, "GET", "/api/vhosts/from-form", "")

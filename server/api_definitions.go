@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -123,7 +124,9 @@ func (s *Server) importDefinitions(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case redirect != "":
-		http.Redirect(w, r, redirect, http.StatusSeeOther)
+		// As given, as RabbitMQ's: the browser resolves a relative one.
+		w.Header().Set("Location", redirect)
+		w.WriteHeader(http.StatusSeeOther)
 	case len(res.Skipped) > 0:
 		writeJSON(w, http.StatusOK, importResponse{Skipped: res.Skipped})
 	default:
@@ -197,9 +200,10 @@ func (s *Server) readDefinitions(w http.ResponseWriter, r *http.Request) (raw []
 		badRequest(w, "the form has no \"file\" field")
 		return nil, "", false
 	}
-	// Only a path of this site: an open redirect would send the browser
-	// anywhere a crafted form says.
-	if redirect != "" && (!strings.HasPrefix(redirect, "/") || strings.HasPrefix(redirect, "//")) {
+	// Only a reference within this site ("#/queues", "/", "../#/x"): an
+	// open redirect would send the browser anywhere a crafted form says.
+	if u, err := url.Parse(redirect); err != nil || u.Scheme != "" || u.Host != "" ||
+		strings.HasPrefix(redirect, "//") || strings.ContainsAny(redirect, "\\\r\n") {
 		redirect = ""
 	}
 	return file, redirect, true
