@@ -289,6 +289,17 @@ func TestUIBrowser(t *testing.T) {
 		if !found {
 			t.Fatalf("imported queue not listed: %+v", qs)
 		}
+		// With two vhosts the header offers RabbitMQ's vhost select; it
+		// narrows the lists.
+		br.open("#/queues")
+		br.waitText("#show-vhost", "ui-imported")
+		br.eval(`(() => { const s = document.getElementById('show-vhost'); s.value = 'ui-imported'; s.dispatchEvent(new Event('change')); })()`)
+		br.waitText("#queues", "imported-orders")
+		if strings.Contains(br.text("#queues"), "ui-orders") {
+			t.Fatalf("vhost ui-imported's queue list shows vhost /'s queue: %q", br.text("#queues"))
+		}
+		br.eval(`(() => { const s = document.getElementById('show-vhost'); s.value = ''; s.dispatchEvent(new Event('change')); })()`)
+		br.waitText("#queues", "ui-orders")
 	})
 
 	t.Run("policies: add, edit, delete", func(t *testing.T) {

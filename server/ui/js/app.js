@@ -3,7 +3,7 @@
 
 import { APIError, clearAuth, get, hasAuth, setAuth, setUnauthorizedHandler } from './api.js';
 import { clear, h } from './dom.js';
-import { session, setRerender } from './state.js';
+import { currentVHost, session, setRerender, setVHost } from './state.js';
 import * as overview from './pages/overview.js';
 import * as connections from './pages/connections.js';
 import * as channels from './pages/channels.js';
@@ -118,6 +118,7 @@ function layout() {
         h('span', { class: 'versions' }, product, o.node ? ` · ${o.node}` : '')),
       h('div', { class: 'who' },
         h('span', { id: 'status', class: 'status' }, ''),
+        vhostSelect(),
         h('span', null, 'User ', h('b', { id: 'whoami' }, u.name), u.tags.length ? ` (${u.tags.join(', ')})` : ''),
         h('button', { type: 'button', id: 'logout', onclick: logout }, 'Log out'))),
     h('nav', { id: 'menu' }, h('ul', { id: 'tabs' }, tabs.map(([id, text, href]) => h('li', null, h('a', { href, 'data-tab': id }, text))))),
@@ -125,8 +126,24 @@ function layout() {
     main));
 }
 
+// The header's vhost select, filled from /api/vhosts when there is more
+// than one to choose from.
+function vhostSelect() {
+  const sel = h('select', { id: 'show-vhost', 'aria-label': 'Virtual host' }, h('option', { value: '' }, 'All'));
+  const box = h('label', { class: 'vhost-select hidden' }, 'Virtual host ', sel);
+  sel.addEventListener('change', () => { setVHost(sel.value); route(); });
+  get('/vhosts').then((vs) => {
+    const names = vs.map((v) => v.name);
+    for (const n of names) sel.append(h('option', { value: n, selected: n === currentVHost() }, n));
+    if (!names.includes(currentVHost())) setVHost('');
+    if (names.length > 1) box.classList.remove('hidden');
+  }).catch(() => {});
+  return box;
+}
+
 function logout() {
   clearAuth();
+  setVHost('');
   session.user = null;
   showLogin('');
 }

@@ -28,3 +28,19 @@ export async function vhostNames(get) {
     return ['/'];
   }
 }
+
+// The vhost the lists are narrowed to ('' for all), as RabbitMQ's header
+// select: kept for the tab's session.
+const VHOST_KEY = 'sluice.vhost';
+export const currentVHost = () => sessionStorage.getItem(VHOST_KEY) || '';
+export function setVHost(v) {
+  if (v) sessionStorage.setItem(VHOST_KEY, v); else sessionStorage.removeItem(VHOST_KEY);
+}
+// inVHost is a list endpoint narrowed to the current vhost: /queues ->
+// /queues/VHOST, and for connections and channels /vhosts/VHOST/connections.
+export function inVHost(path) {
+  const v = currentVHost();
+  if (!v) return path;
+  const e = encodeURIComponent(v);
+  return path === '/connections' || path === '/channels' ? `/vhosts/${e}${path}` : `${path}/${e}`;
+}

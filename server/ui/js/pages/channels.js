@@ -2,6 +2,7 @@
 
 import { list, seg } from '../api.js';
 import { clear, fmtNum, fmtRate, h, link, table } from '../dom.js';
+import { inVHost } from '../state.js';
 import { Rates } from '../stats.js';
 
 export const channelHead = ['Channel', 'User', 'Mode', 'State', 'Unconfirmed', 'Prefetch', 'Unacked', 'Consumers', 'Publish', 'Deliver / get', 'Ack'];
@@ -28,7 +29,7 @@ export async function listPage(main, ctx) {
   const rates = new Rates();
   const body = h('div');
   async function update() {
-    const cs = await list('/channels', null);
+    const cs = await list(inVHost('/channels'), null);
     if (!ctx.live()) return;
     clear(body, cs === null ? h('p', { class: 'hint' }, 'This broker does not list channels yet (GET /api/channels).')
       : table(channelHead, channelRows(cs, rates), { empty: 'No channels.' }));

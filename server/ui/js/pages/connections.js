@@ -3,6 +3,7 @@
 
 import { api, get, list, seg } from '../api.js';
 import { act, clear, facts, field, fmtBytes, fmtTime, h, link, section, table } from '../dom.js';
+import { inVHost } from '../state.js';
 import { Rates } from '../stats.js';
 import { channelRows, channelHead } from './channels.js';
 
@@ -12,7 +13,7 @@ export async function listPage(main, ctx) {
   const rates = new Rates();
   const body = h('div');
   async function update() {
-    const cs = await list('/connections');
+    const cs = await list(inVHost('/connections'));
     if (!ctx.live()) return;
     clear(body, table(['Name', 'Client name', 'User', 'Virtual host', 'Protocol', 'State', 'TLS', 'Channels', 'From client', 'To client'],
       cs.map((c) => {

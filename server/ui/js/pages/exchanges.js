@@ -5,7 +5,7 @@
 import { api, get, seg, tryGet } from '../api.js';
 import { act, argsEditor, clear, facts, field, fmtRate, fmtValue, h, link, section, select, table } from '../dom.js';
 import { Pager } from '../pager.js';
-import { session, vhostNames } from '../state.js';
+import { inVHost, session, vhostNames } from '../state.js';
 import { Rates } from '../stats.js';
 
 const display = (name) => (name === '' ? '(AMQP default)' : name);
@@ -24,7 +24,7 @@ function features(x) {
 
 export async function listPage(main, ctx) {
   const rates = new Rates();
-  const pager = new Pager('/exchanges', (xs, body) => {
+  const pager = new Pager(inVHost('/exchanges'), (xs, body) => {
     clear(body, table(['Virtual host', 'Name', 'Type', 'Features', 'Message rate in', 'Message rate out'],
       xs.map((x) => {
         const id = `${x.vhost}\u0000${x.name}`;

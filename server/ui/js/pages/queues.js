@@ -5,7 +5,7 @@
 import { api, get, list, seg, tryGet } from '../api.js';
 import { act, argsEditor, clear, facts, field, fmtBytes, fmtNum, fmtRate, fmtValue, h, link, section, select, table } from '../dom.js';
 import { Pager } from '../pager.js';
-import { vhostNames } from '../state.js';
+import { inVHost, vhostNames } from '../state.js';
 import { Rates, messages } from '../stats.js';
 import { bindingsTable, publishForm } from './exchanges.js';
 
@@ -32,7 +32,7 @@ export const queueHref = (vhost, name) => `#/queues/${seg(vhost)}/${seg(name)}`;
 
 export async function listPage(main, ctx) {
   const rates = new Rates();
-  const pager = new Pager('/queues', (qs, body) => {
+  const pager = new Pager(inVHost('/queues'), (qs, body) => {
     clear(body, table(['Virtual host', 'Name', 'Type', 'Features', 'State', 'Ready', 'Unacked', 'Total', 'Incoming', 'Deliver / get', 'Ack', 'Consumers'],
       qs.map((q) => {
         const id = `${q.vhost}\u0000${q.name}`;
