@@ -143,7 +143,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectIdentity(e)
 }
 
-// sampleQueues reads every queue once (three short locks each).
+// sampleQueues reads every queue once (one short lock each).
 // vhosts, when not nil, are the only vhosts sampled.
 func (s *Server) sampleQueues(vhosts map[string]bool) []queueSample {
 	b := s.Broker
@@ -161,8 +161,9 @@ func (s *Server) sampleQueues(vhosts map[string]bool) []queueSample {
 			continue
 		}
 		for _, q := range v.Queues() {
-			out = append(out, queueSample{vhost: vn, name: q.Name(), stats: q.Stats(), mem: q.Memory(),
-				counts: q.MessageCounts(), diskBytes: bytes[broker.QueueRef{VHost: vn, Queue: q.Name()}]})
+			m := q.Metrics()
+			out = append(out, queueSample{vhost: vn, name: q.Name(), stats: m.Stats, mem: m.Memory,
+				counts: m.Counts, diskBytes: bytes[broker.QueueRef{VHost: vn, Queue: q.Name()}]})
 		}
 	}
 	return out
