@@ -159,7 +159,7 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 				return nil, errorf(errIncompleteSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=%s", truncate(r.Header.Get("Authorization"), 256))
 			}
 		}
-	case strings.Contains(r.URL.RawQuery, "X-Amz-"):
+	case r.URL.RawQuery != "": // a presigned URL, perhaps (parsed only then)
 		query := r.URL.Query()
 		if query.Get("X-Amz-Algorithm") == "" && query.Get("X-Amz-Signature") == "" {
 			return nil, errorf(errMissingAuthToken, "Request is missing Authentication Token")
