@@ -151,7 +151,10 @@ func (s *Server) putVHost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	v.SetMeta(m)
+	if err := v.SaveMeta(m); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	actor := userOf(r).Name
 	if isNew {
 		if _, exists := s.Users.User(actor); exists {
