@@ -52,7 +52,7 @@ func (s *Server) registerMetrics() {
 	fsync := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "sluice_wal_fsync_duration_seconds",
 		Help: "Time one fdatasync of the write-ahead log took",
-		// 50µs (page cache, fast NVMe) to 2.5 s (a disk in trouble).
+		// 50µs (page cache, fast NVMe) to about 3 s (a disk in trouble).
 		Buckets: prometheus.ExponentialBuckets(50e-6, 2.5, 13),
 	})
 	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
