@@ -57,6 +57,7 @@ type vhostJSON struct {
 	Messages         *int              `json:"messages,omitempty"`
 	MessagesReady    *int              `json:"messages_ready,omitempty"`
 	MessagesUnacked  *int              `json:"messages_unacknowledged,omitempty"`
+	MessageStats     map[string]any    `json:"message_stats,omitempty"`
 }
 
 type vhostMetadata struct {
@@ -87,6 +88,7 @@ func (s *Server) vhostInfo(v *broker.VHost, stats bool) vhostJSON {
 		}
 		total := ready + unacked
 		j.Messages, j.MessagesReady, j.MessagesUnacked = &total, &ready, &unacked
+		j.MessageStats = s.messageStats(v)
 	}
 	return j
 }
