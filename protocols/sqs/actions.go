@@ -433,9 +433,12 @@ func (c *call) dlqCheck(v *broker.VHost, acct string) func(string, string) *apiE
 	}
 }
 
-// argAttribute names the SQS attribute of a queue argument, for errors.
+// argAttribute names the SQS attribute of a queue argument the core fixes
+// when the queue is created (de-duplication and groups shape the queue's
+// structure), for errors. The others — the size limit, the redrive policy,
+// the lease, the delay, the retention — change on a live queue through
+// the core's configuration swap.
 var argAttribute = map[string]string{
-	argMaxSize: "MaximumMessageSize", argDLX: "RedrivePolicy", argDLRK: "RedrivePolicy",
 	argContent: "ContentBasedDeduplication", argGroups: "FifoQueue", argDedup: "FifoQueue",
 }
 
