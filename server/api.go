@@ -323,3 +323,26 @@ func nodeName() string {
 	}
 	return "sluice@" + host
 }
+
+// httpHandler is the HTTP listeners' handler: the mux, behind one rule of
+// RabbitMQ's router (cowboy) — an API path with a trailing slash is the
+// path without it (GET /api/connections/ lists the connections;
+// amqp091-go's recovery tests ask exactly that). The slash is judged on
+// the escaped path, so a name that ends in an escaped "/" keeps it.
+func (s *Server) httpHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		esc := r.URL.EscapedPath()
+		if len(esc) > len("/api/") && strings.HasPrefix(esc, "/api/") && strings.HasSuffix(esc, "/") {
+			r2 := new(http.Request)
+			*r2 = *r
+			u := *r.URL
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			if u.RawPath != "" {
+				u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+			}
+			r2.URL = &u
+			r = r2
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}

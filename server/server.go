@@ -182,7 +182,7 @@ func (s *Server) Start() error {
 	for name, ln := range s.listeners {
 		s.log.Info().Str("listener", name).Str("addr", ln.Addr().String()).Msg("listening")
 		if name == "http" {
-			s.httpS = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+			s.httpS = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 			go func(ln net.Listener) {
 				if err := s.httpS.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					s.listenerFailed(fmt.Errorf("http: %w", err))

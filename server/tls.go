@@ -118,7 +118,7 @@ func (s *Server) serveHTTPS(ln net.Listener) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	s.tls.https = &http.Server{Handler: s.mux, ReadHeaderTimeout: timeout,
+	s.tls.https = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: timeout,
 		ConnState: countHandshakes(s.tls.limits), ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
 	go func() {
 		if err := s.tls.https.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
