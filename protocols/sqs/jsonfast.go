@@ -54,6 +54,15 @@ func (d *jdec) peek() byte {
 // object reads {"key": value, ...}, calling field for each key with d at
 // the value; field reads the value.
 func (d *jdec) object(field func(key []byte) bool) bool {
+	return d.members(func() bool {
+		key, ok := d.rawKey()
+		return ok && d.colon() && field(key)
+	})
+}
+
+// members reads an object's braces and commas; member reads one
+// "key": value pair.
+func (d *jdec) members(member func() bool) bool {
 	if d.peek() != '{' {
 		return false
 	}
@@ -65,17 +74,7 @@ func (d *jdec) object(field func(key []byte) bool) bool {
 	}
 	for {
 		d.ws()
-		key, ok := d.rawKey()
-		if !ok {
-			return false
-		}
-		d.ws()
-		if d.peek() != ':' {
-			return false
-		}
-		d.i++
-		d.ws()
-		if !field(key) {
+		if !member() {
 			return false
 		}
 		d.ws()
@@ -89,6 +88,18 @@ func (d *jdec) object(field func(key []byte) bool) bool {
 			return false
 		}
 	}
+}
+
+// colon reads the ':' between a key and its value, with the blanks
+// around it.
+func (d *jdec) colon() bool {
+	d.ws()
+	if d.peek() != ':' {
+		return false
+	}
+	d.i++
+	d.ws()
+	return true
 }
 
 // rawKey reads an object key of printable ASCII without escapes.
@@ -287,43 +298,13 @@ func (d *jdec) array(elem func() bool) bool {
 	}
 }
 
-// mapKey reads a map's key: any string (map keys are matched exactly).
+// mapObject reads an object whose keys are any strings (map keys are
+// matched exactly), calling elem for each with d at the value.
 func (d *jdec) mapObject(elem func(key string) bool) bool {
-	if d.peek() != '{' {
-		return false
-	}
-	d.i++
-	d.ws()
-	if d.peek() == '}' {
-		d.i++
-		return true
-	}
-	for {
-		d.ws()
+	return d.members(func() bool {
 		key, ok := d.str()
-		if !ok {
-			return false
-		}
-		d.ws()
-		if d.peek() != ':' {
-			return false
-		}
-		d.i++
-		d.ws()
-		if !elem(key) {
-			return false
-		}
-		d.ws()
-		switch d.peek() {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return ok && d.colon() && elem(key)
+	})
 }
 
 func (d *jdec) strMap() (map[string]string, bool) {
