@@ -6,9 +6,14 @@ import (
 	"net/http/pprof"
 )
 
-// The few management endpoints that exist so far, with RabbitMQ's paths and
-// shapes so that tools written for its management API work: listing and
-// closing connections. The full management API is a later piece of work.
+// The HTTP listeners' routes: RabbitMQ's management API (one file per
+// part: api_queues.go, api_exchanges.go, api_bindings.go,
+// api_connections.go, api_channels.go, api_overview.go, api_health.go,
+// api_users.go, api_vhosts.go, api_permissions.go, api_limits.go,
+// api_policies.go, api_definitions.go; common parts in api.go and
+// api_list.go), sluice's access keys, /metrics (metrics.go) and the web UI
+// at / (ui.go). The API keeps RabbitMQ's paths and shapes so that tools
+// written for its management plugin work unchanged.
 
 func (s *Server) registerAPI() {
 	s.registerConnectionAPI()
