@@ -7,6 +7,8 @@
 #   @aws-sdk/client-sqs    the AWS SDK for JavaScript v3 (AWS JSON), pinned by
 #                          conformance/testdata/sqs-js/package-lock.json and
 #                          installed there with npm ci (the machine's Node.js)
+#   amqplib                the Node.js AMQP client, pinned by
+#                          conformance/testdata/amqplib/package-lock.json
 #   rabbitmqadmin          the Python management CLI that Debian ships in its
 #                          rabbitmq-server package; taken out of the package
 #                          (apt-get download + dpkg-deb -x) so that Erlang and
@@ -64,9 +66,10 @@ if [ ! -x "$tools/bin/rabbitmqadmin" ]; then
   chmod +x "$tools/bin/rabbitmqadmin"
 fi
 
-# The JavaScript SDK, at the versions the lock file pins.
-js=conformance/testdata/sqs-js
-if [ ! -d "$js/node_modules/@aws-sdk/client-sqs" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
-  echo "test-tools: npm ci in $js" >&2
-  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# The Node.js clients, at the versions their lock files pin.
+for js in conformance/testdata/sqs-js conformance/testdata/amqplib; do
+  if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    echo "test-tools: npm ci in $js" >&2
+    (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
