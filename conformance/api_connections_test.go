@@ -151,8 +151,14 @@ func TestAPIConnectionsChannelsConsumers(t *testing.T) {
 	api.want(http.StatusNotFound, "GET", "/api/channels/nope", "")
 
 	// Consumers, with their channel and queue.
+	// A STOMP SUBSCRIBE has no answer without a receipt: wait until the
+	// broker has taken it rather than racing the subscription.
 	var cons []obj
-	api.getJSON("/api/consumers/%2F", &cons)
+	waitFor(t, 5*time.Second, "both consumers listed", func() bool {
+		cons = nil
+		api.getJSON("/api/consumers/%2F", &cons)
+		return len(cons) == 2
+	})
 	c := findBy(cons, "consumer_tag", "api-tag")
 	if c == nil {
 		t.Fatalf("consumers %v", cons)
