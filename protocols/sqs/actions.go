@@ -652,8 +652,8 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 	if e.MessageBody == nil || *e.MessageBody == "" {
 		return prepared{}, errMissing("MessageBody")
 	}
-	body := *e.MessageBody
-	if !validSQSText([]byte(body)) {
+	body := []byte(*e.MessageBody) // the message's own copy
+	if !validSQSText(body) {
 		return prepared{}, errorf(errInvalidMessageContents, "Invalid binary character was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
 	}
 	attrs, err := checkAttributes(e.MessageAttributes)
@@ -714,7 +714,7 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 	}
 	now := time.Now()
 	id := newMessageIDAt(now)
-	m := &message.Message{Body: []byte(body), Properties: message.Properties{
+	m := &message.Message{Body: body, Properties: message.Properties{
 		Flags:        message.FlagDeliveryMode | message.FlagMessageID | message.FlagTimestamp | message.FlagUserID,
 		DeliveryMode: message.Persistent, MessageID: id, Timestamp: now.Unix(), UserID: c.user.Name,
 	}}
@@ -722,12 +722,12 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		m.Properties.Flags |= message.FlagHeaders
 		m.Properties.Headers = h
 	}
-	p := prepared{msg: m, out: sendOut{MD5OfMessageBody: md5Hex([]byte(body)), MD5OfMessageAttributes: attributesMD5(attrs),
+	p := prepared{msg: m, out: sendOut{MD5OfMessageBody: md5Hex(body), MD5OfMessageAttributes: attributesMD5(attrs),
 		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id, SequenceNumber: seq}}
 	if set.fifo {
 		// A duplicate within the window is answered with the original's
 		// MessageId and SequenceNumber; the core drops the copy.
-		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, body)}
+		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, *e.MessageBody)}
 		if orig, dup := c.s.fifo.claim(k, id, seq, now); dup {
 			p.out.MessageId, p.out.SequenceNumber = orig.id, orig.seq
 		} else {
@@ -1038,11 +1038,11 @@ func (c *call) receiveMessage() (any, *apiError) {
 	out := receiveOut{}
 	arnOf := func(q string) string { return c.arn(t.account, q) }
 	for _, d := range ds {
-		body := sqsText(d.Msg.Body)
+		body, bodyMD5 := sqsTextMD5(d.Msg.Body)
 		m := messageOut{
 			MessageId:     messageID(d.Msg),
 			ReceiptHandle: receipt{epoch: vs.epoch, tag: d.Tag, recvAt: recvAt, queue: t.name}.String(),
-			MD5OfBody:     md5Hex([]byte(body)),
+			MD5OfBody:     bodyMD5,
 			Body:          body,
 			Attributes:    systemAttributes(d, want, arnOf),
 		}

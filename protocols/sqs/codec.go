@@ -1,6 +1,7 @@
 package sqs
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -73,7 +74,7 @@ type wireAttr struct {
 // input, as AWS accepts "{}" and nothing alike.
 func decodeJSON(body []byte) (*input, *apiError) {
 	in := &input{}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return in, nil
 	}
 	if decodeJSONFast(body, in) {
@@ -333,8 +334,24 @@ func (m msgAttrMap) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 // client published as arbitrary bytes is received over SQS this way, with
 // its MD5 computed over what is sent, so the SDKs accept it.
 func sqsText(b []byte) string {
+	s, _ := sqsTextOrNot(b)
+	return s
+}
+
+// sqsTextMD5 is sqsText(b) and the MD5 of it, hashed from b when b is
+// already text (no copy to hash).
+func sqsTextMD5(b []byte) (text, sum string) {
+	s, same := sqsTextOrNot(b)
+	if same {
+		return s, md5Hex(b)
+	}
+	return s, md5Hex([]byte(s))
+}
+
+// sqsTextOrNot is sqsText(b) and whether it is b unchanged.
+func sqsTextOrNot(b []byte) (string, bool) {
 	if validSQSText(b) {
-		return string(b)
+		return string(b), true
 	}
 	var s strings.Builder
 	for len(b) > 0 {
@@ -345,10 +362,10 @@ func sqsText(b []byte) string {
 		s.WriteRune(r)
 		b = b[n:]
 	}
-	return s.String()
+	return s.String(), false
 }
 
-func validSQSText(b []byte) bool {
+func validSQSText[T string | []byte](b T) bool {
 	for i := 0; i < len(b); {
 		if c := b[i]; c < utf8.RuneSelf {
 			if c < 0x20 && c != 9 && c != 10 && c != 13 {
@@ -357,13 +374,24 @@ func validSQSText(b []byte) bool {
 			i++
 			continue
 		}
-		r, n := utf8.DecodeRune(b[i:])
+		r, n := decodeRune(b[i:])
 		if r == utf8.RuneError && n <= 1 || !allowedRune(r) {
 			return false
 		}
 		i += n
 	}
 	return true
+}
+
+// decodeRune is utf8.DecodeRune for a string or bytes, without copying.
+func decodeRune[T string | []byte](b T) (rune, int) {
+	if len(b) > 0 && b[0] < utf8.RuneSelf {
+		return rune(b[0]), 1
+	}
+	// Decode from at most utf8.UTFMax bytes copied to the stack.
+	var buf [utf8.UTFMax]byte
+	n := copy(buf[:], b)
+	return utf8.DecodeRune(buf[:n])
 }
 
 func allowedRune(r rune) bool {

@@ -84,7 +84,7 @@ func checkAttributes(in map[string]wireAttr) (map[string]attrValue, *apiError) {
 			if baseType(t) == "Number" && !validNumber(v.StringValue) {
 				return nil, errInvalidParam("MessageAttributes."+name, truncate(v.StringValue, 64), "Can't cast the value of message (user) attribute '"+name+"' to a number.")
 			}
-			if !validSQSText([]byte(v.StringValue)) {
+			if !validSQSText(v.StringValue) {
 				return nil, errorf(errInvalidMessageContents, "Invalid character in the value of message attribute '%s'.", name)
 			}
 		case "Binary":
