@@ -120,7 +120,7 @@ func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
 	fs.StringVar(&c.Label, "label", "", "name of the broker under test, for reports (e.g. sluice, rabbitmq)")
 	fs.StringVar(&c.Protocol, "protocol", d.Protocol, "amqp, stomp or sqs (the SQS API with aws-sdk-go-v2: the --sqs-* flags)")
 	sqsFlags(fs, &c)
-	fs.StringVar(&c.Client, "client", d.Client, "client of producers and consumers: amqp091 (amqp091-go; with --protocol stomp: go-stomp) or fast (sluice-perf's own on the broker's codecs, batching writes and reads; queue setup still uses amqp091-go)")
+	fs.StringVar(&c.Client, "client", d.Client, "client of producers and consumers: amqp091 (amqp091-go; with --protocol stomp: go-stomp) or fast (sluice-perf's own on the broker's codecs, batching writes and reads; queue setup still uses amqp091-go); with --protocol sqs: aws-sdk-go-v2 or fast (its own SigV4-signed JSON client, one connection each)")
 	fs.StringVar(&c.URI, "uri", d.URI, "AMQP URI, amqps:// for TLS (also used to declare and delete the queues of STOMP runs; empty for a STOMP run: --no-amqp-setup)")
 	fs.BoolVar(&c.NoAMQPSetup, "no-amqp-setup", false, "STOMP runs: use no AMQP; the broker creates /queue destinations on first use, and the queues get run-unique names (for brokers without AMQP, e.g. ActiveMQ)")
 	fs.StringVar(&c.StompAddr, "stomp-addr", d.StompAddr, "STOMP host:port")

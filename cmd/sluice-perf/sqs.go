@@ -19,12 +19,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// sqsDriver runs a load over the SQS API with aws-sdk-go-v2 (AWS JSON 1.0,
-// SigV4): producers send SendMessageBatch requests of cfg.Batch entries,
-// consumers loop over ReceiveMessage(MaxNumberOfMessages 10, a long poll
-// of cfg.SQSWait) and DeleteMessageBatch of what they received. Each
-// producer and each consumer has its own client goroutine; they share one
-// HTTP transport that keeps a connection alive for each of them.
+// sqsDriver runs a load over the SQS API (AWS JSON 1.0, SigV4): producers
+// send SendMessageBatch requests of cfg.Batch entries, consumers loop over
+// ReceiveMessage(MaxNumberOfMessages 10, a long poll of cfg.SQSWait) and
+// DeleteMessageBatch of what they received. Each producer and each
+// consumer is a goroutine with its own sqsClient: with --client
+// aws-sdk-go-v2 (the default) the SDK, whose HTTP transport keeps a
+// connection alive for each of them; with --client fast sluice-perf's own
+// (fastsqs.go), one connection each. Queue setup and teardown always use
+// the SDK.
 //
 // The queues get names of their own for each run (like a STOMP run
 // without AMQP): SQS has no way to empty a queue at once (PurgeQueue is
@@ -32,8 +35,8 @@ import (
 // empty. Teardown deletes them.
 type sqsDriver struct {
 	r      *runner
-	client *sqs.Client
-	urls   []string // by queue
+	client *sqs.Client // setup, teardown and the SDK's sqsClient
+	urls   []string    // by queue
 
 	cancel context.CancelFunc // consumers
 	wg     sync.WaitGroup
@@ -172,16 +175,52 @@ func sqsHeader(body string) ([]byte, bool) {
 	return h, true
 }
 
+// sqsEntry is one message of a SendMessageBatch.
+type sqsEntry struct {
+	body         []byte
+	group, dedup string // FIFO only
+}
+
+// sqsMessage is one message a ReceiveMessage returned.
+type sqsMessage struct {
+	body, handle string
+}
+
+// sqsClient is what a producer or a consumer calls. Each goroutine has its
+// own; a failed entry or a failed call is an error (no retries).
+type sqsClient interface {
+	// sendBatch sends entries (Ids "0", "1", ...) and returns how many the
+	// answer lists as sent; an entry listed as failed is an error.
+	sendBatch(ctx context.Context, url string, entries []sqsEntry) (sent int, err error)
+	receive(ctx context.Context, url string, wait int) ([]sqsMessage, error)
+	// deleteBatch deletes by receipt handle; a failed entry is an error.
+	deleteBatch(ctx context.Context, url string, handles []string) error
+	close()
+}
+
+// newClient returns a client for one producer or consumer.
+func (d *sqsDriver) newClient() (sqsClient, error) {
+	if d.r.cfg.Client == "fast" {
+		return dialFastSQS(d.r.cfg)
+	}
+	return newSDKClient(d.client), nil
+}
+
 func (d *sqsDriver) produce(ctx context.Context, p int) error {
 	r := d.r
 	c := r.cfg
-	body := make([]byte, c.Size)
-	for i := sqsBodyHeaderLen; i < len(body); i++ {
-		body[i] = 'x'
+	cl, err := d.newClient()
+	if err != nil {
+		return err
 	}
-	ids := make([]string, c.Batch)
-	for i := range ids {
-		ids[i] = strconv.Itoa(i)
+	defer cl.close()
+	entries := make([]sqsEntry, c.Batch)
+	for i := range entries {
+		body := make([]byte, c.Size)
+		for j := sqsBodyHeaderLen; j < len(body); j++ {
+			body[j] = 'x'
+		}
+		entries[i].body = body
 	}
 	groups := make([]string, c.Groups)
 	for g := range groups {
@@ -189,7 +228,6 @@ func (d *sqsDriver) produce(ctx context.Context, p int) error {
 	}
 	rec := r.newConfirmRec()
 	pace := newPacer(c.Rate/float64(c.Producers*c.Batch), float64(p)/float64(c.Producers))
-	entries := make([]types.SendMessageBatchRequestEntry, 0, c.Batch)
 	// validate makes every producer send to one queue (producers >=
 	// queues), so that a batch is one queue's.
 	q := r.rt.target(p, 0)
@@ -198,43 +236,38 @@ func (d *sqsDriver) produce(ctx context.Context, p int) error {
 		if !pace.wait(r.stopPub) {
 			break
 		}
-		entries = entries[:0]
-		for len(entries) < c.Batch && r.claim(ctx) {
-			s := seq + uint64(len(entries))
-			sqsBody(body, p, s, r.now())
-			e := types.SendMessageBatchRequestEntry{Id: &ids[len(entries)], MessageBody: aws.String(string(body))}
+		n := 0
+		for n < c.Batch && r.claim(ctx) {
+			s := seq + uint64(n)
+			e := &entries[n]
+			sqsBody(e.body, p, s, r.now())
 			if c.FIFO {
-				e.MessageGroupId = &groups[sqsGroup(c, s)]
-				e.MessageDeduplicationId = aws.String(fmt.Sprintf("p%d-%d", p, s))
+				e.group = groups[sqsGroup(c, s)]
+				e.dedup = fmt.Sprintf("p%d-%d", p, s)
 			}
-			entries = append(entries, e)
+			n++
 		}
-		if len(entries) == 0 {
+		if n == 0 {
 			break
 		}
 		start := r.now()
-		out, err := d.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &d.urls[q], Entries: entries})
+		sent, err := cl.sendBatch(ctx, d.urls[q], entries[:n])
 		if err != nil {
 			return fmt.Errorf("SendMessageBatch: %w", err)
 		}
-		lenient := c.EmptyBatchAnswer && len(out.Failed) == 0 && len(out.Successful) == 0
-		if !lenient && (len(out.Failed) > 0 || len(out.Successful) != len(entries)) {
-			r.nacked.Add(int64(len(out.Failed)))
-			f := "(none)"
-			if len(out.Failed) > 0 {
-				f = aws.ToString(out.Failed[0].Code) + ": " + aws.ToString(out.Failed[0].Message)
-			}
-			return fmt.Errorf("SendMessageBatch: %d of %d entries succeeded; first failure %s", len(out.Successful), len(entries), f)
+		lenient := c.EmptyBatchAnswer && sent == 0
+		if !lenient && sent != n {
+			return fmt.Errorf("SendMessageBatch: %d of %d entries in the answer", sent, n)
 		}
 		if start >= r.warmupNS {
 			rec.mu.Lock()
 			rec.total.record(time.Duration(r.now() - start))
 			rec.mu.Unlock()
 		}
-		seq += uint64(len(entries))
+		seq += uint64(n)
 		r.sentPer[p].Store(seq)
-		r.sent.Add(int64(len(entries)))
-		r.confirmed.Add(int64(len(entries)))
+		r.sent.Add(int64(n))
+		r.confirmed.Add(int64(n))
 	}
 	return nil
 }
@@ -263,38 +296,33 @@ func (d *sqsDriver) startConsumers(ctx context.Context) error {
 func (d *sqsDriver) consume(ctx context.Context, q int, rec *latRec) {
 	defer d.wg.Done()
 	r := d.r
-	c := r.cfg
-	in := &sqs.ReceiveMessageInput{QueueUrl: &d.urls[q], MaxNumberOfMessages: 10, WaitTimeSeconds: int32(c.SQSWait)}
-	ids := make([]string, 10)
-	for i := range ids {
-		ids[i] = strconv.Itoa(i)
+	cl, err := d.newClient()
+	if err != nil {
+		r.fail("consumer of queue %d: %v", q, err)
+		return
 	}
-	del := make([]types.DeleteMessageBatchRequestEntry, 0, 10)
+	defer cl.close()
+	handles := make([]string, 0, 10)
 	for ctx.Err() == nil {
-		out, err := d.client.ReceiveMessage(ctx, in)
+		msgs, err := cl.receive(ctx, d.urls[q], r.cfg.SQSWait)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.fail("ReceiveMessage from queue %d: %v", q, err)
 			}
 			return
 		}
-		if len(out.Messages) == 0 {
+		if len(msgs) == 0 {
 			continue
 		}
-		del = del[:0]
-		for i, m := range out.Messages {
-			d.account(q, aws.ToString(m.Body), rec)
-			del = append(del, types.DeleteMessageBatchRequestEntry{Id: &ids[i], ReceiptHandle: m.ReceiptHandle})
+		handles = handles[:0]
+		for _, m := range msgs {
+			d.account(q, m.body, rec)
+			handles = append(handles, m.handle)
 		}
-		dout, err := d.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &d.urls[q], Entries: del})
-		if err != nil {
+		if err := cl.deleteBatch(ctx, d.urls[q], handles); err != nil {
 			if ctx.Err() == nil {
 				r.fail("DeleteMessageBatch on queue %d: %v", q, err)
 			}
-			return
-		}
-		if len(dout.Failed) > 0 {
-			r.fail("DeleteMessageBatch on queue %d: %d of %d entries failed (%s)", q, len(dout.Failed), len(del), aws.ToString(dout.Failed[0].Code))
 			return
 		}
 	}
@@ -337,4 +365,71 @@ func (d *sqsDriver) stopConsumers() {
 
 func (d *sqsDriver) idle(ctx context.Context, n int) (func(), error) {
 	return nil, errors.New("the SQS mode has no idle-connection run")
+}
+
+// sdkClient is aws-sdk-go-v2's SQS client behind sqsClient; one
+// sqs.Client serves every goroutine.
+type sdkClient struct {
+	c   *sqs.Client
+	ids []string // "0".."9"
+	se  []types.SendMessageBatchRequestEntry
+	de  []types.DeleteMessageBatchRequestEntry
+}
+
+func newSDKClient(c *sqs.Client) *sdkClient {
+	ids := make([]string, 10)
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	return &sdkClient{c: c, ids: ids}
+}
+
+func (s *sdkClient) close() {}
+
+func (s *sdkClient) sendBatch(ctx context.Context, url string, entries []sqsEntry) (int, error) {
+	s.se = s.se[:0]
+	for i, e := range entries {
+		ent := types.SendMessageBatchRequestEntry{Id: &s.ids[i], MessageBody: aws.String(string(e.body))}
+		if e.group != "" {
+			ent.MessageGroupId = aws.String(e.group)
+			ent.MessageDeduplicationId = aws.String(e.dedup)
+		}
+		s.se = append(s.se, ent)
+	}
+	out, err := s.c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: s.se})
+	if err != nil {
+		return 0, err
+	}
+	if len(out.Failed) > 0 {
+		f := out.Failed[0]
+		return len(out.Successful), fmt.Errorf("%d of %d entries failed; first %s: %s", len(out.Failed), len(entries), aws.ToString(f.Code), aws.ToString(f.Message))
+	}
+	return len(out.Successful), nil
+}
+
+func (s *sdkClient) receive(ctx context.Context, url string, wait int) ([]sqsMessage, error) {
+	out, err := s.c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: int32(wait)})
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]sqsMessage, len(out.Messages))
+	for i, m := range out.Messages {
+		msgs[i] = sqsMessage{body: aws.ToString(m.Body), handle: aws.ToString(m.ReceiptHandle)}
+	}
+	return msgs, nil
+}
+
+func (s *sdkClient) deleteBatch(ctx context.Context, url string, handles []string) error {
+	s.de = s.de[:0]
+	for i := range handles {
+		s.de = append(s.de, types.DeleteMessageBatchRequestEntry{Id: &s.ids[i], ReceiptHandle: &handles[i]})
+	}
+	out, err := s.c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &url, Entries: s.de})
+	if err != nil {
+		return err
+	}
+	if len(out.Failed) > 0 {
+		return fmt.Errorf("%d of %d entries failed (%s)", len(out.Failed), len(handles), aws.ToString(out.Failed[0].Code))
+	}
+	return nil
 }

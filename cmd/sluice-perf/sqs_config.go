@@ -93,10 +93,12 @@ func (c *config) validateSQS() error {
 	var errs []string
 	switch c.Client {
 	case "", "amqp091", "aws-sdk-go-v2":
-		// amqp091 is the flag's default: an SQS run's client is the SDK.
+		// amqp091 is the flag's default: an SQS run's client is the SDK
+		// unless it asks for the fast one.
 		c.Client = "aws-sdk-go-v2"
+	case "fast":
 	default:
-		errs = append(errs, "an SQS run's client is aws-sdk-go-v2")
+		errs = append(errs, "an SQS run's client is aws-sdk-go-v2 or fast")
 	}
 	if c.IdleConns != 0 || c.Handshake {
 		errs = append(errs, "the SQS mode has no idle-connection or handshake run")

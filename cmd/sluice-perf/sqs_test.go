@@ -42,7 +42,7 @@ func TestSQSValidate(t *testing.T) {
 		func(c *config) { c.Queues = c.Producers + 1 },
 		func(c *config) { c.SQSEndpoint = "127.0.0.1:9324" },
 		func(c *config) { c.SQSWait = 21 },
-		func(c *config) { c.Client = "fast" },
+		func(c *config) { c.Client = "go-stomp" },
 	} {
 		c := defaultConfig()
 		s.apply(&c)
@@ -63,9 +63,14 @@ func TestSQSScenariosAgainstSluice(t *testing.T) {
 		t.Skip("starts a broker")
 	}
 	b := brokertest.New(t)
-	for _, name := range []string{"sqs-standard", "sqs-fifo"} {
-		t.Run(name, func(t *testing.T) {
+	for _, run := range []struct{ name, client string }{
+		{"sqs-standard", "aws-sdk-go-v2"}, {"sqs-fifo", "aws-sdk-go-v2"},
+		{"sqs-standard", "fast"}, {"sqs-fifo", "fast"},
+	} {
+		name := run.name
+		t.Run(name+"/"+run.client, func(t *testing.T) {
 			cfg := tinyRun(t, b, name, "")
+			cfg.Client = run.client
 			cfg.SQSEndpoint, cfg.SQSWait = b.SQSURL(), 1
 			cfg.Producers, cfg.Consumers, cfg.Queues, cfg.Groups = 3, 2, 2, 2
 			rep := runAccounted(t, &cfg, 300)
