@@ -649,10 +649,10 @@ type prepared struct {
 
 // prepare validates one message for queue t and builds it.
 func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (prepared, *apiError) {
-	if e.MessageBody == nil || *e.MessageBody == "" {
+	if e.MessageBody == nil || len(*e.MessageBody) == 0 {
 		return prepared{}, errMissing("MessageBody")
 	}
-	body := []byte(*e.MessageBody) // the message's own copy
+	body := []byte(*e.MessageBody) // the request's decoded copy, the message's own
 	if !validSQSText(body) {
 		return prepared{}, errorf(errInvalidMessageContents, "Invalid binary character was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
 	}
@@ -727,7 +727,7 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 	if set.fifo {
 		// A duplicate within the window is answered with the original's
 		// MessageId and SequenceNumber; the core drops the copy.
-		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, *e.MessageBody)}
+		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, body)}
 		if orig, dup := c.s.fifo.claim(k, id, seq, now); dup {
 			p.out.MessageId, p.out.SequenceNumber = orig.id, orig.seq
 		} else {
@@ -951,10 +951,13 @@ func (c *call) sendMessageBatch() (any, *apiError) {
 // --- receiving ---
 
 type messageOut struct {
-	MessageId              string
-	ReceiptHandle          string
-	MD5OfBody              string
-	Body                   string
+	MessageId     string
+	ReceiptHandle string
+	MD5OfBody     string
+	Body          string
+	// body, when set, is the body for the JSON answer, instead of Body:
+	// the stored body itself when it is text already (no copy).
+	body                   []byte
 	Attributes             attrMap    `json:",omitempty" xml:"Attribute"`
 	MD5OfMessageAttributes string     `json:",omitempty" xml:",omitempty"`
 	MessageAttributes      msgAttrMap `json:",omitempty" xml:"MessageAttribute"`
@@ -1038,13 +1041,15 @@ func (c *call) receiveMessage() (any, *apiError) {
 	out := receiveOut{}
 	arnOf := func(q string) string { return c.arn(t.account, q) }
 	for _, d := range ds {
-		body, bodyMD5 := sqsTextMD5(d.Msg.Body)
 		m := messageOut{
 			MessageId:     messageID(d.Msg),
 			ReceiptHandle: receipt{epoch: vs.epoch, tag: d.Tag, recvAt: recvAt, queue: t.name}.String(),
-			MD5OfBody:     bodyMD5,
-			Body:          body,
 			Attributes:    systemAttributes(d, want, arnOf),
+		}
+		if c.json && validSQSText(d.Msg.Body) {
+			m.body, m.MD5OfBody = d.Msg.Body, md5Hex(d.Msg.Body)
+		} else {
+			m.Body, m.MD5OfBody = sqsTextMD5(d.Msg.Body)
 		}
 		if attrs := wantedAttributes(attributesOfMessage(d.Msg), c.in.MessageAttributeNames); len(attrs) > 0 {
 			m.MD5OfMessageAttributes = attributesMD5(attrs)

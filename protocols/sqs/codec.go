@@ -46,11 +46,27 @@ type input struct {
 	Entries []entry
 }
 
+// textBody is a message body as the request carried it, decoded from a
+// JSON string or a form value into bytes of its own: they become the
+// message's body as they are, with no copy on the way into the store.
+type textBody []byte
+
+func (t *textBody) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*t = textBody(s)
+	return nil
+}
+
+func (t textBody) MarshalJSON() ([]byte, error) { return json.Marshal(string(t)) }
+
 // entry is one message of SendMessage(Batch), or one receipt handle of
 // DeleteMessage(Batch) and ChangeMessageVisibility(Batch).
 type entry struct {
 	Id                      string
-	MessageBody             *string
+	MessageBody             *textBody
 	DelaySeconds            *int
 	MessageAttributes       map[string]wireAttr
 	MessageSystemAttributes map[string]wireAttr
@@ -139,7 +155,10 @@ func formEntry(f url.Values, p string) (entry, *apiError) {
 	var e entry
 	var err *apiError
 	e.Id = f.Get(p + "Id")
-	e.MessageBody = formStr(f, p+"MessageBody")
+	if body := formStr(f, p+"MessageBody"); body != nil {
+		b := textBody(*body)
+		e.MessageBody = &b
+	}
 	e.MessageDeduplicationId = formStr(f, p+"MessageDeduplicationId")
 	e.MessageGroupId = formStr(f, p+"MessageGroupId")
 	e.ReceiptHandle = formStr(f, p+"ReceiptHandle")

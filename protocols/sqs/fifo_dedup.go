@@ -45,11 +45,11 @@ const maxFIFOSends = 1 << 18
 
 // dedupKey is the key of a FIFO message: its MessageDeduplicationId, else
 // its body's SHA-256 (content-based), as the core keys it.
-func dedupKey(id *string, body string) string {
+func dedupKey(id *string, body []byte) string {
 	if id != nil && *id != "" {
 		return "h:" + *id
 	}
-	sum := sha256.Sum256([]byte(body))
+	sum := sha256.Sum256(body)
 	return "c:" + string(sum[:])
 }
 

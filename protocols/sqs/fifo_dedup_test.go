@@ -11,7 +11,7 @@ func TestFIFOSendsWindow(t *testing.T) {
 	var f fifoSends
 	q1, q2 := &broker.Queue{}, &broker.Queue{}
 	t0 := time.Unix(1000, 0)
-	k := fifoKey{q1, dedupKey(nil, "body")}
+	k := fifoKey{q1, dedupKey(nil, []byte("body"))}
 	if _, dup := f.claim(k, "id1", "1", t0); dup {
 		t.Fatal("a first send was a duplicate")
 	}
@@ -22,7 +22,7 @@ func TestFIFOSendsWindow(t *testing.T) {
 		t.Fatal("the same key in another queue was a duplicate")
 	}
 	id := "id4"
-	if _, dup := f.claim(fifoKey{q1, dedupKey(&id, "body")}, "id4", "4", t0); dup {
+	if _, dup := f.claim(fifoKey{q1, dedupKey(&id, []byte("body"))}, "id4", "4", t0); dup {
 		t.Fatal("a MessageDeduplicationId matched a content hash")
 	}
 	if e, dup := f.claim(k, "id5", "5", t0.Add(fifoWindow)); dup {

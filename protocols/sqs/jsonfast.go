@@ -1,6 +1,7 @@
 package sqs
 
 import (
+	"bytes"
 	"encoding/base64"
 	"unicode/utf8"
 )
@@ -149,6 +150,36 @@ func (d *jdec) str() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// strBytes is str as bytes of their own: no string made and copied again.
+func (d *jdec) strBytes() ([]byte, bool) {
+	if d.peek() != '"' {
+		return nil, false
+	}
+	start := d.i + 1
+	for j := start; j < len(d.b); {
+		c := d.b[j]
+		switch {
+		case c == '"':
+			d.i = j + 1
+			return bytes.Clone(d.b[start:j]), true
+		case c == '\\':
+			s, ok := d.escaped(start, j) // rare in bodies: one more copy
+			return []byte(s), ok
+		case c < 0x20:
+			return nil, false
+		case c < utf8.RuneSelf:
+			j++
+		default:
+			r, n := utf8.DecodeRune(d.b[j:])
+			if r == utf8.RuneError && n <= 1 {
+				return nil, false
+			}
+			j += n
+		}
+	}
+	return nil, false
 }
 
 // escaped finishes a string that has an escape at j.
@@ -498,7 +529,9 @@ func (d *jdec) entryValue(f int, e *entry) bool {
 	case fId:
 		e.Id, ok = d.str()
 	case fMessageBody:
-		e.MessageBody, ok = d.strPtr()
+		var b []byte
+		b, ok = d.strBytes()
+		e.MessageBody = (*textBody)(&b)
 	case fDelaySeconds:
 		e.DelaySeconds, ok = d.intPtr()
 	case fMessageAttributes:

@@ -23,7 +23,7 @@ const hexLower = "0123456789abcdef"
 // (json.Marshal's): quotes, backslashes and control characters escaped,
 // <, > and & as \u003c, \u003e, \u0026, U+2028 and U+2029 escaped, and
 // every byte of invalid UTF-8 as \ufffd.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -54,7 +54,7 @@ func appendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
+		r, n := decodeRune(s[i:])
 		if r == utf8.RuneError && n == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -198,7 +198,11 @@ func (m *messageOut) appendJSON(b []byte) []byte {
 	b = appendField(b, false, "MD5OfBody")
 	b = appendJSONString(b, m.MD5OfBody)
 	b = appendField(b, false, "Body")
-	b = appendJSONString(b, m.Body)
+	if m.body != nil {
+		b = appendJSONString(b, m.body)
+	} else {
+		b = appendJSONString(b, m.Body)
+	}
 	if len(m.Attributes) > 0 {
 		b = appendField(b, false, "Attributes")
 		b = append(b, '{')
