@@ -29,15 +29,26 @@ func (s *Session) GetWait(ctx context.Context, queue string, noAck bool) (d Deli
 	if err != nil {
 		return Delivery{}, 0, false, err
 	}
+	err = s.pollUntil(ctx, q, queue, func() bool {
+		d, remaining, ok = q.get(s, noAck)
+		return ok
+	})
+	return d, remaining, ok, err
+}
+
+// pollUntil calls take until it reports success, parking between tries
+// until the queue has something deliverable, or until ctx ends (then it
+// counts an empty get and returns nil with take never successful).
+func (s *Session) pollUntil(ctx context.Context, q *Queue, queue string, take func() bool) error {
 	for {
-		if d, remaining, ok = q.get(s, noAck); ok {
-			return d, remaining, true, nil
+		if take() {
+			return nil
 		}
 		wake := make(chan struct{})
 		q.mu.Lock()
 		if q.deleted {
 			q.mu.Unlock()
-			return Delivery{}, 0, false, errNoQueue(queue, s.vh.name)
+			return errNoQueue(queue, s.vh.name)
 		}
 		if q.deliverableLocked() {
 			q.mu.Unlock()
@@ -63,7 +74,7 @@ func (s *Session) GetWait(ctx context.Context, queue string, noAck bool) (d Deli
 			}
 			q.mu.Unlock()
 			s.countEmptyGet(q)
-			return Delivery{}, 0, false, nil
+			return nil
 		}
 	}
 }

@@ -449,9 +449,7 @@ func (q *Queue) dispatchLocked(now int64) {
 // past their deadline: the head, or with message groups the first message
 // whose group has nothing in flight. nil when there is none. q.mu held.
 func (q *Queue) nextLocked(now int64) *entry {
-	for q.ready.count > 0 && expired(q.ready.peek(), now) {
-		q.dropLocked(q.ready.pop(), "expired")
-	}
+	q.dropExpiredHeadsLocked(now)
 	if !q.config().groups || len(q.busy) == 0 {
 		return q.ready.peek()
 	}
@@ -632,20 +630,33 @@ func (q *Queue) get(s *Session, noAck bool) (Delivery, int, bool) {
 		e = q.nextLocked(now)
 	}
 	if e != nil {
-		q.takeLocked(e)
-		q.readAheadLocked()
-		d := s.recordGet(q, e, noAck)
-		q.counts.handedOut(e, noAck, true)
-		q.deliveredLocked(e, noAck)
+		d := q.handOutLocked(s, e, noAck)
 		// The count RabbitMQ reports leaves out heads that have expired.
-		for q.ready.count > 0 && expired(q.ready.peek(), now) {
-			q.dropLocked(q.ready.pop(), "expired")
-		}
+		q.dropExpiredHeadsLocked(now)
 		q.armExpiryLocked(now)
 		return d, q.ready.count, true
 	}
 	q.armExpiryLocked(now)
 	return Delivery{}, 0, false
+}
+
+// handOutLocked takes e, found by nextLocked, off the ready list and hands
+// it to s as a get. q.mu held.
+func (q *Queue) handOutLocked(s *Session, e *entry, noAck bool) Delivery {
+	q.takeLocked(e)
+	q.readAheadLocked()
+	d := s.recordGet(q, e, noAck)
+	q.counts.handedOut(e, noAck, true)
+	q.deliveredLocked(e, noAck)
+	return d
+}
+
+// dropExpiredHeadsLocked drops the messages at the head that are past
+// their deadline. q.mu held.
+func (q *Queue) dropExpiredHeadsLocked(now int64) {
+	for q.ready.count > 0 && expired(q.ready.peek(), now) {
+		q.dropLocked(q.ready.pop(), "expired")
+	}
 }
 
 // purge drops every ready message; delivered ones stay with their consumers.

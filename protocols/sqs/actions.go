@@ -1007,28 +1007,19 @@ func (c *call) receiveMessage() (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	// One batch get: on a FIFO queue it may hand out several messages of a
+	// group, in order, as SQS does (broker/get_batch.go).
 	var ds []broker.Delivery
-	for len(ds) < n {
-		var d broker.Delivery
-		var ok bool
-		var gerr error
-		if len(ds) == 0 && wait > 0 {
-			ctx, cancel := context.WithTimeout(c.r.Context(), wait)
-			d, _, ok, gerr = vs.s.GetWait(ctx, t.name, false)
-			cancel()
-		} else {
-			d, _, ok, gerr = vs.s.Get(t.name, false)
-		}
-		if gerr != nil {
-			if len(ds) == 0 {
-				return nil, coreError(gerr)
-			}
-			break
-		}
-		if !ok {
-			break
-		}
-		ds = append(ds, d)
+	var gerr error
+	if wait > 0 {
+		ctx, cancel := context.WithTimeout(c.r.Context(), wait)
+		ds, gerr = vs.s.GetBatchWait(ctx, t.name, n, false)
+		cancel()
+	} else {
+		ds, gerr = vs.s.GetBatch(t.name, n, false)
+	}
+	if gerr != nil {
+		return nil, coreError(gerr)
 	}
 	// Leases are set once every message is taken, so that a visibility of
 	// 0 cannot hand the same message out twice in one answer.
