@@ -183,6 +183,9 @@ func (q *Queue) leaseLocked(e *entry, s *Session, tag uint64, d time.Duration, n
 		q.staleLeases++ // its earlier item (an extended lease)
 	}
 	x.holder, x.tag = s, tag
+	if x.firstLeased == 0 {
+		x.firstLeased = now
+	}
 	x.leaseUntil = now + int64(d)
 	x.leaseGen++
 	heap.Push(&q.leases, timeItem{at: x.leaseUntil, seq: e.seq, gen: x.leaseGen, e: e})
@@ -294,7 +297,8 @@ func (q *Queue) expireLeases() {
 }
 
 // ExtendLease gives a delivered, unacked message more time before it
-// returns to its queue (SQS's ChangeMessageVisibility).
+// returns to its queue (SQS's ChangeMessageVisibility), or a lease of d
+// to one delivered without a lease.
 func (s *Session) ExtendLease(tag uint64, d time.Duration) error {
 	s.mu.Lock()
 	u, ok := s.findLocked(tag)
@@ -304,8 +308,19 @@ func (s *Session) ExtendLease(tag uint64, d time.Duration) error {
 	}
 	q := u.q
 	q.mu.Lock()
-	if u.e.holder() == s && u.e.x.tag == tag {
+	switch h := u.e.holder(); {
+	case h == s && u.e.x.tag == tag:
 		q.leaseLocked(u.e, s, tag, d, time.Now().UnixNano())
+	case h == nil:
+		// Delivered without a lease (the queue has none: an SQS queue
+		// whose VisibilityTimeout is 0 leases each receive itself): start
+		// one, if the delivery is still unacked here.
+		s.mu.Lock()
+		_, still := s.findLocked(tag)
+		s.mu.Unlock()
+		if still {
+			q.leaseLocked(u.e, s, tag, d, time.Now().UnixNano())
+		}
 	}
 	q.mu.Unlock()
 	return nil

@@ -46,6 +46,10 @@ type entryExt struct {
 	tag        uint64
 	leaseUntil int64
 	leaseGen   uint32
+	// firstLeased is the unix-nano time of the first lease: the first
+	// delivery of a message on a queue with a visibility lease (SQS's
+	// ApproximateFirstReceiveTimestamp). In memory only.
+	firstLeased int64
 	// group is the message group on queues with x-message-groups.
 	group string
 }
@@ -69,6 +73,14 @@ func (e *entry) group() string {
 		return ""
 	}
 	return e.x.group
+}
+
+// firstLeased is when e was first delivered under a lease, or 0.
+func (e *entry) firstLeased() int64 {
+	if e.x == nil {
+		return 0
+	}
+	return e.x.firstLeased
 }
 
 // holder is the session holding e's visibility lease, or nil.

@@ -26,6 +26,10 @@ type Delivery struct {
 	// queues do (queues with a delivery limit, once it is non-zero).
 	Returns     uint32
 	CountHeader bool
+	// FirstLeased is when the message was first delivered under a
+	// visibility lease (unix nanoseconds; 0: never, or not since the
+	// broker started): SQS's ApproximateFirstReceiveTimestamp.
+	FirstLeased int64
 }
 
 // Sink is the adapter side of a Session: its connection's bounded output.
@@ -284,7 +288,8 @@ func (s *Session) deliver(c *Consumer, q *Queue, e *entry) bool {
 // delivery describes e's handing-out under tag. q.mu held.
 func (q *Queue) delivery(e *entry, tag uint64, consumerTag string) Delivery {
 	return Delivery{Msg: e.msg, Tag: tag, ConsumerTag: consumerTag, Queue: q.name, Redelivered: e.redelivered,
-		DeliveryCount: e.deliveries, Returns: e.returns, CountHeader: q.config().deliveryLimit >= 0 && e.returns > 0}
+		DeliveryCount: e.deliveries, Returns: e.returns, CountHeader: q.config().deliveryLimit >= 0 && e.returns > 0,
+		FirstLeased: e.firstLeased()}
 }
 
 // hasCredit applies the count and byte windows of the consumer and the

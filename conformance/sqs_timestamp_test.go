@@ -42,3 +42,46 @@ func TestSQSSentTimestampMillis(t *testing.T) {
 		}
 	}
 }
+
+// TestSQSApproximateFirstReceiveTimestamp: the first receive's time, in
+// milliseconds, the same on every later receive of the message; also on a
+// queue whose VisibilityTimeout is 0 (its lease is set per receive).
+func TestSQSApproximateFirstReceiveTimestamp(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	for _, vis := range []string{"1", "0"} {
+		url := sqsCreate(t, c, "first-receive-"+vis, map[string]string{"VisibilityTimeout": vis})
+		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("m")}); err != nil {
+			t.Fatal(err)
+		}
+		receive := func() types.Message {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, WaitTimeSeconds: 1,
+					MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out.Messages) == 1 {
+					return out.Messages[0]
+				}
+			}
+			t.Fatalf("visibility %s: the message did not come back", vis)
+			return types.Message{}
+		}
+		before := time.Now().UnixMilli()
+		first := receive()
+		after := time.Now().UnixMilli()
+		ts, err := strconv.ParseInt(first.Attributes["ApproximateFirstReceiveTimestamp"], 10, 64)
+		if err != nil || ts < before || ts > after {
+			t.Fatalf("visibility %s: ApproximateFirstReceiveTimestamp %q, received between %d and %d", vis, first.Attributes["ApproximateFirstReceiveTimestamp"], before, after)
+		}
+		time.Sleep(50 * time.Millisecond)
+		second := receive()
+		if second.Attributes["ApproximateReceiveCount"] != "2" || second.Attributes["ApproximateFirstReceiveTimestamp"] != first.Attributes["ApproximateFirstReceiveTimestamp"] {
+			t.Fatalf("visibility %s: second receive %v, first %v", vis, second.Attributes, first.Attributes)
+		}
+	}
+}

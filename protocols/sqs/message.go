@@ -325,6 +325,16 @@ func systemAttributes(d broker.Delivery, want map[string]bool, arnOf func(queue 
 		put("SentTimestamp", strconv.FormatInt(sentMillis(m), 10))
 	}
 	put("ApproximateReceiveCount", strconv.FormatUint(uint64(max(d.DeliveryCount, 1)), 10))
+	// The core keeps the first lease's time in memory; a first receive
+	// whose lease the adapter sets after the get (a queue whose visibility
+	// is 0) is received now. A message received before a restart and
+	// again after has none (docs/SQS.md).
+	switch {
+	case d.FirstLeased != 0:
+		put("ApproximateFirstReceiveTimestamp", strconv.FormatInt(d.FirstLeased/int64(time.Millisecond), 10))
+	case d.DeliveryCount <= 1:
+		put("ApproximateFirstReceiveTimestamp", strconv.FormatInt(time.Now().UnixMilli(), 10))
+	}
 	if s, ok := message.String(m.Header(hdrGroup)); ok {
 		put("MessageGroupId", s)
 	}
