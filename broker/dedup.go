@@ -13,7 +13,10 @@ import (
 // id seen within the window (x-cache-ttl, overridable per message by an
 // x-cache-ttl header; 5 minutes by default as in SQS) is confirmed to its
 // publisher and dropped, even when the first was consumed long ago. At most
-// x-cache-size ids are remembered, oldest forgotten first.
+// x-cache-size ids are remembered, oldest forgotten first. With our
+// x-deduplication-scope "message-group" an id (or a body) is a duplicate
+// only within its x-group-id, as in an SQS FIFO queue whose
+// DeduplicationScope is messageGroup.
 //
 // Memory: one map entry (the id string plus 16 bytes and map overhead,
 // about 80 bytes for a 36-byte UUID) and one 24-byte ring slot per id.
@@ -22,6 +25,7 @@ type dedupCache struct {
 	ttl     time.Duration
 	size    int
 	content bool
+	byGroup bool             // ids are per message group (x-deduplication-scope)
 	byKey   map[string]int64 // id -> unix-nano expiry
 	order   []dedupItem      // insertion order, for eviction
 	head    int
@@ -53,6 +57,9 @@ func (d *dedupCache) key(m *message.Message) (string, time.Duration) {
 	if ms, ok := headerMillis(m, "x-cache-ttl"); ok && ms > 0 {
 		ttl = time.Duration(ms) * time.Millisecond
 	}
+	if d.byGroup {
+		return d.groupKey(m), ttl
+	}
 	if v := m.Header("x-deduplication-header"); v != nil {
 		id := valueString(v)
 		if len(id) > maxIDBytes-2 {
@@ -66,6 +73,32 @@ func (d *dedupCache) key(m *message.Message) (string, time.Duration) {
 		return "c:" + string(sum[:]), ttl
 	}
 	return "", 0
+}
+
+// groupKey is key for ids scoped by message group: the group and the id
+// (or the body's hash), hashed together when long. The prefixes differ
+// from the queue-scoped ones, so a change of scope forgets the ids seen.
+func (d *dedupCache) groupKey(m *message.Message) string {
+	group := valueString(m.Header("x-group-id"))
+	if v := m.Header("x-deduplication-header"); v != nil {
+		id := valueString(v)
+		if len(group)+len(id) > maxIDBytes-4 {
+			h := sha256.New()
+			h.Write([]byte(group))
+			h.Write([]byte{0})
+			h.Write([]byte(id))
+			return "GH:" + string(h.Sum(nil))
+		}
+		return "gh:" + group + "\x00" + id
+	}
+	if d.content {
+		h := sha256.New()
+		h.Write([]byte(group))
+		h.Write([]byte{0})
+		h.Write(m.Body)
+		return "gc:" + string(h.Sum(nil))
+	}
+	return ""
 }
 
 // seen records m's id and reports whether it was already inside its window.

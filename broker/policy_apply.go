@@ -107,7 +107,13 @@ func withPolicies(cfg queueConfig, args message.Table, pol, op *compiledPolicy, 
 	}
 	if fixed != nil {
 		cfg.maxPriority, cfg.singleActive, cfg.quorum = fixed.maxPriority, fixed.singleActive, fixed.quorum
-		cfg.dedup, cfg.contentDedup, cfg.groups = fixed.dedup, fixed.contentDedup, fixed.groups
+		cfg.dedup, cfg.groups = fixed.dedup, fixed.groups
+		if !fixed.dedup {
+			// Without x-message-deduplication the cache exists only
+			// for content de-duplication, so that stays as declared;
+			// with it, content and scope follow the arguments.
+			cfg.contentDedup, cfg.dedupByGroup = fixed.contentDedup, fixed.dedupByGroup
+		}
 	}
 	return cfg
 }
@@ -164,6 +170,7 @@ func (q *Queue) reconfigureLocked(cfg queueConfig) {
 	now := time.Now().UnixNano()
 	if q.dedup != nil {
 		q.dedup.ttl, q.dedup.size = c.cacheTTL, int(c.cacheSize)
+		q.dedup.content, q.dedup.byGroup = c.contentDedup, c.dedupByGroup
 	}
 	if c.expires != old.expires {
 		q.rearmIdleLocked(now)

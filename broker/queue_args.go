@@ -44,6 +44,7 @@ type queueConfig struct {
 	maxMsgSize    int64         // x-max-message-size; 0 = broker default only
 	dedup         bool          // x-message-deduplication
 	contentDedup  bool          // x-content-deduplication (ours)
+	dedupByGroup  bool          // x-deduplication-scope "message-group" (ours)
 	cacheSize     int64         // x-cache-size
 	cacheTTL      time.Duration // x-cache-ttl
 	groups        bool          // x-message-groups (ours)
@@ -198,6 +199,15 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 			default:
 				cfg.groups = b
 			}
+		case "x-deduplication-scope":
+			switch s, _ := message.String(v); s {
+			case "queue":
+				cfg.dedupByGroup = false
+			case "message-group":
+				cfg.dedupByGroup = true
+			default:
+				err = bad(k, fmt.Sprintf("%v (want queue or message-group)", v))
+			}
 		case "x-cache-size":
 			cfg.cacheSize, err = nonNeg(k, v, false)
 		case "x-cache-ttl":
@@ -237,7 +247,7 @@ var equivalentArgs = []string{
 	"x-dead-letter-exchange", "x-dead-letter-routing-key", "x-max-priority",
 	"x-single-active-consumer", "x-queue-type", "x-delivery-limit", "x-delivery-delay",
 	"x-visibility-timeout", "x-max-message-size", "x-message-deduplication", "x-content-deduplication",
-	"x-message-groups",
+	"x-message-groups", "x-deduplication-scope",
 }
 
 // argsEquivalent checks a redeclare's arguments against the queue's and

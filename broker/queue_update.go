@@ -17,10 +17,18 @@ import (
 // x-sqs-*) change freely.
 
 // fixedArgs are the core's arguments SetQueueArguments cannot change.
+// x-content-deduplication and x-deduplication-scope can on a queue with
+// x-message-deduplication (its cache exists; they change how ids are
+// made), not on others.
 var fixedArgs = map[string]bool{
 	"x-max-priority": true, "x-single-active-consumer": true, "x-queue-type": true,
 	"x-message-deduplication": true, "x-content-deduplication": true, "x-message-groups": true,
+	"x-deduplication-scope": true,
 }
+
+// changeableWithDedup are the fixedArgs a queue with de-duplication on
+// may change.
+var changeableWithDedup = map[string]bool{"x-content-deduplication": true, "x-deduplication-scope": true}
 
 // SetQueueArguments changes a live queue's arguments: set adds or
 // replaces, unset removes. An argument in fixedArgs cannot change
@@ -50,7 +58,11 @@ func (v *VHost) SetQueueArguments(name string, set message.Table, unset []string
 	for _, k := range unset {
 		delete(args, k)
 	}
+	withDedup := q.config().dedup
 	for k := range fixedArgs {
+		if withDedup && changeableWithDedup[k] {
+			continue
+		}
 		hv, had := old[k]
 		nv, has := args[k]
 		if had == has && (!had || valuesEqual(hv, nv)) {

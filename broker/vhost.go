@@ -312,6 +312,7 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	}
 	if cfg.dedup || cfg.contentDedup {
 		q.dedup = newDedupCache(cfg.cacheTTL, cfg.cacheSize, cfg.contentDedup)
+		q.dedup.byGroup = cfg.dedupByGroup
 	}
 	q.mu.Lock()
 	q.touchLocked(time.Now().UnixNano())

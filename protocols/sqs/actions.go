@@ -388,12 +388,9 @@ func (c *call) getQueueAttributes() (any, *apiError) {
 }
 
 // setQueueAttributes changes the queue's arguments with the core's
-// SetQueueArguments: VisibilityTimeout, DelaySeconds,
-// MessageRetentionPeriod, ReceiveMessageWaitTimeSeconds, the
-// maxReceiveCount of an existing RedrivePolicy and the attributes kept
-// verbatim; what the core fixes at declaration (MaximumMessageSize, adding,
-// removing or retargeting a RedrivePolicy, ContentBasedDeduplication) is
-// refused with UnsupportedOperation unless it keeps its value.
+// SetQueueArguments: every settable attribute applies to the live queue;
+// FifoQueue is refused with UnsupportedOperation unless it keeps its
+// value (a queue's type is fixed when it is created, as in SQS).
 func (c *call) setQueueAttributes() (any, *apiError) {
 	t, err := c.queue(auth.Configure, false)
 	if err != nil {
@@ -439,7 +436,7 @@ func (c *call) dlqCheck(v *broker.VHost, acct string) func(string, string) *apiE
 // the lease, the delay, the retention — change on a live queue through
 // the core's configuration swap.
 var argAttribute = map[string]string{
-	argContent: "ContentBasedDeduplication", argGroups: "FifoQueue", argDedup: "FifoQueue",
+	argGroups: "FifoQueue", argDedup: "FifoQueue",
 }
 
 // setArgs applies the difference between cur and next to the queue.
@@ -728,6 +725,9 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		// A duplicate within the window is answered with the original's
 		// MessageId and SequenceNumber; the core drops the copy.
 		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, body)}
+		if set.byGroup {
+			k.key = *e.MessageGroupId + "\x00" + k.key
+		}
 		if orig, dup := c.s.fifo.claim(k, id, seq, now); dup {
 			p.out.MessageId, p.out.SequenceNumber = orig.id, orig.seq
 		} else {

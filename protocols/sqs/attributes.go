@@ -19,8 +19,9 @@ import (
 //	RedrivePolicy                  x-dead-letter-exchange "" + x-dead-letter-routing-key DLQ + x-delivery-limit maxReceiveCount-1
 //	FifoQueue                      x-message-groups + x-message-deduplication
 //	ContentBasedDeduplication      x-content-deduplication
+//	DeduplicationScope             x-deduplication-scope "queue" or "message-group"
 //	ReceiveMessageWaitTimeSeconds  x-sqs-receive-wait-time-seconds (this adapter's own)
-//	Policy, RedriveAllowPolicy, DeduplicationScope, FifoThroughputLimit,
+//	Policy, RedriveAllowPolicy, FifoThroughputLimit,
 //	KmsMasterKeyId, KmsDataKeyReusePeriodSeconds, SqsManagedSseEnabled
 //	                               x-sqs-<name>, kept and returned as given
 //	CreatedTimestamp               x-sqs-created (unix seconds)
@@ -43,6 +44,7 @@ const (
 	argGroups      = "x-message-groups"
 	argDedup       = "x-message-deduplication"
 	argContent     = "x-content-deduplication"
+	argScope       = "x-deduplication-scope"
 	argWait        = "x-sqs-receive-wait-time-seconds"
 	argCreated     = "x-sqs-created"
 	argModified    = "x-sqs-modified"
@@ -56,7 +58,7 @@ const (
 )
 
 // verbatimAttrs are kept as given, in x-sqs-<lowercased name>.
-var verbatimAttrs = []string{"Policy", "RedriveAllowPolicy", "DeduplicationScope", "FifoThroughputLimit",
+var verbatimAttrs = []string{"Policy", "RedriveAllowPolicy", "FifoThroughputLimit",
 	"KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled"}
 
 func verbatimArg(name string) string { return "x-sqs-" + strings.ToLower(name) }
@@ -66,7 +68,7 @@ var readOnlyAttrs = []string{"ApproximateNumberOfMessages", "ApproximateNumberOf
 	"ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn"}
 
 var settableAttrs = append([]string{"DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
-	"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "RedrivePolicy", "FifoQueue", "ContentBasedDeduplication"}, verbatimAttrs...)
+	"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "RedrivePolicy", "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope"}, verbatimAttrs...)
 
 func knownAttr(name string) bool {
 	for _, l := range [][]string{readOnlyAttrs, settableAttrs} {
@@ -230,13 +232,19 @@ func applyAttributes(args message.Table, attrs map[string]string, fifo bool, dlq
 			if !fifo {
 				return errorf(errInvalidAttributeName, "Unknown Attribute %s.", name)
 			}
-			if name == "DeduplicationScope" && v != "queue" {
-				return badAttr(name, "sluice de-duplicates per queue only: DeduplicationScope must be 'queue'.")
-			}
-			if name == "FifoThroughputLimit" && v != "perQueue" && v != "perMessageGroupId" {
+			switch {
+			case name == "DeduplicationScope" && v == "queue":
+				args[argScope] = "queue"
+			case name == "DeduplicationScope" && v == "messageGroup":
+				args[argScope] = "message-group"
+			case name == "DeduplicationScope":
+				return badAttr(name, "must be queue or messageGroup.")
+			case v != "perQueue" && v != "perMessageGroupId":
 				return badAttr(name, "must be perQueue or perMessageGroupId.")
+			default:
+				// A throughput hint: kept and returned, no effect.
+				args[verbatimArg(name)] = v
 			}
-			args[verbatimArg(name)] = v
 		case "SqsManagedSseEnabled":
 			if _, err := attrBool(name, v); err != nil {
 				return err
@@ -298,6 +306,7 @@ type queueSettings struct {
 	wait       int64 // default WaitTimeSeconds
 	fifo       bool
 	content    bool
+	byGroup    bool // de-duplication per message group
 	delayed    bool // x-delivery-delay is set: per-message delays are honoured
 }
 
@@ -311,6 +320,8 @@ func settingsOf(args message.Table) queueSettings {
 	s.wait, _ = argInt(args, argWait)
 	s.fifo, _ = args[argGroups].(bool)
 	s.content, _ = args[argContent].(bool)
+	scope, _ := message.String(args[argScope])
+	s.byGroup = scope == "message-group"
 	_, s.delayed = args[argDelay]
 	return s
 }
@@ -363,6 +374,9 @@ func attributesOf(q *broker.Queue, arn string) map[string]string {
 		a["FifoQueue"] = "true"
 		a["ContentBasedDeduplication"] = strconv.FormatBool(set.content)
 		a["DeduplicationScope"] = "queue"
+		if set.byGroup {
+			a["DeduplicationScope"] = "messageGroup"
+		}
 		a["FifoThroughputLimit"] = "perQueue"
 	}
 	for _, n := range verbatimAttrs {

@@ -1,0 +1,88 @@
+package conformance
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/sluice-mq/sluice/brokertest"
+)
+
+// TestSQSFIFODeduplicationScopeAndContent: a high-throughput FIFO queue
+// (DeduplicationScope messageGroup, FifoThroughputLimit perMessageGroupId)
+// de-duplicates per group, and SetQueueAttributes changes
+// ContentBasedDeduplication and DeduplicationScope on the live queue.
+func TestSQSFIFODeduplicationScopeAndContent(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "ht.fifo", map[string]string{"FifoQueue": "true",
+		"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"})
+	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"All"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs.Attributes["DeduplicationScope"] != "messageGroup" || attrs.Attributes["FifoThroughputLimit"] != "perMessageGroupId" ||
+		attrs.Attributes["ContentBasedDeduplication"] != "false" {
+		t.Fatalf("attributes %v", attrs.Attributes)
+	}
+	// The same create again is idempotent.
+	if _, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("ht.fifo"), Attributes: map[string]string{"FifoQueue": "true",
+		"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(body, group, dedup string) string {
+		t.Helper()
+		in := &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(body), MessageGroupId: aws.String(group)}
+		if dedup != "" {
+			in.MessageDeduplicationId = aws.String(dedup)
+		}
+		out, err := c.SendMessage(ctx, in)
+		if err != nil {
+			t.Fatalf("send %s: %v", body, err)
+		}
+		return *out.MessageId
+	}
+	first := send("a1", "a", "same")
+	send("b1", "b", "same") // another group: not a duplicate
+	if again := send("a2", "a", "same"); again != first {
+		t.Fatalf("duplicate in group a got MessageId %s, the original %s", again, first)
+	}
+	got := map[string]bool{}
+	for _, m := range sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10}) {
+		got[*m.Body] = true
+		if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || !got["a1"] || !got["b1"] {
+		t.Fatalf("received %v, want a1 and b1", got)
+	}
+
+	// Content-based de-duplication switched on, on the live queue.
+	_, err = c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("x"), MessageGroupId: aws.String("a")})
+	sqsAPIError(t, err, "InvalidParameterValue")
+	if _, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url,
+		Attributes: map[string]string{"ContentBasedDeduplication": "true", "DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"}}); err != nil {
+		t.Fatal(err)
+	}
+	x1 := send("x", "a", "")
+	if x2 := send("x", "b", ""); x2 != x1 {
+		t.Fatalf("the same body in another group, scope queue: MessageId %s, want the original %s", x2, x1)
+	}
+	msgs := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10})
+	if len(msgs) != 1 || *msgs[0].Body != "x" {
+		t.Fatalf("received %d messages, want the one x", len(msgs))
+	}
+	attrs, _ = c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: []types.QueueAttributeName{"All"}})
+	if attrs.Attributes["DeduplicationScope"] != "queue" || attrs.Attributes["ContentBasedDeduplication"] != "true" {
+		t.Fatalf("after SetQueueAttributes: %v", attrs.Attributes)
+	}
+	// A queue's type stays.
+	_, err = c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &url, Attributes: map[string]string{"FifoQueue": "false"}})
+	if err == nil {
+		t.Fatal("FifoQueue changed on a live queue")
+	}
+}
