@@ -180,7 +180,7 @@ func (e *entry) logged() bool { return e.pid != 0 && !e.spilled }
 // dead-letter exchange. q.mu held.
 func (q *Queue) dropLocked(e *entry, reason string) {
 	// A paged-out message is read back before its storage copy goes.
-	if !q.config().hasDLX {
+	if c := q.config(); !c.hasDLX || (reason == "expired" && c.keepExpired) {
 		q.forgetLocked(e)
 		return
 	}

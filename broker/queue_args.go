@@ -30,11 +30,15 @@ type queueConfig struct {
 	maxLengthBytes int64         // x-max-length-bytes; -1 = none
 	overflow       string
 	hasDLX         bool
-	dlx            string
-	hasDLRK        bool
-	dlrk           string
-	maxPriority    uint8 // 0 = not a priority queue
-	singleActive   bool
+	// keepExpired is x-dead-letter-expired false (ours): messages that
+	// expire are dropped, not dead-lettered, as SQS deletes what passes
+	// its retention period whatever the queue's RedrivePolicy.
+	keepExpired  bool
+	dlx          string
+	hasDLRK      bool
+	dlrk         string
+	maxPriority  uint8 // 0 = not a priority queue
+	singleActive bool
 
 	quorum        bool
 	deliveryLimit int64         // x-delivery-limit; -1 = none
@@ -199,6 +203,12 @@ func parseQueueArgs(name, vhost string, args message.Table) (queueConfig, error)
 			default:
 				cfg.groups = b
 			}
+		case "x-dead-letter-expired":
+			b, ok := v.(bool)
+			if !ok {
+				err = bad(k, fmt.Sprintf("{unacceptable_type,%s}", message.TypeName(v)))
+			}
+			cfg.keepExpired = !b
 		case "x-deduplication-scope":
 			switch s, _ := message.String(v); s {
 			case "queue":

@@ -86,3 +86,32 @@ func TestSQSFIFODeduplicationScopeAndContent(t *testing.T) {
 		t.Fatal("FifoQueue changed on a live queue")
 	}
 }
+
+// TestSQSRetentionIsNotRedriven: a queue with a RedrivePolicy gets the
+// core's x-dead-letter-expired false (SQS deletes messages past their
+// retention period; only receives past maxReceiveCount go to the
+// dead-letter queue), shown in the management API; removing the policy
+// removes it.
+func TestSQSRetentionIsNotRedriven(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	sqsCreate(t, c, "ret-dlq", nil)
+	src := sqsCreate(t, c, "ret-src", map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:ret-dlq","maxReceiveCount":"3"}`})
+	api := newAPI(t, b)
+	var q struct {
+		Arguments map[string]any `json:"arguments"`
+	}
+	api.getJSON("/api/queues/%2F/ret-src", &q)
+	if v, ok := q.Arguments["x-dead-letter-expired"]; !ok || v != false {
+		t.Fatalf("arguments %v: want x-dead-letter-expired false", q.Arguments)
+	}
+	if _, err := c.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: &src, Attributes: map[string]string{"RedrivePolicy": ""}}); err != nil {
+		t.Fatal(err)
+	}
+	q.Arguments = nil
+	api.getJSON("/api/queues/%2F/ret-src", &q)
+	if _, ok := q.Arguments["x-dead-letter-expired"]; ok {
+		t.Fatalf("arguments %v after the policy was removed", q.Arguments)
+	}
+}

@@ -17,6 +17,7 @@ import (
 //	MessageRetentionPeriod (s)     x-message-ttl (ms)
 //	MaximumMessageSize             x-max-message-size
 //	RedrivePolicy                  x-dead-letter-exchange "" + x-dead-letter-routing-key DLQ + x-delivery-limit maxReceiveCount-1
+//	                               + x-dead-letter-expired false (retention deletes)
 //	FifoQueue                      x-message-groups + x-message-deduplication
 //	ContentBasedDeduplication      x-content-deduplication
 //	DeduplicationScope             x-deduplication-scope "queue" or "message-group"
@@ -45,6 +46,7 @@ const (
 	argDedup       = "x-message-deduplication"
 	argContent     = "x-content-deduplication"
 	argScope       = "x-deduplication-scope"
+	argExpiredDL   = "x-dead-letter-expired"
 	argWait        = "x-sqs-receive-wait-time-seconds"
 	argCreated     = "x-sqs-created"
 	argModified    = "x-sqs-modified"
@@ -193,6 +195,7 @@ func applyAttributes(args message.Table, attrs map[string]string, fifo bool, dlq
 				delete(args, argDLRK)
 				delete(args, argLimit)
 				delete(args, argRedriveJSON)
+				delete(args, argExpiredDL)
 				continue
 			}
 			acct, dlq, count, err := parseRedrive(v)
@@ -209,6 +212,9 @@ func applyAttributes(args message.Table, attrs map[string]string, fifo bool, dlq
 			args[argDLRK] = dlq
 			args[argLimit] = count - 1
 			args[argRedriveJSON] = v
+			// Past the retention period a message is deleted, not
+			// dead-lettered.
+			args[argExpiredDL] = false
 		case "FifoQueue":
 			b, err := attrBool(name, v)
 			if err != nil {
