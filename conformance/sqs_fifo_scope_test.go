@@ -1,13 +1,19 @@
 package conformance
 
 import (
+	"errors"
+	"net"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/sluice-mq/sluice/brokertest"
+	"github.com/sluice-mq/sluice/server"
 )
 
 // TestSQSFIFODeduplicationScopeAndContent: a high-throughput FIFO queue
@@ -114,4 +120,44 @@ func TestSQSRetentionIsNotRedriven(t *testing.T) {
 	if _, ok := q.Arguments["x-dead-letter-expired"]; ok {
 		t.Fatalf("arguments %v after the policy was removed", q.Arguments)
 	}
+}
+
+// TestSQSListenerConnectionBound: --max-http-connections bounds the open
+// sockets of the SQS listener; past it a new connection is closed at once,
+// and a client that waits gets in when one closes.
+func TestSQSListenerConnectionBound(t *testing.T) {
+	b := brokertest.New(t, func(c *server.Config) { c.MaxHTTPConnections = 2 })
+	addr := strings.TrimPrefix(b.SQSURL(), "http://")
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := third.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the third connection was not closed: %d %v", n, err)
+	}
+	held[0].Close()
+	// An SDK call works again (its connection is the second of two).
+	deadline := time.Now().Add(5 * time.Second)
+	c := sqsGuest(t, b)
+	for {
+		_, err := c.ListQueues(sqsCtx(t), &sqs.ListQueuesInput{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no call got through after a connection closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	held[1].Close()
 }

@@ -70,6 +70,7 @@ type Config struct {
 	STOMPMaxTransactions  int      `yaml:"stomp_max_transactions" flag:"stomp-max-transactions" help:"open transactions per STOMP session"`
 
 	// Bounds on connections that have not authenticated yet.
+	MaxHTTPConnections     int      `yaml:"max_http_connections" flag:"max-http-connections" help:"open connections per HTTP listener (management API and SQS API, plain and TLS); past it a new connection is closed at once (0: no limit)"`
 	MaxHandshaking         int      `yaml:"max_handshaking_connections" flag:"max-handshaking-connections" help:"connections (AMQP, STOMP and STOMP over WebSocket together) still authenticating; past it a new connection is refused at once (0: no limit)"`
 	AMQPMaxHandshakeFrame  ByteSize `yaml:"amqp_max_handshake_frame" flag:"amqp-max-handshake-frame" help:"largest AMQP frame before connection.tune-ok (connection.start-ok with the client's properties must fit; RabbitMQ's is 4096)"`
 	STOMPMaxHandshakeFrame ByteSize `yaml:"stomp_max_handshake_frame" flag:"stomp-max-handshake-frame" help:"largest STOMP frame before CONNECTED (CONNECT and anything sent with it)"`
@@ -134,6 +135,7 @@ func Defaults() Config {
 		SegmentSize:           64 << 20,
 
 		MaxHandshaking:         1000,
+		MaxHTTPConnections:     4096,
 		TxMaxOperations:        100000,
 		TxMaxBytes:             64 << 20,
 		STOMPMaxHandshakeFrame: 4 << 10,

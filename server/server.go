@@ -154,6 +154,10 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
 }
 
+// httpListeners are the listeners net/http serves; --max-http-connections
+// bounds each (connlimit.Listener).
+var httpListeners = map[string]bool{"http": true, "https": true, "sqs": true, "sqss": true}
+
 // Start opens every configured listener and serves in the background. An
 // address that cannot be bound is an error and nothing is left running.
 func (s *Server) Start() error {
@@ -176,6 +180,9 @@ func (s *Server) Start() error {
 				l.Close()
 			}
 			return fmt.Errorf("%s listener on %s: %w", name, addr, err)
+		}
+		if httpListeners[name] {
+			ln = connlimit.NewListener(ln, s.cfg.MaxHTTPConnections)
 		}
 		s.listeners[name] = ln
 	}
