@@ -60,7 +60,7 @@ func (j *journal) LogSettled(q QueueRef, ids ...uint64) {
 }
 func (j *journal) LogDelivered(QueueRef, ...uint64)             {}
 func (j *journal) LogReturned(uint64, QueueRef)                 {}
-func (j *journal) LogDedup(QueueRef, string, int64)             {}
+func (j *journal) LogDedup(QueueRef, string, int64, string)     {}
 func (j *journal) SaveDefinitions(Definitions) error            { return nil }
 func (j *journal) ReadMessage(uint64) (*message.Message, error) { return nil, errNotStored }
 func (j *journal) Spill(uint64, *message.Message) error         { return errNotStored }

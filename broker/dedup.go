@@ -27,6 +27,10 @@ type dedupCache struct {
 	content bool
 	byGroup bool             // ids are per message group (x-deduplication-scope)
 	byKey   map[string]int64 // id -> unix-nano expiry
+	// answers holds, for the ids that have one, what the first publisher
+	// of the id asked to be told for a duplicate (PublishOptions.DedupAnswer:
+	// the SQS adapter's original MessageId and SequenceNumber). Opaque here.
+	answers map[string]string
 	order   []dedupItem      // insertion order, for eviction
 	head    int
 	// sweepAt is the length of order (past head) at which sweep runs
@@ -43,8 +47,9 @@ const minSweep = 1024
 const maxIDBytes = 128
 
 type dedupItem struct {
-	key string
-	exp int64
+	key    string
+	exp    int64
+	answer string // for the log only (q.dedupLog); the cache keeps answers apart
 }
 
 func newDedupCache(ttl time.Duration, size int64, content bool) *dedupCache {
@@ -112,7 +117,7 @@ func (d *dedupCache) seen(m *message.Message, now int64) bool {
 func (d *dedupCache) check(m *message.Message, now int64) (dup bool, key string, exp int64) {
 	dup, key, exp = d.lookup(m, now)
 	if !dup && key != "" {
-		d.remember(key, exp, now)
+		d.remember(key, exp, now, "")
 	}
 	return dup, key, exp
 }
@@ -127,16 +132,25 @@ func (d *dedupCache) lookup(m *message.Message, now int64) (dup bool, key string
 	}
 	d.evict(now)
 	if e, ok := d.byKey[key]; ok && e > now {
-		return true, "", 0
+		return true, key, 0
 	}
 	return false, key, now + int64(ttl)
 }
 
 // remember adds an id with its expiry (also used when restoring); now is
-// the caller's clock, for sweeping.
-func (d *dedupCache) remember(key string, exp, now int64) {
+// the caller's clock, for sweeping. answer, when not empty, is kept for
+// duplicates of the id (answerFor).
+func (d *dedupCache) remember(key string, exp, now int64, answer string) {
 	d.byKey[key] = exp
-	d.order = append(d.order, dedupItem{key, exp})
+	if answer != "" {
+		if d.answers == nil {
+			d.answers = map[string]string{}
+		}
+		d.answers[key] = answer
+	} else if d.answers != nil {
+		delete(d.answers, key)
+	}
+	d.order = append(d.order, dedupItem{key: key, exp: exp})
 	for len(d.byKey) > d.size {
 		d.popOldest()
 	}
@@ -158,7 +172,7 @@ func (d *dedupCache) sweep(now int64) {
 		case !ok || exp != it.exp:
 			// A slot of an id forgotten or remembered again later.
 		case exp <= now:
-			delete(d.byKey, it.key)
+			d.forget(it.key)
 		default:
 			kept = append(kept, it)
 		}
@@ -168,12 +182,23 @@ func (d *dedupCache) sweep(now int64) {
 	d.sweepAt = 2 * len(kept)
 }
 
+// forget drops an id and its answer.
+func (d *dedupCache) forget(key string) {
+	delete(d.byKey, key)
+	if d.answers != nil {
+		delete(d.answers, key)
+	}
+}
+
+// answerFor is the answer remembered with id key, or "".
+func (d *dedupCache) answerFor(key string) string { return d.answers[key] }
+
 func (d *dedupCache) popOldest() {
 	it := d.order[d.head]
 	d.order[d.head] = dedupItem{}
 	d.head++
 	if exp, ok := d.byKey[it.key]; ok && exp == it.exp {
-		delete(d.byKey, it.key)
+		d.forget(it.key)
 	}
 	if d.head > 1024 && d.head*2 > len(d.order) {
 		d.order = append([]dedupItem(nil), d.order[d.head:]...)

@@ -113,7 +113,7 @@ func TestRestoreDropsALoggedDuplicate(t *testing.T) {
 // recordingDedup is a journal that also notes de-duplication records.
 type recordingDedup struct{ journal }
 
-func (r *recordingDedup) LogDedup(scope QueueRef, key string, _ int64) {
+func (r *recordingDedup) LogDedup(scope QueueRef, key string, _ int64, _ string) {
 	r.note("dedup %s %s", scope.Queue, key)
 }
 

@@ -103,10 +103,10 @@ func (x *Exchange) seenBefore(m *message.Message, now int64) (bool, func()) {
 	}
 	return false, func() {
 		x.dedupMu.Lock()
-		x.dedup.remember(key, exp, now)
+		x.dedup.remember(key, exp, now, "")
 		x.dedupMu.Unlock()
 		if x.durable && x.vh.b.store != nil {
-			x.vh.b.store.LogDedup(QueueRef{VHost: x.vh.name, Queue: dedupExchangePrefix + x.name}, key, exp)
+			x.vh.b.store.LogDedup(QueueRef{VHost: x.vh.name, Queue: dedupExchangePrefix + x.name}, key, exp, "")
 		}
 	}
 }

@@ -50,7 +50,7 @@ type Persister interface {
 	// LogDedup remembers a de-duplication id of a durable queue or
 	// exchange (scope) until expiresAt (unix nanos), so the window holds
 	// across a restart. No fsync is waited for.
-	LogDedup(scope QueueRef, key string, expiresAt int64)
+	LogDedup(scope QueueRef, key string, expiresAt int64, answer string)
 	// SaveDefinitions durably replaces the stored topology.
 	SaveDefinitions(Definitions) error
 	// ReadMessage reads back a logged or spilled message that a queue
@@ -76,6 +76,9 @@ type RecoveredDedup struct {
 	Scope     QueueRef // a queue, or dedupExchangePrefix + an exchange name
 	Key       string
 	ExpiresAt int64
+	// Answer is PublishOptions.DedupAnswer of the id's first publish, or
+	// "" (records written before it existed have none).
+	Answer string
 }
 
 // dedupExchangePrefix names an exchange's de-duplication scope in storage.
@@ -95,14 +98,14 @@ func (b *Broker) RestoreDedup(ids []RecoveredDedup) {
 		if name, isX := strings.CutPrefix(r.Scope.Queue, dedupExchangePrefix); isX {
 			if x, ok := v.Exchange(name); ok && x.dedup != nil {
 				x.dedupMu.Lock()
-				x.dedup.remember(r.Key, r.ExpiresAt, now)
+				x.dedup.remember(r.Key, r.ExpiresAt, now, r.Answer)
 				x.dedupMu.Unlock()
 			}
 			continue
 		}
 		if q, ok := v.Queue(r.Scope.Queue); ok && q.dedup != nil {
 			q.mu.Lock()
-			q.dedup.remember(r.Key, r.ExpiresAt, now)
+			q.dedup.remember(r.Key, r.ExpiresAt, now, r.Answer)
 			q.mu.Unlock()
 		}
 	}

@@ -24,6 +24,11 @@ type PublishResult struct {
 	// until it opens (FlowGate.Wait): a queue the message went to is
 	// congested. See flow.go.
 	Flow *FlowGate
+	// Duplicate is true when a queue's de-duplication recognised the
+	// message (it is confirmed, not kept); DuplicateAnswer is the
+	// DedupAnswer its original was published with, if any.
+	Duplicate       bool
+	DuplicateAnswer string
 }
 
 // Confirmer learns the outcome of a publish whose confirm had to wait for
@@ -47,6 +52,11 @@ type PublishOptions struct {
 	// mandatory flag); it only decides which counter counts it
 	// (ReturnUnroutable or DropUnroutable): returning it is the adapter's.
 	Mandatory bool
+	// DedupAnswer is kept, durably with a durable queue, with the
+	// message's de-duplication id: a later duplicate's PublishResult
+	// carries it (the SQS adapter's original MessageId and SequenceNumber
+	// for a duplicate send, across restarts). Opaque to the core.
+	DedupAnswer string
 }
 
 // pendingConfirm sends a confirm once both the fsync covering the message
@@ -144,8 +154,11 @@ func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, r
 		if q.durable {
 			qpid = pid
 		}
-		if q.enqueue(msg, now, qpid, true) == rejected {
+		switch st, orig := q.enqueueAnswered(msg, now, qpid, true, opt.DedupAnswer); st {
+		case rejected:
 			res.Rejected = true
+		case duplicate:
+			res.Duplicate, res.DuplicateAnswer = true, orig
 		}
 		if g := q.flowGate(); g != nil {
 			res.Flow = g

@@ -136,7 +136,7 @@ func (q *Queue) release() {
 			st.LogReturned(id, ref)
 		}
 		for _, d := range dedupLog {
-			st.LogDedup(ref, d.key, d.exp)
+			st.LogDedup(ref, d.key, d.exp, d.answer)
 		}
 		st.LogDelivered(ref, delivered...)
 		st.LogSettled(ref, settled...)
@@ -236,10 +236,18 @@ const (
 // copy was logged. published says it comes from a publisher (counted as
 // RabbitMQ counts a queue's publishes), not from dead-lettering.
 func (q *Queue) enqueue(m *message.Message, now int64, pid uint64, published bool) enqueueResult {
+	res, _ := q.enqueueAnswered(m, now, pid, published, "")
+	return res
+}
+
+// enqueueAnswered is enqueue for a publisher that gives an answer to keep
+// with the message's de-duplication id (PublishOptions.DedupAnswer); for
+// a duplicate it returns the answer kept with the original.
+func (q *Queue) enqueueAnswered(m *message.Message, now int64, pid uint64, published bool, answer string) (enqueueResult, string) {
 	q.mu.Lock()
 	if q.deleted {
 		q.mu.Unlock()
-		return dropped
+		return dropped, ""
 	}
 	if published {
 		q.counts.publish++
@@ -255,8 +263,9 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64, published boo
 			if pid != 0 {
 				q.settled = append(q.settled, pid)
 			}
+			orig := q.dedup.answerFor(dedupKey)
 			q.release()
-			return duplicate
+			return duplicate, orig
 		}
 	}
 	c := q.config() // one configuration for the whole enqueue
@@ -277,25 +286,25 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64, published boo
 		case OverflowRejectPublish:
 			q.forgetLocked(e)
 			q.release()
-			return rejected
+			return rejected, ""
 		case OverflowRejectPublishDLX:
 			q.dropLocked(e, "maxlen")
 			q.release()
-			return rejected
+			return rejected, ""
 		}
 	}
 	if dedupKey != "" {
 		// Remembered only now that the message is taken.
-		q.dedup.remember(dedupKey, dedupExp, now)
+		q.dedup.remember(dedupKey, dedupExp, now, answer)
 		if q.durable {
-			q.dedupLog = append(q.dedupLog, dedupItem{dedupKey, dedupExp})
+			q.dedupLog = append(q.dedupLog, dedupItem{dedupKey, dedupExp, answer})
 		}
 	}
 	if at > now {
 		e.ext().notBefore = at
 		q.delayLocked(e, now)
 		q.release()
-		return enqueued
+		return enqueued, ""
 	}
 	q.ready.push(e)
 	q.dispatchLocked(now)
@@ -315,7 +324,7 @@ func (q *Queue) enqueue(m *message.Message, now int64, pid uint64, published boo
 	}
 	q.armExpiryLocked(now)
 	q.release()
-	return enqueued
+	return enqueued, ""
 }
 
 // restore puts a recovered message back, in id order, before any traffic.
@@ -338,7 +347,7 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) bo
 			return false
 		}
 		if key != "" && exp > time.Now().UnixNano() {
-			q.dedupLog = append(q.dedupLog, dedupItem{key, exp})
+			q.dedupLog = append(q.dedupLog, dedupItem{key: key, exp: exp})
 		}
 	}
 	c := q.config()

@@ -82,3 +82,48 @@ func TestSQSFIFODuplicateGetsOriginalID(t *testing.T) {
 		t.Fatalf("received %v; want %s, %s, then other content's and the batch's %s", got, want[0], want[1], *ids["a"].MessageId)
 	}
 }
+
+// TestSQSFIFODuplicateAfterRestartGetsOriginalID: the original's MessageId
+// and SequenceNumber are kept with the core's durable de-duplication id,
+// so a duplicate sent after a restart (the original received and deleted
+// before it) is still answered with them, and not delivered.
+func TestSQSFIFODuplicateAfterRestartGetsOriginalID(t *testing.T) {
+	dir := t.TempDir()
+	b := qsBrokerOn(t, dir)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "restart.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+	first, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("once"),
+		MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String("d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byContent, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("by content"), MessageGroupId: aws.String("g")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10}) {
+		if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Stop(t)
+	b = qsBrokerOn(t, dir)
+	c = sqsGuest(t, b)
+	url = b.SQSURL() + "/000000000000/restart.fifo"
+	again, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("twice"),
+		MessageGroupId: aws.String("g"), MessageDeduplicationId: aws.String("d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *again.MessageId != *first.MessageId || *again.SequenceNumber != *first.SequenceNumber {
+		t.Fatalf("after a restart the duplicate got %s/%s, the original was %s/%s", *again.MessageId, *again.SequenceNumber, *first.MessageId, *first.SequenceNumber)
+	}
+	dup, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String("by content"), MessageGroupId: aws.String("g")})
+	if err != nil || *dup.MessageId != *byContent.MessageId {
+		t.Fatalf("content duplicate after a restart: %v %v, the original was %s", dup, err, *byContent.MessageId)
+	}
+	if got := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10}); len(got) != 0 {
+		t.Fatalf("a duplicate was delivered after the restart: %q", *got[0].Body)
+	}
+}

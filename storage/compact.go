@@ -255,16 +255,16 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 	// meanwhile are skipped, so the two lists are not aligned with keys.
 	var recs [][]byte
 	var copied []dedupKey
-	var exps []int64
+	var olds []*liveDedup
 	s.mu.Lock()
 	for _, k := range keys {
 		ld := s.dedup[k]
 		if ld == nil || ld.seg != seg {
 			continue
 		}
-		recs = append(recs, encodeDedup(nil, k.scope, k.key, ld.exp))
+		recs = append(recs, encodeDedup(nil, k.scope, k.key, ld.exp, ld.answer))
 		copied = append(copied, k)
-		exps = append(exps, ld.exp)
+		olds = append(olds, ld)
 	}
 	s.mu.Unlock()
 	if len(recs) == 0 {
@@ -281,7 +281,7 @@ func (s *Store) copyDedupForward(seg wal.Pos, keys []dedupKey) error {
 			continue
 		}
 		s.accountDedup(ld, -1)
-		nld := &liveDedup{seg: s.segmentOf(positions[i]), size: uint32(len(recs[i])), exp: exps[i]}
+		nld := &liveDedup{seg: s.segmentOf(positions[i]), size: uint32(len(recs[i])), exp: olds[i].exp, answer: olds[i].answer}
 		s.dedup[k] = nld
 		s.accountDedup(nld, +1)
 	}

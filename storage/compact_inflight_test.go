@@ -121,7 +121,7 @@ func TestCopyDedupForwardPairsKeysWithTheirPositions(t *testing.T) {
 	exp := time.Now().Add(time.Hour).UnixNano()
 	keys := []dedupKey{{qa, "k1"}, {qa, "k2"}, {qa, "k3"}}
 	for _, k := range keys {
-		s.LogDedup(k.scope, k.key, exp)
+		s.LogDedup(k.scope, k.key, exp, "")
 	}
 	// Fill the first segment so that the copies land in another one.
 	for len(s.log.Segments()) < 2 {

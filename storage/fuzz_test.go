@@ -27,7 +27,8 @@ func FuzzRecordDecode(f *testing.F) {
 		f.Add(rec)
 	}
 	f.Add(encodeRef(nil, kindSettled, 7, qa))
-	f.Add(encodeDedup(nil, qa, "key", 99))
+	f.Add(encodeDedup(nil, qa, "key", 99, ""))
+	f.Add(encodeDedup(nil, qa, "key", 99, "answer"))
 	f.Add(encodeRefs(nil, kindSettledMany, qa, []uint64{1, 2, 3}))
 	f.Add([]byte{kindMessage, 1, 2}) // format 1
 	f.Fuzz(func(t *testing.T, rec []byte) {

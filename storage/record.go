@@ -225,12 +225,20 @@ func decodeRef(rec []byte) (uint64, broker.QueueRef, error) {
 	return id, ref, r.err
 }
 
-func encodeDedup(dst []byte, scope broker.QueueRef, key string, exp int64) []byte {
+// encodeDedup writes a de-duplication id: its expiry, scope and key, and
+// then, when the publisher gave one, the answer for its duplicates. The
+// answer is a trailing field: a record without it (written before it
+// existed) reads with none, and a reader that predates it ignores it.
+func encodeDedup(dst []byte, scope broker.QueueRef, key string, exp int64, answer string) []byte {
 	dst = append(dst, recordVersion, kindDedup)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(exp))
 	dst = appendString(dst, scope.VHost)
 	dst = appendString(dst, scope.Queue)
-	return appendString(dst, key)
+	dst = appendString(dst, key)
+	if answer != "" {
+		dst = appendString(dst, answer)
+	}
+	return dst
 }
 
 func decodeDedup(rec []byte) (broker.RecoveredDedup, error) {
@@ -239,5 +247,8 @@ func decodeDedup(rec []byte) (broker.RecoveredDedup, error) {
 	d.ExpiresAt = int64(r.u64())
 	d.Scope = broker.QueueRef{VHost: r.str(), Queue: r.str()}
 	d.Key = r.str()
+	if r.err == nil && len(r.b) > 0 {
+		d.Answer = r.str()
+	}
 	return d, r.err
 }

@@ -79,9 +79,11 @@ func TestMessageRecordRoundTripsEveryFieldAtItsLimit(t *testing.T) {
 		}
 	}
 	for _, key := range []string{"", strings.Repeat("k", 70000)} {
-		d, err := decodeDedup(encodeDedup(nil, broker.QueueRef{VHost: "/", Queue: longName}, key, math.MaxInt64)[2:])
-		if err != nil || d.Key != key || d.Scope.Queue != longName || d.ExpiresAt != math.MaxInt64 {
-			t.Fatalf("dedup record with a %d-byte key: %v", len(key), err)
+		for _, answer := range []string{"", "id seq", strings.Repeat("a", 70000)} {
+			d, err := decodeDedup(encodeDedup(nil, broker.QueueRef{VHost: "/", Queue: longName}, key, math.MaxInt64, answer)[2:])
+			if err != nil || d.Key != key || d.Scope.Queue != longName || d.ExpiresAt != math.MaxInt64 || d.Answer != answer {
+				t.Fatalf("dedup record with a %d-byte key and a %d-byte answer: %v", len(key), len(answer), err)
+			}
 		}
 	}
 	ref := broker.QueueRef{VHost: longName, Queue: longName}

@@ -98,9 +98,10 @@ type dedupKey struct {
 }
 
 type liveDedup struct {
-	seg  wal.Pos
-	size uint32
-	exp  int64
+	seg    wal.Pos
+	size   uint32
+	exp    int64
+	answer string // carried forward by compaction with the id
 }
 
 type pendingSettle struct {
@@ -416,7 +417,7 @@ func (s *Store) restoreDedup(rec *Recovered, dedups map[dedupKey]dedupAt) {
 		if d.d.ExpiresAt <= now {
 			continue
 		}
-		ld := &liveDedup{seg: s.segmentOf(d.pos), size: d.n, exp: d.d.ExpiresAt}
+		ld := &liveDedup{seg: s.segmentOf(d.pos), size: d.n, exp: d.d.ExpiresAt, answer: d.d.Answer}
 		s.dedup[k] = ld
 		s.accountDedup(ld, +1)
 		rec.Dedup = append(rec.Dedup, d.d)
@@ -703,8 +704,8 @@ func (s *Store) accountDedup(ld *liveDedup, sign int) {
 
 // LogDedup implements broker.Persister. The record keeps its segment
 // alive until the id's window has passed.
-func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
-	rec := encodeDedup(nil, scope, key, exp)
+func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64, answer string) {
+	rec := encodeDedup(nil, scope, key, exp, answer)
 	k := dedupKey{scope, key}
 	err := s.log.AppendAsync(rec, func(pos wal.Pos, err error) {
 		if err != nil {
@@ -714,7 +715,7 @@ func (s *Store) LogDedup(scope broker.QueueRef, key string, exp int64) {
 		if old := s.dedup[k]; old != nil {
 			s.accountDedup(old, -1)
 		}
-		ld := &liveDedup{seg: s.segmentOf(pos), size: uint32(len(rec)), exp: exp}
+		ld := &liveDedup{seg: s.segmentOf(pos), size: uint32(len(rec)), exp: exp, answer: answer}
 		s.dedup[k] = ld
 		s.accountDedup(ld, +1)
 		s.mu.Unlock()

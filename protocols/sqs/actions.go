@@ -639,9 +639,10 @@ type sendOut struct {
 type prepared struct {
 	msg *message.Message
 	out sendOut
-	// claim is the FIFO de-duplication entry this send made (fifoSends),
-	// forgotten if the message is not stored.
-	claim *fifoKey
+	// answer is what the core keeps with a FIFO message's
+	// de-duplication id (PublishOptions.DedupAnswer), durably: its
+	// MessageId and SequenceNumber, for the answer to a duplicate.
+	answer string
 }
 
 // prepare validates one message for queue t and builds it.
@@ -723,16 +724,9 @@ func (c *call) prepare(t target, set queueSettings, maxSize int64, e *entry) (pr
 		MD5OfMessageSystemAttributes: attributesMD5(sys), MessageId: id, SequenceNumber: seq}}
 	if set.fifo {
 		// A duplicate within the window is answered with the original's
-		// MessageId and SequenceNumber; the core drops the copy.
-		k := fifoKey{t.q, dedupKey(e.MessageDeduplicationId, body)}
-		if set.byGroup {
-			k.key = *e.MessageGroupId + "\x00" + k.key
-		}
-		if orig, dup := c.s.fifo.claim(k, id, seq, now); dup {
-			p.out.MessageId, p.out.SequenceNumber = orig.id, orig.seq
-		} else {
-			p.claim = &k
-		}
+		// MessageId and SequenceNumber: the core drops the copy and hands
+		// back what the original left with its id (publish).
+		p.answer = id + " " + seq
 	}
 	return p, nil
 }
@@ -786,7 +780,12 @@ func (c *call) publish(t target, ps []prepared) []*apiError {
 			continue
 		}
 		k.left.Add(1)
-		res, err := sess.Publish("", t.name, p.msg, broker.PublishOptions{Confirm: k, Seq: uint64(i)})
+		res, err := sess.Publish("", t.name, p.msg, broker.PublishOptions{Confirm: k, Seq: uint64(i), DedupAnswer: p.answer})
+		if res.Duplicate {
+			if id, seq, ok := strings.Cut(res.DuplicateAnswer, " "); ok {
+				ps[i].out.MessageId, ps[i].out.SequenceNumber = id, seq
+			}
+		}
 		if res.Pending {
 			pending = append(pending, uint64(i)) // k.Confirmed settles it
 		} else {
@@ -816,11 +815,6 @@ func (c *call) publish(t target, ps []prepared) []*apiError {
 	for _, g := range gates {
 		g.Wait(ctx.Done()) // the queue is congested: answer once it drains
 	}
-	for i, p := range ps {
-		if errs[i] != nil && p.claim != nil {
-			c.s.fifo.forget(*p.claim, p.out.MessageId)
-		}
-	}
 	return errs
 }
 
@@ -838,10 +832,11 @@ func (c *call) sendMessage() (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := c.publish(t, []prepared{p}); errs[0] != nil {
+	ps := []prepared{p}
+	if errs := c.publish(t, ps); errs[0] != nil {
 		return nil, errs[0]
 	}
-	return p.out, nil
+	return ps[0].out, nil // a duplicate's is the original's
 }
 
 type batchError struct {

@@ -57,7 +57,6 @@ type Server struct {
 	sessions map[string]*vsession // by vhost + "\x00" + queue
 	purges   map[string]time.Time // vhost + "\x00" + queue -> last purge
 	moves    moveTasks
-	fifo     fifoSends     // FIFO sends' answers, for duplicates
 	lastSeq  atomic.Uint64 // the last FIFO SequenceNumber given
 	closed   bool
 }
