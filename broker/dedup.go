@@ -31,7 +31,7 @@ type dedupCache struct {
 	// of the id asked to be told for a duplicate (PublishOptions.DedupAnswer:
 	// the SQS adapter's original MessageId and SequenceNumber). Opaque here.
 	answers map[string]string
-	order   []dedupItem      // insertion order, for eviction
+	order   []dedupItem // insertion order, for eviction
 	head    int
 	// sweepAt is the length of order (past head) at which sweep runs
 	// next: twice what the last sweep kept, so sweeping is amortised O(1)
