@@ -5,12 +5,14 @@
 # in Go) into a temporary directory with `go install` from the Go module
 # proxy (nothing of it is kept in this repository), starts it with a
 # config file written here, starts sluice with a fresh data directory, and
-# runs sluice-perf's SQS scenarios (aws-sdk-go-v2 clients) against both in
+# runs sluice-perf's SQS scenarios (aws-sdk-go-v2 clients, or sluice-perf's
+# own with PERF_ARGS="--client fast") against both in
 # turn:
 #
 #   sqs-standard  4 producers of SendMessageBatch (10 x 1 KiB) -> 1 standard
 #                 queue -> 4 consumers of ReceiveMessage(10, long poll) +
 #                 DeleteMessageBatch
+#   sqs-standard-16  the same with 16 producers and 16 consumers
 #   sqs-fifo      the same on a FIFO queue, 10 message groups per producer
 #
 # Every run counts every message: a lost, duplicated or (FIFO) reordered
@@ -22,7 +24,7 @@
 #
 # Environment:
 #   REPEAT=3              rounds (each restarts both); sluice, then goaws
-#   SCENARIOS="sqs-standard sqs-fifo"
+#   SCENARIOS="sqs-standard sqs-standard-16 sqs-fifo"
 #   DURATION=10s          length of each run
 #   GOAWS_VERSION=v0.5.4  the goaws module version to build
 #   GOAWS_BIN=PATH        use this goaws binary instead of building one
@@ -44,7 +46,7 @@ SP=${SLUICE_SQS_PORT:-9394}
 GP=${GOAWS_PORT:-4394}
 OUT=${OUT:-bin/bench-sqs/$(date +%Y%m%d-%H%M%S)}
 BENCH_DIR=${BENCH_DIR:-/tmp}
-read -r -a scens <<<"${SCENARIOS:-sqs-standard sqs-fifo}"
+read -r -a scens <<<"${SCENARIOS:-sqs-standard sqs-standard-16 sqs-fifo}"
 
 log() { echo "bench-sqs: $*" >&2; }
 die() { log "$*"; exit 1; }

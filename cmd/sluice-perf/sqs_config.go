@@ -42,6 +42,9 @@ var sqsScenarios = []scenario{
 	{"sqs-standard", "SQS: 4 producers of SendMessageBatch (10 x 1 KiB) -> 1 standard queue -> 4 consumers of ReceiveMessage(10, long poll) + DeleteMessageBatch", func(c *config) {
 		c.Protocol, c.Producers, c.Consumers = "sqs", 4, 4
 	}},
+	{"sqs-standard-16", "SQS: as sqs-standard with 16 producers and 16 consumers (enough requests in flight for group commit to fill its fsyncs)", func(c *config) {
+		c.Protocol, c.Producers, c.Consumers = "sqs", 16, 16
+	}},
 	{"sqs-fifo", "SQS: as sqs-standard on a FIFO queue, 10 message groups per producer (a batch is one group), order checked per group", func(c *config) {
 		c.Protocol, c.Producers, c.Consumers, c.FIFO = "sqs", 4, 4, true
 	}},

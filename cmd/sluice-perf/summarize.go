@@ -100,7 +100,7 @@ func scenarioMetrics(name string) []metric {
 		return []metric{with(mDelivered, ">= 4x", ratioAtLeast(4)), mPublished, mP99, mCPU, mGenCPU}
 	case "handshake-amqp":
 		return append([]metric(nil), handshakeMetrics...)
-	case "sqs-standard":
+	case "sqs-standard", "sqs-standard-16":
 		return []metric{with(named(mDelivered, "delivered, durable"), "sluice >= 50,000 msg/s", func(s, _, _ float64) bool { return s >= 50000 }),
 			mPublished, mP99, mCPU, mGenCPU}
 	case "sqs-fifo":
@@ -138,7 +138,7 @@ func metricsAgainst(name, b string) []metric {
 			ms[i].target, ms[i].holds = "", nil
 		}
 	}
-	if b == "goaws" && name == "sqs-standard" {
+	if b == "goaws" && (name == "sqs-standard" || name == "sqs-standard-16") {
 		// Issue 15: at least 10 times goaws's throughput, durable
 		// against goaws's memory.
 		ms = append([]metric{with(mDelivered, ">= 10x", ratioAtLeast(10))}, ms...)
