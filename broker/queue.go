@@ -59,19 +59,22 @@ type Queue struct {
 	// bindings where this queue is the destination; guarded by vh.mu.
 	bindings []*binding
 
-	mu          sync.Mutex
-	ready       readyList
-	unacked     int
-	consumers   []*Consumer // by priority, highest first; then by arrival
-	rr          int         // round-robin position within the top group
-	exclusiveC  bool        // a consumer holds exclusive access
-	hadConsumer bool        // auto-delete waits for a first consumer
-	seq         uint64
-	deleted     bool
-	expiryTimer *time.Timer
-	expiryAt    int64
-	idleTimer   *time.Timer
-	lastUsed    int64
+	mu      sync.Mutex
+	ready   readyList
+	unacked int
+	// unackedBytes is the body bytes of the unacked messages (the
+	// management API's message_bytes_unacknowledged).
+	unackedBytes int64
+	consumers    []*Consumer // by priority, highest first; then by arrival
+	rr           int         // round-robin position within the top group
+	exclusiveC   bool        // a consumer holds exclusive access
+	hadConsumer  bool        // auto-delete waits for a first consumer
+	seq          uint64
+	deleted      bool
+	expiryTimer  *time.Timer
+	expiryAt     int64
+	idleTimer    *time.Timer
+	lastUsed     int64
 
 	delayed      timeHeap // delayed messages by due time
 	delayedBytes int64
@@ -501,6 +504,7 @@ func (q *Queue) deliveredLocked(e *entry, noAck bool) {
 		return
 	}
 	q.unacked++
+	q.unackedBytes += e.size()
 	if q.config().groups {
 		if q.busy == nil {
 			q.busy = map[string]int{}
@@ -561,6 +565,7 @@ func (q *Queue) settle(es []*entry) {
 	q.unacked -= len(es)
 	q.counts.ack += uint64(len(es))
 	for _, e := range es {
+		q.unackedBytes -= e.size()
 		q.endLeaseLocked(e)
 		q.groupDoneLocked(e)
 		q.forgetLocked(e)
@@ -589,6 +594,7 @@ func (q *Queue) requeue(es []*entry) {
 		q.endLeaseLocked(e)
 		q.groupDoneLocked(e)
 		q.unacked--
+		q.unackedBytes -= e.size()
 		e.redelivered = true
 		e.returns++
 		if e.logged() && c.deliveryLimit >= 0 {
@@ -615,6 +621,7 @@ func (q *Queue) reject(es []*entry) {
 	q.mu.Lock()
 	q.unacked -= len(es)
 	for _, e := range es {
+		q.unackedBytes -= e.size()
 		q.endLeaseLocked(e)
 		q.groupDoneLocked(e)
 		if q.deleted {

@@ -94,7 +94,7 @@ type QueueDetails struct {
 	Exclusive                 bool
 	Args                      message.Table // shared: the queue replaces it whole, never in place; do not modify
 	Ready, Unacked, Consumers int
-	ReadyBytes                int64
+	ReadyBytes, UnackedBytes  int64
 	Delayed                   int
 	// IdleSince is when the queue was last used (declared, published to,
 	// consumed from), the zero time when it has consumers.
@@ -105,7 +105,7 @@ type QueueDetails struct {
 func (q *Queue) Details() QueueDetails {
 	q.mu.Lock()
 	d := QueueDetails{Name: q.name, Durable: q.durable, AutoDelete: q.autoDelete, Exclusive: q.exclusive,
-		Ready: q.ready.count, ReadyBytes: q.ready.bytes, Unacked: q.unacked, Consumers: len(q.consumers),
+		Ready: q.ready.count, ReadyBytes: q.ready.bytes, Unacked: q.unacked, UnackedBytes: q.unackedBytes, Consumers: len(q.consumers),
 		Delayed: len(q.delayed), Args: q.args}
 	if len(q.consumers) == 0 && q.lastUsed > 0 {
 		d.IdleSince = time.Unix(0, q.lastUsed)

@@ -110,9 +110,10 @@ func (s *Server) queueInfo(vhost string, q *broker.Queue, qv queueView) queueJSO
 	}
 	j.queueTotals = &queueTotals{Messages: d.Ready + d.Unacked, MessagesReady: d.Ready, MessagesUnacked: d.Unacked}
 	mem := q.Memory()
-	st := &queueStats{Consumers: d.Consumers, MessageBytes: d.ReadyBytes, MessageBytesReady: d.ReadyBytes,
-		Memory:    mem.ResidentBytes + mem.DelayedResidentBytes,
-		DiskBytes: qv.disk[broker.QueueRef{VHost: vhost, Queue: d.Name}], Resident: mem.Resident,
+	st := &queueStats{Consumers: d.Consumers, MessageBytes: d.ReadyBytes + d.UnackedBytes, MessageBytesReady: d.ReadyBytes,
+		MessageBytesUnacked: d.UnackedBytes,
+		Memory:              mem.ResidentBytes + mem.DelayedResidentBytes,
+		DiskBytes:           qv.disk[broker.QueueRef{VHost: vhost, Queue: d.Name}], Resident: mem.Resident,
 		ResidentBytes: mem.ResidentBytes, PagedOut: mem.PagedOut, ReadsAhead: mem.ReadsAhead,
 		ReadsInline: mem.ReadsInline, DelayedResidentBytes: mem.DelayedResidentBytes, Unreadable: mem.Unreadable,
 		Delayed: d.Delayed}
