@@ -16,7 +16,8 @@ func (q *Queue) Metrics() QueueMetrics {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return QueueMetrics{
-		Stats: QueueStats{Ready: q.ready.count, Unacked: q.unacked, Delayed: len(q.delayed), Consumers: len(q.consumers)},
+		Stats: QueueStats{Ready: q.ready.count, Unacked: q.unacked, Delayed: len(q.delayed), Consumers: len(q.consumers),
+			ReadyBytes: q.ready.bytes, UnackedBytes: q.unackedBytes},
 		Memory: Memory{Unreadable: q.unreadable, Resident: q.ready.resident, ResidentBytes: q.ready.residentBytes,
 			PagedOut: q.ready.count - q.ready.resident, ReadsAhead: q.readsAhead, ReadsInline: q.readsInline},
 		Counts: q.counts.snapshot(),

@@ -10,6 +10,9 @@ type QueueStats struct {
 	Unacked   int // delivered, not yet settled (in flight)
 	Delayed   int // waiting for their delivery delay
 	Consumers int
+	// ReadyBytes and UnackedBytes are the body bytes of the ready and of
+	// the unacked messages.
+	ReadyBytes, UnackedBytes int64
 }
 
 // Stats returns the queue's counts, taken under its lock in one go.

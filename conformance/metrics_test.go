@@ -172,6 +172,12 @@ func TestMetricsScrape(t *testing.T) {
 	if got := sample(t, per, "rabbitmq_queue_messages", "vhost", "/", "queue", "metrics-q"); got != ready+1 {
 		t.Fatalf("per-object depth %v, want %v", got, ready+1)
 	}
+	// Bodies are "m0".."m9", 2 bytes each.
+	if r, u, all := sample(t, per, "rabbitmq_queue_messages_ready_bytes", "vhost", "/", "queue", "metrics-q"),
+		sample(t, per, "rabbitmq_queue_messages_unacked_bytes", "vhost", "/", "queue", "metrics-q"),
+		sample(t, per, "rabbitmq_queue_messages_bytes", "vhost", "/", "queue", "metrics-q"); r != 2*ready || u != 2 || all != r+u {
+		t.Fatalf("per-object bytes: ready %v unacked %v all %v, want %v, 2 and their sum", r, u, all, 2*ready)
+	}
 	det := scrape(t, b, "/metrics/detailed?family=queue_coarse_metrics&vhost=%2F")
 	if got := sample(t, det, "rabbitmq_detailed_queue_messages_ready", "vhost", "/", "queue", "metrics-q"); got != ready {
 		t.Fatalf("detailed ready %v, want %v", got, ready)

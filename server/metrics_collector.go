@@ -44,6 +44,9 @@ var (
 	qReadyRAM  = metricDef{"queue_messages_ready_ram", "Ready messages stored in memory", gauge}
 	qReadyRAMB = metricDef{"queue_messages_ram_bytes", "Size of ready messages stored in memory (bodies)", gauge}
 	qPagedOut  = metricDef{"queue_messages_paged_out", "Messages paged out to disk", gauge}
+	qBytes     = metricDef{"queue_messages_bytes", "Size in bytes of ready and unacknowledged messages", gauge}
+	qReadyB    = metricDef{"queue_messages_ready_bytes", "Size in bytes of ready messages", gauge}
+	qUnackedB  = metricDef{"queue_messages_unacked_bytes", "Size in bytes of all unacknowledged messages", gauge}
 	qDiskReads = metricDef{"queue_disk_reads_total", "Total number of times queue read messages from disk", counter}
 	qPublished = metricDef{"queue_messages_published_total", "Total number of messages published to queues", counter}
 
@@ -60,7 +63,7 @@ var (
 var queueFamilies = map[string][]metricDef{
 	"queue_coarse_metrics": {qReady, qUnacked, qMessages},
 	"queue_consumer_count": {qConsumers},
-	"queue_metrics":        {qConsumers, qRAM, qReadyRAM, qReadyRAMB, qPagedOut, qDiskReads},
+	"queue_metrics":        {qConsumers, qRAM, qReadyRAM, qReadyRAMB, qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads},
 }
 
 // queueSample is one queue's figures for one scrape.
@@ -90,6 +93,12 @@ func (q *queueSample) value(d metricDef) float64 {
 		return float64(q.mem.ResidentBytes)
 	case qPagedOut:
 		return float64(q.mem.PagedOut)
+	case qBytes:
+		return float64(q.stats.ReadyBytes + q.stats.UnackedBytes)
+	case qReadyB:
+		return float64(q.stats.ReadyBytes)
+	case qUnackedB:
+		return float64(q.stats.UnackedBytes)
 	case qDiskReads:
 		return float64(q.mem.ReadsAhead + q.mem.ReadsInline)
 	case qPublished:
@@ -110,7 +119,7 @@ func (q *queueSample) value(d metricDef) float64 {
 
 // perQueueMetrics are what /metrics and /metrics/per-object show per queue.
 var perQueueMetrics = []metricDef{qReady, qUnacked, qMessages, qConsumers, qRAM, qReadyRAM, qReadyRAMB,
-	qPagedOut, qDiskReads, qPublished, sqDelayed, sqDiskBytes, sqAhead, sqInline, sqUnreadable}
+	qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads, qPublished, sqDelayed, sqDiskBytes, sqAhead, sqInline, sqUnreadable}
 
 // emitter sends const metrics, making each Desc once per scrape.
 type emitter struct {
