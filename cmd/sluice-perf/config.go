@@ -54,6 +54,8 @@ type config struct {
 	Warmup time.Duration `json:"warmup_ns"`
 	PID    int           `json:"pid,omitempty"`
 	Prefix string        `json:"queue_prefix"`
+	// CPUProfile is a file for a CPU profile of the load generator itself.
+	CPUProfile string `json:"-"`
 	// NoAMQPSetup runs a STOMP load without AMQP: no queue is declared,
 	// purged or deleted, the broker creates each /queue destination on the
 	// first SUBSCRIBE or SEND (ActiveMQ, RabbitMQ's plugin and sluice all

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"unicode/utf8"
@@ -106,15 +107,23 @@ func valueEnd(data []byte, i int) (int, error) {
 	}
 	switch c := data[i]; {
 	case c == '"':
-		for j := i + 1; j < len(data); j++ {
-			switch data[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1, nil
+		// Bodies are long strings: find the closing quote with
+		// IndexByte, byte by byte only past an escape.
+		j := i + 1
+		for {
+			q := bytes.IndexByte(data[j:], '"')
+			if q < 0 {
+				return 0, errJSON
+			}
+			b := bytes.IndexByte(data[j:j+q], '\\')
+			if b < 0 {
+				return j + q + 1, nil
+			}
+			j += b + 2 // past the escape and the character it escapes
+			if j > len(data) {
+				return 0, errJSON
 			}
 		}
-		return 0, errJSON
 	case c == '{' || c == '[':
 		// Nesting is counted over brackets outside strings.
 		depth := 0

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -89,6 +90,18 @@ func cmdRun(ctx context.Context, args []string) int {
 	if !quiet {
 		progress = os.Stderr
 	}
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sluice-perf:", err)
+			return 2
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	var rep *report
 	if progress != nil {
 		rep = execute(ctx, c, progressWriter(progress))
@@ -153,6 +166,7 @@ func parseRun(args []string) (c config, jsonPath string, quiet bool, code int) {
 	fs.IntVar(&c.PID, "pid", 0, "broker process id: report its RSS (VmRSS/VmHWM) and CPU")
 	fs.StringVar(&c.Prefix, "queue-prefix", d.Prefix, "queue and exchange name prefix")
 	fs.StringVar(&jsonPath, "json", "", "write the report as JSON to this file")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of sluice-perf itself to this file (to see what a client costs)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -196,6 +210,7 @@ func merge(sc, c *config, set map[string]bool) {
 	sc.Label, sc.URI, sc.StompAddr, sc.PID = c.Label, c.URI, c.StompAddr, c.PID
 	sc.NoAMQPSetup = c.NoAMQPSetup
 	sc.StompTLS, sc.TLSOpts = c.StompTLS, c.TLSOpts
+	sc.CPUProfile = c.CPUProfile
 	mergeSQS(sc, c, set)
 	m := map[string]func(){
 		"protocol":      func() { sc.Protocol = c.Protocol },
