@@ -63,6 +63,11 @@ func (s *Server) applyMemoryLimit() {
 	if limit := s.memoryLimit(); limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(limit / 10 * 9))
 	}
+	// A higher GC target costs memory, which the limit above still
+	// bounds: near it the collector runs as often as it must.
+	if s.cfg.GCPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(s.cfg.GCPercent)
+	}
 }
 
 // memoryLimit is MemoryLimit, or 40% of the machine's memory (RabbitMQ's
