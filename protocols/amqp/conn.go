@@ -304,9 +304,9 @@ func (c *conn) ended(err error) {
 	}
 }
 
-// teardown releases everything the connection held: channels' unacked
-// messages go back to their queues, exclusive queues are deleted.
-func (c *conn) teardown() {
+// closeChannels closes every channel: their sessions' unacked messages go
+// back to their queues and their consumers are cancelled.
+func (c *conn) closeChannels() {
 	for _, ch := range c.chans {
 		ch.close()
 	}
@@ -314,6 +314,12 @@ func (c *conn) teardown() {
 	c.chMu.Lock()
 	c.chans = nil
 	c.chMu.Unlock()
+}
+
+// teardown releases everything the connection held: channels' unacked
+// messages go back to their queues, exclusive queues are deleted.
+func (c *conn) teardown() {
+	c.closeChannels()
 	c.closeOnce.Do(func() { close(c.done) })
 	if t := c.hbTimer.Load(); t != nil {
 		t.Stop()
@@ -725,6 +731,11 @@ func (c *conn) connectionMethod(payload []byte) error {
 		// has it, it may hang up, and the writer's abort then reads the
 		// reason from its own goroutine.
 		c.reason = fmt.Sprintf("client closed: %d %s", m.ReplyCode, m.ReplyText)
+		// As RabbitMQ's reader, close every channel first: once the
+		// client has close-ok its consumers are gone and its unacked
+		// messages are back, so a client that reconnects at once and
+		// consumes exclusively again finds the queue free.
+		c.closeChannels()
 		c.out.method(0, &wire.ConnectionCloseOk{})
 		c.out.flush(time.Second)
 		return errClosed
