@@ -296,6 +296,19 @@ func (q *Queue) expireLeases() {
 	}
 }
 
+// Unacked reports whether every one of tags is a delivery of s still
+// unacked (not acked, rejected, requeued or taken back by its lease).
+func (s *Session) Unacked(tags []uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tag := range tags {
+		if _, ok := s.findLocked(tag); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // ExtendLease gives a delivered, unacked message more time before it
 // returns to its queue (SQS's ChangeMessageVisibility), or a lease of d
 // to one delivered without a lease.

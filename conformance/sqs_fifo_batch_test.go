@@ -73,3 +73,41 @@ func TestSQSFIFOSeveralOfAGroupPerReceive(t *testing.T) {
 		}
 	}
 }
+
+// TestSQSReceiveRequestAttemptId: on a FIFO queue, a receive retried with
+// the same ReceiveRequestAttemptId while its messages are in flight gets
+// the same messages and receipt handles; once one was deleted the id
+// starts a new receive; a malformed id is refused.
+func TestSQSReceiveRequestAttemptId(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "attempt.fifo", map[string]string{"FifoQueue": "true", "ContentBasedDeduplication": "true"})
+	for _, body := range []string{"m1", "m2", "m3"} {
+		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(body), MessageGroupId: aws.String("g")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 2, ReceiveRequestAttemptId: aws.String("try-1")}
+	first := sqsReceive(t, c, in)
+	if len(first) != 2 || *first[0].Body != "m1" || *first[1].Body != "m2" {
+		t.Fatalf("first receive: %d messages", len(first))
+	}
+	again := sqsReceive(t, c, in)
+	if len(again) != 2 || *again[0].MessageId != *first[0].MessageId || *again[1].ReceiptHandle != *first[1].ReceiptHandle {
+		t.Fatalf("retry with the same attempt id: %d messages, not the same ones", len(again))
+	}
+	if other := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10}); len(other) != 0 {
+		t.Fatalf("another receive got %q while the group was in flight", *other[0].Body)
+	}
+	if _, err := c.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: first[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	// m1 is gone: the id starts a new receive (m2 is still in flight, so
+	// the group gives nothing).
+	if after := sqsReceive(t, c, in); len(after) != 0 {
+		t.Fatalf("after a delete the attempt id replayed %d messages", len(after))
+	}
+	_, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, ReceiveRequestAttemptId: aws.String("no spaces")})
+	sqsAPIError(t, err, "InvalidParameterValue")
+}

@@ -1002,6 +1002,21 @@ func (c *call) receiveMessage() (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	var akey attemptKey
+	if id := c.in.ReceiveRequestAttemptId; id != "" && set.fifo {
+		if !validAttemptID(id) {
+			return nil, errInvalidParam("ReceiveRequestAttemptId", truncate(id, 160), "It must be 1 to 128 characters: letters, digits and punctuation.")
+		}
+		akey = attemptKey{t.q, id}
+		if a := c.s.attempts.get(akey, time.Now()); a != nil && a.epoch == vs.epoch && a.json == c.json && vs.s.Unacked(a.tags) {
+			// A retry: the same messages and handles, their visibility
+			// started over (receive_attempts.go).
+			for _, tag := range a.tags {
+				_ = vs.s.ExtendLease(tag, time.Duration(vis)*time.Second)
+			}
+			return a.out, nil
+		}
+	}
 	// One batch get: on a FIFO queue it may hand out several messages of a
 	// group, in order, as SQS does (broker/get_batch.go).
 	var ds []broker.Delivery
@@ -1052,6 +1067,13 @@ func (c *call) receiveMessage() (any, *apiError) {
 			}
 		}
 		out.Messages = append(out.Messages, m)
+	}
+	if akey.id != "" && len(ds) > 0 {
+		tags := make([]uint64, len(ds))
+		for i, d := range ds {
+			tags[i] = d.Tag
+		}
+		c.s.attempts.put(akey, &attempt{at: time.Now(), out: out, tags: tags, epoch: vs.epoch, json: c.json})
 	}
 	return out, nil
 }

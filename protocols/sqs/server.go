@@ -57,6 +57,7 @@ type Server struct {
 	sessions map[string]*vsession // by vhost + "\x00" + queue
 	purges   map[string]time.Time // vhost + "\x00" + queue -> last purge
 	moves    moveTasks
+	attempts receiveAttempts // FIFO ReceiveRequestAttemptId answers
 	lastSeq  atomic.Uint64 // the last FIFO SequenceNumber given
 	closed   bool
 }
