@@ -58,7 +58,7 @@ type Server struct {
 	purges   map[string]time.Time // vhost + "\x00" + queue -> last purge
 	moves    moveTasks
 	attempts receiveAttempts // FIFO ReceiveRequestAttemptId answers
-	lastSeq  atomic.Uint64 // the last FIFO SequenceNumber given
+	lastSeq  atomic.Uint64   // the last FIFO SequenceNumber given
 	closed   bool
 }
 
