@@ -296,6 +296,22 @@ func (q *Queue) expireLeases() {
 	}
 }
 
+// FirstLeased is when the unacked delivery tag's message was first leased
+// (unix nanoseconds), or 0 (no lease yet, or tag not unacked here): what
+// Delivery.FirstLeased says for a delivery whose lease was set after it
+// was handed out.
+func (s *Session) FirstLeased(tag uint64) int64 {
+	s.mu.Lock()
+	u, ok := s.findLocked(tag)
+	s.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	u.q.mu.Lock()
+	defer u.q.mu.Unlock()
+	return u.e.firstLeased()
+}
+
 // Unacked reports whether every one of tags is a delivery of s still
 // unacked (not acked, rejected, requeued or taken back by its lease).
 func (s *Session) Unacked(tags []uint64) bool {

@@ -1034,8 +1034,13 @@ func (c *call) receiveMessage() (any, *apiError) {
 	// Leases are set once every message is taken, so that a visibility of
 	// 0 cannot hand the same message out twice in one answer.
 	if c.in.VisibilityTimeout != nil || !set.leased {
-		for _, d := range ds {
+		for i, d := range ds {
 			_ = vs.s.ExtendLease(d.Tag, time.Duration(vis)*time.Second)
+			if d.FirstLeased == 0 {
+				// Its first lease is this one: report its time, which
+				// later receives will report too.
+				ds[i].FirstLeased = vs.s.FirstLeased(d.Tag)
+			}
 		}
 	}
 	recvAt := nowMillis()
