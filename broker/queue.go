@@ -274,6 +274,7 @@ func (q *Queue) enqueueAnswered(m *message.Message, now int64, pid uint64, publi
 	c := q.config() // one configuration for the whole enqueue
 	q.seq++
 	e := newEntry(m, q.seq, pid)
+	e.publishedAt = now
 	e.expiresAt = expiryFor(c, m, now)
 	if c.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
 		e.priority = min(m.Properties.Priority, c.maxPriority)
@@ -356,6 +357,7 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) bo
 	c := q.config()
 	q.seq++
 	e := newEntry(rm.Msg, q.seq, rm.ID)
+	e.publishedAt = rm.PublishedAt
 	e.expiresAt = expiryFor(c, rm.Msg, rm.PublishedAt)
 	e.redelivered, e.returns = delivered, returns
 	if delivered {

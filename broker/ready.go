@@ -19,6 +19,10 @@ type entry struct {
 	// expiresAt is the unix-nano deadline from x-message-ttl or the message's
 	// expiration, whichever is sooner; 0 means never.
 	expiresAt int64
+	// publishedAt is when the message reached this queue (unix nanos; the
+	// publish's time as logged, after a restart): SQS's SentTimestamp for a
+	// message an AMQP or STOMP client sent. It fits the entry's size class.
+	publishedAt int64
 	// bytes is the body size, known while the body is paged out.
 	bytes uint32
 	// deliveries counts how often the message was handed out; its first

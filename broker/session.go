@@ -30,6 +30,9 @@ type Delivery struct {
 	// visibility lease (unix nanoseconds; 0: never, or not since the
 	// broker started): SQS's ApproximateFirstReceiveTimestamp.
 	FirstLeased int64
+	// PublishedAt is when the message reached the queue (unix
+	// nanoseconds; 0: unknown).
+	PublishedAt int64
 }
 
 // Sink is the adapter side of a Session: its connection's bounded output.
@@ -289,7 +292,7 @@ func (s *Session) deliver(c *Consumer, q *Queue, e *entry) bool {
 func (q *Queue) delivery(e *entry, tag uint64, consumerTag string) Delivery {
 	return Delivery{Msg: e.msg, Tag: tag, ConsumerTag: consumerTag, Queue: q.name, Redelivered: e.redelivered,
 		DeliveryCount: e.deliveries, Returns: e.returns, CountHeader: q.config().deliveryLimit >= 0 && e.returns > 0,
-		FirstLeased: e.firstLeased()}
+		FirstLeased: e.firstLeased(), PublishedAt: e.publishedAt}
 }
 
 // hasCredit applies the count and byte windows of the consumer and the

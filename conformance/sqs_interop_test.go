@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,6 +33,7 @@ func TestSQSFromAMQP(t *testing.T) {
 			t.Fatalf("AMQP publish: %v", err)
 		}
 	}
+	before := time.Now().UnixMilli()
 	publish(amqp.Publishing{Body: []byte("over amqp"), MessageId: "m-1", Timestamp: time.Unix(1700000000, 0), Headers: amqp.Table{
 		"str": "s", "num": int32(5), "big": int64(1) << 40, "ratio": 0.5, "bin": []byte{0, 1, 2}, "flag": true,
 		"nested": amqp.Table{"a": "b"}, "x-group-id": "not an attribute",
@@ -39,13 +41,24 @@ func TestSQSFromAMQP(t *testing.T) {
 	// A body that is not text: received with the bytes SQS cannot carry
 	// replaced, and an MD5 over what is sent.
 	publish(amqp.Publishing{Body: []byte{'o', 'k', 0xff, 0x00, 'z'}})
-	msgs := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"}})
+	after := time.Now().UnixMilli()
+	msgs := sqsReceive(t, c, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, MessageAttributeNames: []string{"All"},
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}})
 	if len(msgs) != 2 {
 		t.Fatalf("received %d over SQS", len(msgs))
 	}
 	m := msgs[0]
-	if *m.Body != "over amqp" || *m.MessageId != "m-1" || m.Attributes["SentTimestamp"] != "1700000000000" || m.Attributes["SenderId"] != "" {
+	if *m.Body != "over amqp" || *m.MessageId != "m-1" || m.Attributes["SenderId"] != "" {
 		t.Fatalf("message %+v attributes %v", m, m.Attributes)
+	}
+	// SentTimestamp is when the message reached the queue, in
+	// milliseconds (the AMQP timestamp property is the publisher's, in
+	// seconds), with or without the property.
+	for _, m := range msgs {
+		ts, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64)
+		if err != nil || ts < before || ts > after {
+			t.Fatalf("SentTimestamp %q, published between %d and %d", m.Attributes["SentTimestamp"], before, after)
+		}
 	}
 	want := map[string][2]string{"str": {"String", "s"}, "num": {"Number", "5"}, "big": {"Number", "1099511627776"},
 		"ratio": {"Number", "0.5"}, "flag": {"String", "true"}}

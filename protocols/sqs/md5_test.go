@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
 )
 
@@ -93,7 +94,7 @@ func TestFormatUUID(t *testing.T) {
 
 func TestSentMillis(t *testing.T) {
 	at := time.UnixMilli(1700000000123)
-	m := &message.Message{Properties: message.Properties{MessageID: newMessageIDAt(at), Timestamp: at.Unix()}}
+	m := &message.Message{Properties: message.Properties{Flags: message.FlagTimestamp | message.FlagMessageID, MessageID: newMessageIDAt(at), Timestamp: at.Unix()}}
 	if m.Properties.MessageID[14] != '7' || m.Properties.MessageID[19] < '8' || m.Properties.MessageID[19] > 'b' {
 		t.Fatalf("not a version 7 UUID: %s", m.Properties.MessageID)
 	}
@@ -105,9 +106,34 @@ func TestSentMillis(t *testing.T) {
 		t.Fatalf("sentMillis with a mismatched id = %d", got)
 	}
 	for _, id := range []string{"m-1", formatUUID([16]byte{1}), "zzzzzzzz-zzzz-7zzz-8zzz-zzzzzzzzzzzz"} {
-		m := &message.Message{Properties: message.Properties{MessageID: id, Timestamp: 5}}
+		m := &message.Message{Properties: message.Properties{Flags: message.FlagTimestamp | message.FlagMessageID, MessageID: id, Timestamp: 5}}
 		if got := sentMillis(m); got != 5000 {
 			t.Fatalf("sentMillis(%s) = %d", id, got)
+		}
+	}
+}
+
+// SentTimestamp: an SQS-sent message's own milliseconds (also after
+// dead-lettering, when it reached another queue later); else when the
+// message reached the queue; else its timestamp property's second; else
+// none.
+func TestSentTimestamp(t *testing.T) {
+	at := time.UnixMilli(1700000000123)
+	sqsSent := &message.Message{Properties: message.Properties{Flags: message.FlagTimestamp | message.FlagMessageID, MessageID: newMessageIDAt(at), Timestamp: at.Unix()}}
+	later := time.UnixMilli(1700000099456).UnixNano()
+	for _, c := range []struct {
+		d    broker.Delivery
+		want int64
+		ok   bool
+	}{
+		{broker.Delivery{Msg: sqsSent, PublishedAt: later}, 1700000000123, true},
+		{broker.Delivery{Msg: &message.Message{}, PublishedAt: later}, 1700000099456, true},
+		{broker.Delivery{Msg: &message.Message{Properties: message.Properties{Flags: message.FlagTimestamp, Timestamp: 7}}, PublishedAt: later}, 1700000099456, true},
+		{broker.Delivery{Msg: &message.Message{Properties: message.Properties{Flags: message.FlagTimestamp, Timestamp: 7}}}, 7000, true},
+		{broker.Delivery{Msg: &message.Message{}}, 0, false},
+	} {
+		if got, ok := sentTimestamp(c.d); got != c.want || ok != c.ok {
+			t.Errorf("sentTimestamp(%+v) = %d %v, want %d %v", c.d, got, ok, c.want, c.ok)
 		}
 	}
 }

@@ -239,30 +239,60 @@ func newMessageIDAt(t time.Time) string {
 	return hexUUID(b)
 }
 
-// sentMillis is a message's SentTimestamp: the milliseconds of its
-// version 7 MessageId when they fall in the second of its timestamp
-// property (a message SQS sent), else that second.
+// sentTimestamp is a delivery's SentTimestamp in milliseconds: for a
+// message SQS sent, the milliseconds of its version 7 MessageId (kept
+// through dead-lettering and redrive, as SQS keeps a message's
+// SentTimestamp); else when the message reached the queue, as the core
+// recorded it; else the second of its timestamp property.
+func sentTimestamp(d broker.Delivery) (int64, bool) {
+	m := d.Msg
+	if ms, ok := v7Millis(m); ok {
+		return ms, true
+	}
+	if d.PublishedAt > 0 {
+		return d.PublishedAt / int64(time.Millisecond), true
+	}
+	if m.Properties.Has(message.FlagTimestamp) {
+		return m.Properties.Timestamp * 1000, true
+	}
+	return 0, false
+}
+
+// sentMillis is a message's SentTimestamp from its properties alone: the
+// milliseconds of its version 7 MessageId when they fall in the second of
+// its timestamp property (a message SQS sent), else that second.
 func sentMillis(m *message.Message) int64 {
-	sec := m.Properties.Timestamp
+	if ms, ok := v7Millis(m); ok {
+		return ms
+	}
+	return m.Properties.Timestamp * 1000
+}
+
+// v7Millis reads the milliseconds of m's version 7 MessageId, if it has
+// one whose milliseconds fall in the second of its timestamp property.
+func v7Millis(m *message.Message) (int64, bool) {
+	if !m.Properties.Has(message.FlagTimestamp) {
+		return 0, false
+	}
 	id := m.Properties.MessageID
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[14] != '7' {
-		return sec * 1000
+		return 0, false
 	}
 	var b [6]byte
 	if _, err := hex.Decode(b[:4], []byte(id[0:8])); err != nil {
-		return sec * 1000
+		return 0, false
 	}
 	if _, err := hex.Decode(b[4:], []byte(id[9:13])); err != nil {
-		return sec * 1000
+		return 0, false
 	}
 	var ms int64
 	for _, c := range b {
 		ms = ms<<8 | int64(c)
 	}
-	if ms/1000 != sec {
-		return sec * 1000
+	if ms/1000 != m.Properties.Timestamp {
+		return 0, false
 	}
-	return ms
+	return ms, true
 }
 
 func formatUUID(b [16]byte) string {
@@ -321,8 +351,8 @@ func systemAttributes(d broker.Delivery, want map[string]bool, arnOf func(queue 
 		}
 	}
 	put("SenderId", m.Properties.UserID)
-	if m.Properties.Has(message.FlagTimestamp) {
-		put("SentTimestamp", strconv.FormatInt(sentMillis(m), 10))
+	if ms, ok := sentTimestamp(d); ok {
+		put("SentTimestamp", strconv.FormatInt(ms, 10))
 	}
 	put("ApproximateReceiveCount", strconv.FormatUint(uint64(max(d.DeliveryCount, 1)), 10))
 	// The core keeps the first lease's time in memory; a first receive
