@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,5 +138,78 @@ func TestGetBatchPlainAndWait(t *testing.T) {
 	defer cancel()
 	if ds, err := s.GetBatchWait(ctx, "q", 10, false); len(ds) != 0 || err != nil {
 		t.Fatalf("empty queue: %s %v", bodies(ds), err)
+	}
+}
+
+// Concurrent batch getters on a grouped queue: a group's messages are
+// only ever held by one getter at a time, and every group's messages are
+// received in the order they were published, each once.
+func TestGetBatchGroupsConcurrent(t *testing.T) {
+	v, s := groupQueue(t)
+	const groups, perGroup = 8, 200
+	for i := 0; i < perGroup; i++ {
+		for g := 0; g < groups; g++ {
+			publishGrouped(t, s, "g", fmt.Sprintf("%d:%d", g, i))
+		}
+	}
+	var mu sync.Mutex
+	holder := map[string]int{} // group -> getter holding its messages
+	next := map[string]int{}   // group -> the next sequence number expected
+	received := 0
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			sess := v.NewSession(ConnID(10+w), discardSink{})
+			defer sess.Close()
+			for {
+				mu.Lock()
+				done := received == groups*perGroup
+				mu.Unlock()
+				if done {
+					return
+				}
+				ds, err := sess.GetBatch("g", 1+w*3, false)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, d := range ds {
+					g := valueString(d.Msg.Header("x-group-id"))
+					if h, ok := holder[g]; ok && h != w {
+						t.Errorf("group %s held by getters %d and %d at once", g, h, w)
+					}
+					holder[g] = w
+					var seq int
+					fmt.Sscan(string(d.Msg.Body), &seq)
+					if seq != next[g] {
+						t.Errorf("group %s: got %d, want %d", g, seq, next[g])
+					}
+					next[g] = seq + 1
+					received++
+				}
+				mu.Unlock()
+				// Release in the order received: the group is free again
+				// only once all of this getter's messages of it are acked.
+				mu.Lock()
+				for _, d := range ds {
+					delete(holder, valueString(d.Msg.Header("x-group-id")))
+				}
+				mu.Unlock()
+				for _, d := range ds {
+					if err := sess.Ack(d.Tag, false); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	for g := 0; g < groups; g++ {
+		if n := next[fmt.Sprint(g)]; n != perGroup {
+			t.Errorf("group %d: %d received", g, n)
+		}
 	}
 }
