@@ -211,9 +211,15 @@ func (b *uiBrowser) fill(sel, text string) {
 		`; e.dispatchEvent(new Event('input', { bubbles: true })); })()`)
 }
 
+// click clicks sel once it is visible. The click is the element's own
+// (HTMLElement.click), not a mouse event at coordinates: the page's flash
+// messages go away after 6 s and the layout moves up, so a mouse click
+// computed before that lands on whatever is there after it (a clean-clone
+// make test saw the policy form's save button missed that way, under load).
 func (b *uiBrowser) click(sel string) {
 	b.t.Helper()
-	b.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	b.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	b.eval(`document.querySelector(` + jsString(sel) + `).click()`)
 }
 
 // shot saves a screenshot of the whole page as NAME.png.
