@@ -103,6 +103,9 @@ type Queue struct {
 	spills    []uint64 // spilled messages whose records are still to write
 	// deadDraining: some release is publishing dead letters.
 	deadDraining bool
+	// deadRoundHook, set by a test before the queue is used, runs after
+	// each round of dead letters drained (background: by the hand-off).
+	deadRoundHook func(background bool)
 	// Paging: a read-ahead goroutine is loading paged-out messages, and
 	// how many were read by it and how many inline (under the lock).
 	loading     bool
@@ -144,14 +147,52 @@ func (q *Queue) release() {
 		st.LogDelivered(ref, delivered...)
 		st.LogSettled(ref, settled...)
 	}
-	for len(dead) > 0 {
+	if len(dead) > 0 {
+		q.drainDeadLetters(dead, false)
+	}
+}
+
+// drainDeadLetters republishes dead letters, then those the queue dropped
+// meanwhile, until none are left; q.deadDraining is set on entry and
+// cleared when it returns with none left. A caller (background false) that
+// has drained maxDeadLetterRounds rounds while others kept adding hands
+// the rest to a background task, so that no publisher or acker is held
+// doing the work of others for as long as they keep it coming.
+func (q *Queue) drainDeadLetters(dead []deadLetter, background bool) {
+	for rounds := 1; len(dead) > 0; rounds++ {
 		q.vh.deadLetter(q, dead)
+		if q.deadRoundHook != nil {
+			q.deadRoundHook(background)
+		}
 		q.mu.Lock()
 		dead, q.dead = q.dead, nil
 		q.deadDraining = len(dead) > 0
 		q.mu.Unlock()
+		if len(dead) > 0 && !background && rounds >= maxDeadLetterRounds {
+			q.handOffDeadLetters(dead)
+			return
+		}
 	}
 }
+
+// handOffDeadLetters drains dead, and what follows it, on a background
+// task. A separate function, so that the goroutine's closure does not
+// move drainDeadLetters's arguments to the heap on every call.
+func (q *Queue) handOffDeadLetters(dead []deadLetter) {
+	if !q.vh.b.tasks.begin() {
+		// The broker is closing: the rest stay unsettled in the log and
+		// come back in q after the restart.
+		return
+	}
+	go func() {
+		defer q.vh.b.tasks.end()
+		q.drainDeadLetters(dead, true)
+	}()
+}
+
+// maxDeadLetterRounds bounds how many rounds of a queue's dead letters one
+// caller drains before handing the rest to a background task.
+const maxDeadLetterRounds = 4
 
 // forgetLocked notes that e left the queue for good: its storage record is
 // settled. q.mu held.
