@@ -44,6 +44,8 @@ type Broker struct {
 	Alarms *Alarms
 
 	store Persister // nil: nothing is durable
+	// globals are the global runtime parameters (global_params.go).
+	globals globalParams
 	// policyMu orders policy changes (policy_store.go), so that they are
 	// saved and applied one at a time, in the order they were made.
 	policyMu sync.Mutex

@@ -123,6 +123,8 @@ type Definitions struct {
 	// Policies and OperatorPolicies, sorted by vhost, then as they are
 	// tried (Broker.Policies).
 	Policies, OperatorPolicies []Policy
+	// GlobalParameters, by name.
+	GlobalParameters []GlobalParameter
 }
 
 // ExchangeDef is a durable exchange.
@@ -175,6 +177,9 @@ func (b *Broker) Definitions() Definitions {
 	}
 	b.mu.RUnlock()
 	sort.Slice(vs, func(i, j int) bool { return vs[i].name < vs[j].name })
+	if gs := b.GlobalParameters(); len(gs) > 0 {
+		d.GlobalParameters = gs
+	}
 	for _, v := range vs {
 		d.VHosts = append(d.VHosts, v.name)
 		v.mu.RLock()
@@ -273,6 +278,7 @@ func (b *Broker) saveDefinitions() error {
 // msgs yields the messages in id order; they are consumed one at a time,
 // so that a queue can page each out before the next is read.
 func (b *Broker) Restore(d Definitions, msgs iter.Seq[RecoveredMessage]) error {
+	b.restoreGlobals(d.GlobalParameters)
 	for _, name := range d.VHosts {
 		b.AddVHost(name)
 	}

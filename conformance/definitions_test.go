@@ -173,8 +173,8 @@ func TestDefinitionsImportRabbitMQ310(t *testing.T) {
 
 // TestDefinitionsImportRabbitMQ4x imports a file in 4.x's shape: vhost
 // metadata and limits, a queue's type, tags as a string (3.8's), a plain
-// password, SHA-512 hashes; parameters of plugins sluice lacks and the
-// cluster name are reported, internal_cluster_id is not.
+// password, SHA-512 hashes; parameters of plugins sluice lacks are
+// reported, the cluster name is taken, internal_cluster_id is neither.
 func TestDefinitionsImportRabbitMQ4x(t *testing.T) {
 	b := brokertest.New(t)
 	c := newAPI(t, b)
@@ -189,8 +189,13 @@ func TestDefinitionsImportRabbitMQ4x(t *testing.T) {
 	for _, s := range res.Skipped {
 		names = append(names, s.Section+"/"+s.Component+"/"+s.Name)
 	}
-	if strings.Join(names, " ") != "global_parameters//cluster_name parameters/shovel/to-archive parameters/federation-upstream/dc2" {
+	if strings.Join(names, " ") != "parameters/shovel/to-archive parameters/federation-upstream/dc2" {
 		t.Fatalf("skipped: %s", raw)
+	}
+	var cn map[string]any
+	c.getJSON("/api/cluster-name", &cn)
+	if cn["name"] != "rabbit@ledger-prod" {
+		t.Fatalf("the file's cluster_name was not taken: %v", cn)
 	}
 	var vh map[string]any
 	c.getJSON("/api/vhosts/ledger", &vh)

@@ -2,13 +2,13 @@ package server
 
 import (
 	"cmp"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sluice-mq/sluice/broker"
@@ -37,40 +37,36 @@ func (s *Server) registerOverviewAPI() {
 	s.mux.HandleFunc("PUT /api/cluster-name", s.apiAuth(accessAdmin, s.putClusterName))
 }
 
-// clusterName is the name PUT /api/cluster-name set; until then the
-// node's name, as RabbitMQ's default. It lasts until the broker stops.
-type clusterName struct {
-	mu   sync.Mutex
-	name string
-}
-
-func (c *clusterName) get() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return cmp.Or(c.name, nodeName())
-}
-
-func (c *clusterName) set(name string) {
-	c.mu.Lock()
-	c.name = name
-	c.mu.Unlock()
+// clusterName is the cluster_name global parameter, which PUT
+// /api/cluster-name sets; until then the node's name, as RabbitMQ's
+// default.
+func (s *Server) clusterName() string {
+	if name, ok := s.Broker.ClusterName(); ok {
+		return name
+	}
+	return nodeName()
 }
 
 func (s *Server) getClusterName(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"name": s.clusterName.get()})
+	writeJSON(w, http.StatusOK, map[string]string{"name": s.clusterName()})
 }
 
+// putClusterName sets the name; RabbitMQ takes any string, "" too.
 func (s *Server) putClusterName(w http.ResponseWriter, r *http.Request) {
 	b, ok := readBody(w, r, "name")
 	if !ok {
 		return
 	}
 	name, err := b.str("name")
-	if err != nil || name == "" {
-		badRequest(w, "name must be a non-empty string")
+	if err != nil {
+		badRequest(w, "name must be a string")
 		return
 	}
-	s.clusterName.set(name)
+	value, _ := json.Marshal(name)
+	if _, err := s.Broker.SetGlobalParameter(broker.ClusterNameParameter, value); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	s.log.Info().Str("cluster_name", name).Str("by", userOf(r).Name).Msg("cluster name set through the HTTP API")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -203,7 +199,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	o := overviewJSON{ManagementVersion: rabbitmqCompat, RatesMode: "basic",
 		SampleRetention: map[string][]int{"global": {600, 3600, 28800, 86400}, "basic": {600, 3600}, "detailed": {600}},
 		ExchangeTypes:   overviewExchangeTypes, ProductVersion: Version, ProductName: "Sluice", RabbitMQVersion: rabbitmqCompat,
-		ClusterName: s.clusterName.get(), ErlangVersion: "n/a (sluice, " + runtime.Version() + ")",
+		ClusterName: s.clusterName(), ErlangVersion: "n/a (sluice, " + runtime.Version() + ")",
 		ErlangFullVersion: "n/a: sluice is written in Go (" + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")",
 		DisableStats:      !stats, EnableQueueTotals: r.URL.Query().Get("enable_queue_totals") == "true"}
 	vhosts := s.visibleVHosts(u)

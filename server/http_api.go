@@ -29,6 +29,7 @@ func (s *Server) registerAPI() {
 	s.registerOverviewAPI()
 	s.registerHealthAPI()
 	s.registerPolicyAPI()
+	s.registerGlobalParameterAPI()
 	s.registerDefinitionsAPI()
 	s.registerMetrics()
 	s.registerUI()

@@ -61,8 +61,7 @@ type Server struct {
 	stopWatch chan struct{}
 
 	// connection byte rates and the cluster name (api_overview.go)
-	ioRates     ioRates
-	clusterName clusterName
+	ioRates ioRates
 }
 
 // New builds a server from cfg; Start opens its listeners.
@@ -108,6 +107,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		TxMaxBytes:        int64(cfg.TxMaxBytes),
 		MaxHandshakeFrame: uint32(cfg.AMQPMaxHandshakeFrame),
 		Version:           Version,
+		ClusterName:       nodeName(),
 	}, s.Broker, s.Users, log)
 	s.protos["amqp"] = s.amqp
 	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)

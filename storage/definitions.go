@@ -22,15 +22,17 @@ import (
 // The file is one sealed record (see crypto.go) whose plain form is JSON;
 // argument tables are stored in the storage codec's table encoding
 // (codec.go) so that every value keeps its exact type, and so are policy
-// definitions. Version 3 is the current layout: version 2's with vhost
-// metadata, policies and operator policies added; version 2 files are
-// read as having none of those. Version 1 held tables in AMQP's wire
+// definitions. Version 4 is the current layout: version 3's with global
+// runtime parameters added (each value its JSON); version 3 files are read
+// as having none. Version 3 added vhost metadata, policies and operator
+// policies to version 2's; version 2 files are read as having none of
+// those. Version 1 held tables in AMQP's wire
 // encoding and is refused with errOldFormat.
 const definitionsFile = "definitions.bin"
 
 // definitionsVersion is the layout of the definitions file. Part of the
 // on-disk format.
-const definitionsVersion = 3
+const definitionsVersion = 4
 
 type defsFile struct {
 	Version   int       `json:"version"`
@@ -42,6 +44,13 @@ type defsFile struct {
 	VHostMeta        []defVHostMeta `json:"vhost_meta,omitempty"`
 	Policies         []defPolicy    `json:"policies,omitempty"`
 	OperatorPolicies []defPolicy    `json:"operator_policies,omitempty"`
+	// Since version 4.
+	GlobalParameters []defGlobal `json:"global_parameters,omitempty"`
+}
+
+type defGlobal struct {
+	Name  string
+	Value json.RawMessage
 }
 
 type defVHostMeta struct {
@@ -127,6 +136,9 @@ func marshalDefinitions(d broker.Definitions) ([]byte, error) {
 	if f.OperatorPolicies, err = encodePolicies(d.OperatorPolicies); err != nil {
 		return nil, err
 	}
+	for _, g := range d.GlobalParameters {
+		f.GlobalParameters = append(f.GlobalParameters, defGlobal{g.Name, g.Value})
+	}
 	return json.Marshal(f)
 }
 
@@ -163,9 +175,12 @@ func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
 	}
 	switch f.Version {
 	case definitionsVersion:
+	case 3:
+		// Version 4 only added global parameters.
+		f.GlobalParameters = nil
 	case 2:
-		// Version 3 only added sections; a version 2 file has none.
-		f.VHostMeta, f.Policies, f.OperatorPolicies = nil, nil, nil
+		// Versions 3 and 4 only added sections; a version 2 file has none.
+		f.VHostMeta, f.Policies, f.OperatorPolicies, f.GlobalParameters = nil, nil, nil, nil
 	case 1:
 		return d, errOldFormat
 	default:
@@ -205,6 +220,12 @@ func unmarshalDefinitions(data []byte) (broker.Definitions, error) {
 	}
 	if d.OperatorPolicies, err = decodePolicies(f.OperatorPolicies); err != nil {
 		return d, err
+	}
+	for _, g := range f.GlobalParameters {
+		if !json.Valid(g.Value) {
+			return d, fmt.Errorf("global parameter %q: its value is not JSON", g.Name)
+		}
+		d.GlobalParameters = append(d.GlobalParameters, broker.GlobalParameter{Name: g.Name, Value: g.Value})
 	}
 	return d, nil
 }

@@ -61,3 +61,28 @@ func TestDefinitionsVersion2StillRead(t *testing.T) {
 		t.Fatalf("version 2 with a policies section: %+v, %v", d, err)
 	}
 }
+
+// TestDefinitionsGlobalParameters: global parameters come back as they
+// went in (version 4), and a version 3 file is read with none.
+func TestDefinitionsGlobalParameters(t *testing.T) {
+	d := broker.Definitions{VHosts: []string{"/"}, GlobalParameters: []broker.GlobalParameter{
+		{Name: "cluster_name", Value: []byte(`"blue"`)}, {Name: "obj", Value: []byte(`{"a":[1,2.5,null]}`)}}}
+	data, err := marshalDefinitions(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unmarshalDefinitions(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.GlobalParameters, d.GlobalParameters) {
+		t.Fatalf("global parameters %s, want %s", got.GlobalParameters, d.GlobalParameters)
+	}
+	got, err = unmarshalDefinitions([]byte(`{"version":3,"vhosts":["/"],"global_parameters":[{"Name":"x","Value":1}]}`))
+	if err != nil || got.GlobalParameters != nil {
+		t.Fatalf("version 3 read as %+v, %v", got, err)
+	}
+	if _, err := unmarshalDefinitions([]byte(`{"version":4,"vhosts":["/"],"global_parameters":[{"Name":"x"}]}`)); err == nil {
+		t.Fatal("a global parameter with no value was read")
+	}
+}

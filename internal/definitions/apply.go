@@ -151,6 +151,11 @@ func (im *Importer) apply(p *plan) (Result, error) {
 			return res, fmt.Errorf("users and permissions: %w", err)
 		}
 	}
+	for _, g := range p.globals {
+		if _, err := im.Broker.SetGlobalParameter(g.Name, g.Value); err != nil {
+			return res, fmt.Errorf("global parameter %s: %w", g.Name, err)
+		}
+	}
 	if im.Policies != nil {
 		store := im.Policies(im.Broker)
 		for _, pol := range p.policies {

@@ -155,6 +155,9 @@ func (e *Exporter) Export() Full {
 	f := Full{RabbitVersion: RabbitVersion, RabbitMQVersion: RabbitVersion, ProductName: "Sluice",
 		ProductVersion: e.ProductVersion, Users: []UserOut{}, VHosts: []VHostOut{}, Permissions: []PermissionOut{},
 		TopicPermissions: []TopicPermOut{}, GlobalParameters: []GlobalParamOut{}}
+	for _, g := range e.Broker.GlobalParameters() {
+		f.GlobalParameters = append(f.GlobalParameters, GlobalParamOut{Name: g.Name, Value: json.RawMessage(g.Value)})
+	}
 	for _, u := range e.Users.Users() {
 		l := u.Limits
 		if l == nil {

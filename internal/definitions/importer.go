@@ -1,6 +1,7 @@
 package definitions
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -85,6 +86,7 @@ type plan struct {
 	exchanges []Exchange
 	queues    []Queue
 	bindings  []Binding
+	globals   []broker.GlobalParameter
 	res       Result
 }
 
@@ -111,7 +113,9 @@ func (im *Importer) plan(d *Document, vhost, actor string) (*plan, error) {
 		if err := im.planUsers(p, d, known); err != nil {
 			return nil, err
 		}
-		im.planGlobals(p, d)
+		if err := im.planGlobals(p, d); err != nil {
+			return nil, err
+		}
 	}
 	hasVHost := func(v string) error {
 		if !known[v] {
@@ -270,18 +274,26 @@ func checkGrant(vhosts, users map[string]bool, vhost, user string, patterns ...s
 	return nil
 }
 
-// planGlobals reports global parameters: sluice has no cluster-wide
-// runtime parameters. RabbitMQ's internal ones (internal_cluster_id,
-// which every export holds) identify the source cluster; RabbitMQ 4.x
+// planGlobals takes the global parameters, cluster_name among them.
+// RabbitMQ's internal ones (internal_cluster_id, which every export of
+// 3.x holds) identify the source cluster, not this one; RabbitMQ 4.x
 // leaves them out of exports, and they are only logged here.
-func (im *Importer) planGlobals(p *plan, d *Document) {
+func (im *Importer) planGlobals(p *plan, d *Document) error {
 	for _, g := range d.GlobalParameters {
 		if strings.HasPrefix(g.Name, "internal") {
 			im.Log.Info().Str("parameter", g.Name).Msg("definitions: RabbitMQ's internal global parameter not imported")
 			continue
 		}
-		p.skip(Skipped{Section: "global_parameters", Name: g.Name, Reason: "sluice has no global runtime parameters"})
+		if g.Name == "" {
+			return &Error{Reason: "a global parameter has no name"}
+		}
+		value, err := json.Marshal(g.Value)
+		if err != nil {
+			return &Error{Reason: fmt.Sprintf("global parameter %s: %v", g.Name, err)}
+		}
+		p.globals = append(p.globals, broker.GlobalParameter{Name: g.Name, Value: value})
 	}
+	return nil
 }
 
 func (im *Importer) planParameters(p *plan, d *Document, hasVHost func(string) error) error {

@@ -384,8 +384,8 @@ func (c *conn) readMethod() (wire.Method, []byte, error) {
 const mechanisms = "PLAIN AMQPLAIN"
 
 // connectionStart is the server's connection.start, the same for every
-// connection of a kind of listener: it is encoded once.
-func connectionStart(cfg *Config, mechanisms string) *wire.Preencoded {
+// connection of a kind of listener: it is encoded once for a cluster name.
+func connectionStart(cfg *Config, clusterName, mechanisms string) *wire.Preencoded {
 	caps := message.Table{
 		"publisher_confirms":           true,
 		"exchange_exchange_bindings":   true,
@@ -401,7 +401,7 @@ func connectionStart(cfg *Config, mechanisms string) *wire.Preencoded {
 		"product":      "sluice",
 		"version":      cfg.Version,
 		"platform":     "Go " + runtime.Version(),
-		"cluster_name": cfg.ClusterName,
+		"cluster_name": clusterName,
 		"information":  "https://github.com/sluice-mq/sluice",
 		"capabilities": caps,
 	}
@@ -416,9 +416,10 @@ func connectionStart(cfg *Config, mechanisms string) *wire.Preencoded {
 
 // handshake runs start / start-ok / tune / tune-ok / open / open-ok.
 func (c *conn) handshake() error {
-	start := c.srv.start
+	starts := c.srv.connectionStarts()
+	start := starts.plain
 	if c.offersExternal() {
-		start = c.srv.startExternal
+		start = starts.external
 	}
 	c.out.method(0, start)
 	m, p, err := c.readMethod()

@@ -54,7 +54,8 @@ type Config struct {
 	// until tx.commit (default 64 MiB, as a STOMP transaction, and never
 	// less than MaxMessageSize, so that one message always fits).
 	TxMaxBytes int64
-	// ClusterName is reported in server-properties (default "sluice").
+	// ClusterName is reported in server-properties (default "sluice")
+	// while the broker has no cluster_name global parameter.
 	ClusterName string
 	// Version is reported in server-properties.
 	Version string
@@ -111,10 +112,9 @@ type Server struct {
 	broker *broker.Broker
 	users  auth.Store
 	log    zerolog.Logger
-	start  *wire.Preencoded // connection.start, the same for every connection
-	// startExternal is connection.start on a TLS listener that asks for
-	// client certificates: it offers EXTERNAL too.
-	startExternal *wire.Preencoded
+	// starts are the connection.start frames for the cluster name in
+	// force (connectionStarts).
+	starts atomic.Pointer[startFrames]
 
 	nextID atomic.Uint64
 
@@ -129,8 +129,34 @@ type Server struct {
 // NewServer returns a server for broker b that authenticates against users.
 func NewServer(cfg Config, b *broker.Broker, users auth.Store, log zerolog.Logger) *Server {
 	cfg.setDefaults()
-	return &Server{cfg: cfg, broker: b, users: users, log: log,
-		start: connectionStart(&cfg, mechanisms), startExternal: connectionStart(&cfg, mechanisms+" EXTERNAL")}
+	return &Server{cfg: cfg, broker: b, users: users, log: log}
+}
+
+// startFrames are connection.start, the same for every connection while
+// the cluster name stays: encoded once for each name.
+type startFrames struct {
+	clusterName string
+	plain       *wire.Preencoded
+	// external is connection.start on a TLS listener that asks for client
+	// certificates: it offers EXTERNAL too.
+	external *wire.Preencoded
+}
+
+// connectionStarts returns the connection.start frames for the cluster
+// name in force: the broker's cluster_name global parameter (the
+// management API's PUT /api/cluster-name sets it), or Config.ClusterName.
+func (s *Server) connectionStarts() *startFrames {
+	name, ok := s.broker.ClusterName()
+	if !ok {
+		name = s.cfg.ClusterName
+	}
+	if f := s.starts.Load(); f != nil && f.clusterName == name {
+		return f
+	}
+	f := &startFrames{clusterName: name, plain: connectionStart(&s.cfg, name, mechanisms),
+		external: connectionStart(&s.cfg, name, mechanisms+" EXTERNAL")}
+	s.starts.Store(f)
+	return f
 }
 
 // Serve accepts connections on ln until Shutdown. Temporary accept errors
