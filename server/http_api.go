@@ -30,6 +30,7 @@ func (s *Server) registerAPI() {
 	s.registerHealthAPI()
 	s.registerPolicyAPI()
 	s.registerGlobalParameterAPI()
+	s.registerParameterAPI()
 	s.registerDefinitionsAPI()
 	s.registerMetrics()
 	s.registerUI()
