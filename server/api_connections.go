@@ -21,7 +21,11 @@ func (s *Server) registerConnectionAPI() {
 	s.mux.HandleFunc("GET /api/connections", s.apiAuth(accessMgmt, s.listConnections))
 	s.mux.HandleFunc("GET /api/connections/{name}", s.apiAuth(accessMgmt, s.getConnection))
 	s.mux.HandleFunc("DELETE /api/connections/{name}", s.apiAuth(accessMgmt, s.closeConnection))
-	s.mux.HandleFunc("GET /api/connections/{name}/channels", s.apiAuth(accessMgmt, s.connectionChannels))
+	// /api/connections/NAME/channels and /api/connections/username/USER
+	// share a shape, which Go's mux refuses as two patterns (a connection
+	// named "username" against a user named "channels"): one dispatches.
+	s.mux.HandleFunc("GET /api/connections/{name}/{sub}", s.apiAuth(accessMgmt, s.connectionSub))
+	s.mux.HandleFunc("DELETE /api/connections/{name}/{sub}", s.apiAuth(accessMgmt, s.connectionSub))
 	s.mux.HandleFunc("GET /api/vhosts/{vhost}/connections", s.apiAuth(accessMgmt, s.vhostConnections))
 }
 
@@ -251,6 +255,62 @@ func (s *Server) closeConnection(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info().Str("connection", name).Str("user", c.User).Str("by", u.Name).Str("reason", reason).
 		Msg("connection closed through the HTTP API")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// connectionSub serves /api/connections/username/USER (GET lists the
+// user's connections, DELETE closes them: rabbit_mgmt_wm_connection_user_name)
+// and GET /api/connections/NAME/channels. RabbitMQ routes the first before
+// the second, so a connection named "username" has no channel list here
+// either.
+func (s *Server) connectionSub(w http.ResponseWriter, r *http.Request) {
+	name, sub := r.PathValue("name"), r.PathValue("sub")
+	switch {
+	case name == "username":
+		s.userConnections(w, r, sub)
+	case sub == "channels" && r.Method == http.MethodGet:
+		s.connectionChannels(w, r)
+	default:
+		notFound(w)
+	}
+}
+
+// userConnections lists (GET) or closes (DELETE, with the X-Reason
+// header's text) the connections of user, for an administrator or the
+// user itself. The list is connection tracking's form, as RabbitMQ's.
+func (s *Server) userConnections(w http.ResponseWriter, r *http.Request, user string) {
+	u := userOf(r)
+	if !u.isAdmin() && u.Name != user {
+		notAuthorisedObject(w)
+		return
+	}
+	var mine []conninfo.Conn
+	for _, c := range s.allConnections() {
+		if c.User == user {
+			mine = append(mine, c)
+		}
+	}
+	if r.Method == http.MethodGet {
+		out := []trackedConn{}
+		for _, c := range mine {
+			out = append(out, trackedConn{Name: c.Name, VHost: c.VHost, User: c.User, Node: nodeName()})
+		}
+		writeList(w, r, out)
+		return
+	}
+	reason := r.Header.Get("X-Reason")
+	if reason == "" {
+		reason = "Closed via management plugin"
+	}
+	for _, c := range mine {
+		for _, a := range s.connAdmins() {
+			if a.CloseConnection(c.Name, reason) {
+				break
+			}
+		}
+	}
+	s.log.Info().Str("user", user).Int("connections", len(mine)).Str("by", u.Name).Str("reason", reason).
+		Msg("a user's connections closed through the HTTP API")
 	w.WriteHeader(http.StatusNoContent)
 }
 
