@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sluice-mq/sluice/brokertest"
@@ -107,4 +108,29 @@ func TestAPIHealthUnderMemoryWatermark(t *testing.T) {
 	var nodes []obj
 	api.getJSON("/api/nodes", &nodes)
 	wantFields(t, "node under the watermark", nodes[0], obj{"mem_alarm": true, "mem_limit": 1.0, "disk_free_alarm": false})
+	// The deprecated node check fails too, with RabbitMQ's reason.
+	raw := api.want(http.StatusServiceUnavailable, "GET", "/api/healthchecks/node", "")
+	var failed obj
+	mustOK(t, json.Unmarshal(raw, &failed))
+	if failed["status"] != "failed" || !strings.HasPrefix(failed["reason"].(string), "resource alarm(s) in effect:[{{resource_limit,memory,'") {
+		t.Fatalf("node health check under the watermark: %s", raw)
+	}
+}
+
+// The node health check RabbitMQ 3.x deprecated but still answers.
+func TestAPINodeHealthCheck(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	var ok obj
+	api.getJSON("/api/healthchecks/node", &ok)
+	if ok["status"] != "ok" {
+		t.Fatalf("healthchecks/node: %v", ok)
+	}
+	var o obj
+	api.getJSON("/api/overview", &o)
+	api.getJSON("/api/healthchecks/node/"+esc(o["node"].(string)), &ok)
+	if ok["status"] != "ok" {
+		t.Fatalf("healthchecks/node/NODE: %v", ok)
+	}
+	api.want(http.StatusNotFound, "GET", "/api/healthchecks/node/rabbit@elsewhere", "")
 }

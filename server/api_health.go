@@ -33,6 +33,28 @@ func (s *Server) registerHealthAPI() {
 	h("health/checks/protocol-listener/{protocol}", s.protocolListenerCheck)
 	h("health/checks/certificate-expiration/{within}/{unit}", s.certificateCheck)
 	h("aliveness-test/{vhost}", s.alivenessTest)
+	// The node health check RabbitMQ 3.x deprecated but still answers
+	// (rabbit_mgmt_wm_healthchecks): channels and queues can be listed,
+	// and no resource alarm is on.
+	h("healthchecks/node", s.nodeHealthCheck)
+	h("healthchecks/node/{node}", s.nodeHealthCheck)
+}
+
+func (s *Server) nodeHealthCheck(w http.ResponseWriter, r *http.Request) {
+	if n := r.PathValue("node"); n != "" && n != nodeName() {
+		notFound(w)
+		return
+	}
+	if names := splitAlarms(s.Broker.Alarms.Reason()); len(names) > 0 {
+		// RabbitMQ prints Erlang terms: [{{resource_limit,memory,Node},[]}].
+		terms := make([]string, 0, len(names))
+		for _, n := range names {
+			terms = append(terms, "{{resource_limit,"+n+",'"+nodeName()+"'},[]}")
+		}
+		healthFailed(w, "resource alarm(s) in effect:["+strings.Join(terms, ",")+"]", nil)
+		return
+	}
+	healthOK(w, r)
 }
 
 func healthOK(w http.ResponseWriter, _ *http.Request) {
