@@ -406,6 +406,12 @@ func TestDefinitionsRoundTrip(t *testing.T) {
 	if !bytes.Equal(first, second) {
 		t.Fatalf("round trip differs:\n%s\n%s", first, second)
 	}
+	// /api/all-configuration, RabbitMQ's older name, is the same resource.
+	c := newAPI(t, brokertest.New(t))
+	c.want(http.StatusNoContent, "POST", "/api/all-configuration", string(first))
+	if third := c.want(http.StatusOK, "GET", "/api/all-configuration", ""); !bytes.Equal(first, third) {
+		t.Fatalf("round trip through /api/all-configuration differs:\n%s\n%s", first, third)
+	}
 }
 
 // TestDefinitionsFormUpload posts the file as RabbitMQ's web UI does.

@@ -35,6 +35,9 @@ func (s *Server) registerDefinitionsAPI() {
 	s.mux.HandleFunc("GET /api/definitions/{vhost}", s.queryAuth(s.apiAuth(accessAdmin, s.exportDefinitions)))
 	s.mux.HandleFunc("POST /api/definitions", s.apiAuth(accessAdmin, s.importDefinitions))
 	s.mux.HandleFunc("POST /api/definitions/{vhost}", s.apiAuth(accessAdmin, s.importDefinitions))
+	// RabbitMQ's older name for the same resource, still routed by 3.x.
+	s.mux.HandleFunc("GET /api/all-configuration", s.queryAuth(s.apiAuth(accessAdmin, s.exportDefinitions)))
+	s.mux.HandleFunc("POST /api/all-configuration", s.apiAuth(accessAdmin, s.importDefinitions))
 }
 
 // queryAuth takes credentials from ?auth=BASE64(user:pass) when the
