@@ -254,7 +254,7 @@ func TestStompQueueArguments(t *testing.T) {
 	r := rawDial(t, b.STOMPAddr())
 	r.connect()
 	r.write("SUBSCRIBE\nid:1\ndestination:/queue/badargs\nx-max-length:lots\n\n\x00")
-	r.expectError("Invalid header")
+	r.expectRefusal("Invalid header")
 }
 
 func TestStompTempQueueReplyOverAMQP(t *testing.T) {

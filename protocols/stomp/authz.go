@@ -123,7 +123,8 @@ func (c *conn) authorizeTopicSubscription(exchange, key string) error {
 	var d *auth.Denied
 	if err != nil && errors.As(err, &d) {
 		c.log.Debug().Str("refusal", d.Text).Msg("operation refused")
-		return &stompError{msg: "access_refused", detail: d.Text}
+		// A channel error in RabbitMQ: the connection closes.
+		return &stompError{msg: "access_refused", detail: d.Text, closes: true}
 	}
 	return c.refused(err)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,12 +24,21 @@ import (
 // supportedVersions is the version header of ERROR frames.
 const supportedVersions = "1.0,1.1,1.2"
 
-// stompError is a refusal sent to the client as an ERROR frame, after
-// which the connection closes. msg is the message header, detail the body.
+// stompError is a refusal sent to the client as an ERROR frame. msg is
+// the message header, detail the body. A refusal of one frame by the
+// session (a missing or invalid header, an unknown destination,
+// subscription or transaction) leaves the connection open, as RabbitMQ's
+// plugin does (its processor's error/3: the ERROR goes out, the frame is
+// dropped without its RECEIPT, and the next frame is read); closes marks
+// the refusals after which RabbitMQ closes the connection as well. Errors
+// of the core (a channel error in RabbitMQ: not_found,
+// precondition_failed, access_refused, ...) and of the handshake always
+// close it.
 type stompError struct {
 	msg    string
 	detail string
 	extra  []frame.Field
+	closes bool
 }
 
 func (e *stompError) Error() string { return e.msg + ": " + strings.TrimSpace(e.detail) }
@@ -286,15 +296,34 @@ func (c *conn) sendError(e *stompError, f *frame.Frame) {
 	c.setReason(e.Error())
 	fields := []frame.Field{{Name: hMessage, Value: e.msg}, {Name: hContentType, Value: "text/plain"},
 		{Name: hVersion, Value: supportedVersions}}
-	fields = append(fields, e.extra...)
-	if f != nil {
-		if r, ok := f.GetString(hReceipt); ok {
-			fields = append(fields, frame.Field{Name: hReceiptID, Value: r})
-		}
-	}
+	fields = appendErrorFields(fields, e, f)
 	c.out.frame(frame.Error, fields, []byte(e.detail))
 	c.out.flush(time.Second)
 	c.graceful = true
+}
+
+// refuseFrame answers a frame the session refused without ending it: an
+// ERROR frame (with the frame's receipt as receipt-id, as STOMP 1.2 asks;
+// RabbitMQ's carries none) and no RECEIPT.
+func (c *conn) refuseFrame(e *stompError, f *frame.Frame) {
+	c.log.Debug().Str("refusal", e.Error()).Msg("frame refused")
+	fields := []frame.Field{{Name: hMessage, Value: e.msg}, {Name: hContentType, Value: "text/plain"},
+		{Name: hVersion, Value: supportedVersions}}
+	fields = appendErrorFields(fields, e, f)
+	c.out.frame(frame.Error, fields, []byte(e.detail))
+}
+
+// appendErrorFields adds e's own headers and, unless e names one itself,
+// the receipt-id of f's receipt (f may be nil).
+func appendErrorFields(fields []frame.Field, e *stompError, f *frame.Frame) []frame.Field {
+	fields = append(fields, e.extra...)
+	if f == nil || slices.ContainsFunc(e.extra, func(x frame.Field) bool { return x.Name == hReceiptID }) {
+		return fields
+	}
+	if r, ok := f.GetString(hReceipt); ok {
+		fields = append(fields, frame.Field{Name: hReceiptID, Value: r})
+	}
+	return fields
 }
 
 // teardown releases everything the connection held: unacked messages go
@@ -515,6 +544,9 @@ func (c *conn) loop() error {
 			case errors.As(err, &be):
 				c.sendError(brokerError(be), f)
 				return nil
+			case errors.As(err, &se) && !se.closes:
+				c.refuseFrame(se, f)
+				continue
 			case errors.As(err, &se):
 				c.sendError(se, f)
 				return nil
@@ -570,7 +602,8 @@ func (c *conn) handle(f *frame.Frame) error {
 		}
 		return errDisconnect
 	case frame.Connect, frame.Stomp:
-		err = &stompError{msg: "Bad CONNECT", detail: "The session is already connected\n"}
+		// RabbitMQ closes the connection (without a word).
+		err = &stompError{msg: "Bad CONNECT", detail: "The session is already connected\n", closes: true}
 	default:
 		err = errorf("Bad command", "Could not interpret command \"%s\"\n", f.RawCommand)
 	}

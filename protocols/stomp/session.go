@@ -390,7 +390,9 @@ func (c *conn) subscribe(f *frame.Frame) error {
 		}
 	}
 	if c.lookupSub([]byte(sub.tag)) != nil {
-		return errorf("Duplicated subscription identifier", "A subscription identified by '%s' already exists.", sub.tag)
+		e := errorf("Duplicated subscription identifier", "A subscription identified by '%s' already exists.", sub.tag)
+		e.closes = true // as RabbitMQ's
+		return e
 	}
 	if err := c.checkSubscriptionLimit(); err != nil {
 		return err
