@@ -384,8 +384,28 @@ func sqsTextOrNot(b []byte) (string, bool) {
 	return s.String(), false
 }
 
+// validSQSText reports whether b is text SQS takes as it is: UTF-8 of
+// #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+// It runs on every body twice (send and receive), so eight octets of
+// printable ASCII, the common case, are checked at a time.
 func validSQSText[T string | []byte](b T) bool {
+	const (
+		lows  = 0x0101010101010101
+		highs = 0x8080808080808080
+		space = 0x20 * lows
+	)
 	for i := 0; i < len(b); {
+		if i+8 <= len(b) {
+			w := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+			// No octet with its high bit set, and none below 0x20 (the
+			// subtraction borrows into the high bit of an octet < 0x20;
+			// octets >= 0x80 are excluded by the first test).
+			if w&highs == 0 && (w-space)&highs == 0 {
+				i += 8
+				continue
+			}
+		}
 		if c := b[i]; c < utf8.RuneSelf {
 			if c < 0x20 && c != 9 && c != 10 && c != 13 {
 				return false

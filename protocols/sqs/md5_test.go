@@ -4,8 +4,10 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
@@ -134,6 +136,45 @@ func TestSentTimestamp(t *testing.T) {
 	} {
 		if got, ok := sentTimestamp(c.d); got != c.want || ok != c.ok {
 			t.Errorf("sentTimestamp(%+v) = %d %v, want %d %v", c.d, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// validSQSTextSlow is the octet-at-a-time definition validSQSText's word
+// fast path must agree with.
+func validSQSTextSlow(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 || !allowedRune(r) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+func FuzzValidSQSText(f *testing.F) {
+	for _, s := range []string{"", "plain text, long enough for words", "tab\tnl\n and more text here", "a\x00bcdefghijklmnop",
+		"12345678\x1f", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", "😀😀😀", "abcdefg\xff", "\xef\xbf\xbe", "        \x19       "} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := validSQSTextSlow(b)
+		if got := validSQSText(b); got != want {
+			t.Fatalf("validSQSText(%q) = %v, want %v", b, got, want)
+		}
+		if got := validSQSText(string(b)); got != want {
+			t.Fatalf("validSQSText(string %q) = %v, want %v", b, got, want)
+		}
+	})
+}
+
+func BenchmarkValidSQSText(b *testing.B) {
+	body := []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 23))[:1024]
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if !validSQSText(body) {
+			b.Fatal("not text")
 		}
 	}
 }
