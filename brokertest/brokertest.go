@@ -32,6 +32,8 @@ func New(t testing.TB, opts ...Option) *Broker {
 	cfg.STOMPAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.SQSAddr = "127.0.0.1:0"
+	cfg.WebSTOMPAddr = "127.0.0.1:0"
+	cfg.WebSTOMPSAddr = "127.0.0.1:0"
 	// The TLS listeners open only when an option sets a certificate.
 	cfg.AMQPSAddr = "127.0.0.1:0"
 	cfg.STOMPSAddr = "127.0.0.1:0"

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/go-stomp/stomp/v3"
 	"github.com/sluice-mq/sluice/brokertest"
+	"github.com/sluice-mq/sluice/server"
 )
 
 type wsClient struct {
@@ -49,6 +51,39 @@ func (w *wsClient) next() (websocket.MessageType, string) {
 			continue
 		}
 		return typ, string(b)
+	}
+}
+
+// TestStompWebSocketListener: STOMP over WebSocket on RabbitMQ's Web
+// STOMP port of its own (15674 by default), at /ws as there; nothing else
+// is served on it.
+func TestStompWebSocketListener(t *testing.T) {
+	b := brokertest.New(t)
+	addr := b.Addr("web-stomp").String()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Subprotocols: []string{"v12.stomp", "v11.stomp"}})
+	mustOK(t, err)
+	defer c.CloseNow()
+	w := &wsClient{t: t, c: c, ctx: ctx}
+	w.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+	if _, f := w.next(); !strings.HasPrefix(f, "CONNECTED") {
+		t.Fatalf("CONNECT: %q", f)
+	}
+	w.send("SUBSCRIBE\nid:0\ndestination:/queue/web-stomp-port\n\n\x00SEND\ndestination:/queue/web-stomp-port\n\nhello\x00")
+	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "hello\x00") {
+		t.Fatalf("message: %q", f)
+	}
+	for _, path := range []string{"/api/overview", "/", "/healthz"} {
+		resp, err := http.Get("http://" + addr + path)
+		mustOK(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s on the Web STOMP listener: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if server.Defaults().WebSTOMPAddr != ":15674" {
+		t.Fatalf("default Web STOMP address %q, want RabbitMQ's :15674", server.Defaults().WebSTOMPAddr)
 	}
 }
 

@@ -97,6 +97,16 @@ func TestTLSSTOMPOverSecureWebSocket(t *testing.T) {
 	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "over wss\x00") {
 		t.Fatalf("message over wss: %q", f)
 	}
+	// And on the Web STOMP TLS listener of its own (RabbitMQ's 15673).
+	ws2, _, err := websocket.Dial(ctx, "wss://"+b.Addr("web-stomps").String()+"/ws",
+		&websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"v12.stomp"}})
+	mustOK(t, err)
+	defer ws2.CloseNow()
+	w2 := &wsClient{t: t, c: ws2, ctx: ctx}
+	w2.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+	if _, f := w2.next(); !strings.HasPrefix(f, "CONNECTED") {
+		t.Fatalf("CONNECT over the Web STOMP TLS listener: %q", f)
+	}
 
 	// The HTTP API is on the HTTPS listener too, and shows AMQPS
 	// connections' TLS.

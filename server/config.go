@@ -30,13 +30,16 @@ type Config struct {
 	AMQPAddr  string `yaml:"amqp_addr" flag:"amqp-addr" help:"AMQP 0-9-1 listen address (empty: off)"`
 	STOMPAddr string `yaml:"stomp_addr" flag:"stomp-addr" help:"STOMP listen address (empty: off)"`
 	HTTPAddr  string `yaml:"http_addr" flag:"http-addr" help:"HTTP listen address for health and STOMP over WebSocket at /ws (empty: off)"`
-	SQSAddr   string `yaml:"sqs_addr" flag:"sqs-addr" help:"SQS API listen address: AWS JSON 1.0 and Query protocols, SigV4 with users' access keys (empty: off; docs/SQS.md)"`
-	SQSRegion string `yaml:"sqs_region" flag:"sqs-region" help:"region named in SQS queue ARNs (requests signed for any region are accepted)"`
+	// WebSTOMPAddr is RabbitMQ's Web STOMP port; /ws is also on HTTPAddr.
+	WebSTOMPAddr string `yaml:"web_stomp_addr" flag:"web-stomp-addr" help:"STOMP over WebSocket at /ws on a listener of its own, RabbitMQ's Web STOMP port (also served at /ws on the HTTP listener) (empty: off)"`
+	SQSAddr      string `yaml:"sqs_addr" flag:"sqs-addr" help:"SQS API listen address: AWS JSON 1.0 and Query protocols, SigV4 with users' access keys (empty: off; docs/SQS.md)"`
+	SQSRegion    string `yaml:"sqs_region" flag:"sqs-region" help:"region named in SQS queue ARNs (requests signed for any region are accepted)"`
 
 	// TLS listeners are on only when tls-cert is set (docs/SECURITY.md).
 	AMQPSAddr           string `yaml:"amqps_addr" flag:"amqps-addr" help:"AMQP 0-9-1 over TLS listen address, on when tls-cert is set (empty: off)"`
 	STOMPSAddr          string `yaml:"stomps_addr" flag:"stomps-addr" help:"STOMP over TLS listen address, on when tls-cert is set (empty: off)"`
 	SQSSAddr            string `yaml:"sqss_addr" flag:"sqss-addr" help:"SQS API over HTTPS listen address, on when tls-cert is set (empty: off)"`
+	WebSTOMPSAddr       string `yaml:"web_stomps_addr" flag:"web-stomps-addr" help:"STOMP over secure WebSocket at /ws on a listener of its own (RabbitMQ's Web STOMP TLS port), on when tls-cert is set (empty: off)"`
 	HTTPSAddr           string `yaml:"https_addr" flag:"https-addr" help:"HTTPS listen address (the HTTP listener's API and STOMP over secure WebSocket at /ws), on when tls-cert is set (empty: off)"`
 	TLSCert             string `yaml:"tls_cert" flag:"tls-cert" help:"PEM certificate (chain) the TLS listeners present; reloaded with tls-key on SIGHUP"`
 	TLSKey              string `yaml:"tls_key" flag:"tls-key" help:"PEM private key of tls-cert"`
@@ -112,6 +115,7 @@ func Defaults() Config {
 		AMQPAddr:              ":5672",
 		STOMPAddr:             ":61613",
 		HTTPAddr:              ":15672",
+		WebSTOMPAddr:          ":15674",
 		SQSAddr:               ":9324",
 		SQSRegion:             "us-east-1",
 		LogLevel:              "info",
@@ -147,6 +151,7 @@ func Defaults() Config {
 		AMQPSAddr:           ":5671",
 		STOMPSAddr:          ":61614",
 		HTTPSAddr:           ":15671",
+		WebSTOMPSAddr:       ":15673",
 		SQSSAddr:            ":9325",
 		TLSClientAuth:       "none",
 		TLSCertLoginFrom:    "common_name",

@@ -45,6 +45,10 @@ type Server struct {
 	amqp  *amqp.Server
 	mux   *http.ServeMux
 	httpS *http.Server
+	// webS serves the Web STOMP listener (web_stomp.go); wsHandler is
+	// STOMP over WebSocket, at /ws there and on the HTTP listener.
+	webS      *http.Server
+	wsHandler http.Handler
 	tls   tlsState
 
 	store *storage.Store
@@ -128,7 +132,8 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	}, s.Broker, s.Users, log)
 	s.protos["stomp"] = stompSrv
 	s.protos["sqs"] = sqs.NewServer(sqs.Config{Region: cfg.SQSRegion}, s.Broker, s.Users, s.Users, log)
-	s.Handle("/ws", stompSrv.WebSocketHandler())
+	s.wsHandler = stompSrv.WebSocketHandler()
+	s.Handle("/ws", s.wsHandler)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.registerAPI()
 	s.followUsers()
@@ -156,21 +161,22 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 
 // httpListeners are the listeners net/http serves; --max-http-connections
 // bounds each (connlimit.Listener).
-var httpListeners = map[string]bool{"http": true, "https": true, "sqs": true, "sqss": true}
+var httpListeners = map[string]bool{"http": true, "https": true, "sqs": true, "sqss": true, "web-stomp": true, "web-stomps": true}
 
 // Start opens every configured listener and serves in the background. An
 // address that cannot be bound is an error and nothing is left running.
 func (s *Server) Start() error {
-	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr, "sqs": s.cfg.SQSAddr}
+	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr, "sqs": s.cfg.SQSAddr,
+		"web-stomp": s.cfg.WebSTOMPAddr}
 	for name, addr := range s.tlsAddrs() {
 		addrs[name] = addr
 	}
-	for _, name := range []string{"amqp", "stomp", "http", "sqs", "amqps", "stomps", "https", "sqss"} {
+	for _, name := range []string{"amqp", "stomp", "http", "sqs", "web-stomp", "amqps", "stomps", "https", "sqss", "web-stomps"} {
 		addr := addrs[name]
 		if addr == "" {
 			continue
 		}
-		if proto := cmp.Or(tlsListeners[name], name); proto != "http" && s.protos[proto] == nil {
+		if proto := cmp.Or(tlsListeners[name], name); proto != "http" && proto != "web-stomp" && s.protos[proto] == nil {
 			s.log.Warn().Str("listener", name).Msg("protocol not available in this build; listener off")
 			continue
 		}
@@ -197,6 +203,10 @@ func (s *Server) Start() error {
 			}(ln)
 			continue
 		}
+		if name == "web-stomp" {
+			s.serveWebSTOMP(ln)
+			continue
+		}
 		if s.serveTLSListener(name, ln) {
 			continue
 		}
@@ -216,7 +226,8 @@ func (s *Server) Start() error {
 }
 
 // Addr is the bound address of a listener ("amqp", "stomp", "http",
-// "sqs", "amqps", "stomps", "https", "sqss"), or nil.
+// "sqs", "web-stomp", "amqps", "stomps", "https", "sqss", "web-stomps"),
+// or nil.
 func (s *Server) Addr(name string) net.Addr {
 	if ln := s.listeners[name]; ln != nil {
 		return ln.Addr()
@@ -271,6 +282,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.tls.https != nil {
 		_ = s.tls.https.Shutdown(ctx)
+	}
+	if s.webS != nil {
+		_ = s.webS.Shutdown(ctx)
+	}
+	if s.tls.webS != nil {
+		_ = s.tls.webS.Shutdown(ctx)
 	}
 	wg.Wait()
 	// Adapters first (no client calls any more), then the broker's own
