@@ -82,6 +82,42 @@ func TestStompWebSocketListener(t *testing.T) {
 			t.Fatalf("GET %s on the Web STOMP listener: %d, want 404", path, resp.StatusCode)
 		}
 	}
+	// Its pages come from elsewhere: a page of the same host on any port
+	// may use it, a page of another host or an opaque origin may not.
+	host, _, _ := strings.Cut(addr, ":")
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{"http://" + host + ":8080", http.StatusSwitchingProtocols},
+		{"https://" + host, http.StatusSwitchingProtocols},
+		{"", http.StatusSwitchingProtocols},
+		{"https://evil.example", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+		{"file://" + host, http.StatusForbidden},
+	} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Subprotocols: []string{"v12.stomp"}, HTTPHeader: h})
+		got := http.StatusSwitchingProtocols
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("dial: %v", err)
+			}
+			got = resp.StatusCode
+		} else {
+			c.CloseNow()
+		}
+		if got != tc.want {
+			t.Errorf("Web STOMP listener, Origin %q: %d, want %d", tc.origin, got, tc.want)
+		}
+	}
+	// On the HTTP listener /ws stays with its own origin.
+	if _, got := wsDialOrigin(t, b, "http://"+host+":8080"); got != http.StatusForbidden {
+		t.Errorf("HTTP listener's /ws, another port's page: %d, want 403", got)
+	}
 	if server.Defaults().WebSTOMPAddr != ":15674" {
 		t.Fatalf("default Web STOMP address %q, want RabbitMQ's :15674", server.Defaults().WebSTOMPAddr)
 	}

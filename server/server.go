@@ -46,10 +46,11 @@ type Server struct {
 	mux   *http.ServeMux
 	httpS *http.Server
 	// webS serves the Web STOMP listener (web_stomp.go); wsHandler is
-	// STOMP over WebSocket, at /ws there and on the HTTP listener.
+	// its STOMP over WebSocket (pages of the same host on any port may
+	// use it; on the HTTP listener, pages of its own origin).
 	webS      *http.Server
 	wsHandler http.Handler
-	tls   tlsState
+	tls       tlsState
 
 	store *storage.Store
 
@@ -132,8 +133,8 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	}, s.Broker, s.Users, log)
 	s.protos["stomp"] = stompSrv
 	s.protos["sqs"] = sqs.NewServer(sqs.Config{Region: cfg.SQSRegion}, s.Broker, s.Users, s.Users, log)
-	s.wsHandler = stompSrv.WebSocketHandler()
-	s.Handle("/ws", s.wsHandler)
+	s.wsHandler = stompSrv.WebSocketHandler(true)
+	s.Handle("/ws", stompSrv.WebSocketHandler(false))
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.registerAPI()
 	s.followUsers()

@@ -30,7 +30,7 @@ type tlsServe interface {
 type tlsState struct {
 	mgr    *tlsconfig.Manager
 	https  *http.Server
-	webS   *http.Server // Web STOMP over TLS (web_stomp.go)
+	webS   *http.Server       // Web STOMP over TLS (web_stomp.go)
 	limits *connlimit.Limiter // the listeners' shared limiter
 }
 

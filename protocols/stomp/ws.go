@@ -1,7 +1,10 @@
 package stomp
 
 import (
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/coder/websocket"
 )
@@ -20,7 +23,11 @@ var webSocketSubprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 // Host is accepted, and so is one matching cfg.WebSocketOrigins, whose
 // entries are the library's OriginPatterns. "*" is turned into
 // InsecureSkipVerify, the library's explicit switch for any origin.
-func (s *Server) WebSocketHandler() http.Handler {
+//
+// anyPort widens "its own origin" to a page of the same host on any port:
+// the Web STOMP listener serves no pages, so the browser code that uses it
+// (as RabbitMQ's port 15674) always comes from another port.
+func (s *Server) WebSocketHandler(anyPort bool) http.Handler {
 	opts := &websocket.AcceptOptions{
 		Subprotocols:    webSocketSubprotocols,
 		CompressionMode: websocket.CompressionDisabled,
@@ -32,8 +39,14 @@ func (s *Server) WebSocketHandler() http.Handler {
 			opts.OriginPatterns = append(opts.OriginPatterns, o)
 		}
 	}
+	sameHost := *opts
+	sameHost.InsecureSkipVerify = true
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wc, err := websocket.Accept(w, r, opts)
+		o := opts
+		if anyPort && sameHostOrigin(r) {
+			o = &sameHost
+		}
+		wc, err := websocket.Accept(w, r, o)
 		if err != nil {
 			// Debug: anyone can make these, as often as they like.
 			s.log.Debug().Err(err).Str("peer", r.RemoteAddr).Str("origin", r.Header.Get("Origin")).Msg("websocket upgrade refused")
@@ -51,4 +64,18 @@ func (s *Server) WebSocketHandler() http.Handler {
 		}
 		c.serve()
 	})
+}
+
+// sameHostOrigin reports whether r's Origin names r's Host, whatever
+// the ports (an http or https origin; "null" and other schemes do not).
+func sameHostOrigin(r *http.Request) bool {
+	u, err := url.Parse(r.Header.Get("Origin"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.EqualFold(u.Hostname(), strings.Trim(host, "[]"))
 }
