@@ -34,6 +34,8 @@ func New(t testing.TB, opts ...Option) *Broker {
 	cfg.SQSAddr = "127.0.0.1:0"
 	cfg.WebSTOMPAddr = "127.0.0.1:0"
 	cfg.WebSTOMPSAddr = "127.0.0.1:0"
+	cfg.PrometheusAddr = "127.0.0.1:0"
+	cfg.PrometheusTLSAddr = "127.0.0.1:0"
 	// The TLS listeners open only when an option sets a certificate.
 	cfg.AMQPSAddr = "127.0.0.1:0"
 	cfg.STOMPSAddr = "127.0.0.1:0"

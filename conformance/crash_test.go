@@ -63,7 +63,7 @@ func startProcess(t *testing.T, dataDir string, extra ...string) (*exec.Cmd, str
 	t.Helper()
 	port := freePort(t)
 	args := append([]string{"--data-dir", dataDir, "--amqp-addr", "127.0.0.1:" + strconv.Itoa(port),
-		"--stomp-addr", "", "--http-addr", "", "--sqs-addr", "", "--web-stomp-addr", "", "--log-format", "json", "--log-level", "warn"}, extra...)
+		"--stomp-addr", "", "--http-addr", "", "--sqs-addr", "", "--web-stomp-addr", "", "--prometheus-addr", "", "--log-format", "json", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(sluiceBinary(t), args...)
 	logf, err := os.OpenFile(filepath.Join(filepath.Dir(dataDir), "sluice.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -210,3 +210,45 @@ func TestMetricsAuth(t *testing.T) {
 		t.Fatalf("GET /metrics as guest: %d, want 200", resp.StatusCode)
 	}
 }
+
+// The metrics are also on a listener of their own, rabbitmq_prometheus's
+// port (15692 by default), where scrapers set up for RabbitMQ look; the
+// same endpoints, the same --metrics-auth, and nothing else.
+func TestMetricsOnPrometheusPort(t *testing.T) {
+	if server.Defaults().PrometheusAddr != ":15692" {
+		t.Fatalf("default Prometheus address %q, want RabbitMQ's :15692", server.Defaults().PrometheusAddr)
+	}
+	b := brokertest.New(t)
+	addr := b.Addr("prometheus").String()
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	declareQ(t, ch, "scraped", nil)
+	pubBody(t, ch, "", "scraped", "m")
+	for _, path := range []string{"/metrics", "/metrics/per-object", "/metrics/detailed?family=queue_coarse_metrics"} {
+		resp, err := http.Get("http://" + addr + path)
+		mustOK(t, err)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(raw, []byte("rabbitmq_")) {
+			t.Fatalf("GET %s on the Prometheus listener: %d %.200s", path, resp.StatusCode, raw)
+		}
+		if path == "/metrics/per-object" && !bytes.Contains(raw, []byte(`queue="scraped"`)) {
+			t.Fatalf("per-object metrics without the queue: %.500s", raw)
+		}
+	}
+	for _, path := range []string{"/api/overview", "/", "/ws"} {
+		resp, err := http.Get("http://" + addr + path)
+		mustOK(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s on the Prometheus listener: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	b2 := brokertest.New(t, func(c *server.Config) { c.MetricsAuth = true })
+	resp, err := http.Get("http://" + b2.Addr("prometheus").String() + "/metrics")
+	mustOK(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("--metrics-auth on the Prometheus listener: %d, want 401", resp.StatusCode)
+	}
+}

@@ -182,7 +182,7 @@ func TestTLSOnlyBroker(t *testing.T) {
 // addresses say.
 func TestTLSListenersOffWithoutCertificate(t *testing.T) {
 	b := brokertest.New(t)
-	for _, name := range []string{"amqps", "stomps", "https", "sqss", "web-stomps"} {
+	for _, name := range []string{"amqps", "stomps", "https", "sqss", "web-stomps", "prometheus-tls"} {
 		if b.Addr(name) != nil {
 			t.Fatalf("TLS listener %s is on without a certificate", name)
 		}

@@ -108,6 +108,14 @@ func TestTLSSTOMPOverSecureWebSocket(t *testing.T) {
 		t.Fatalf("CONNECT over the Web STOMP TLS listener: %q", f)
 	}
 
+	// The Prometheus TLS listener (RabbitMQ's 15691) serves the metrics.
+	resp, err := client.Get("https://" + b.Addr("prometheus-tls").String() + "/metrics")
+	mustOK(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics on the Prometheus TLS listener: %d", resp.StatusCode)
+	}
+
 	// The HTTP API is on the HTTPS listener too, and shows AMQPS
 	// connections' TLS.
 	if conns := apiConnections(t, client, "https://"+b.Addr("https").String()); conns == nil {

@@ -21,7 +21,7 @@ fi
 
 go build -o "$tmp/sluice" ./cmd/sluice
 amqp_port=${AMQP091_SUITE_PORT:-5673}
-"$tmp/sluice" --data-dir "$tmp/data" --amqp-addr "127.0.0.1:$amqp_port" --stomp-addr "" --sqs-addr "" --web-stomp-addr "" \
+"$tmp/sluice" --data-dir "$tmp/data" --amqp-addr "127.0.0.1:$amqp_port" --stomp-addr "" --sqs-addr "" --web-stomp-addr "" --prometheus-addr "" \
   --http-addr "127.0.0.1:15672" --log-format json --log-level warn 2>"$tmp/sluice.log" &
 pid=$!
 for _ in $(seq 100); do

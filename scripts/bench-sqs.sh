@@ -130,7 +130,7 @@ start_sluice() {
   log "starting sluice ($SLUICE_BIN, SQS on $SP) in $work/sluice-data"
   # shellcheck disable=SC2086
   "$SLUICE_BIN" --data-dir "$work/sluice-data" --sqs-addr "127.0.0.1:$SP" --amqp-addr "" --stomp-addr "" \
-    --http-addr "" --web-stomp-addr "" --amqps-addr "" --stomps-addr "" --https-addr "" --sqss-addr "" \
+    --http-addr "" --web-stomp-addr "" --prometheus-addr "" --amqps-addr "" --stomps-addr "" --https-addr "" --sqss-addr "" \
     --log-format json --log-level warn ${SLUICE_ARGS:-} 2>>"$OUT/sluice.log" &
   sluice_pid=$!
   for _ in $(seq 100); do port_open "$SP" && break; sleep 0.1; done

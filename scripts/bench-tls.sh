@@ -162,7 +162,7 @@ start_sluice() {
   log "starting sluice ($SLUICE_BIN, TLS on $SAS) in $work/sluice-data"
   # shellcheck disable=SC2086
   "${on_cpu1[@]}" "$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
-    --http-addr "127.0.0.1:$SH" --amqps-addr "127.0.0.1:$SAS" --stomps-addr "127.0.0.1:$SSS" --https-addr "" --sqs-addr "" --web-stomp-addr "" \
+    --http-addr "127.0.0.1:$SH" --amqps-addr "127.0.0.1:$SAS" --stomps-addr "127.0.0.1:$SSS" --https-addr "" --sqs-addr "" --web-stomp-addr "" --prometheus-addr "" \
     --tls-cert "$certs/server.pem" --tls-key "$certs/server-key.pem" --tls-ca "$certs/ca.pem" --tls-client-auth "$client_auth" \
     --log-format json --log-level warn ${SLUICE_ARGS:-} 2>>"$OUT/sluice.log" &
   sluice_pid=$!

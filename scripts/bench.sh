@@ -208,7 +208,7 @@ start_sluice() {
   rm -rf "$work/sluice-data"
   log "starting sluice ($SLUICE_BIN) in $work/sluice-data"
   "${on_cpu1[@]}" "$SLUICE_BIN" --data-dir "$work/sluice-data" --amqp-addr "127.0.0.1:$SA" --stomp-addr "127.0.0.1:$SS" \
-    --http-addr "127.0.0.1:$SH" --sqs-addr "" --web-stomp-addr "" --log-format json --log-level warn ${SLUICE_ARGS:-} 2>>"$OUT/sluice.log" &
+    --http-addr "127.0.0.1:$SH" --sqs-addr "" --web-stomp-addr "" --prometheus-addr "" --log-format json --log-level warn ${SLUICE_ARGS:-} 2>>"$OUT/sluice.log" &
   sluice_pid=$!
   for _ in $(seq 100); do port_open "$SA" && port_open "$SS" && break; sleep 0.1; done
   port_open "$SA" || die "sluice did not open AMQP on $SA (see $OUT/sluice.log)"

@@ -32,14 +32,17 @@ type Config struct {
 	HTTPAddr  string `yaml:"http_addr" flag:"http-addr" help:"HTTP listen address for health and STOMP over WebSocket at /ws (empty: off)"`
 	// WebSTOMPAddr is RabbitMQ's Web STOMP port; /ws is also on HTTPAddr.
 	WebSTOMPAddr string `yaml:"web_stomp_addr" flag:"web-stomp-addr" help:"STOMP over WebSocket at /ws on a listener of its own, RabbitMQ's Web STOMP port (also served at /ws on the HTTP listener) (empty: off)"`
-	SQSAddr      string `yaml:"sqs_addr" flag:"sqs-addr" help:"SQS API listen address: AWS JSON 1.0 and Query protocols, SigV4 with users' access keys (empty: off; docs/SQS.md)"`
-	SQSRegion    string `yaml:"sqs_region" flag:"sqs-region" help:"region named in SQS queue ARNs (requests signed for any region are accepted)"`
+	// PrometheusAddr is RabbitMQ's Prometheus port; /metrics is also on HTTPAddr.
+	PrometheusAddr string `yaml:"prometheus_addr" flag:"prometheus-addr" help:"Prometheus metrics (/metrics, /metrics/per-object, /metrics/detailed) on a listener of their own, rabbitmq_prometheus's port (also served on the HTTP listener) (empty: off)"`
+	SQSAddr        string `yaml:"sqs_addr" flag:"sqs-addr" help:"SQS API listen address: AWS JSON 1.0 and Query protocols, SigV4 with users' access keys (empty: off; docs/SQS.md)"`
+	SQSRegion      string `yaml:"sqs_region" flag:"sqs-region" help:"region named in SQS queue ARNs (requests signed for any region are accepted)"`
 
 	// TLS listeners are on only when tls-cert is set (docs/SECURITY.md).
 	AMQPSAddr           string `yaml:"amqps_addr" flag:"amqps-addr" help:"AMQP 0-9-1 over TLS listen address, on when tls-cert is set (empty: off)"`
 	STOMPSAddr          string `yaml:"stomps_addr" flag:"stomps-addr" help:"STOMP over TLS listen address, on when tls-cert is set (empty: off)"`
 	SQSSAddr            string `yaml:"sqss_addr" flag:"sqss-addr" help:"SQS API over HTTPS listen address, on when tls-cert is set (empty: off)"`
 	WebSTOMPSAddr       string `yaml:"web_stomps_addr" flag:"web-stomps-addr" help:"STOMP over secure WebSocket at /ws on a listener of its own (RabbitMQ's Web STOMP TLS port), on when tls-cert is set (empty: off)"`
+	PrometheusTLSAddr   string `yaml:"prometheus_tls_addr" flag:"prometheus-tls-addr" help:"Prometheus metrics over HTTPS on a listener of their own (rabbitmq_prometheus's TLS port), on when tls-cert is set (empty: off)"`
 	HTTPSAddr           string `yaml:"https_addr" flag:"https-addr" help:"HTTPS listen address (the HTTP listener's API and STOMP over secure WebSocket at /ws), on when tls-cert is set (empty: off)"`
 	TLSCert             string `yaml:"tls_cert" flag:"tls-cert" help:"PEM certificate (chain) the TLS listeners present; reloaded with tls-key on SIGHUP"`
 	TLSKey              string `yaml:"tls_key" flag:"tls-key" help:"PEM private key of tls-cert"`
@@ -116,6 +119,7 @@ func Defaults() Config {
 		STOMPAddr:             ":61613",
 		HTTPAddr:              ":15672",
 		WebSTOMPAddr:          ":15674",
+		PrometheusAddr:        ":15692",
 		SQSAddr:               ":9324",
 		SQSRegion:             "us-east-1",
 		LogLevel:              "info",
@@ -152,6 +156,7 @@ func Defaults() Config {
 		STOMPSAddr:          ":61614",
 		HTTPSAddr:           ":15671",
 		WebSTOMPSAddr:       ":15673",
+		PrometheusTLSAddr:   ":15691",
 		SQSSAddr:            ":9325",
 		TLSClientAuth:       "none",
 		TLSCertLoginFrom:    "common_name",

@@ -98,11 +98,13 @@ func (s *Server) registerMetrics() {
 		r.MustRegister(&brokerCollector{s: s, mode: metricsDetailed, queues: []queueSample{}})
 		serveObjects(w, r, queues, "rabbitmq_detailed_", defs, promLogger{s})
 	})
+	s.metricsHandlers = map[string]http.Handler{}
 	for path, h := range handlers {
 		if s.cfg.MetricsAuth {
 			h = s.authed(h.ServeHTTP)
 		}
 		s.mux.Handle("GET "+path, h)
+		s.metricsHandlers[path] = h // also on the Prometheus listener (web_stomp.go)
 	}
 }
 

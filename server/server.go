@@ -45,12 +45,15 @@ type Server struct {
 	amqp  *amqp.Server
 	mux   *http.ServeMux
 	httpS *http.Server
-	// webS serves the Web STOMP listener (web_stomp.go); wsHandler is
-	// its STOMP over WebSocket (pages of the same host on any port may
-	// use it; on the HTTP listener, pages of its own origin).
-	webS      *http.Server
-	wsHandler http.Handler
-	tls       tlsState
+	// sideServers serve the Web STOMP and Prometheus listeners
+	// (web_stomp.go). wsHandler is the Web STOMP listener's STOMP over
+	// WebSocket (pages of the same host on any port may use it; on the
+	// HTTP listener, pages of its own origin); metricsHandlers the
+	// Prometheus endpoints, by path.
+	sideServers     []*http.Server
+	wsHandler       http.Handler
+	metricsHandlers map[string]http.Handler
+	tls             tlsState
 
 	store *storage.Store
 
@@ -162,22 +165,24 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 
 // httpListeners are the listeners net/http serves; --max-http-connections
 // bounds each (connlimit.Listener).
-var httpListeners = map[string]bool{"http": true, "https": true, "sqs": true, "sqss": true, "web-stomp": true, "web-stomps": true}
+var httpListeners = map[string]bool{"http": true, "https": true, "sqs": true, "sqss": true,
+	"web-stomp": true, "web-stomps": true, "prometheus": true, "prometheus-tls": true}
 
 // Start opens every configured listener and serves in the background. An
 // address that cannot be bound is an error and nothing is left running.
 func (s *Server) Start() error {
 	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr, "sqs": s.cfg.SQSAddr,
-		"web-stomp": s.cfg.WebSTOMPAddr}
+		"web-stomp": s.cfg.WebSTOMPAddr, "prometheus": s.cfg.PrometheusAddr}
 	for name, addr := range s.tlsAddrs() {
 		addrs[name] = addr
 	}
-	for _, name := range []string{"amqp", "stomp", "http", "sqs", "web-stomp", "amqps", "stomps", "https", "sqss", "web-stomps"} {
+	for _, name := range []string{"amqp", "stomp", "http", "sqs", "web-stomp", "prometheus",
+		"amqps", "stomps", "https", "sqss", "web-stomps", "prometheus-tls"} {
 		addr := addrs[name]
 		if addr == "" {
 			continue
 		}
-		if proto := cmp.Or(tlsListeners[name], name); proto != "http" && proto != "web-stomp" && s.protos[proto] == nil {
+		if proto := cmp.Or(tlsListeners[name], name); proto != "http" && !sideListeners[proto] && s.protos[proto] == nil {
 			s.log.Warn().Str("listener", name).Msg("protocol not available in this build; listener off")
 			continue
 		}
@@ -204,8 +209,8 @@ func (s *Server) Start() error {
 			}(ln)
 			continue
 		}
-		if name == "web-stomp" {
-			s.serveWebSTOMP(ln)
+		if sideListeners[name] {
+			s.serveSide(name, ln)
 			continue
 		}
 		if s.serveTLSListener(name, ln) {
@@ -227,8 +232,8 @@ func (s *Server) Start() error {
 }
 
 // Addr is the bound address of a listener ("amqp", "stomp", "http",
-// "sqs", "web-stomp", "amqps", "stomps", "https", "sqss", "web-stomps"),
-// or nil.
+// "sqs", "web-stomp", "prometheus", "amqps", "stomps", "https", "sqss",
+// "web-stomps", "prometheus-tls"), or nil.
 func (s *Server) Addr(name string) net.Addr {
 	if ln := s.listeners[name]; ln != nil {
 		return ln.Addr()
@@ -284,11 +289,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.tls.https != nil {
 		_ = s.tls.https.Shutdown(ctx)
 	}
-	if s.webS != nil {
-		_ = s.webS.Shutdown(ctx)
-	}
-	if s.tls.webS != nil {
-		_ = s.tls.webS.Shutdown(ctx)
+	for _, srv := range s.sideServers {
+		_ = srv.Shutdown(ctx)
 	}
 	wg.Wait()
 	// Adapters first (no client calls any more), then the broker's own

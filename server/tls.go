@@ -18,7 +18,8 @@ import (
 
 // tlsListeners are the listeners that exist only with a certificate, and
 // the plain listener whose protocol each serves.
-var tlsListeners = map[string]string{"amqps": "amqp", "stomps": "stomp", "https": "http", "sqss": "sqs", "web-stomps": "web-stomp"}
+var tlsListeners = map[string]string{"amqps": "amqp", "stomps": "stomp", "https": "http", "sqss": "sqs",
+	"web-stomps": "web-stomp", "prometheus-tls": "prometheus"}
 
 // tlsServe is what an adapter offers for a TLS listener: it runs each
 // connection's handshake in that connection's goroutine.
@@ -30,7 +31,6 @@ type tlsServe interface {
 type tlsState struct {
 	mgr    *tlsconfig.Manager
 	https  *http.Server
-	webS   *http.Server       // Web STOMP over TLS (web_stomp.go)
 	limits *connlimit.Limiter // the listeners' shared limiter
 }
 
@@ -64,14 +64,15 @@ func (s *Server) logCertificate(msg string) {
 }
 
 // tlsAddrs are the TLS listeners' configured addresses; none without a
-// certificate, so that the defaults (:5671, :61614, :15671, :9325, :15673) open nothing
+// certificate, so that the defaults (:5671, :61614, :15671, :9325, :15673,
+// :15691) open nothing
 // on a broker that has no TLS.
 func (s *Server) tlsAddrs() map[string]string {
 	if s.tls.mgr == nil {
 		return nil
 	}
 	return map[string]string{"amqps": s.cfg.AMQPSAddr, "stomps": s.cfg.STOMPSAddr, "https": s.cfg.HTTPSAddr, "sqss": s.cfg.SQSSAddr,
-		"web-stomps": s.cfg.WebSTOMPSAddr}
+		"web-stomps": s.cfg.WebSTOMPSAddr, "prometheus-tls": s.cfg.PrometheusTLSAddr}
 }
 
 // ReloadTLS reads the certificate and key files again (SIGHUP) and logs
@@ -96,12 +97,8 @@ func (s *Server) serveTLSListener(name string, ln net.Listener) bool {
 	if !ok {
 		return false
 	}
-	switch name {
-	case "https":
+	if name == "https" {
 		s.serveHTTPS(ln)
-		return true
-	case "web-stomps":
-		s.serveWebSTOMPS(ln)
 		return true
 	}
 	p := s.protos[base].(tlsServe)

@@ -10,44 +10,63 @@ import (
 	"time"
 )
 
-// RabbitMQ's Web STOMP plugin listens on a port of its own (15674; 15673
-// over TLS) and serves STOMP over WebSocket at /ws there; browser code
-// written for it (stomp.js's `ws://host:15674/ws`) connects unchanged.
-// Sluice serves the same handler on those listeners and, as before, at
-// /ws on the HTTP listener. Nothing else is served on them.
+// Listeners of one purpose each, on the ports RabbitMQ's plugins use, so
+// that clients and scrapers set up for RabbitMQ find them unchanged:
+//
+//   - Web STOMP (15674; 15673 over TLS): STOMP over WebSocket at /ws, as
+//     the rabbitmq_web_stomp plugin serves it (stomp.js's
+//     `ws://host:15674/ws`). /ws stays on the HTTP listener too.
+//   - Prometheus (15692; 15691 over TLS): /metrics, /metrics/per-object
+//     and /metrics/detailed, as the rabbitmq_prometheus plugin serves
+//     them. They stay on the HTTP listener too.
+//
+// Nothing else is served on them (404).
 
-// webSTOMPHandler serves /ws only; the rest is a 404.
-func (s *Server) webSTOMPHandler() http.Handler {
+// sideListeners maps each such listener to what it serves; the TLS ones
+// are in tlsListeners with their plain one.
+var sideListeners = map[string]bool{"web-stomp": true, "web-stomps": true, "prometheus": true, "prometheus-tls": true}
+
+// sideHandler is what listener name serves.
+func (s *Server) sideHandler(name string) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/ws", s.wsHandler)
+	switch tlsBase(name) {
+	case "web-stomp":
+		mux.Handle("/ws", s.wsHandler)
+	case "prometheus":
+		for path, h := range s.metricsHandlers {
+			mux.Handle("GET "+path, h)
+		}
+	}
 	return mux
 }
 
-// serveWebSTOMP serves the plain Web STOMP listener.
-func (s *Server) serveWebSTOMP(ln net.Listener) {
-	s.webS = &http.Server{Handler: s.webSTOMPHandler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
-	go func() {
-		if err := s.webS.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.listenerFailed(fmt.Errorf("web-stomp: %w", err))
-		}
-	}()
+// tlsBase is the plain listener a TLS listener serves as, or name itself.
+func tlsBase(name string) string {
+	if base, ok := tlsListeners[name]; ok {
+		return base
+	}
+	return name
 }
 
-// serveWebSTOMPS serves Web STOMP over TLS, as serveHTTPS serves the HTTP
-// listener's handlers (HTTP/1.1 only: WebSocket needs it).
-func (s *Server) serveWebSTOMPS(ln net.Listener) {
-	cfg := s.tls.mgr.Config().Clone()
-	cfg.NextProtos = []string{"http/1.1"}
-	timeout := s.cfg.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
+// serveSide serves one of the side listeners, over TLS when it is one of
+// the TLS listeners (HTTP/1.1 only: WebSocket needs it; handshakes count
+// against --max-handshaking-connections as on the HTTPS listener).
+func (s *Server) serveSide(name string, ln net.Listener) {
+	srv := &http.Server{Handler: s.sideHandler(name), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
+	if _, isTLS := tlsListeners[name]; isTLS {
+		cfg := s.tls.mgr.Config().Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		if s.cfg.HandshakeTimeout > 0 {
+			srv.ReadHeaderTimeout = s.cfg.HandshakeTimeout
+		}
+		srv.ConnState = countHandshakes(s.tls.limits)
+		ln = tls.NewListener(ln, cfg)
 	}
-	s.tls.webS = &http.Server{Handler: s.webSTOMPHandler(), ReadHeaderTimeout: timeout,
-		ConnState: countHandshakes(s.tls.limits), ErrorLog: stdlog.New(httpErrorLog{s.log}, "", 0)}
+	s.sideServers = append(s.sideServers, srv)
 	go func() {
-		if err := s.tls.webS.Serve(tls.NewListener(ln, cfg)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.listenerFailed(fmt.Errorf("web-stomps: %w", err))
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.listenerFailed(fmt.Errorf("%s: %w", name, err))
 		}
 	}()
 }

@@ -108,7 +108,7 @@ func startBroker(bin, dataDir, logPath string, extra ...string) (*brokerProc, er
 	args := append([]string{"--data-dir", dataDir,
 		"--amqp-addr", "127.0.0.1:" + strconv.Itoa(ap),
 		"--stomp-addr", "127.0.0.1:" + strconv.Itoa(sp),
-		"--http-addr", "", "--web-stomp-addr", "", "--log-format", "json", "--log-level", "warn"}, extra...)
+		"--http-addr", "", "--web-stomp-addr", "", "--prometheus-addr", "", "--log-format", "json", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
 	// No SQS listener (default :9324, shared by every process): by the
 	// environment, which builds from before --sqs-addr existed ignore.
