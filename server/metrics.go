@@ -104,7 +104,7 @@ func (s *Server) registerMetrics() {
 			h = s.authed(h.ServeHTTP)
 		}
 		s.mux.Handle("GET "+path, h)
-		s.metricsHandlers[path] = h // also on the Prometheus listener (web_stomp.go)
+		s.metricsHandlers[path] = h // also on the Prometheus listener (side_listeners.go)
 	}
 }
 

@@ -46,7 +46,7 @@ type Server struct {
 	mux   *http.ServeMux
 	httpS *http.Server
 	// sideServers serve the Web STOMP and Prometheus listeners
-	// (web_stomp.go). wsHandler is the Web STOMP listener's STOMP over
+	// (side_listeners.go). wsHandler is the Web STOMP listener's STOMP over
 	// WebSocket (pages of the same host on any port may use it; on the
 	// HTTP listener, pages of its own origin); metricsHandlers the
 	// Prometheus endpoints, by path.
