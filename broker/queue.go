@@ -115,6 +115,8 @@ type Queue struct {
 	unreadable  int64 // messages set aside because their body could not be read
 
 	counts queueCounts // message counters (counters.go)
+
+	capacity capacityMeter // consumer capacity (consumer_capacity.go)
 }
 
 // release unlocks q and then does the work gathered under the lock, so that
@@ -474,6 +476,7 @@ func expiryFor(c *queueConfig, m *message.Message, published int64) int64 {
 // dispatchLocked hands ready messages to consumers with credit, expiring
 // messages that reach the head past their deadline. q.mu must be held.
 func (q *Queue) dispatchLocked(now int64) {
+	blocked, known := false, true // for the capacity meter
 	for len(q.consumers) > 0 {
 		e := q.nextLocked(now)
 		if e == nil {
@@ -484,10 +487,12 @@ func (q *Queue) dispatchLocked(now int64) {
 			// dispatches again.
 			q.wanted = e
 			q.readAheadLocked()
+			known = false
 			break
 		}
 		c, ok := q.offerLocked(e)
 		if !ok {
+			blocked = true // a message waits; no consumer has credit
 			break
 		}
 		q.takeLocked(e)
@@ -496,6 +501,9 @@ func (q *Queue) dispatchLocked(now int64) {
 	}
 	if len(q.consumers) > 0 {
 		q.readAheadLocked()
+	}
+	if known {
+		q.capacity.note(now, len(q.consumers) > 0, blocked)
 	}
 	q.updateFlowLocked(now)
 }
@@ -862,8 +870,10 @@ func (q *Queue) removeConsumer(c *Consumer) {
 	last := len(q.consumers) == 0
 	autoDelete := last && q.autoDelete && !q.deleted
 	if last {
-		q.touchLocked(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		q.touchLocked(now)
 		q.endFlowLocked()
+		q.capacity.note(now, false, false)
 	}
 	q.mu.Unlock()
 	if autoDelete {

@@ -99,6 +99,10 @@ type QueueDetails struct {
 	// IdleSince is when the queue was last used (declared, published to,
 	// consumed from), the zero time when it has consumers.
 	IdleSince time.Time
+	// ConsumerCapacity is the share of recent time in which the queue
+	// could hand a message to a consumer at once (consumer_capacity.go);
+	// 0 without consumers.
+	ConsumerCapacity float64
 }
 
 // Details returns the queue's properties and figures.
@@ -109,6 +113,9 @@ func (q *Queue) Details() QueueDetails {
 		Delayed: len(q.delayed), Args: q.args}
 	if len(q.consumers) == 0 && q.lastUsed > 0 {
 		d.IdleSince = time.Unix(0, q.lastUsed)
+	}
+	if len(q.consumers) > 0 {
+		d.ConsumerCapacity = q.capacity.value(time.Now().UnixNano())
 	}
 	q.mu.Unlock()
 	return d

@@ -309,3 +309,43 @@ func BenchmarkAPIQueues10k(b *testing.B) {
 		})
 	}
 }
+
+// consumer_capacity (and its older name consumer_utilisation), as RabbitMQ
+// 3.10 reports them: 1 while the consumer keeps up, falling while
+// messages wait behind a full prefetch, 0 without consumers.
+func TestAPIQueueConsumerCapacity(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	declareQ(t, ch, "cap-q", nil)
+	capacity := func() (float64, float64) {
+		var q map[string]any
+		api.getJSON("/api/queues/%2F/cap-q", &q)
+		c, _ := q["consumer_capacity"].(float64)
+		u, _ := q["consumer_utilisation"].(float64)
+		if _, ok := q["consumer_capacity"].(float64); !ok {
+			t.Fatalf("consumer_capacity %v", q["consumer_capacity"])
+		}
+		return c, u
+	}
+	if c, u := capacity(); c != 0 || u != 0 {
+		t.Fatalf("without consumers: %v %v, want 0", c, u)
+	}
+	mustOK(t, ch.Qos(1, 0, false))
+	deliveries, err := ch.Consume("cap-q", "", false, false, false, false, nil)
+	mustOK(t, err)
+	pubBody(t, ch, "", "cap-q", "one")
+	first := <-deliveries
+	time.Sleep(50 * time.Millisecond)
+	if c, u := capacity(); c != 1 || u != 1 {
+		t.Fatalf("while the consumer keeps up: %v %v, want 1", c, u)
+	}
+	pubBody(t, ch, "", "cap-q", "two") // waits behind the unacked one
+	time.Sleep(300 * time.Millisecond)
+	if c, u := capacity(); c <= 0 || c >= 0.5 || u != c {
+		t.Fatalf("while a message waits behind a full prefetch: %v %v, want equal and between 0 and 0.5", c, u)
+	}
+	mustOK(t, first.Ack(false))
+	<-deliveries
+}

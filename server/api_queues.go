@@ -50,9 +50,12 @@ type queueStats struct {
 	OperatorPolicy            *string        `json:"operator_policy"`
 	EffectivePolicyDefinition map[string]any `json:"effective_policy_definition"`
 	Consumers                 int            `json:"consumers"`
-	// consumer_utilisation is not measured: null with consumers, 0
-	// without (RabbitMQ's value for an idle queue).
-	ConsumerUtilisation  *float64       `json:"consumer_utilisation"`
+	// consumer_capacity and its older name consumer_utilisation (both in
+	// RabbitMQ 3.10): the share of recent time in which the queue could
+	// hand a message to a consumer at once (broker/consumer_capacity.go);
+	// 0 without consumers, as RabbitMQ.
+	ConsumerCapacity     float64        `json:"consumer_capacity"`
+	ConsumerUtilisation  float64        `json:"consumer_utilisation"`
 	ExclusiveConsumerTag *string        `json:"exclusive_consumer_tag"`
 	MessageBytes         int64          `json:"message_bytes"`
 	MessageBytesReady    int64          `json:"message_bytes_ready"`
@@ -127,10 +130,7 @@ func (s *Server) queueInfo(vhost string, q *broker.Queue, qv queueView) queueJSO
 	if st.EffectivePolicyDefinition == nil {
 		st.EffectivePolicyDefinition = map[string]any{}
 	}
-	if d.Consumers == 0 {
-		zero := 0.0
-		st.ConsumerUtilisation = &zero
-	}
+	st.ConsumerCapacity, st.ConsumerUtilisation = d.ConsumerCapacity, d.ConsumerCapacity
 	if !d.IdleSince.IsZero() {
 		st.IdleSince = rmqTime(d.IdleSince)
 	}
