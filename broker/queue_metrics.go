@@ -1,11 +1,15 @@
 package broker
 
+import "time"
+
 // QueueMetrics is what a metrics scrape reads of a queue: its counts, its
 // paging state and its message counters, taken under one hold of its lock.
 type QueueMetrics struct {
 	Stats  QueueStats
 	Memory Memory // DelayedResidentBytes is left at 0: it takes a walk
 	Counts MessageCounts
+	// ConsumerCapacity as QueueDetails has it (consumer_capacity.go).
+	ConsumerCapacity float64
 }
 
 // Metrics returns the queue's figures for a scrape. Unlike Memory it does
@@ -20,6 +24,7 @@ func (q *Queue) Metrics() QueueMetrics {
 			ReadyBytes: q.ready.bytes, UnackedBytes: q.unackedBytes},
 		Memory: Memory{Unreadable: q.unreadable, Resident: q.ready.resident, ResidentBytes: q.ready.residentBytes,
 			PagedOut: q.ready.count - q.ready.resident, ReadsAhead: q.readsAhead, ReadsInline: q.readsInline},
-		Counts: q.counts.snapshot(),
+		Counts:           q.counts.snapshot(),
+		ConsumerCapacity: q.capacity.value(time.Now().UnixNano()),
 	}
 }

@@ -346,6 +346,12 @@ func TestAPIQueueConsumerCapacity(t *testing.T) {
 	if c, u := capacity(); c <= 0 || c >= 0.5 || u != c {
 		t.Fatalf("while a message waits behind a full prefetch: %v %v, want equal and between 0 and 0.5", c, u)
 	}
+	fams := scrape(t, b, "/metrics/per-object")
+	for _, name := range []string{"rabbitmq_queue_consumer_capacity", "rabbitmq_queue_consumer_utilisation"} {
+		if v := sample(t, fams, name, "queue=cap-q"); v <= 0 || v >= 0.5 {
+			t.Fatalf("%s = %v, want between 0 and 0.5", name, v)
+		}
+	}
 	mustOK(t, first.Ack(false))
 	<-deliveries
 }

@@ -40,6 +40,8 @@ var (
 	qUnacked   = metricDef{"queue_messages_unacked", "Messages delivered to consumers but not yet acknowledged", gauge}
 	qMessages  = metricDef{"queue_messages", "Sum of ready and unacknowledged messages - total queue depth", gauge}
 	qConsumers = metricDef{"queue_consumers", "Consumers on a queue", gauge}
+	qCapacity  = metricDef{"queue_consumer_capacity", "Consumer capacity", gauge}
+	qUtilised  = metricDef{"queue_consumer_utilisation", "Same as consumer capacity", gauge}
 	qRAM       = metricDef{"queue_messages_ram", "Ready and unacknowledged messages stored in memory", gauge}
 	qReadyRAM  = metricDef{"queue_messages_ready_ram", "Ready messages stored in memory", gauge}
 	qReadyRAMB = metricDef{"queue_messages_ram_bytes", "Size of ready messages stored in memory (bodies)", gauge}
@@ -63,7 +65,7 @@ var (
 var queueFamilies = map[string][]metricDef{
 	"queue_coarse_metrics": {qReady, qUnacked, qMessages},
 	"queue_consumer_count": {qConsumers},
-	"queue_metrics":        {qConsumers, qRAM, qReadyRAM, qReadyRAMB, qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads},
+	"queue_metrics":        {qConsumers, qCapacity, qUtilised, qRAM, qReadyRAM, qReadyRAMB, qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads},
 }
 
 // queueSample is one queue's figures for one scrape.
@@ -73,6 +75,7 @@ type queueSample struct {
 	mem         broker.Memory
 	counts      broker.MessageCounts
 	diskBytes   int64
+	capacity    float64
 }
 
 func (q *queueSample) value(d metricDef) float64 {
@@ -85,6 +88,8 @@ func (q *queueSample) value(d metricDef) float64 {
 		return float64(q.stats.Ready + q.stats.Unacked)
 	case qConsumers:
 		return float64(q.stats.Consumers)
+	case qCapacity, qUtilised:
+		return q.capacity
 	case qRAM:
 		return float64(q.mem.Resident + q.stats.Unacked) // delivered messages keep their bodies
 	case qReadyRAM:
@@ -118,7 +123,7 @@ func (q *queueSample) value(d metricDef) float64 {
 }
 
 // perQueueMetrics are what /metrics and /metrics/per-object show per queue.
-var perQueueMetrics = []metricDef{qReady, qUnacked, qMessages, qConsumers, qRAM, qReadyRAM, qReadyRAMB,
+var perQueueMetrics = []metricDef{qReady, qUnacked, qMessages, qConsumers, qCapacity, qUtilised, qRAM, qReadyRAM, qReadyRAMB,
 	qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads, qPublished, sqDelayed, sqDiskBytes, sqAhead, sqInline, sqUnreadable}
 
 // emitter sends const metrics, making each Desc once per scrape.
@@ -172,7 +177,7 @@ func (s *Server) sampleQueues(vhosts map[string]bool) []queueSample {
 		for _, q := range v.Queues() {
 			m := q.Metrics()
 			out = append(out, queueSample{vhost: vn, name: q.Name(), stats: m.Stats, mem: m.Memory,
-				counts: m.Counts, diskBytes: bytes[broker.QueueRef{VHost: vn, Queue: q.Name()}]})
+				counts: m.Counts, diskBytes: bytes[broker.QueueRef{VHost: vn, Queue: q.Name()}], capacity: m.ConsumerCapacity})
 		}
 	}
 	return out
