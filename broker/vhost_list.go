@@ -103,6 +103,9 @@ type QueueDetails struct {
 	// could hand a message to a consumer at once (consumer_capacity.go);
 	// 0 without consumers.
 	ConsumerCapacity float64
+	// SingleActiveConsumer is the tag of the consumer that gets the
+	// messages of a single-active-consumer queue, "" otherwise.
+	SingleActiveConsumer string
 }
 
 // Details returns the queue's properties and figures.
@@ -116,6 +119,9 @@ func (q *Queue) Details() QueueDetails {
 	}
 	if len(q.consumers) > 0 {
 		d.ConsumerCapacity = q.capacity.value(time.Now().UnixNano())
+		if q.config().singleActive {
+			d.SingleActiveConsumer = q.consumers[0].tag
+		}
 	}
 	q.mu.Unlock()
 	return d

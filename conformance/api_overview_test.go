@@ -131,3 +131,41 @@ func TestAPINodesExtensionsClusterName(t *testing.T) {
 	api.as("cn-mon", "pw").want(http.StatusUnauthorized, "PUT", "/api/cluster-name", `{"name":"red"}`)
 	api.want(http.StatusBadRequest, "PUT", "/api/cluster-name", `{}`)
 }
+
+// churn_rates, as RabbitMQ's overview has them: counts since the start
+// with their rates.
+func TestAPIOverviewChurnRates(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	churn := func() map[string]any {
+		var o map[string]any
+		api.getJSON("/api/overview", &o)
+		c, ok := o["churn_rates"].(map[string]any)
+		if !ok {
+			t.Fatalf("no churn_rates: %v", o["churn_rates"])
+		}
+		return c
+	}
+	before := churn()
+	for _, k := range []string{"channel_closed", "channel_created", "connection_closed", "connection_created", "queue_created", "queue_declared", "queue_deleted"} {
+		if _, ok := before[k].(float64); !ok {
+			t.Fatalf("churn_rates.%s = %v", k, before[k])
+		}
+		if d, ok := before[k+"_details"].(map[string]any); !ok || d["rate"] == nil {
+			t.Fatalf("churn_rates.%s_details = %v", k, before[k+"_details"])
+		}
+	}
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	declareQ(t, ch, "churned", nil)
+	_, err := ch.QueueDelete("churned", false, false, false)
+	mustOK(t, err)
+	conn.Close()
+	eventually(t, "the closed connection counted", func() bool { return churn()["connection_closed"].(float64) > before["connection_closed"].(float64) })
+	after := churn()
+	for _, k := range []string{"channel_created", "connection_created", "queue_created", "queue_declared", "queue_deleted"} {
+		if after[k].(float64) != before[k].(float64)+1 {
+			t.Errorf("%s went from %v to %v, want one more", k, before[k], after[k])
+		}
+	}
+}

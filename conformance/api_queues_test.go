@@ -355,3 +355,58 @@ func TestAPIQueueConsumerCapacity(t *testing.T) {
 	mustOK(t, first.Ack(false))
 	<-deliveries
 }
+
+// One queue's GET has its consumers (consumer_details, as /api/consumers
+// shows them), the empty per-channel lists of RabbitMQ's basic rates mode,
+// the depth rates and RabbitMQ's memory figures.
+func TestAPIQueueDetailFields(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	declareQ(t, ch, "detail-q", nil)
+	mustOK(t, ch.Qos(5, 0, false))
+	_, err := ch.Consume("detail-q", "detail-tag", false, false, false, false, nil)
+	mustOK(t, err)
+	pubBody(t, ch, "", "detail-q", "one")
+	var q map[string]any
+	eventually(t, "the delivery unacked", func() bool {
+		api.getJSON("/api/queues/%2F/detail-q", &q)
+		return q["messages_unacknowledged"] == 1.0
+	})
+	cd, _ := q["consumer_details"].([]any)
+	if len(cd) != 1 {
+		t.Fatalf("consumer_details %v", q["consumer_details"])
+	}
+	c := cd[0].(map[string]any)
+	if c["consumer_tag"] != "detail-tag" || c["prefetch_count"] != 5.0 || c["ack_required"] != true ||
+		c["queue"].(map[string]any)["name"] != "detail-q" || c["channel_details"].(map[string]any)["number"] != 1.0 {
+		t.Fatalf("consumer %v", c)
+	}
+	for _, k := range []string{"deliveries", "incoming"} {
+		if l, ok := q[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("%s = %v, want []", k, q[k])
+		}
+	}
+	for _, k := range []string{"messages_details", "messages_ready_details", "messages_unacknowledged_details"} {
+		if d, ok := q[k].(map[string]any); !ok || d["rate"] == nil {
+			t.Errorf("%s = %v", k, q[k])
+		}
+	}
+	wantFields(t, "queue memory figures", q, obj{"messages_ram": 1.0, "messages_ready_ram": 0.0, "messages_unacknowledged_ram": 1.0,
+		"message_bytes_ram": 3.0, "message_bytes_paged_out": 0.0, "single_active_consumer_tag": nil})
+	// The list has no consumer_details, as RabbitMQ's.
+	var list []map[string]any
+	api.getJSON("/api/queues/%2F", &list)
+	if _, ok := list[0]["consumer_details"]; ok {
+		t.Fatal("consumer_details in the queue list")
+	}
+	// A single-active-consumer queue names its active consumer.
+	declareQ(t, ch, "sac-q", amqp.Table{"x-single-active-consumer": true})
+	_, err = ch.Consume("sac-q", "sac-first", false, false, false, false, nil)
+	mustOK(t, err)
+	api.getJSON("/api/queues/%2F/sac-q", &q)
+	if q["single_active_consumer_tag"] != "sac-first" {
+		t.Fatalf("single_active_consumer_tag %v", q["single_active_consumer_tag"])
+	}
+}

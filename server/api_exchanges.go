@@ -50,6 +50,11 @@ type exchangeJSON struct {
 	UserWhoPerformedAction string         `json:"user_who_performed_action"`
 	Policy                 string         `json:"policy,omitempty"`
 	MessageStats           map[string]any `json:"message_stats,omitempty"`
+	// One exchange's GET only: the per-channel and per-queue rates
+	// RabbitMQ lists only in its detailed rates mode (empty, as in its
+	// default basic mode).
+	Incoming *[]any `json:"incoming,omitempty"`
+	Outgoing *[]any `json:"outgoing,omitempty"`
 }
 
 func (s *Server) exchangeInfo(vhost string, x *broker.Exchange, stats bool) exchangeJSON {
@@ -91,7 +96,9 @@ func (s *Server) getExchange(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeObject(w, r, s.exchangeInfo(v.Name(), x, wantStats(r)))
+	j := s.exchangeInfo(v.Name(), x, wantStats(r))
+	j.Incoming, j.Outgoing = &[]any{}, &[]any{}
+	writeObject(w, r, j)
 }
 
 // putExchange is exchange.declare with the user's permissions (configure;

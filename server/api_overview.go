@@ -186,6 +186,7 @@ type overviewJSON struct {
 	EnableQueueTotals   bool               `json:"enable_queue_totals"`
 	MessageStats        any                `json:"message_stats,omitempty"`
 	QueueTotals         *totalsJSON        `json:"queue_totals,omitempty"`
+	ChurnRates          map[string]any     `json:"churn_rates,omitempty"`
 	ObjectTotals        objectTotals       `json:"object_totals"`
 	StatisticsEventQLen *int               `json:"statistics_db_event_queue,omitempty"`
 	Node                string             `json:"node,omitempty"`
@@ -219,6 +220,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	o.ObjectTotals.Connections = len(s.visibleConnections(u, ""))
 	o.ObjectTotals.Channels = len(chans)
 	o.QueueTotals = s.overviewTotals(vhosts)
+	o.ChurnRates = s.churnRates()
 	zero := 0
 	o.StatisticsEventQLen = &zero
 	o.MessageStats = s.overviewMessageStats(u, vhosts)

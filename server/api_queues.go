@@ -63,6 +63,25 @@ type queueStats struct {
 	Memory               int64          `json:"memory"`
 	IdleSince            string         `json:"idle_since,omitempty"`
 	MessageStats         map[string]any `json:"message_stats,omitempty"`
+	// How fast the depth changed over the last 5 s sample (conn_rates.go).
+	MessagesDetails        rateJSON `json:"messages_details"`
+	MessagesReadyDetails   rateJSON `json:"messages_ready_details"`
+	MessagesUnackedDetails rateJSON `json:"messages_unacknowledged_details"`
+	// RabbitMQ's memory figures in sluice's terms: ready messages whose
+	// body is in memory, unacknowledged ones (which keep their bodies),
+	// and the body bytes of each kind; ready bytes paged out to disk.
+	MessagesRAM             int     `json:"messages_ram"`
+	MessagesReadyRAM        int     `json:"messages_ready_ram"`
+	MessagesUnackedRAM      int     `json:"messages_unacknowledged_ram"`
+	MessageBytesRAM         int64   `json:"message_bytes_ram"`
+	MessageBytesPagedOut    int64   `json:"message_bytes_paged_out"`
+	SingleActiveConsumerTag *string `json:"single_active_consumer_tag"`
+	// One queue's GET only: its consumers, and the per-channel rates
+	// RabbitMQ lists only in its detailed rates mode (empty, as in its
+	// default basic mode).
+	ConsumerDetails *[]consumerJSON `json:"consumer_details,omitempty"`
+	Deliveries      *[]any          `json:"deliveries,omitempty"`
+	Incoming        *[]any          `json:"incoming,omitempty"`
 
 	// Sluice's own: the log bytes the queue's messages hold; ready
 	// messages whose bodies are in memory, their bytes, and those paged
@@ -131,6 +150,16 @@ func (s *Server) queueInfo(vhost string, q *broker.Queue, qv queueView) queueJSO
 		st.EffectivePolicyDefinition = map[string]any{}
 	}
 	st.ConsumerCapacity, st.ConsumerUtilisation = d.ConsumerCapacity, d.ConsumerCapacity
+	rr, ur := s.ioRates.queueDepthRates(broker.QueueRef{VHost: vhost, Queue: d.Name})
+	st.MessagesReadyDetails.Rate, st.MessagesUnackedDetails.Rate = rr, ur
+	st.MessagesDetails.Rate = round1(rr + ur)
+	st.MessagesReadyRAM, st.MessagesUnackedRAM = mem.Resident, d.Unacked
+	st.MessagesRAM = mem.Resident + d.Unacked
+	st.MessageBytesRAM = mem.ResidentBytes + d.UnackedBytes
+	st.MessageBytesPagedOut = max(d.ReadyBytes-mem.ResidentBytes, 0)
+	if d.SingleActiveConsumer != "" {
+		st.SingleActiveConsumerTag = &d.SingleActiveConsumer
+	}
 	if !d.IdleSince.IsZero() {
 		st.IdleSince = rmqTime(d.IdleSince)
 	}
@@ -169,7 +198,28 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeObject(w, r, s.queueInfo(v.Name(), q, s.queueViewOf(r)))
+	j := s.queueInfo(v.Name(), q, s.queueViewOf(r))
+	if j.queueStats != nil {
+		consumers := s.queueConsumers(v.Name(), q.Name())
+		j.ConsumerDetails, j.Deliveries, j.Incoming = &consumers, &[]any{}, &[]any{}
+	}
+	writeObject(w, r, j)
+}
+
+// queueConsumers lists the consumers of one queue, of every channel.
+func (s *Server) queueConsumers(vhost, name string) []consumerJSON {
+	out := []consumerJSON{}
+	for _, ch := range s.allChannels() {
+		if ch.Conn.VHost != vhost {
+			continue
+		}
+		for _, c := range s.consumersOf(&ch) {
+			if c.Queue.Name == name {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // putQueue declares a queue as queue.declare does, with the user's

@@ -58,6 +58,10 @@ type vhostJSON struct {
 	MessagesReady    *int              `json:"messages_ready,omitempty"`
 	MessagesUnacked  *int              `json:"messages_unacknowledged,omitempty"`
 	MessageStats     map[string]any    `json:"message_stats,omitempty"`
+	// How fast the depth changed over the last 5 s sample (conn_rates.go).
+	MessagesDetails        *rateJSON `json:"messages_details,omitempty"`
+	MessagesReadyDetails   *rateJSON `json:"messages_ready_details,omitempty"`
+	MessagesUnackedDetails *rateJSON `json:"messages_unacknowledged_details,omitempty"`
 }
 
 type vhostMetadata struct {
@@ -81,13 +85,11 @@ func (s *Server) vhostInfo(v *broker.VHost, stats bool) vhostJSON {
 		Metadata:     vhostMetadata{Description: m.Description, Tags: m.Tags, DefaultQueueType: m.DefaultQueueType},
 		ClusterState: map[string]string{nodeName(): "running"}}
 	if stats {
-		ready, unacked := 0, 0
-		for _, q := range v.Queues() {
-			ready += q.Info().Messages
-			unacked += q.Unacked()
-		}
+		ready, unacked := vhostDepth(v)
 		total := ready + unacked
 		j.Messages, j.MessagesReady, j.MessagesUnacked = &total, &ready, &unacked
+		rr, ur := s.ioRates.depthRates(v.Name())
+		j.MessagesDetails, j.MessagesReadyDetails, j.MessagesUnackedDetails = &rateJSON{round1(rr + ur)}, &rateJSON{rr}, &rateJSON{ur}
 		j.MessageStats = s.messageStats(v)
 	}
 	return j

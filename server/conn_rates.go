@@ -26,9 +26,10 @@ type ioSample struct {
 // ioRates holds the last sample of each open connection, by name, and
 // of each vhost's message depth (the overview's queue_totals rates).
 type ioRates struct {
-	mu    sync.Mutex
-	last  map[string]ioSample
-	depth map[string]depthSample
+	mu     sync.Mutex
+	last   map[string]ioSample
+	depth  map[string]depthSample
+	qdepth map[broker.QueueRef]depthSample // each queue's, for its _details rates
 }
 
 type depthSample struct {
@@ -46,28 +47,53 @@ func (r *ioRates) depthRates(vhost string) (ready, unacked float64) {
 	return d.readyRate, d.unackRate
 }
 
-// sampleDepth samples every vhost's message depth at now.
+// queueDepthRates is depthRates for one queue.
+func (r *ioRates) queueDepthRates(ref broker.QueueRef) (ready, unacked float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.qdepth[ref]
+	return d.readyRate, d.unackRate
+}
+
+// sampleDepth samples every queue's and vhost's message depth at now.
 func (r *ioRates) sampleDepth(b *broker.Broker, now time.Time) {
 	next := map[string]depthSample{}
+	qnext := make(map[broker.QueueRef]depthSample, len(r.qdepth))
 	for _, name := range b.VHosts() {
-		if v, ok := b.VHost(name); ok {
-			d := depthSample{at: now}
-			d.ready, d.unacked = vhostDepth(v)
-			next[name] = d
+		v, ok := b.VHost(name)
+		if !ok {
+			continue
 		}
+		vd := depthSample{at: now}
+		for _, q := range v.Queues() {
+			st := q.Stats()
+			qnext[broker.QueueRef{VHost: name, Queue: q.Name()}] = depthSample{at: now, ready: st.Ready, unacked: st.Unacked}
+			vd.ready += st.Ready
+			vd.unacked += st.Unacked
+		}
+		next[name] = vd
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name, d := range next {
-		if prev, ok := r.depth[name]; ok {
-			if dt := now.Sub(prev.at).Seconds(); dt > 0 {
-				d.readyRate = round1(float64(d.ready-prev.ready) / dt)
-				d.unackRate = round1(float64(d.unacked-prev.unacked) / dt)
-				next[name] = d
-			}
-		}
+		next[name] = d.withRates(r.depth[name])
 	}
-	r.depth = next
+	for ref, d := range qnext {
+		qnext[ref] = d.withRates(r.qdepth[ref])
+	}
+	r.depth, r.qdepth = next, qnext
+}
+
+// withRates sets d's rates from the sample before it (none: 0).
+func (d depthSample) withRates(prev depthSample) depthSample {
+	if prev.at.IsZero() {
+		return d
+	}
+	if dt := d.at.Sub(prev.at).Seconds(); dt > 0 {
+		d.readyRate = round1(float64(d.ready-prev.ready) / dt)
+		d.unackRate = round1(float64(d.unacked-prev.unacked) / dt)
+	}
+	return d
 }
 
 // round1 rounds to one decimal, as RabbitMQ shows rates.
@@ -121,6 +147,7 @@ func (s *Server) sampleIO(stop <-chan struct{}) {
 		now := time.Now()
 		s.ioRates.sample(conns, now)
 		s.ioRates.sampleDepth(s.Broker, now)
+		s.churn.sample(s.churnCounts(), now)
 		select {
 		case <-stop:
 			return

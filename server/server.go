@@ -50,6 +50,7 @@ type Server struct {
 	// WebSocket (pages of the same host on any port may use it; on the
 	// HTTP listener, pages of its own origin); metricsHandlers the
 	// Prometheus endpoints, by path.
+	churn           churnSampler // the overview's churn_rates (churn_rates.go)
 	sideServers     []*http.Server
 	wsHandler       http.Handler
 	metricsHandlers map[string]http.Handler
