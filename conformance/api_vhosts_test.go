@@ -358,3 +358,33 @@ func TestAPILimits(t *testing.T) {
 	api.as("mon", "mon").want(http.StatusUnauthorized, "GET", "/api/user-limits/guest", "")
 	api.as("mon", "mon").want(http.StatusUnauthorized, "GET", "/api/user-limits", "")
 }
+
+// A vhost's traffic and depth rates, as RabbitMQ's /api/vhosts has them:
+// the bytes its open connections received and sent, with rates.
+func TestAPIVHostTraffic(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	declareQ(t, ch, "traffic-q", nil)
+	pubBody(t, ch, "", "traffic-q", strings.Repeat("x", 10000))
+	var v map[string]any
+	eventually(t, "the publish counted", func() bool {
+		api.getJSON("/api/vhosts/%2F", &v)
+		n, _ := v["recv_oct"].(float64)
+		return n > 10000
+	})
+	for _, k := range []string{"recv_oct_details", "send_oct_details", "messages_details", "messages_ready_details", "messages_unacknowledged_details"} {
+		if d, ok := v[k].(map[string]any); !ok || d["rate"] == nil {
+			t.Errorf("%s = %v", k, v[k])
+		}
+	}
+	if n, _ := v["send_oct"].(float64); n <= 0 {
+		t.Errorf("send_oct %v", v["send_oct"])
+	}
+	var list []map[string]any
+	api.getJSON("/api/vhosts?disable_stats=true", &list)
+	if _, ok := list[0]["recv_oct"]; ok {
+		t.Error("recv_oct with disable_stats=true")
+	}
+}

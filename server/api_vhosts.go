@@ -62,6 +62,32 @@ type vhostJSON struct {
 	MessagesDetails        *rateJSON `json:"messages_details,omitempty"`
 	MessagesReadyDetails   *rateJSON `json:"messages_ready_details,omitempty"`
 	MessagesUnackedDetails *rateJSON `json:"messages_unacknowledged_details,omitempty"`
+	// Bytes its open connections received and sent, with their rates.
+	RecvOct     *uint64   `json:"recv_oct,omitempty"`
+	RecvOctRate *rateJSON `json:"recv_oct_details,omitempty"`
+	SendOct     *uint64   `json:"send_oct,omitempty"`
+	SendOctRate *rateJSON `json:"send_oct_details,omitempty"`
+}
+
+// vhostIO is the traffic of a vhost's open connections.
+type vhostIO struct {
+	recv, send         uint64
+	recvRate, sendRate float64
+}
+
+// vhostTraffic sums the open connections' traffic by vhost.
+func (s *Server) vhostTraffic() map[string]vhostIO {
+	out := map[string]vhostIO{}
+	for _, c := range s.allConnections() {
+		t := out[c.VHost]
+		t.recv += c.IO.RecvOct
+		t.send += c.IO.SendOct
+		rr, sr := s.ioRates.rates(c.Name)
+		t.recvRate += rr
+		t.sendRate += sr
+		out[c.VHost] = t
+	}
+	return out
 }
 
 type vhostMetadata struct {
@@ -70,7 +96,7 @@ type vhostMetadata struct {
 	DefaultQueueType string   `json:"default_queue_type"`
 }
 
-func (s *Server) vhostInfo(v *broker.VHost, stats bool) vhostJSON {
+func (s *Server) vhostInfo(v *broker.VHost, stats bool, traffic map[string]vhostIO) vhostJSON {
 	m := v.Meta()
 	if m.Tags == nil {
 		m.Tags = []string{}
@@ -90,6 +116,9 @@ func (s *Server) vhostInfo(v *broker.VHost, stats bool) vhostJSON {
 		j.Messages, j.MessagesReady, j.MessagesUnacked = &total, &ready, &unacked
 		rr, ur := s.ioRates.depthRates(v.Name())
 		j.MessagesDetails, j.MessagesReadyDetails, j.MessagesUnackedDetails = &rateJSON{round1(rr + ur)}, &rateJSON{rr}, &rateJSON{ur}
+		t := traffic[v.Name()]
+		j.RecvOct, j.SendOct = &t.recv, &t.send
+		j.RecvOctRate, j.SendOctRate = &rateJSON{round1(t.recvRate)}, &rateJSON{round1(t.sendRate)}
 		j.MessageStats = s.messageStats(v)
 	}
 	return j
@@ -99,9 +128,14 @@ func wantStats(r *http.Request) bool { return r.URL.Query().Get("disable_stats")
 
 func (s *Server) listVHosts(w http.ResponseWriter, r *http.Request) {
 	out := []vhostJSON{}
+	stats := wantStats(r)
+	var traffic map[string]vhostIO
+	if stats {
+		traffic = s.vhostTraffic()
+	}
 	for _, name := range s.visibleVHosts(userOf(r)) {
 		if v, ok := s.Broker.VHost(name); ok {
-			out = append(out, s.vhostInfo(v, wantStats(r)))
+			out = append(out, s.vhostInfo(v, stats, traffic))
 		}
 	}
 	writeList(w, r, out)
@@ -113,7 +147,7 @@ func (s *Server) getVHost(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	writeObject(w, r, s.vhostInfo(v, wantStats(r)))
+	writeObject(w, r, s.vhostInfo(v, wantStats(r), s.vhostTraffic()))
 }
 
 // validQueueTypes are the default_queue_type values a vhost accepts.
