@@ -45,12 +45,12 @@ type Server struct {
 	amqp  *amqp.Server
 	mux   *http.ServeMux
 	httpS *http.Server
+	churn           churnSampler // the overview's churn_rates (churn_rates.go)
 	// sideServers serve the Web STOMP and Prometheus listeners
 	// (side_listeners.go). wsHandler is the Web STOMP listener's STOMP over
 	// WebSocket (pages of the same host on any port may use it; on the
 	// HTTP listener, pages of its own origin); metricsHandlers the
 	// Prometheus endpoints, by path.
-	churn           churnSampler // the overview's churn_rates (churn_rates.go)
 	sideServers     []*http.Server
 	wsHandler       http.Handler
 	metricsHandlers map[string]http.Handler
@@ -69,7 +69,7 @@ type Server struct {
 	stopped   bool
 	stopWatch chan struct{}
 
-	// connection byte rates and the cluster name (api_overview.go)
+	// connection byte rates and message depth rates (conn_rates.go)
 	ioRates ioRates
 }
 

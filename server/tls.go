@@ -65,8 +65,7 @@ func (s *Server) logCertificate(msg string) {
 
 // tlsAddrs are the TLS listeners' configured addresses; none without a
 // certificate, so that the defaults (:5671, :61614, :15671, :9325, :15673,
-// :15691) open nothing
-// on a broker that has no TLS.
+// :15691) open nothing on a broker that has no TLS.
 func (s *Server) tlsAddrs() map[string]string {
 	if s.tls.mgr == nil {
 		return nil
