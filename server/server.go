@@ -45,7 +45,7 @@ type Server struct {
 	amqp  *amqp.Server
 	mux   *http.ServeMux
 	httpS *http.Server
-	churn           churnSampler // the overview's churn_rates (churn_rates.go)
+	churn churnSampler // the overview's churn_rates (churn_rates.go)
 	// sideServers serve the Web STOMP and Prometheus listeners
 	// (side_listeners.go). wsHandler is the Web STOMP listener's STOMP over
 	// WebSocket (pages of the same host on any port may use it; on the
