@@ -90,6 +90,8 @@ func TestStompWebSocketListener(t *testing.T) {
 		want   int
 	}{
 		{"http://" + host + ":8080", http.StatusSwitchingProtocols},
+		{"http://localhost:8080", http.StatusSwitchingProtocols}, // loopback names are one host
+		{"http://[::1]:8080", http.StatusSwitchingProtocols},
 		{"https://" + host, http.StatusSwitchingProtocols},
 		{"", http.StatusSwitchingProtocols},
 		{"https://evil.example", http.StatusForbidden},

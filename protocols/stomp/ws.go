@@ -68,6 +68,8 @@ func (s *Server) WebSocketHandler(anyPort bool) http.Handler {
 
 // sameHostOrigin reports whether r's Origin names r's Host, whatever
 // the ports (an http or https origin; "null" and other schemes do not).
+// Loopback names count as one host: a page from http://localhost:8080 may
+// use ws://127.0.0.1:15674, both being this machine.
 func sameHostOrigin(r *http.Request) bool {
 	u, err := url.Parse(r.Header.Get("Origin"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
@@ -77,5 +79,15 @@ func sameHostOrigin(r *http.Request) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return strings.EqualFold(u.Hostname(), strings.Trim(host, "[]"))
+	host = strings.Trim(host, "[]")
+	return strings.EqualFold(u.Hostname(), host) || (loopbackName(u.Hostname()) && loopbackName(host))
+}
+
+// loopbackName reports whether a host name is this machine's loopback.
+func loopbackName(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
