@@ -65,16 +65,23 @@ type Queue struct {
 	// unackedBytes is the body bytes of the unacked messages (the
 	// management API's message_bytes_unacknowledged).
 	unackedBytes int64
-	consumers    []*Consumer // by priority, highest first; then by arrival
-	rr           int         // round-robin position within the top group
-	exclusiveC   bool        // a consumer holds exclusive access
-	hadConsumer  bool        // auto-delete waits for a first consumer
-	seq          uint64
-	deleted      bool
-	expiryTimer  *time.Timer
-	expiryAt     int64
-	idleTimer    *time.Timer
-	lastUsed     int64
+	// persistent and persistentBytes count the messages the queue holds
+	// in the log for its own sake (entry.logged: persistent messages of a
+	// durable queue), ready, unacked or delayed, and their body bytes (the
+	// management API's messages_persistent). Counted where an entry is
+	// made and where it is gone (forgetLocked, setAsideLocked, dropLocked).
+	persistent      int
+	persistentBytes int64
+	consumers       []*Consumer // by priority, highest first; then by arrival
+	rr              int         // round-robin position within the top group
+	exclusiveC      bool        // a consumer holds exclusive access
+	hadConsumer     bool        // auto-delete waits for a first consumer
+	seq             uint64
+	deleted         bool
+	expiryTimer     *time.Timer
+	expiryAt        int64
+	idleTimer       *time.Timer
+	lastUsed        int64
 
 	delayed      timeHeap // delayed messages by due time
 	delayedBytes int64
@@ -199,7 +206,7 @@ const maxDeadLetterRounds = 4
 // forgetLocked notes that e left the queue for good: its storage record is
 // settled. q.mu held.
 func (q *Queue) forgetLocked(e *entry) {
-	e.gone = true
+	q.leftLocked(e)
 	switch {
 	case e.spilled:
 		q.unspilled = append(q.unspilled, e.pid)
@@ -215,7 +222,27 @@ func (q *Queue) forgetLocked(e *entry) {
 // put back the key or the disk that was missing; deleting the queue lets
 // it go. The caller has taken e off the ready list. q.mu held.
 func (q *Queue) setAsideLocked(e *entry) {
+	q.leftLocked(e)
+}
+
+// tookLocked counts e, just made, among the queue's messages. q.mu held.
+func (q *Queue) tookLocked(e *entry) {
+	if e.logged() {
+		q.persistent++
+		q.persistentBytes += e.size()
+	}
+}
+
+// leftLocked marks e gone and uncounts it. q.mu held.
+func (q *Queue) leftLocked(e *entry) {
+	if e.gone {
+		return
+	}
 	e.gone = true
+	if e.logged() {
+		q.persistent--
+		q.persistentBytes -= e.size()
+	}
 }
 
 // logged reports whether e's message is in storage for this queue's sake
@@ -233,7 +260,7 @@ func (q *Queue) dropLocked(e *entry, reason string) {
 	// deadLetter settles its storage record once the copy is durable
 	// (at-least-once), and reads a paged-out body back first, off the
 	// lock; a spilled one is unspilled after that read.
-	e.gone = true
+	q.leftLocked(e)
 	q.dead = append(q.dead, deadLetter{e, reason})
 }
 
@@ -317,6 +344,7 @@ func (q *Queue) enqueueAnswered(m *message.Message, now int64, pid uint64, publi
 	c := q.config() // one configuration for the whole enqueue
 	q.seq++
 	e := newEntry(m, q.seq, pid)
+	q.tookLocked(e)
 	e.publishedAt = now
 	e.expiresAt = expiryFor(c, m, now)
 	if c.maxPriority > 0 && m.Properties.Has(message.FlagPriority) {
@@ -400,6 +428,7 @@ func (q *Queue) restore(rm *RecoveredMessage, delivered bool, returns uint32) bo
 	c := q.config()
 	q.seq++
 	e := newEntry(rm.Msg, q.seq, rm.ID)
+	q.tookLocked(e)
 	e.publishedAt = rm.PublishedAt
 	e.expiresAt = expiryFor(c, rm.Msg, rm.PublishedAt)
 	e.redelivered, e.returns = delivered, returns

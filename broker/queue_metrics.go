@@ -21,7 +21,7 @@ func (q *Queue) Metrics() QueueMetrics {
 	defer q.mu.Unlock()
 	return QueueMetrics{
 		Stats: QueueStats{Ready: q.ready.count, Unacked: q.unacked, Delayed: len(q.delayed), Consumers: len(q.consumers),
-			ReadyBytes: q.ready.bytes, UnackedBytes: q.unackedBytes},
+			ReadyBytes: q.ready.bytes, UnackedBytes: q.unackedBytes, Persistent: q.persistent, PersistentBytes: q.persistentBytes},
 		Memory: Memory{Unreadable: q.unreadable, Resident: q.ready.resident, ResidentBytes: q.ready.residentBytes,
 			PagedOut: q.ready.count - q.ready.resident, ReadsAhead: q.readsAhead, ReadsInline: q.readsInline},
 		Counts:           q.counts.snapshot(),

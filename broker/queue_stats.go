@@ -13,6 +13,10 @@ type QueueStats struct {
 	// ReadyBytes and UnackedBytes are the body bytes of the ready and of
 	// the unacked messages.
 	ReadyBytes, UnackedBytes int64
+	// Persistent messages the queue holds in the log (ready, unacked or
+	// delayed), and their body bytes.
+	Persistent      int
+	PersistentBytes int64
 }
 
 // Stats returns the queue's counts, taken under its lock in one go.

@@ -106,6 +106,9 @@ type QueueDetails struct {
 	// SingleActiveConsumer is the tag of the consumer that gets the
 	// messages of a single-active-consumer queue, "" otherwise.
 	SingleActiveConsumer string
+	// Persistent messages the queue holds in the log, and their bytes.
+	Persistent      int
+	PersistentBytes int64
 }
 
 // Details returns the queue's properties and figures.
@@ -113,7 +116,7 @@ func (q *Queue) Details() QueueDetails {
 	q.mu.Lock()
 	d := QueueDetails{Name: q.name, Durable: q.durable, AutoDelete: q.autoDelete, Exclusive: q.exclusive,
 		Ready: q.ready.count, ReadyBytes: q.ready.bytes, Unacked: q.unacked, UnackedBytes: q.unackedBytes, Consumers: len(q.consumers),
-		Delayed: len(q.delayed), Args: q.args}
+		Delayed: len(q.delayed), Args: q.args, Persistent: q.persistent, PersistentBytes: q.persistentBytes}
 	if len(q.consumers) == 0 && q.lastUsed > 0 {
 		d.IdleSince = time.Unix(0, q.lastUsed)
 	}

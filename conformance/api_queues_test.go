@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -348,7 +349,7 @@ func TestAPIQueueConsumerCapacity(t *testing.T) {
 	}
 	fams := scrape(t, b, "/metrics/per-object")
 	for _, name := range []string{"rabbitmq_queue_consumer_capacity", "rabbitmq_queue_consumer_utilisation"} {
-		if v := sample(t, fams, name, "queue=cap-q"); v <= 0 || v >= 0.5 {
+		if v := sample(t, fams, name, "queue", "cap-q"); v <= 0 || v >= 0.5 {
 			t.Fatalf("%s = %v, want between 0 and 0.5", name, v)
 		}
 	}
@@ -408,5 +409,83 @@ func TestAPIQueueDetailFields(t *testing.T) {
 	api.getJSON("/api/queues/%2F/sac-q", &q)
 	if q["single_active_consumer_tag"] != "sac-first" {
 		t.Fatalf("single_active_consumer_tag %v", q["single_active_consumer_tag"])
+	}
+}
+
+// messages_persistent and message_bytes_persistent, as RabbitMQ counts
+// them: the persistent messages a durable queue holds, ready or unacked
+// (0 in a transient queue), through acks, dead-lettering, purges and a
+// restart.
+func TestAPIQueuePersistentCounts(t *testing.T) {
+	dir := t.TempDir()
+	b := brokertest.New(t, brokertest.WithDataDir(dir))
+	api := newAPI(t, b)
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	_, err := ch.QueueDeclare("pc-dlq", true, false, false, false, nil)
+	mustOK(t, err)
+	_, err = ch.QueueDeclare("pc", true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "pc-dlq"})
+	mustOK(t, err)
+	_, err = ch.QueueDeclare("pc-transient", false, false, false, false, nil)
+	mustOK(t, err)
+	mustOK(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 10))
+	publish := func(q, body string, mode uint8) {
+		mustOK(t, ch.PublishWithContext(context.Background(), "", q, false, false, amqp.Publishing{DeliveryMode: mode, Body: []byte(body)}))
+		if c := <-confirms; !c.Ack {
+			t.Fatal("publish nacked")
+		}
+	}
+	for _, body := range []string{"p1", "p22", "p333"} {
+		publish("pc", body, amqp.Persistent)
+	}
+	publish("pc", "transient", amqp.Transient)
+	publish("pc-transient", "p", amqp.Persistent)
+	counts := func(q string) (float64, float64) {
+		var m map[string]any
+		api.getJSON("/api/queues/%2F/"+q, &m)
+		return m["messages_persistent"].(float64), m["message_bytes_persistent"].(float64)
+	}
+	if n, bytes := counts("pc"); n != 3 || bytes != 9 {
+		t.Fatalf("pc: %v persistent, %v bytes; want 3, 9", n, bytes)
+	}
+	if n, _ := counts("pc-transient"); n != 0 {
+		t.Fatalf("a transient queue counts %v persistent messages", n)
+	}
+	// An unacked one still counts; acked, it does not.
+	d, ok, err := ch.Get("pc", false)
+	mustOK(t, err)
+	if !ok || string(d.Body) != "p1" {
+		t.Fatalf("get: %v %q", ok, d.Body)
+	}
+	if n, _ := counts("pc"); n != 3 {
+		t.Fatalf("with one unacked: %v, want 3", n)
+	}
+	mustOK(t, d.Ack(false))
+	// Rejected without requeue: dead-lettered into pc-dlq.
+	d, _, err = ch.Get("pc", false)
+	mustOK(t, err)
+	mustOK(t, d.Nack(false, false))
+	eventually(t, "the dead letter counted", func() bool { n, _ := counts("pc-dlq"); return n == 1 })
+	if n, bytes := counts("pc"); n != 1 || bytes != 4 {
+		t.Fatalf("pc after an ack and a dead letter: %v, %v; want 1, 4", n, bytes)
+	}
+	b.Stop(t)
+
+	b = brokertest.New(t, brokertest.WithDataDir(dir))
+	api = newAPI(t, b)
+	if n, bytes := counts("pc"); n != 1 || bytes != 4 {
+		t.Fatalf("pc after a restart: %v, %v; want 1, 4", n, bytes)
+	}
+	if n, _ := counts("pc-dlq"); n != 1 {
+		t.Fatalf("pc-dlq after a restart: %v, want 1", n)
+	}
+	api.want(http.StatusNoContent, "DELETE", "/api/queues/%2F/pc/contents", "")
+	if n, bytes := counts("pc"); n != 0 || bytes != 0 {
+		t.Fatalf("pc after a purge: %v, %v", n, bytes)
+	}
+	fams := scrape(t, b, "/metrics/per-object")
+	if v := sample(t, fams, "rabbitmq_queue_messages_persistent", "queue", "pc-dlq"); v != 1 {
+		t.Fatalf("rabbitmq_queue_messages_persistent = %v, want 1", v)
 	}
 }

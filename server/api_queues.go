@@ -75,6 +75,8 @@ type queueStats struct {
 	MessagesUnackedRAM      int     `json:"messages_unacknowledged_ram"`
 	MessageBytesRAM         int64   `json:"message_bytes_ram"`
 	MessageBytesPagedOut    int64   `json:"message_bytes_paged_out"`
+	MessagesPersistent      int     `json:"messages_persistent"`
+	MessageBytesPersistent  int64   `json:"message_bytes_persistent"`
 	SingleActiveConsumerTag *string `json:"single_active_consumer_tag"`
 	// One queue's GET only: its consumers, and the per-channel rates
 	// RabbitMQ lists only in its detailed rates mode (empty, as in its
@@ -157,6 +159,7 @@ func (s *Server) queueInfo(vhost string, q *broker.Queue, qv queueView) queueJSO
 	st.MessagesRAM = mem.Resident + d.Unacked
 	st.MessageBytesRAM = mem.ResidentBytes + d.UnackedBytes
 	st.MessageBytesPagedOut = max(d.ReadyBytes-mem.ResidentBytes, 0)
+	st.MessagesPersistent, st.MessageBytesPersistent = d.Persistent, d.PersistentBytes
 	if d.SingleActiveConsumer != "" {
 		st.SingleActiveConsumerTag = &d.SingleActiveConsumer
 	}

@@ -49,6 +49,8 @@ var (
 	qBytes     = metricDef{"queue_messages_bytes", "Size in bytes of ready and unacknowledged messages", gauge}
 	qReadyB    = metricDef{"queue_messages_ready_bytes", "Size in bytes of ready messages", gauge}
 	qUnackedB  = metricDef{"queue_messages_unacked_bytes", "Size in bytes of all unacknowledged messages", gauge}
+	qPersist   = metricDef{"queue_messages_persistent", "Persistent messages", gauge}
+	qPersistB  = metricDef{"queue_messages_persistent_bytes", "Size in bytes of persistent messages", gauge}
 	qDiskReads = metricDef{"queue_disk_reads_total", "Total number of times queue read messages from disk", counter}
 	qPublished = metricDef{"queue_messages_published_total", "Total number of messages published to queues", counter}
 
@@ -65,7 +67,7 @@ var (
 var queueFamilies = map[string][]metricDef{
 	"queue_coarse_metrics": {qReady, qUnacked, qMessages},
 	"queue_consumer_count": {qConsumers},
-	"queue_metrics":        {qConsumers, qCapacity, qUtilised, qRAM, qReadyRAM, qReadyRAMB, qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads},
+	"queue_metrics":        {qConsumers, qCapacity, qUtilised, qRAM, qReadyRAM, qReadyRAMB, qPagedOut, qBytes, qReadyB, qUnackedB, qPersist, qPersistB, qDiskReads},
 }
 
 // queueSample is one queue's figures for one scrape.
@@ -104,6 +106,10 @@ func (q *queueSample) value(d metricDef) float64 {
 		return float64(q.stats.ReadyBytes)
 	case qUnackedB:
 		return float64(q.stats.UnackedBytes)
+	case qPersist:
+		return float64(q.stats.Persistent)
+	case qPersistB:
+		return float64(q.stats.PersistentBytes)
 	case qDiskReads:
 		return float64(q.mem.ReadsAhead + q.mem.ReadsInline)
 	case qPublished:
@@ -124,7 +130,7 @@ func (q *queueSample) value(d metricDef) float64 {
 
 // perQueueMetrics are what /metrics and /metrics/per-object show per queue.
 var perQueueMetrics = []metricDef{qReady, qUnacked, qMessages, qConsumers, qCapacity, qUtilised, qRAM, qReadyRAM, qReadyRAMB,
-	qPagedOut, qBytes, qReadyB, qUnackedB, qDiskReads, qPublished, sqDelayed, sqDiskBytes, sqAhead, sqInline, sqUnreadable}
+	qPagedOut, qBytes, qReadyB, qUnackedB, qPersist, qPersistB, qDiskReads, qPublished, sqDelayed, sqDiskBytes, sqAhead, sqInline, sqUnreadable}
 
 // emitter sends const metrics, making each Desc once per scrape.
 type emitter struct {
