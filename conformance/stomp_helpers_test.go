@@ -182,27 +182,35 @@ func (r *rawConn) readErr(timeout time.Duration) (*rawFrame, error) {
 // header contains want, then that the server closes the connection.
 func (r *rawConn) expectError(want string) *rawFrame {
 	r.t.Helper()
-	for {
-		f, err := r.readErr(5 * time.Second)
-		if err != nil {
-			r.t.Fatalf("expected ERROR containing %q, got %v", want, err)
-		}
-		if f.command != "ERROR" {
-			continue
-		}
-		if !strings.Contains(f.headers["message"], want) {
-			r.t.Fatalf("ERROR message %q (body %q), want it to contain %q", f.headers["message"], f.body, want)
-		}
-		r.expectClosed()
-		return f
-	}
+	f := r.nextError(want)
+	r.expectClosed()
+	return f
 }
 
-// expectClosed checks the server closes the connection.
 // expectRefusal reads up to an ERROR whose message contains want, as
 // expectError, and then checks that the connection goes on, as RabbitMQ's
 // does after refusing one frame: a SEND with a receipt gets its RECEIPT.
 func (r *rawConn) expectRefusal(want string) *rawFrame {
+	r.t.Helper()
+	f := r.nextError(want)
+	r.write("SEND\ndestination:/queue/after-refusal\nreceipt:after-refusal\n\nstill here\x00")
+	for {
+		g, err := r.readErr(5 * time.Second)
+		if err != nil {
+			r.t.Fatalf("after ERROR %q the connection did not go on: %v", want, err)
+		}
+		if g.command == "RECEIPT" && g.headers["receipt-id"] == "after-refusal" {
+			return f
+		}
+		if g.command == "ERROR" {
+			r.t.Fatalf("after ERROR %q another ERROR: %v %q", want, g.headers, g.body)
+		}
+	}
+}
+
+// nextError reads frames until an ERROR and checks that its message
+// header contains want.
+func (r *rawConn) nextError(want string) *rawFrame {
 	r.t.Helper()
 	for {
 		f, err := r.readErr(5 * time.Second)
@@ -215,22 +223,11 @@ func (r *rawConn) expectRefusal(want string) *rawFrame {
 		if !strings.Contains(f.headers["message"], want) {
 			r.t.Fatalf("ERROR message %q (body %q), want it to contain %q", f.headers["message"], f.body, want)
 		}
-		r.write("SEND\ndestination:/queue/after-refusal\nreceipt:after-refusal\n\nstill here\x00")
-		for {
-			g, err := r.readErr(5 * time.Second)
-			if err != nil {
-				r.t.Fatalf("after ERROR %q the connection did not go on: %v", want, err)
-			}
-			if g.command == "RECEIPT" && g.headers["receipt-id"] == "after-refusal" {
-				return f
-			}
-			if g.command == "ERROR" {
-				r.t.Fatalf("after ERROR %q another ERROR: %v %q", want, g.headers, g.body)
-			}
-		}
+		return f
 	}
 }
 
+// expectClosed checks the server closes the connection.
 func (r *rawConn) expectClosed() {
 	r.t.Helper()
 	_ = r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
