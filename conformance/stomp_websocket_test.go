@@ -32,6 +32,28 @@ func wsDial(t *testing.T, b *brokertest.Broker, subprotocols ...string) *wsClien
 	return &wsClient{t: t, c: c, ctx: ctx}
 }
 
+// wsDialURL opens STOMP over WebSocket at url (ws:// or wss://, through
+// client when not nil) offering v12.stomp.
+func wsDialURL(t *testing.T, ctx context.Context, url string, client *http.Client) *wsClient {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"v12.stomp"}})
+	if err != nil {
+		t.Fatalf("websocket dial %s: %v", url, err)
+	}
+	c.SetReadLimit(4 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c, ctx: ctx}
+}
+
+// connectGuest sends CONNECT as guest and wants CONNECTED.
+func (w *wsClient) connectGuest() {
+	w.t.Helper()
+	w.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+	if _, f := w.next(); !strings.HasPrefix(f, "CONNECTED") {
+		w.t.Fatalf("CONNECT: %q", f)
+	}
+}
+
 func (w *wsClient) send(s string) {
 	w.t.Helper()
 	if err := w.c.Write(w.ctx, websocket.MessageText, []byte(s)); err != nil {
@@ -62,14 +84,8 @@ func TestStompWebSocketListener(t *testing.T) {
 	addr := b.Addr("web-stomp").String()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Subprotocols: []string{"v12.stomp", "v11.stomp"}})
-	mustOK(t, err)
-	defer c.CloseNow()
-	w := &wsClient{t: t, c: c, ctx: ctx}
-	w.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
-	if _, f := w.next(); !strings.HasPrefix(f, "CONNECTED") {
-		t.Fatalf("CONNECT: %q", f)
-	}
+	w := wsDialURL(t, ctx, "ws://"+addr+"/ws", nil)
+	w.connectGuest()
 	w.send("SUBSCRIBE\nid:0\ndestination:/queue/web-stomp-port\n\n\x00SEND\ndestination:/queue/web-stomp-port\n\nhello\x00")
 	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "hello\x00") {
 		t.Fatalf("message: %q", f)

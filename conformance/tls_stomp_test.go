@@ -84,29 +84,14 @@ func TestTLSSTOMPOverSecureWebSocket(t *testing.T) {
 	if _, f := w.next(); !strings.HasPrefix(f, "ERROR") {
 		t.Fatalf("CONNECT without login over wss: %q", f)
 	}
-	ws, _, err = websocket.Dial(ctx, "wss://"+b.Addr("https").String()+"/ws",
-		&websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"v12.stomp"}})
-	mustOK(t, err)
-	defer ws.CloseNow()
-	w = &wsClient{t: t, c: ws, ctx: ctx}
-	w.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
-	if _, f := w.next(); !strings.HasPrefix(f, "CONNECTED") {
-		t.Fatalf("CONNECT over wss: %q", f)
-	}
+	w = wsDialURL(t, ctx, "wss://"+b.Addr("https").String()+"/ws", client)
+	w.connectGuest()
 	w.send("SUBSCRIBE\nid:0\ndestination:/queue/wss\n\n\x00SEND\ndestination:/queue/wss\n\nover wss\x00")
 	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "over wss\x00") {
 		t.Fatalf("message over wss: %q", f)
 	}
 	// And on the Web STOMP TLS listener of its own (RabbitMQ's 15673).
-	ws2, _, err := websocket.Dial(ctx, "wss://"+b.Addr("web-stomps").String()+"/ws",
-		&websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"v12.stomp"}})
-	mustOK(t, err)
-	defer ws2.CloseNow()
-	w2 := &wsClient{t: t, c: ws2, ctx: ctx}
-	w2.send("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
-	if _, f := w2.next(); !strings.HasPrefix(f, "CONNECTED") {
-		t.Fatalf("CONNECT over the Web STOMP TLS listener: %q", f)
-	}
+	wsDialURL(t, ctx, "wss://"+b.Addr("web-stomps").String()+"/ws", client).connectGuest()
 
 	// The Prometheus TLS listener (RabbitMQ's 15691) serves the metrics.
 	resp, err := client.Get("https://" + b.Addr("prometheus-tls").String() + "/metrics")
