@@ -55,7 +55,8 @@ func TestAPIOverview(t *testing.T) {
 		l := l.(obj)
 		protos[l["protocol"].(string)] = l["port"].(float64)
 	}
-	for proto, addr := range map[string]string{"amqp": b.AMQPAddr(), "stomp": b.STOMPAddr(), "http": b.HTTPAddr()} {
+	for proto, addr := range map[string]string{"amqp": b.AMQPAddr(), "stomp": b.STOMPAddr(), "http": b.HTTPAddr(),
+		"http/web-stomp": b.Addr("web-stomp").String(), "http/prometheus": b.Addr("prometheus").String()} {
 		if _, port := hostPortOf(t, addr); protos[proto] != port {
 			t.Errorf("listener %s on %v, want %v (listeners %v)", proto, protos[proto], port, o["listeners"])
 		}

@@ -105,10 +105,13 @@ type listenerJSON struct {
 // listenerProtocols are RabbitMQ's protocol names for sluice's listeners
 // (rabbit_networking); SQS has no RabbitMQ name and keeps its own.
 var listenerProtocols = map[string]string{"amqp": "amqp", "amqps": "amqp/ssl", "stomp": "stomp", "stomps": "stomp/ssl",
-	"http": "http", "https": "https", "sqs": "sqs", "sqss": "sqs/ssl"}
+	"http": "http", "https": "https", "sqs": "sqs", "sqss": "sqs/ssl",
+	"web-stomp": "http/web-stomp", "web-stomps": "https/web-stomp", "prometheus": "http/prometheus", "prometheus-tls": "https/prometheus"}
 
-// activeListeners lists the open listeners, with STOMP over WebSocket on
-// the HTTP ones (RabbitMQ's web-stomp names), sorted by protocol and port.
+// activeListeners lists the open listeners by RabbitMQ's protocol names,
+// sorted by protocol and port. STOMP over WebSocket is listed on the HTTP
+// listeners too when there is no Web STOMP listener of its own, so that
+// a client looking up http/web-stomp finds the port that serves it.
 func (s *Server) activeListeners() []listenerJSON {
 	var out []listenerJSON
 	add := func(proto string, a net.Addr) {
@@ -121,10 +124,10 @@ func (s *Server) activeListeners() []listenerJSON {
 			continue
 		}
 		add(proto, ln.Addr())
-		switch name {
-		case "http":
+		switch {
+		case name == "http" && s.listeners["web-stomp"] == nil:
 			add("http/web-stomp", ln.Addr())
-		case "https":
+		case name == "https" && s.listeners["web-stomps"] == nil:
 			add("https/web-stomp", ln.Addr())
 		}
 	}
