@@ -165,6 +165,8 @@ func (s *Server) queueInfo(vhost string, q *broker.Queue, qv queueView) queueJSO
 	}
 	if !d.IdleSince.IsZero() {
 		st.IdleSince = rmqTime(d.IdleSince)
+	} else if t, idle := s.sampler().queueIdleSince(q); idle {
+		st.IdleSince = rmqTime(t) // consumed from, but nothing moving
 	}
 	st.MessageStats = s.messageStats(q)
 	j.queueStats = st

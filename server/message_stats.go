@@ -60,11 +60,30 @@ type statsHistory struct {
 	n         int    // samples taken, up to 2 of them kept
 	pass      uint64 // the sampler pass that last saw the object
 	asked     int64  // sessions: when the API last asked (unix nanos)
+	// quietSince is the sample at which the counts last changed (the
+	// first sample when they never did): a queue's idle_since.
+	quietSince int64
 }
 
 func (h *statsHistory) add(at int64, c broker.MessageCounts) {
+	if h.n == 0 || c != h.cur.c {
+		h.quietSince = at
+	}
 	h.prev, h.cur = h.cur, statsSample{at, c}
 	h.n++
+}
+
+// queueIdleSince reports since when q's counts have not moved, once they
+// have stood still over a whole sample interval (RabbitMQ shows a queue's
+// idle_since once it has been idle, consumers or not).
+func (st *statsSampler) queueIdleSince(q *broker.Queue) (time.Time, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	h := st.queues[q]
+	if h == nil || h.n < 2 || h.cur.c != h.prev.c {
+		return time.Time{}, false
+	}
+	return time.Unix(0, h.quietSince), true
 }
 
 // rate is the change of the field f picks per second between the last two

@@ -117,3 +117,42 @@ func TestMessageStatsShapeAndRates(t *testing.T) {
 		t.Fatal("the sampler kept a deleted queue")
 	}
 }
+
+// A queue whose counts stood still over a sample interval is idle since
+// the sample at which they last moved, consumers or not, as RabbitMQ shows
+// idle_since; activity ends it.
+func TestQueueIdleSinceFromSamples(t *testing.T) {
+	b := broker.New(broker.Config{})
+	v, _ := b.VHost("/")
+	if _, err := v.DeclareQueue(broker.QueueDecl{Name: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := v.Queue("q")
+	s := &Server{Broker: b}
+	st := s.sampler()
+	t0 := time.Unix(1000, 0)
+	st.sample(b, t0)
+	if _, idle := st.queueIdleSince(q); idle {
+		t.Fatal("idle after one sample")
+	}
+	pub := v.NewSession(1, nopSink{})
+	publish := func() {
+		if _, err := pub.Publish("", "q", &message.Message{Body: []byte("x")}, broker.PublishOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish()
+	st.sample(b, t0.Add(5*time.Second))
+	if _, idle := st.queueIdleSince(q); idle {
+		t.Fatal("idle right after a publish")
+	}
+	st.sample(b, t0.Add(10*time.Second))
+	if since, idle := st.queueIdleSince(q); !idle || !since.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("idle %v since %v, want since the sample that saw the publish", idle, since)
+	}
+	publish()
+	st.sample(b, t0.Add(15*time.Second))
+	if _, idle := st.queueIdleSince(q); idle {
+		t.Fatal("still idle after another publish")
+	}
+}
