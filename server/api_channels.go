@@ -58,6 +58,7 @@ type channelJSON struct {
 	Transactional       bool        `json:"transactional"`
 	PendingRaftCommands int         `json:"pending_raft_commands"`
 	MessageStats        any         `json:"message_stats,omitempty"`
+	IdleSince           string      `json:"idle_since,omitempty"`
 	// Only in GET /api/channels/NAME.
 	ConsumerDetails []consumerJSON `json:"consumer_details,omitempty"`
 	Deliveries      *[]any         `json:"deliveries,omitempty"`
@@ -76,6 +77,9 @@ func (s *Server) channelJSON(ch *conninfo.Channel) channelJSON {
 		j.ConsumerCount, j.MessagesUnacked = si.Consumers, si.Unacked
 		j.PrefetchCount, j.GlobalPrefetchCount = si.PrefetchCount, si.GlobalPrefetchCount
 		j.MessageStats = s.channelMessageStats(ch.Session)
+		if t, idle := s.sampler().sessionIdleSince(ch.Session); idle {
+			j.IdleSince = rmqTime(t)
+		}
 	}
 	return j
 }

@@ -79,7 +79,19 @@ func (h *statsHistory) add(at int64, c broker.MessageCounts) {
 func (st *statsSampler) queueIdleSince(q *broker.Queue) (time.Time, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	h := st.queues[q]
+	return st.queues[q].idleSince()
+}
+
+// sessionIdleSince is queueIdleSince for a channel, which is sampled once
+// the API has asked for it (messageStats): idle_since shows from the
+// second sample after the first request.
+func (st *statsSampler) sessionIdleSince(sess *broker.Session) (time.Time, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.sessions[sess].idleSince()
+}
+
+func (h *statsHistory) idleSince() (time.Time, bool) {
 	if h == nil || h.n < 2 || h.cur.c != h.prev.c {
 		return time.Time{}, false
 	}

@@ -156,3 +156,35 @@ func TestQueueIdleSinceFromSamples(t *testing.T) {
 		t.Fatal("still idle after another publish")
 	}
 }
+
+// A channel's idle_since, once the API has asked for the channel: its
+// counts stood still over a sample interval.
+func TestSessionIdleSinceFromSamples(t *testing.T) {
+	b := broker.New(broker.Config{})
+	v, _ := b.VHost("/")
+	if _, err := v.DeclareQueue(broker.QueueDecl{Name: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Broker: b}
+	st := s.sampler()
+	sess := v.NewSession(1, nopSink{})
+	if _, err := sess.Publish("", "q", &message.Message{Body: []byte("x")}, broker.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	asked := time.Now()
+	s.messageStats(sess) // the API asks: a first sample, and sampled from now on
+	if _, idle := st.sessionIdleSince(sess); idle {
+		t.Fatal("idle after one sample")
+	}
+	st.sample(b, asked.Add(5*time.Second))
+	if since, idle := st.sessionIdleSince(sess); !idle || since.Before(asked) || since.After(asked.Add(time.Second)) {
+		t.Fatalf("idle %v since %v, want since the first sample, %v", idle, since, asked)
+	}
+	if _, err := sess.Publish("", "q", &message.Message{Body: []byte("y")}, broker.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st.sample(b, asked.Add(10*time.Second))
+	if _, idle := st.sessionIdleSince(sess); idle {
+		t.Fatal("idle right after a publish")
+	}
+}
