@@ -1,9 +1,12 @@
 package conformance
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/sluice-mq/sluice/brokertest"
 )
@@ -167,6 +170,44 @@ func TestAPIOverviewChurnRates(t *testing.T) {
 	for _, k := range []string{"channel_created", "connection_created", "queue_created", "queue_declared", "queue_deleted"} {
 		if after[k].(float64) != before[k].(float64)+1 {
 			t.Errorf("%s went from %v to %v, want one more", k, before[k], after[k])
+		}
+	}
+}
+
+// The node's churn and disk I/O figures, with RabbitMQ's names: its
+// connection and queue churn, and the write-ahead log's writes, bytes and
+// fdatasyncs (RabbitMQ's io_* count its message store's).
+func TestAPINodeCounters(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	node := func() obj {
+		var nodes []obj
+		api.getJSON("/api/nodes", &nodes)
+		return nodes[0]
+	}
+	before := node()
+	for _, k := range []string{"connection_created", "connection_closed", "channel_created", "channel_closed", "queue_declared",
+		"queue_created", "queue_deleted", "io_write_count", "io_write_bytes", "io_sync_count", "io_sync_avg_time"} {
+		if _, ok := before[k].(float64); !ok {
+			t.Fatalf("%s = %v", k, before[k])
+		}
+		if d, ok := before[k+"_details"].(obj); !ok || d["rate"] == nil {
+			t.Fatalf("%s_details = %v", k, before[k+"_details"])
+		}
+	}
+	conn := amqpDial(t, b)
+	ch := amqpChan(t, conn)
+	_, err := ch.QueueDeclare("node-io", true, false, false, false, nil)
+	mustOK(t, err)
+	mustOK(t, ch.Confirm(false))
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+	mustOK(t, ch.PublishWithContext(context.Background(), "", "node-io", false, false,
+		amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("on disk")}))
+	<-confirms
+	after := node()
+	for _, k := range []string{"io_write_count", "io_write_bytes", "io_sync_count", "connection_created", "queue_created"} {
+		if after[k].(float64) <= before[k].(float64) {
+			t.Errorf("%s did not grow: %v then %v", k, before[k], after[k])
 		}
 	}
 }

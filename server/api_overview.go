@@ -344,7 +344,7 @@ func (s *Server) nodeJSON() map[string]any {
 		{"name": "EXTERNAL", "description": "SASL EXTERNAL authentication mechanism (TLS client certificates)",
 			"enabled": s.tls.mgr != nil && s.tls.mgr.AsksClientCert()},
 	}
-	return map[string]any{
+	out := map[string]any{
 		"name": nodeName(), "type": "disc", "running": true, "os_pid": strconv.Itoa(os.Getpid()),
 		"mem_used": memoryUsed(), "mem_limit": s.memoryLimit(), "mem_alarm": containsAlarm(alarms, "memory"),
 		"mem_calculation_strategy": "go runtime",
@@ -361,6 +361,8 @@ func (s *Server) nodeJSON() map[string]any {
 		"being_drained": false, "net_ticktime": 60, "enabled_plugins": []string{},
 		"db_dir": s.cfg.DataDir,
 	}
+	s.nodeCounters(out)
+	return out
 }
 
 func containsAlarm(reason, name string) bool {

@@ -148,6 +148,7 @@ func (s *Server) sampleIO(stop <-chan struct{}) {
 		s.ioRates.sample(conns, now)
 		s.ioRates.sampleDepth(s.Broker, now)
 		s.churn.sample(s.churnCounts(), now)
+		s.io.sample(s.ioCounts(), now)
 		select {
 		case <-stop:
 			return

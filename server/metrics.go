@@ -62,6 +62,7 @@ func (s *Server) registerMetrics() {
 	})
 	if s.store != nil {
 		s.store.SetSyncObserver(func(took time.Duration, records int) {
+			s.syncNanos.Add(uint64(took))
 			fsync.Observe(took.Seconds())
 			batch.Observe(float64(records))
 		})

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -45,7 +46,10 @@ type Server struct {
 	amqp  *amqp.Server
 	mux   *http.ServeMux
 	httpS *http.Server
-	churn churnSampler // the overview's churn_rates (churn_rates.go)
+	// churn and io sample the counters the API shows with rates, and
+	// syncNanos sums the log's fdatasync time (churn_rates.go).
+	churn, io counterRates
+	syncNanos atomic.Uint64
 	// sideServers serve the Web STOMP and Prometheus listeners
 	// (side_listeners.go). wsHandler is the Web STOMP listener's STOMP over
 	// WebSocket (pages of the same host on any port may use it; on the
