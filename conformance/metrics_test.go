@@ -2,8 +2,10 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rs/zerolog"
 	"github.com/sluice-mq/sluice/brokertest"
 	"github.com/sluice-mq/sluice/server"
 )
@@ -251,4 +254,34 @@ func TestMetricsOnPrometheusPort(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("--metrics-auth on the Prometheus listener: %d, want 401", resp.StatusCode)
 	}
+}
+
+// A side listener whose port is taken (a RabbitMQ plugin on the same
+// host, say) is skipped with a warning: its endpoints stay on the HTTP
+// listener. A main listener's taken port still stops the start.
+func TestSideListenerPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	mustOK(t, err)
+	defer taken.Close()
+	b := brokertest.New(t, func(c *server.Config) {
+		c.PrometheusAddr = taken.Addr().String()
+		c.WebSTOMPAddr = taken.Addr().String()
+	})
+	if b.Addr("prometheus") != nil || b.Addr("web-stomp") != nil {
+		t.Fatal("a side listener on a taken port")
+	}
+	scrape(t, b, "/metrics") // still on the HTTP listener
+	amqpDial(t, b).Close()
+
+	cfg := server.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.AMQPAddr = taken.Addr().String()
+	cfg.STOMPAddr, cfg.HTTPAddr, cfg.SQSAddr, cfg.WebSTOMPAddr, cfg.PrometheusAddr = "", "", "", "", ""
+	srv, err := server.New(cfg, zerolog.Nop())
+	mustOK(t, err)
+	if err := srv.Start(); err == nil {
+		_ = srv.Shutdown(context.Background())
+		t.Fatal("started with the AMQP port taken")
+	}
+	_ = srv.Shutdown(context.Background())
 }

@@ -174,7 +174,10 @@ var httpListeners = map[string]bool{"http": true, "https": true, "sqs": true, "s
 	"web-stomp": true, "web-stomps": true, "prometheus": true, "prometheus-tls": true}
 
 // Start opens every configured listener and serves in the background. An
-// address that cannot be bound is an error and nothing is left running.
+// address that cannot be bound is an error and nothing is left running,
+// but for the side listeners (Web STOMP, Prometheus: side_listeners.go),
+// whose endpoints the HTTP listener serves too: those are skipped with a
+// warning.
 func (s *Server) Start() error {
 	addrs := map[string]string{"amqp": s.cfg.AMQPAddr, "stomp": s.cfg.STOMPAddr, "http": s.cfg.HTTPAddr, "sqs": s.cfg.SQSAddr,
 		"web-stomp": s.cfg.WebSTOMPAddr, "prometheus": s.cfg.PrometheusAddr}
@@ -192,6 +195,13 @@ func (s *Server) Start() error {
 			continue
 		}
 		ln, err := net.Listen("tcp", addr)
+		if err != nil && sideListeners[name] {
+			// What a side listener serves is on the HTTP listener too:
+			// a port taken (by a RabbitMQ plugin on the same host, say)
+			// costs the convenience, not the broker.
+			s.log.Warn().Err(err).Str("listener", name).Str("addr", addr).Msg("listener not opened; its endpoints stay on the HTTP listener")
+			continue
+		}
 		if err != nil {
 			for _, l := range s.listeners {
 				l.Close()
