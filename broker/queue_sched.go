@@ -296,22 +296,6 @@ func (q *Queue) expireLeases() {
 	}
 }
 
-// FirstLeased is when the unacked delivery tag's message was first leased
-// (unix nanoseconds), or 0 (no lease yet, or tag not unacked here): what
-// Delivery.FirstLeased says for a delivery whose lease was set after it
-// was handed out.
-func (s *Session) FirstLeased(tag uint64) int64 {
-	s.mu.Lock()
-	u, ok := s.findLocked(tag)
-	s.mu.Unlock()
-	if !ok {
-		return 0
-	}
-	u.q.mu.Lock()
-	defer u.q.mu.Unlock()
-	return u.e.firstLeased()
-}
-
 // Unacked reports whether every one of tags is a delivery of s still
 // unacked (not acked, rejected, requeued or taken back by its lease).
 func (s *Session) Unacked(tags []uint64) bool {
@@ -327,16 +311,20 @@ func (s *Session) Unacked(tags []uint64) bool {
 
 // ExtendLease gives a delivered, unacked message more time before it
 // returns to its queue (SQS's ChangeMessageVisibility), or a lease of d
-// to one delivered without a lease.
-func (s *Session) ExtendLease(tag uint64, d time.Duration) error {
+// to one delivered without a lease. It returns when the message was first
+// leased (unix nanoseconds; 0 when it has no lease): read under the same
+// lock hold, because a lease of 0 ends at once and the message may be
+// back in its queue, and out of this session, before a later look.
+func (s *Session) ExtendLease(tag uint64, d time.Duration) (firstLeased int64, err error) {
 	s.mu.Lock()
 	u, ok := s.findLocked(tag)
 	s.mu.Unlock()
 	if !ok {
-		return errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
+		return 0, errorf(CodePreconditionFailed, "unknown delivery tag %d", tag)
 	}
 	q := u.q
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	switch h := u.e.holder(); {
 	case h == s && u.e.x.tag == tag:
 		q.leaseLocked(u.e, s, tag, d, time.Now().UnixNano())
@@ -351,6 +339,5 @@ func (s *Session) ExtendLease(tag uint64, d time.Duration) error {
 			q.leaseLocked(u.e, s, tag, d, time.Now().UnixNano())
 		}
 	}
-	q.mu.Unlock()
-	return nil
+	return u.e.firstLeased(), nil
 }

@@ -116,7 +116,7 @@ func TestVisibilityLeaseReturnsOnlyThatMessage(t *testing.T) {
 	mustPublish(t, s, "", "q", msg("b"))
 	da, _, _, _ := s.Get("q", false)
 	db, _, _, _ := s.Get("q", false)
-	if err := s.ExtendLease(db.Tag, time.Hour); err != nil {
+	if _, err := s.ExtendLease(db.Tag, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 3*time.Second, "lease expiry", func() bool { return readyCount(t, v, "q") == 1 })
@@ -364,4 +364,28 @@ func BenchmarkDedupPublish(b *testing.B) {
 		b.Fatalf("remembered %d ids, want %d", len(q.dedup.byKey), b.N)
 	}
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-bytes/id")
+}
+
+// ExtendLease reports the message's first lease time from the same lock
+// hold that set it: a lease of 0 ends at once, and the message is back in
+// its queue before anyone could look it up again.
+func TestExtendLeaseReportsFirstLease(t *testing.T) {
+	v := newTestVHost(t)
+	mustDeclareQueue(t, v, "q", nil) // no visibility: deliveries carry no lease
+	s := v.NewSession(1, &recorder{})
+	mustPublish(t, s, "", "q", msg("a"))
+	d, _, ok, _ := s.Get("q", false)
+	if !ok {
+		t.Fatal("no message")
+	}
+	before := time.Now().UnixNano()
+	first, err := s.ExtendLease(d.Tag, 0)
+	if err != nil || first < before || first > time.Now().UnixNano() {
+		t.Fatalf("first lease %d (err %v), want the time of this call", first, err)
+	}
+	eventually(t, 3*time.Second, "the zero lease ended", func() bool { return readyCount(t, v, "q") == 1 })
+	d2, _, _, _ := s.Get("q", false)
+	if d2.FirstLeased != first {
+		t.Fatalf("the next delivery says first leased %d, want %d", d2.FirstLeased, first)
+	}
 }

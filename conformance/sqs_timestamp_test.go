@@ -85,3 +85,44 @@ func TestSQSApproximateFirstReceiveTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// On a queue whose VisibilityTimeout is 0 the receive's own lease ends at
+// once, and the message may be back in the queue before the answer is
+// written: the first receive's ApproximateFirstReceiveTimestamp must still
+// be the one later receives report, not a second reading of the clock.
+// (It differed under load: the adapter looked the first lease up after
+// the lease had already ended.)
+func TestSQSFirstReceiveTimestampVisibilityZero(t *testing.T) {
+	b := brokertest.New(t)
+	c := sqsGuest(t, b)
+	ctx := sqsCtx(t)
+	url := sqsCreate(t, c, "first-receive-vis0", map[string]string{"VisibilityTimeout": "0"})
+	for i := 0; i < 40; i++ {
+		if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: &url, MessageBody: aws.String(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := map[string]string{}
+	for round := 0; round < 3; round++ {
+		seen := map[string]bool{}
+		for tries := 0; len(seen) < 40 && tries < 400; tries++ {
+			out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10,
+				MessageSystemAttributeNames: []types.MessageSystemAttributeName{"All"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range out.Messages {
+				body, ts := *m.Body, m.Attributes["ApproximateFirstReceiveTimestamp"]
+				seen[body] = true
+				if want, ok := first[body]; !ok {
+					first[body] = ts
+				} else if ts != want {
+					t.Fatalf("message %s: ApproximateFirstReceiveTimestamp %s, first receive said %s", body, ts, want)
+				}
+			}
+		}
+	}
+	if len(first) != 40 {
+		t.Fatalf("%d of 40 messages received", len(first))
+	}
+}

@@ -1044,7 +1044,7 @@ func (c *call) changeOne(t target, h *string, secs *int) *apiError {
 	}
 	// ExtendLease refuses a tag that is not in flight (deleted, or its
 	// lease ran out and it was received again since).
-	if err := vs.s.ExtendLease(r.tag, time.Duration(*secs)*time.Second); err != nil {
+	if _, err := vs.s.ExtendLease(r.tag, time.Duration(*secs)*time.Second); err != nil {
 		return notInflight
 	}
 	if *secs == 0 {

@@ -102,11 +102,11 @@ func (c *call) receiveMessage() (any, *apiError) {
 	// 0 cannot hand the same message out twice in one answer.
 	if c.in.VisibilityTimeout != nil || !set.leased {
 		for i, d := range ds {
-			_ = vs.s.ExtendLease(d.Tag, time.Duration(p.vis)*time.Second)
+			first, _ := vs.s.ExtendLease(d.Tag, time.Duration(p.vis)*time.Second)
 			if d.FirstLeased == 0 {
 				// Its first lease is this one: report its time, which
 				// later receives will report too.
-				ds[i].FirstLeased = vs.s.FirstLeased(d.Tag)
+				ds[i].FirstLeased = first
 			}
 		}
 	}
@@ -130,7 +130,7 @@ func (c *call) replayAttempt(vs *vsession, k attemptKey, vis int64) (receiveOut,
 		return receiveOut{}, false
 	}
 	for _, tag := range a.tags {
-		_ = vs.s.ExtendLease(tag, time.Duration(vis)*time.Second)
+		_, _ = vs.s.ExtendLease(tag, time.Duration(vis)*time.Second)
 	}
 	return a.out, true
 }
