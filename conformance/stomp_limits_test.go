@@ -25,7 +25,10 @@ func checkOthersWork(t *testing.T, c *stomp.Conn, sub *stomp.Subscription, tag s
 	}
 }
 
-func TestStompLimitsCloseOnlyThatSession(t *testing.T) {
+// Crossing a limit costs only the session that crossed it: frame and
+// header limits close it (the stream cannot be read on), limits on what a
+// session holds refuse the frame and it goes on; other sessions work.
+func TestStompLimitsHurtOnlyThatSession(t *testing.T) {
 	b := brokertest.New(t, func(c *server.Config) {
 		c.STOMPMaxFrameSize = 64 << 10
 		c.STOMPMaxHeaders = 20

@@ -295,8 +295,9 @@ func (s *Server) overviewTotals(vhosts []string) *totalsJSON {
 // vhostDepth counts a vhost's ready and unacknowledged messages.
 func vhostDepth(v *broker.VHost) (ready, unacked int) {
 	for _, q := range v.Queues() {
-		ready += q.Info().Messages
-		unacked += q.Unacked()
+		st := q.Stats() // one lock hold for both
+		ready += st.Ready
+		unacked += st.Unacked
 	}
 	return ready, unacked
 }
