@@ -282,7 +282,9 @@ func TestStompTempQueueReplyOverAMQP(t *testing.T) {
 	if f.command != "MESSAGE" || string(f.body) != "pong" {
 		t.Fatalf("got %s %v %q", f.command, f.headers, f.body)
 	}
-	if f.headers["destination"] != "/temp-queue/foo" || f.headers["subscription"] != "/temp-queue/foo" || f.headers["correlation-id"] != "c1" {
+	// RabbitMQ names the reply queue itself as the destination (checked
+	// against 3.10 with stomp.py); the subscription names the temp-queue.
+	if f.headers["destination"] != "/queue/"+req.ReplyTo || f.headers["subscription"] != "/temp-queue/foo" || f.headers["correlation-id"] != "c1" {
 		t.Fatalf("reply headers %v", f.headers)
 	}
 	// The same temp-queue id reuses the queue.
@@ -312,7 +314,8 @@ func TestStompTempQueueReplyOverSTOMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := r.read()
-	if f.command != "MESSAGE" || string(f.body) != "a" || f.headers["subscription"] != "/temp-queue/t1" {
+	if f.command != "MESSAGE" || string(f.body) != "a" || f.headers["subscription"] != "/temp-queue/t1" ||
+		f.headers["destination"] != "/queue/"+strings.TrimPrefix(replyTo, "/reply-queue/") {
 		t.Fatalf("got %s %v %q", f.command, f.headers, f.body)
 	}
 	// The reply queue is private to the requester's connection.

@@ -323,13 +323,12 @@ func (o *output) writeMessage(sink frameSink, it *outItem) error {
 		}
 		tag = sub.tag
 	}
-	if sub != nil && sub.tempDest != "" {
-		fb.add(hDestination, sub.tempDest)
-	} else {
-		m := fb.mark()
-		fb.scratch = appendDestination(fb.scratch, d.Msg.Exchange, d.Msg.RoutingKey)
-		fb.done(hDestination, m)
-	}
+	// A temp-queue's replies too: RabbitMQ names the reply queue
+	// (/queue/amq.gen-...), and the subscription header names the
+	// temp-queue.
+	dm := fb.mark()
+	fb.scratch = appendDestination(fb.scratch, d.Msg.Exchange, d.Msg.RoutingKey)
+	fb.done(hDestination, dm)
 	m := fb.mark()
 	fb.scratch = append(fb.scratch, tag...)
 	fb.scratch = append(fb.scratch, "@@"...)

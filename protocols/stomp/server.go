@@ -13,18 +13,21 @@
 //
 // # Where it differs from RabbitMQ
 //
-//   - Every ERROR closes the session, as the STOMP spec asks; RabbitMQ keeps
-//     some sessions open after an ERROR (a missing header, say). The one
-//     exception is RabbitMQ's too: when a subscription's queue is deleted
-//     the client gets an ERROR naming the subscription and carries on.
+//   - As in RabbitMQ, a frame the session refuses (a missing or invalid
+//     header, an unknown destination, subscription or transaction) gets an
+//     ERROR and the session goes on; so does a subscription whose queue is
+//     deleted. The ERROR carries the frame's receipt as receipt-id, as
+//     STOMP 1.2 asks (RabbitMQ sends none). What fails in the core (not
+//     found, precondition failed, access refused), a duplicated
+//     subscription id, a second CONNECT, a rejected publish and an
+//     unparseable frame end the session, as there; so does a refused
+//     CONNECT, which RabbitMQ 3.10 answers and leaves the socket open.
 //   - SUBSCRIBE without id is refused in 1.1 and 1.2 (RabbitMQ then uses
 //     the destination as the id, as in 1.0).
 //   - prefetch-count applies to its own subscription only; RabbitMQ's
 //     basic.qos also limits the subscriptions made after it.
 //   - ack:client is cumulative within its subscription; RabbitMQ acks
 //     every earlier message of the session.
-//   - Messages on a temp-queue subscription show destination
-//     /temp-queue/ID; RabbitMQ shows the reply queue as /queue/amq.gen-....
 //   - The receipt of a SEND inside a transaction is sent at once; COMMIT's
 //     receipt waits until its messages are stored. RabbitMQ holds each
 //     SEND's receipt until the commit is confirmed.

@@ -31,8 +31,6 @@ type subscription struct {
 	ack   ackMode
 	dest  destination
 	queue string
-	// tempDest is the destination header of a temp-queue's messages.
-	tempDest string
 
 	// pending are the delivered, unacknowledged tags of a client-mode
 	// subscription, ascending, from head on.
@@ -305,7 +303,7 @@ func (c *conn) replyQueue(id string) (string, error) {
 		return "", err
 	}
 	dest := prefixTempQueue + "/" + id
-	sub := &subscription{id: dest, hasID: true, tag: "T_" + dest, ack: ackAuto, queue: info.Name, tempDest: dest,
+	sub := &subscription{id: dest, hasID: true, tag: "T_" + dest, ack: ackAuto, queue: info.Name,
 		dest: destination{kind: destTempQueue, name: id}}
 	c.addSub(sub)
 	if _, err := c.session.Consume(info.Name, broker.ConsumeSpec{Tag: sub.tag, NoAck: true}); err != nil {
