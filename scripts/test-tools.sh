@@ -4,6 +4,8 @@
 #
 #   awscli, python3-boto3  Debian's AWS CLI and boto3: both predate the SDKs'
 #                          switch to JSON and speak SQS's Query protocol
+#   python3-pika,          the Python AMQP and STOMP clients most RabbitMQ
+#   python3-stomp          users have (conformance/python_clients_test.go)
 #   @aws-sdk/client-sqs    the AWS SDK for JavaScript v3 (AWS JSON), pinned by
 #                          conformance/testdata/sqs-js/package-lock.json and
 #                          installed there with npm ci (the machine's Node.js)
@@ -46,7 +48,7 @@ want_packages() {
   rm -f "$log"
 }
 
-want_packages awscli python3-boto3
+want_packages awscli python3-boto3 python3-pika python3-stomp
 
 # rabbitmqadmin from Debian's rabbitmq-server package, unpacked, not installed.
 if [ ! -x "$tools/bin/rabbitmqadmin" ]; then
