@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,49 @@ func TestAMQPHandshakingConnectionLimit(t *testing.T) {
 	r.send(0, &wire.ConnectionTuneOk{FrameMax: tune.FrameMax})
 	r.send(0, &wire.ConnectionOpen{VirtualHost: "/"})
 	rawExpect[*wire.ConnectionOpenOk](r)
+}
+
+// connection.open refused: RabbitMQ's connection.close names connection.open
+// (class 10, method 40) as the failed method, whatever the reason; the Java
+// client shows it, and the texts are 3.10's (checked side by side).
+func TestAMQPOpenRefusalsNameConnectionOpen(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	api.want(201, "PUT", "/api/users/noperm", `{"password":"np","tags":""}`)
+	api.want(201, "PUT", "/api/vhosts/limited", "")
+	api.want(204, "PUT", "/api/permissions/limited/guest", `{"configure":".*","write":".*","read":".*"}`)
+	api.want(204, "PUT", "/api/vhost-limits/limited/max-connections", `{"value":0}`)
+	for _, c := range []struct{ user, pass, vhost, text string }{
+		{"guest", "guest", "nosuch", "NOT_ALLOWED - vhost nosuch not found"},
+		{"noperm", "np", "/", "NOT_ALLOWED - access to vhost '/' refused for user 'noperm'"},
+		{"guest", "guest", "limited", "NOT_ALLOWED - access to vhost 'limited' refused for user 'guest': connection limit (0) is reached"},
+	} {
+		r := rawAMQPDial(t, b.AMQPAddr())
+		r.startOK(rawHandshake{user: c.user, pass: c.pass})
+		tune := rawExpect[*wire.ConnectionTune](r)
+		r.send(0, &wire.ConnectionTuneOk{ChannelMax: tune.ChannelMax, FrameMax: tune.FrameMax})
+		r.send(0, &wire.ConnectionOpen{VirtualHost: c.vhost})
+		cl := rawExpect[*wire.ConnectionClose](r)
+		if cl.ReplyCode != 530 || cl.ReplyText != c.text || cl.FailedClassID != 10 || cl.FailedMethodID != 40 {
+			t.Errorf("open %q as %s: %+v", c.vhost, c.user, cl)
+		}
+	}
+}
+
+// connection.start's server properties have the keys RabbitMQ's have (the
+// Java client's getServerProperties shows them; some tools print them).
+func TestAMQPServerPropertiesKeys(t *testing.T) {
+	b := brokertest.New(t)
+	r := rawAMQPDial(t, b.AMQPAddr())
+	r.write([]byte(wire.ProtocolHeader))
+	start := rawExpect[*wire.ConnectionStart](r)
+	var keys []string
+	for k := range start.ServerProperties {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	want := []string{"capabilities", "cluster_name", "copyright", "information", "platform", "product", "version"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("server properties %v, want the keys %v", keys, want)
+	}
 }

@@ -403,6 +403,7 @@ func connectionStart(cfg *Config, clusterName, mechanisms string) *wire.Preencod
 		"platform":     "Go " + runtime.Version(),
 		"cluster_name": clusterName,
 		"information":  "https://github.com/sluice-mq/sluice",
+		"copyright":    "Copyright (c) the Sluice authors",
 		"capabilities": caps,
 	}
 	start, err := wire.Preencode(&wire.ConnectionStart{VersionMajor: 0, VersionMinor: 9,
@@ -519,11 +520,11 @@ func (c *conn) handshake() error {
 	v, ok := c.srv.broker.VHost(op.VirtualHost)
 	if !ok {
 		c.reason = "vhost not found: " + op.VirtualHost
-		return c.handshakeError(wire.NewError(wire.NotAllowed, fmt.Sprintf("vhost %s not found", op.VirtualHost)))
+		return c.handshakeError(openError(wire.NewError(wire.NotAllowed, fmt.Sprintf("vhost %s not found", op.VirtualHost))))
 	}
 	if e := c.admitOpen(v.Name()); e != nil {
 		c.reason = e.Text
-		return c.handshakeError(e)
+		return c.handshakeError(openError(e))
 	}
 	c.vhost = v // from here on the connection counts against its limits (teardown)
 	c.openedAt.Store(time.Now().UnixMilli())
@@ -543,6 +544,13 @@ func negotiationError[T uint16 | uint32](field string, got, limit T, higher bool
 		e = wire.NewError(wire.NotAllowed, fmt.Sprintf("negotiated %s = %d is higher than the maximum allowed value (%d)", field, got, limit))
 	}
 	e.ClassID, e.MethodID = wire.ClassConnection, wire.MethodConnectionTuneOk
+	return e
+}
+
+// openError names connection.open as the method that failed, as RabbitMQ's
+// connection.close does for every refused open.
+func openError(e *wire.Error) *wire.Error {
+	e.ClassID, e.MethodID = wire.ClassConnection, wire.MethodConnectionOpen
 	return e
 }
 
