@@ -468,6 +468,16 @@ func TestAMQPChannelZeroErrors(t *testing.T) {
 		{"long body on channel 0", func(r *rawAMQP) { r.sendFrame(wire.FrameBody, 0, []byte("0123456789abcdefXYZ")) },
 			505, `UNEXPECTED_FRAME - type 3, first 16 octets = <<"0123456789abcdef">>`},
 		{"unknown frame type", func(r *rawAMQP) { r.sendFrame(9, 0, nil) }, 501, "FRAME_ERROR - *"},
+		// Methods only a server sends, and connection methods on a channel:
+		// RabbitMQ 3.10's words.
+		{"channel.open-ok from the client", func(r *rawAMQP) { r.send(1, &wire.ChannelOpenOk{}) },
+			503, "COMMAND_INVALID - unimplemented method"},
+		{"queue.declare-ok from the client", func(r *rawAMQP) { r.send(1, &wire.QueueDeclareOk{}) },
+			503, "COMMAND_INVALID - unimplemented method"},
+		{"basic.get-empty from the client", func(r *rawAMQP) { r.send(1, &wire.BasicGetEmpty{}) },
+			503, "COMMAND_INVALID - unimplemented method"},
+		{"connection.tune-ok on a channel", func(r *rawAMQP) { r.send(1, &wire.ConnectionTuneOk{}) },
+			503, "COMMAND_INVALID - unimplemented method"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

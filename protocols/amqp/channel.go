@@ -178,8 +178,13 @@ func (ch *channel) method(m wire.Method) error {
 	return ch.unexpectedMethod(m)
 }
 
+// unexpectedMethod refuses a method no client sends on a channel (one only
+// a server sends, or a connection method) in RabbitMQ's words; the failed
+// class and method in connection.close name it.
 func (ch *channel) unexpectedMethod(m wire.Method) error {
-	return wire.NewError(wire.CommandInvalid, fmt.Sprintf("unexpected method %s on channel %d", wire.MethodName(m.ClassID(), m.MethodID()), ch.id))
+	e := wire.NewError(wire.CommandInvalid, "unimplemented method")
+	e.ClassID, e.MethodID = m.ClassID(), m.MethodID()
+	return e
 }
 
 // basicMethod runs the basic class: publishing, settling and consuming.
