@@ -15,7 +15,9 @@
 #
 #   AMQP   127.0.0.1:$RABBITMQ_AMQP_PORT   (default 5682)
 #   STOMP  127.0.0.1:$RABBITMQ_STOMP_PORT  (default 61623, rabbitmq_stomp)
-#   management only with RABBITMQ_MANAGEMENT=1, on $RABBITMQ_MGMT_PORT (default 15682)
+#   management only with RABBITMQ_MANAGEMENT=1, on $RABBITMQ_MGMT_PORT (default 15682),
+#   and with it Web STOMP (rabbitmq_web_stomp) on ws://127.0.0.1:$RABBITMQ_WEB_STOMP_PORT/ws
+#   (default 15684)
 #   AMQPS  127.0.0.1:$RABBITMQ_AMQPS_PORT  (default 5681)  } only with RABBITMQ_TLS=1
 #   STOMPS 127.0.0.1:$RABBITMQ_STOMPS_PORT (default 61624) }
 #
@@ -40,6 +42,7 @@ dir=${2:-${RABBITMQ_DIR:-/tmp/sluice-rabbitmq}}
 AMQP_PORT=${RABBITMQ_AMQP_PORT:-5682}
 STOMP_PORT=${RABBITMQ_STOMP_PORT:-61623}
 MGMT_PORT=${RABBITMQ_MGMT_PORT:-15682}
+WEB_STOMP_PORT=${RABBITMQ_WEB_STOMP_PORT:-15684}
 MANAGEMENT=${RABBITMQ_MANAGEMENT:-0}
 TLS=${RABBITMQ_TLS:-0}
 AMQPS_PORT=${RABBITMQ_AMQPS_PORT:-5681}
@@ -183,7 +186,7 @@ write_config() {
   fi
   chmod 400 "$dir/.erlang.cookie"
   local plugins="rabbitmq_stomp"
-  [ "$MANAGEMENT" = 1 ] && plugins="rabbitmq_management,$plugins"
+  [ "$MANAGEMENT" = 1 ] && plugins="rabbitmq_management,rabbitmq_web_stomp,$plugins"
   echo "[$plugins]." >"$dir/enabled_plugins"
   : >"$dir/rabbitmq-env.conf"
   echo "[]." >"$dir/advanced.config"
@@ -208,6 +211,8 @@ write_config() {
     if [ "$MANAGEMENT" = 1 ]; then
       echo "management.tcp.port = $MGMT_PORT"
       echo "management.tcp.ip = 127.0.0.1"
+      echo "web_stomp.tcp.port = $WEB_STOMP_PORT"
+      echo "web_stomp.tcp.ip = 127.0.0.1"
     fi
     echo "log.file = rabbit.log"
     echo "log.file.level = info"
@@ -249,8 +254,10 @@ do_start() {
       port_open "$p" && die "port $p is already in use by another process; not starting"
     done
     [ "$TLS" = 1 ] && tls_files
-    if [ "$MANAGEMENT" = 1 ] && port_open "$MGMT_PORT"; then
-      die "port $MGMT_PORT is already in use; not starting"
+    if [ "$MANAGEMENT" = 1 ]; then
+      for p in "$MGMT_PORT" "$WEB_STOMP_PORT"; do
+        port_open "$p" && die "port $p is already in use; not starting"
+      done
     fi
     write_config
     rm -f "$dir/rabbitmq.pid"

@@ -11,6 +11,9 @@
 #                          installed there with npm ci (the machine's Node.js)
 #   amqplib                the Node.js AMQP client, pinned by
 #                          conformance/testdata/amqplib/package-lock.json
+#   @stomp/stompjs, ws     stomp.js, the STOMP client of web pages, and a
+#                          WebSocket for it under Node.js 20, pinned by
+#                          conformance/testdata/stompjs/package-lock.json
 #   rabbitmqadmin          the Python management CLI that Debian ships in its
 #                          rabbitmq-server package; taken out of the package
 #                          (apt-get download + dpkg-deb -x) so that Erlang and
@@ -69,7 +72,7 @@ if [ ! -x "$tools/bin/rabbitmqadmin" ]; then
 fi
 
 # The Node.js clients, at the versions their lock files pin.
-for js in conformance/testdata/sqs-js conformance/testdata/amqplib; do
+for js in conformance/testdata/sqs-js conformance/testdata/amqplib conformance/testdata/stompjs; do
   if [ ! -d "$js/node_modules" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
     echo "test-tools: npm ci in $js" >&2
     (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
