@@ -87,7 +87,7 @@ func TestStompWebSocketListener(t *testing.T) {
 	w := wsDialURL(t, ctx, "ws://"+addr+"/ws", nil)
 	w.connectGuest()
 	w.send("SUBSCRIBE\nid:0\ndestination:/queue/web-stomp-port\n\n\x00SEND\ndestination:/queue/web-stomp-port\n\nhello\x00")
-	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "hello\x00") {
+	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "hello\x00\n") {
 		t.Fatalf("message: %q", f)
 	}
 	for _, path := range []string{"/api/overview", "/", "/healthz"} {
@@ -155,7 +155,7 @@ func TestStompWebSocket(t *testing.T) {
 	// Several frames in one message.
 	w.send("SUBSCRIBE\nid:sub-0\ndestination:/queue/ws\n\n\x00SEND\ndestination:/queue/ws\ncontent-type:text/plain\n\nhello from ws\x00")
 	typ, msg := w.next()
-	if typ != websocket.MessageText || !strings.HasPrefix(msg, "MESSAGE\n") || !strings.HasSuffix(msg, "\n\nhello from ws\x00") ||
+	if typ != websocket.MessageText || !strings.HasPrefix(msg, "MESSAGE\n") || !strings.HasSuffix(msg, "\n\nhello from ws\x00\n") ||
 		!strings.Contains(msg, "subscription:sub-0\n") || !strings.Contains(msg, "destination:/queue/ws\n") {
 		t.Fatalf("got %v %q", typ, msg)
 	}
@@ -165,19 +165,19 @@ func TestStompWebSocket(t *testing.T) {
 	w.send("ial\x00")
 	w.send("\n")
 	_, msg = w.next()
-	if !strings.HasSuffix(msg, "\n\npartial\x00") {
+	if !strings.HasSuffix(msg, "\n\npartial\x00\n") {
 		t.Fatalf("got %q", msg)
 	}
 	// A body that is not UTF-8 travels in a binary message.
 	w.send("SEND\ndestination:/queue/ws\ncontent-length:2\n\n\xff\x00\x00")
 	typ, msg = w.next()
-	if typ != websocket.MessageBinary || !strings.HasSuffix(msg, "\n\n\xff\x00\x00") {
+	if typ != websocket.MessageBinary || !strings.HasSuffix(msg, "\n\n\xff\x00\x00\n") {
 		t.Fatalf("got %v %q", typ, msg)
 	}
 	// Messages from a TCP client reach the WebSocket one.
 	c := stompDial(t, b)
 	_ = c.Send("/queue/ws", "text/plain", []byte("from tcp"))
-	if _, msg = w.next(); !strings.HasSuffix(msg, "\n\nfrom tcp\x00") {
+	if _, msg = w.next(); !strings.HasSuffix(msg, "\n\nfrom tcp\x00\n") {
 		t.Fatalf("got %q", msg)
 	}
 	w.send("DISCONNECT\nreceipt:bye\n\n\x00")

@@ -87,7 +87,7 @@ func TestTLSSTOMPOverSecureWebSocket(t *testing.T) {
 	w = wsDialURL(t, ctx, "wss://"+b.Addr("https").String()+"/ws", client)
 	w.connectGuest()
 	w.send("SUBSCRIBE\nid:0\ndestination:/queue/wss\n\n\x00SEND\ndestination:/queue/wss\n\nover wss\x00")
-	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "over wss\x00") {
+	if _, f := w.next(); !strings.HasPrefix(f, "MESSAGE") || !strings.HasSuffix(f, "over wss\x00\n") {
 		t.Fatalf("message over wss: %q", f)
 	}
 	// And on the Web STOMP TLS listener of its own (RabbitMQ's 15673).

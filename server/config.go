@@ -74,6 +74,7 @@ type Config struct {
 	STOMPMaxHeaderLine    ByteSize `yaml:"stomp_max_header_line" flag:"stomp-max-header-line" help:"longest STOMP header line"`
 	STOMPMaxSubscriptions int      `yaml:"stomp_max_subscriptions" flag:"stomp-max-subscriptions" help:"subscriptions per STOMP session"`
 	STOMPMaxTransactions  int      `yaml:"stomp_max_transactions" flag:"stomp-max-transactions" help:"open transactions per STOMP session"`
+	STOMPTrailingLF       bool     `yaml:"stomp_trailing_lf" flag:"stomp-trailing-lf" help:"end each STOMP frame sent with an LF after its NUL, as RabbitMQ does (stomp.trailing_lf); =false leaves it out"`
 
 	// Bounds on connections that have not authenticated yet.
 	MaxHTTPConnections     int      `yaml:"max_http_connections" flag:"max-http-connections" help:"open connections per HTTP listener (management API and SQS API, plain and TLS); past it a new connection is closed at once (0: no limit)"`
@@ -138,6 +139,7 @@ func Defaults() Config {
 		STOMPMaxHeaderLine:    64 << 10,
 		STOMPMaxSubscriptions: 1000,
 		STOMPMaxTransactions:  100,
+		STOMPTrailingLF:       true,
 		ShutdownTimeout:       10 * time.Second,
 		Sync:                  "always",
 		DiskFreeLimit:         50 << 20,

@@ -131,6 +131,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		MaxHeaderLine:     int(cfg.STOMPMaxHeaderLine),
 		MaxSubscriptions:  cfg.STOMPMaxSubscriptions,
 		MaxTransactions:   cfg.STOMPMaxTransactions,
+		TrailingLF:        cfg.STOMPTrailingLF,
 		MaxHandshakeFrame: int(cfg.STOMPMaxHandshakeFrame),
 		WebSocketOrigins:  splitList(cfg.WSAllowedOrigins),
 		MaxMessageSize:    int(cfg.MaxMessageSize),

@@ -41,10 +41,10 @@ type link interface {
 	// Close closes the transport at once; it may be called from any
 	// goroutine, and unblocks Read and writes.
 	Close() error
-	// begin starts a batch of writes and returns the sink for it; flush
-	// ends the batch and sends what it holds. Only the writer goroutine
-	// calls them.
-	begin(v frame.Version, timeout time.Duration) frameSink
+	// begin starts a batch of writes and returns the sink for it, which
+	// ends each frame with an LF when trailingLF is set; flush ends the
+	// batch and sends what it holds. Only the writer goroutine calls them.
+	begin(v frame.Version, trailingLF bool, timeout time.Duration) frameSink
 	flush() error
 	// closeAfterError closes the transport after an ERROR frame has been
 	// flushed, in a way that lets the peer read it; called by the reader
@@ -77,10 +77,11 @@ func (l *tcpLink) Close() error { return l.nc.Close() }
 
 func (l *tcpLink) countWrites(io *conninfo.Counters) { l.cw.C = io }
 
-func (l *tcpLink) begin(v frame.Version, timeout time.Duration) frameSink {
+func (l *tcpLink) begin(v frame.Version, trailingLF bool, timeout time.Duration) frameSink {
 	w := writerPool.Get().(*frame.Writer)
 	w.Reset(&l.cw)
 	w.SetVersion(v)
+	w.SetTrailingLF(trailingLF)
 	if timeout > 0 {
 		_ = l.nc.SetWriteDeadline(time.Now().Add(timeout))
 	}
@@ -122,11 +123,12 @@ type wsLink struct {
 	in     wsStream
 
 	// writer-goroutine state
-	buf    []byte
-	ver    frame.Version
-	ctx    context.Context
-	cancel context.CancelFunc
-	err    error
+	buf        []byte
+	ver        frame.Version
+	trailingLF bool
+	ctx        context.Context
+	cancel     context.CancelFunc
+	err        error
 }
 
 func newWSLink(c *websocket.Conn, r *http.Request) *wsLink {
@@ -205,8 +207,9 @@ func (l *wsLink) Close() error                      { return l.c.CloseNow() }
 
 func (l *wsLink) tlsState() *tls.ConnectionState { return l.tls }
 
-func (l *wsLink) begin(v frame.Version, timeout time.Duration) frameSink {
+func (l *wsLink) begin(v frame.Version, trailingLF bool, timeout time.Duration) frameSink {
 	l.ver = v
+	l.trailingLF = trailingLF
 	l.err = nil
 	if timeout > 0 {
 		l.ctx, l.cancel = context.WithTimeout(context.Background(), timeout)
@@ -222,7 +225,8 @@ func (l *wsLink) WriteFrame(cmd frame.Command, headers []frame.Field, body []byt
 	if l.err != nil {
 		return l.err
 	}
-	l.buf = frame.AppendFrame(l.buf[:0], cmd, headers, body, l.ver)
+	// One frame per message, with RabbitMQ's trailing LF inside it.
+	l.buf = frame.Encoder{Version: l.ver, TrailingLF: l.trailingLF}.Append(l.buf[:0], cmd, headers, body)
 	typ := websocket.MessageText
 	if !utf8.Valid(l.buf) {
 		typ = websocket.MessageBinary

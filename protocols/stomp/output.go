@@ -263,7 +263,7 @@ func nonZero(d time.Duration) time.Duration {
 func (o *output) writeBatch(batch []outItem) (closeAfter bool, err error) {
 	c := o.c
 	var written int64
-	sink := c.link.begin(o.version, c.srv.cfg.WriteTimeout)
+	sink := c.link.begin(o.version, c.srv.cfg.TrailingLF, c.srv.cfg.WriteTimeout)
 	for i := 0; i < len(batch) && err == nil; i++ {
 		it := &batch[i]
 		switch it.kind {

@@ -110,6 +110,10 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// WriteTimeout closes a connection whose peer does not read (default 60 s).
 	WriteTimeout time.Duration
+	// TrailingLF ends every frame the server sends with an LF after its
+	// NUL, as RabbitMQ does unless stomp.trailing_lf is off; server.Config
+	// turns it on by default.
+	TrailingLF bool
 	// OutputHighWater is how many body bytes of MESSAGE frames may wait for
 	// a slow client before its subscriptions stop getting more (default 4 MiB).
 	OutputHighWater int64

@@ -36,6 +36,10 @@ const (
 type Encoder struct {
 	Version Version
 	Length  LengthMode
+	// TrailingLF writes an LF after each frame's NUL, as RabbitMQ does by
+	// default (its stomp.trailing_lf). STOMP allows EOLs between frames;
+	// the peer reads it as a heart-beat.
+	TrailingLF bool
 }
 
 // AppendFrame appends one frame for version v with LengthNonEmpty; see
@@ -60,6 +64,9 @@ func AppendHeartbeat(dst []byte) []byte { return append(dst, '\n') }
 func (e Encoder) Append(dst []byte, cmd Command, headers []Field, body []byte) []byte {
 	dst = e.appendHead(dst, cmd, headers, body)
 	dst = append(dst, body...)
+	if e.TrailingLF {
+		return append(dst, 0, '\n')
+	}
 	return append(dst, 0)
 }
 
@@ -181,6 +188,9 @@ func (w *Writer) Reset(dst io.Writer) {
 // after writing CONNECTED (which is never escaped anyway).
 func (w *Writer) SetVersion(v Version) { w.enc.Version = v }
 
+// SetTrailingLF says whether an LF follows each frame; see Encoder.
+func (w *Writer) SetTrailingLF(on bool) { w.enc.TrailingLF = on }
+
 // SetLengthMode sets when content-length is written; see LengthMode.
 func (w *Writer) SetLengthMode(m LengthMode) { w.enc.Length = m }
 
@@ -195,7 +205,10 @@ func (w *Writer) WriteFrame(cmd Command, headers []Field, body []byte) error {
 	if _, err := w.bw.Write(body); err != nil {
 		return err
 	}
-	return w.bw.WriteByte(0)
+	if err := w.bw.WriteByte(0); err != nil || !w.enc.TrailingLF {
+		return err
+	}
+	return w.bw.WriteByte('\n')
 }
 
 // WriteHeartbeat writes a heart-beat (a single LF) into the buffer. Call

@@ -322,3 +322,32 @@ func TestCommandString(t *testing.T) {
 		t.Errorf("ParseCommand allocates %v", n)
 	}
 }
+
+// TrailingLF: an LF after each frame's NUL, from the Writer and the
+// Encoder alike, and a Reader reads the frames back.
+func TestTrailingLF(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	w.SetTrailingLF(true)
+	if err := w.WriteFrame(Receipt, []Field{{"receipt-id", "1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteFrame(Message, nil, []byte("a\x00b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	enc := Encoder{Version: V12, TrailingLF: true}.Append(nil, Error, []Field{{"message", "m"}}, nil)
+	want := "RECEIPT\nreceipt-id:1\n\n\x00\nMESSAGE\ncontent-length:3\n\na\x00b\x00\n"
+	if out.String() != want || string(enc) != "ERROR\nmessage:m\n\n\x00\n" {
+		t.Fatalf("got %q and %q", out.String(), enc)
+	}
+	r := NewReader(bytes.NewReader(append(out.Bytes(), enc...)), Limits{})
+	for _, cmd := range []Command{Receipt, Message, Error} {
+		f, err := r.ReadFrame()
+		if err != nil || f.Command != cmd {
+			t.Fatalf("read %v: %v %v", cmd, f, err)
+		}
+	}
+}
