@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: run build test fmt-check vet unit fuzz fuzz-long amqp091-suite bench clean
+.PHONY: run build test fmt-check vet unit fuzz fuzz-long fuzz-keep-corpus amqp091-suite bench clean
 
 # Flags for the broker: make run ARGS="--memory-limit 256MiB".
 run: build
@@ -42,6 +42,10 @@ fuzz:
 # FUZZ_CPU_TIME=1h FUZZ_PARALLEL=<CPUs> FUZZ_TARGETS=<regexp> (scripts/fuzz-long.sh).
 fuzz-long:
 	./scripts/fuzz-long.sh
+
+# Copy the corpus a campaign grew into testdata, to commit with the code.
+fuzz-keep-corpus:
+	./scripts/fuzz-keep-corpus.sh
 
 amqp091-suite:
 	./scripts/amqp091-suite.sh
