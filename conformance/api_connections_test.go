@@ -478,3 +478,28 @@ func TestAPIConnectionsOfUser(t *testing.T) {
 	name := guest.LocalAddr().String() + " -> " + b.AMQPAddr()
 	api.want(http.StatusOK, "GET", "/api/connections/"+esc(name)+"/channels", "")
 }
+
+// The API writes JSON as RabbitMQ does, without encoding/json's HTML
+// escaping: a connection's name reads "127.0.0.1:5 -> 127.0.0.1:6" in the
+// raw body, not "-\u003e", so that scripts which grep the answer (as
+// some do, to pick a connection to close) find it.
+func TestAPIJSONNotHTMLEscaped(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	conn := amqpDial(t, b)
+	name := conn.LocalAddr().String() + " -> " + b.AMQPAddr()
+	want := `"name":"` + name + `"`
+	eventually(t, "the connection listed with its name as written", func() bool {
+		_, raw := api.do("GET", "/api/connections", "")
+		return strings.Contains(string(raw), want)
+	})
+	for _, path := range []string{"/api/connections/" + esc(name), "/api/connections/" + esc(name) + "?columns=name"} {
+		if _, raw := api.do("GET", path, ""); !strings.Contains(string(raw), want) {
+			t.Errorf("GET %s: %s", path, raw)
+		}
+	}
+	api.want(http.StatusCreated, "PUT", "/api/vhosts/"+esc("a<b>&c"), "")
+	if _, raw := api.do("GET", "/api/vhosts?columns=name", ""); !strings.Contains(string(raw), `"a<b>&c"`) {
+		t.Errorf("GET /api/vhosts: %s", raw)
+	}
+}

@@ -191,7 +191,7 @@ func toListItems(items any) ([]listItem, error) {
 	}
 	out := make([]listItem, v.Len())
 	for i := range out {
-		raw, err := json.Marshal(v.Index(i).Interface())
+		raw, err := marshalJSON(v.Index(i).Interface())
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +303,7 @@ func cutItem(it listItem, cols [][]string) listItem {
 	if firstByte(it.raw) != '{' {
 		return it
 	}
-	raw, _ := json.Marshal(cutValue(it.raw, cols))
+	raw, _ := marshalJSON(cutValue(it.raw, cols))
 	return listItem{raw: raw}
 }
 
@@ -376,7 +376,7 @@ func writeObject(w http.ResponseWriter, r *http.Request, v any) {
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	raw, err := json.Marshal(v)
+	raw, err := marshalJSON(v)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, "internal_server_error", err.Error())
 		return

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
@@ -50,5 +51,20 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc { return s.apiAuth(
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// marshalJSON is json.Marshal without its HTML escaping: RabbitMQ's API
+// writes <, > and & as they are ("127.0.0.1:5 -> 127.0.0.1:6", not
+// "-\u003e"), and scripts that grep its answers rely on it.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
