@@ -131,9 +131,7 @@ func TestStompSubscriberGetsAMQPPublish(t *testing.T) {
 			"persistent": "true", "priority": "3", "correlation-id": "c-9", "reply-to": "/reply-queue/amq.gen-reply",
 			"expiration": "90000", "amqp-message-id": "m-9", "timestamp": "1700000001", "type": "t",
 			"user-id": "guest", "app-id": "a", "redelivered": "false",
-			"str": "s", "int32": "-5", "int64": strconv.FormatInt(1<<40, 10), "bool": "true", "float": "1.5",
-			"bytes": "raw", "time": "1700000001", "dec": "123.45", "array": `["a",1]`, "table": `{"k":"v"}`,
-			"colon:key": "x\ny",
+			"str": "s", "int32": "-5", "int64": strconv.FormatInt(1<<40, 10), "colon:key": "x\ny",
 		}
 		if len(body) > 0 {
 			want["content-length"] = strconv.Itoa(len(body))
@@ -141,6 +139,14 @@ func TestStompSubscriberGetsAMQPPublish(t *testing.T) {
 		for k, v := range want {
 			if got := h.Get(k); got != v {
 				t.Fatalf("%s: header %s = %q, want %q (all: %v)", name, k, got, v, h)
+			}
+		}
+		// As RabbitMQ: header table values reach STOMP only when they are
+		// long strings or 32- and 64-bit integers; the rest are left out
+		// (checked with pika against RabbitMQ 3.10).
+		for _, k := range []string{"bool", "float", "bytes", "time", "dec", "array", "table"} {
+			if v, ok := h.Contains(k); ok {
+				t.Fatalf("%s: header %s = %q, which RabbitMQ leaves out", name, k, v)
 			}
 		}
 		if h.Get("ack") == "" || h.Get("ack") != h.Get("message-id") {

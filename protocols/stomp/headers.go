@@ -2,10 +2,7 @@ package stomp
 
 import (
 	"bytes"
-	"math"
 	"strconv"
-	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/sluice-mq/sluice/broker/message"
@@ -369,166 +366,27 @@ func (b *fieldBuilder) addMessageProperties(m *message.Message) {
 	if p.Has(message.FlagAppID) {
 		b.add(hAppID, p.AppID)
 	}
+	// As RabbitMQ's plugin: a header reaches STOMP when it is a long
+	// string or a 32- or 64-bit integer; other AMQP types (booleans,
+	// floats, byte arrays, which may hold any octet, timestamps,
+	// decimals, arrays, tables, the smaller and unsigned integers) are
+	// left out, so that a STOMP client sees the headers it would see
+	// there.
 	for k, v := range p.Headers {
-		if reservedOnMessage(k) || v == nil {
+		if reservedOnMessage(k) {
 			continue
 		}
 		switch x := v.(type) {
 		case string:
 			b.add(k, x)
-		case []byte:
-			if len(x) == 0 {
-				b.add(k, "")
-			} else {
-				b.add(k, unsafe.String(&x[0], len(x))) // the message is immutable
-			}
-		case bool:
-			if x {
-				b.add(k, "true")
-			} else {
-				b.add(k, "false")
-			}
-		default:
-			m := b.mark()
-			b.scratch = appendValue(b.scratch, v, false)
-			b.done(k, m)
+		case int32:
+			b.addInt(k, int64(x))
+		case int64:
+			b.addInt(k, x)
+		case int:
+			b.addInt(k, int64(x))
 		}
 	}
-}
-
-// appendValue renders a header table value as text: numbers in decimal,
-// timestamps as Unix seconds, byte arrays as their bytes; arrays and
-// nested tables as JSON, since a STOMP header can only hold a string.
-// quoted asks for JSON syntax (inside arrays and tables).
-func appendValue(dst []byte, v any, quoted bool) []byte {
-	if n, ok := message.Int(v); ok {
-		return strconv.AppendInt(dst, n, 10)
-	}
-	switch x := v.(type) {
-	case nil:
-		if quoted {
-			return append(dst, "null"...)
-		}
-		return dst
-	case bool:
-		return strconv.AppendBool(dst, x)
-	case float32:
-		return appendFloat(dst, float64(x), 32, quoted)
-	case float64:
-		return appendFloat(dst, x, 64, quoted)
-	case message.Decimal:
-		return appendDecimal(dst, x)
-	case time.Time:
-		return strconv.AppendInt(dst, x.Unix(), 10)
-	case string:
-		if quoted {
-			return appendJSONString(dst, x)
-		}
-		return append(dst, x...)
-	case []byte:
-		if quoted {
-			return appendJSONString(dst, unsafe.String(unsafe.SliceData(x), len(x)))
-		}
-		return append(dst, x...)
-	case []any:
-		dst = append(dst, '[')
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendValue(dst, e, true)
-		}
-		return append(dst, ']')
-	case message.Table:
-		dst = append(dst, '{')
-		first := true
-		for _, k := range sortedKeys(x) {
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = appendJSONString(dst, k)
-			dst = append(dst, ':')
-			dst = appendValue(dst, x[k], true)
-		}
-		return append(dst, '}')
-	}
-	return dst
-}
-
-func appendFloat(dst []byte, f float64, bits int, quoted bool) []byte {
-	if quoted && (math.IsNaN(f) || math.IsInf(f, 0)) {
-		return append(dst, "null"...)
-	}
-	return strconv.AppendFloat(dst, f, 'g', -1, bits)
-}
-
-// appendDecimal writes Value / 10^Scale in plain decimal notation.
-func appendDecimal(dst []byte, d message.Decimal) []byte {
-	v := int64(d.Value)
-	if v < 0 {
-		dst = append(dst, '-')
-		v = -v
-	}
-	digits := strconv.FormatInt(v, 10)
-	scale := int(d.Scale)
-	if scale == 0 {
-		return append(dst, digits...)
-	}
-	for len(digits) <= scale {
-		digits = "0" + digits
-	}
-	dst = append(dst, digits[:len(digits)-scale]...)
-	dst = append(dst, '.')
-	return append(dst, digits[len(digits)-scale:]...)
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
-}
-
-func sortedKeys(t message.Table) []string {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	// Insertion sort: tables in headers are small.
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // queueArgs builds queue.declare arguments from SUBSCRIBE (or SEND)

@@ -143,9 +143,9 @@ func TestStompMessageHeadersRendering(t *testing.T) {
 		"content-type": "ct", "content-encoding": "ce", "persistent": "true", "priority": "4", "correlation-id": "c",
 		"reply-to": "/reply-queue/amq.gen-r", "expiration": "10", "amqp-message-id": "m", "timestamp": "1700000000",
 		"type": "t", "user-id": "u", "app-id": "a",
-		"s": "str", "b": "bytes", "t": "true", "f": "false", "i8": "-8", "u16": "16", "i32": "-32",
-		"i64": "1099511627776", "f32": "0.5", "f64": "2.25", "nan": "NaN", "dec": "-0.005", "ts": "1700000000",
-		"arr": `["x",1,true,null,{"a":"\"q\"\n","b":2}]`, "tbl": `{"y":"\ufffd","z":[]}`,
+		// Of the header table, as RabbitMQ's plugin: long strings and
+		// 32- and 64-bit integers only.
+		"s": "str", "i32": "-32", "i64": "1099511627776",
 	}
 	if !reflect.DeepEqual(got, want) {
 		for k, v := range want {
