@@ -327,8 +327,12 @@ func TestStompShortStringLimits(t *testing.T) {
 			if !strings.Contains(f.headers["message"]+string(f.body), tc.want) {
 				t.Fatalf("ERROR %q %q does not name %q", f.headers["message"], f.body, tc.want)
 			}
-			if f.headers["receipt-id"] != "r" {
-				t.Fatalf("ERROR without receipt-id: %v", f.headers)
+			// As RabbitMQ's: no receipt-id, although the frame had a
+			// receipt (STOMP 1.2 says an ERROR SHOULD name it; clients
+			// do not read it there, and tests written against RabbitMQ
+			// see headers without it).
+			if _, ok := f.headers["receipt-id"]; ok {
+				t.Fatalf("ERROR with a receipt-id RabbitMQ does not send: %v", f.headers)
 			}
 			// The frame is refused, the session goes on.
 			r.write("SEND\ndestination:/queue/after-refusal\nreceipt:after\n\nx\x00")

@@ -16,8 +16,8 @@
 //   - As in RabbitMQ, a frame the session refuses (a missing or invalid
 //     header, an unknown destination, subscription or transaction) gets an
 //     ERROR and the session goes on; so does a subscription whose queue is
-//     deleted. The ERROR carries the frame's receipt as receipt-id, as
-//     STOMP 1.2 asks (RabbitMQ sends none). What fails in the core (not
+//     deleted. Neither ERROR carries the frame's receipt as receipt-id
+//     (STOMP 1.2 says it should; RabbitMQ's do not). What fails in the core (not
 //     found, precondition failed, access refused), a duplicated
 //     subscription id, a second CONNECT, a rejected publish and an
 //     unparseable frame end the session, as there; so does a refused

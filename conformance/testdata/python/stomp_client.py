@@ -5,11 +5,9 @@ conformance/python_clients_test.go compares the lines with those RabbitMQ
 3.10 printed (stomp_client.rabbitmq.txt).
 
 Headers that name a session or a moment (message-id, session, server,
-timestamp, ack ids) are left out, and so are two where sluice differs from
-RabbitMQ on purpose: an ERROR's receipt-id (STOMP 1.2 asks for it;
-RabbitMQ sends none) and the receipt and transaction headers RabbitMQ
-copies from a SEND into the message (with id, ack and subscription, which
-then appear twice).
+timestamp, ack ids) are left out, and so are the receipt and transaction
+headers RabbitMQ copies from a SEND into the message (with id, ack and
+subscription, which then appear twice), where sluice differs on purpose.
 
 usage: stomp_client.py HOST PORT TOKEN
 """
@@ -60,8 +58,6 @@ def shown(kind, f, drop=()):
     if f is None:
         return kind
     skip = set(VARYING) | set(drop)
-    if kind == "ERROR":
-        skip.add("receipt-id")
     if kind == "MESSAGE":
         skip |= {"receipt", "transaction"}
     hs = sorted((k, v) for k, v in f.headers.items() if k not in skip)

@@ -5,8 +5,8 @@
 // rabbitmq_web_stomp printed (stompjs_client.rabbitmq.txt).
 //
 // Headers that name a session or a moment (message-id, session, server,
-// ack ids) are left out, and so is an ERROR's receipt-id, which sluice
-// sends as STOMP 1.2 asks and RabbitMQ does not.
+// ack ids) are left out, and so are the receipt and transaction headers
+// RabbitMQ copies from a SEND into the message.
 //
 // usage: node stompjs_client.mjs ws://HOST:PORT/ws TOKEN
 import { Client } from '@stomp/stompjs';
@@ -23,7 +23,6 @@ function say(...parts) {
 
 function shown(kind, f) {
   const skip = new Set(VARYING);
-  if (kind === 'ERROR') skip.add('receipt-id');
   if (kind === 'MESSAGE') { skip.add('receipt'); skip.add('transaction'); }
   const hs = Object.entries(f.headers).filter(([k]) => !skip.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `${kind} ${JSON.stringify(hs)} ${JSON.stringify(f.body.slice(0, 60))}`;
