@@ -329,8 +329,14 @@ func (b *fieldBuilder) addMessageProperties(m *message.Message) {
 	if p.Has(message.FlagContentEncoding) {
 		b.add(hContentEncoding, p.ContentEncoding)
 	}
-	if p.Has(message.FlagDeliveryMode) && p.DeliveryMode == message.Persistent {
-		b.add(hPersistent, "true")
+	if p.Has(message.FlagDeliveryMode) {
+		// As RabbitMQ's plugin: "true" for persistent, any other mode
+		// as its number.
+		if p.DeliveryMode == message.Persistent {
+			b.add(hPersistent, "true")
+		} else {
+			b.addInt(hPersistent, int64(p.DeliveryMode))
+		}
 	}
 	if p.Has(message.FlagPriority) {
 		b.addInt(hPriority, int64(p.Priority))

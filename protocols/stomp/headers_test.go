@@ -159,12 +159,15 @@ func TestStompMessageHeadersRendering(t *testing.T) {
 			}
 		}
 	}
-	// A destination-shaped reply-to is kept; delivery mode 1 says nothing.
+	// A destination-shaped reply-to is kept; delivery mode 1 is
+	// persistent:1, as RabbitMQ's plugin writes any mode but 2 (checked
+	// against 3.10 with pika).
 	m2 := &message.Message{Properties: message.Properties{Flags: message.FlagReplyTo | message.FlagDeliveryMode,
 		ReplyTo: "/topic/x", DeliveryMode: message.Transient}}
 	b.reset()
 	b.addMessageProperties(m2)
-	if len(b.fields) != 1 || b.fields[0] != (frame.Field{Name: "reply-to", Value: "/topic/x"}) {
+	if len(b.fields) != 2 || b.fields[0] != (frame.Field{Name: "persistent", Value: "1"}) ||
+		b.fields[1] != (frame.Field{Name: "reply-to", Value: "/topic/x"}) {
 		t.Fatalf("fields %v", b.fields)
 	}
 }

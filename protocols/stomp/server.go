@@ -31,8 +31,6 @@
 //   - The receipt of a SEND inside a transaction is sent at once; COMMIT's
 //     receipt waits until its messages are stored. RabbitMQ holds each
 //     SEND's receipt until the commit is confirmed.
-//   - A delivery mode other than 2 adds no header (RabbitMQ writes
-//     persistent:1).
 //   - x-overflow, x-single-active-consumer and x-delivery-limit are taken
 //     from SUBSCRIBE too, and a malformed x- argument is an ERROR naming it.
 //   - guest connecting from another host is told "Access refused", because
