@@ -239,10 +239,7 @@ var knownRewrites = []struct {
 	re     *regexp.Regexp
 	repl   string
 	reason string
-}{
-	{regexp.MustCompile(` receipt-id:r1\b`), "",
-		"a STOMP ERROR caused by a frame with a receipt header carries receipt-id, as the STOMP spec asks; RabbitMQ 3.10's refusals (a dying channel) do not"},
-}
+}{}
 
 // knownLine reports whether a differing line pair is a known difference,
 // and why.
@@ -338,7 +335,7 @@ func publishOp(ex, kind, key string) func(*scen, *permEnv) {
 // Known STOMP differences (docs/SECURITY.md).
 var (
 	subscribeReceipt = [][2]string{{"stomp: RECEIPT {receipt-id:r1}", "stomp: connection closed"}, {"stomp: connection closed", "<nothing>"}}
-	subscribeWhy     = "RabbitMQ 3.10 sends a refused SUBSCRIBE's RECEIPT after the ERROR, then closes; sluice sends the ERROR, with receipt-id, and closes"
+	subscribeWhy     = "RabbitMQ 3.10 sends a refused SUBSCRIBE's RECEIPT after the ERROR, then closes; sluice sends the ERROR and closes"
 	connectOpen      = [][2]string{{"stomp: connection open", "stomp: connection closed"}}
 	connectWhy       = "RabbitMQ 3.10 leaves the socket open after the ERROR for a refused CONNECT; sluice closes it, as STOMP says a server does after an ERROR"
 )
