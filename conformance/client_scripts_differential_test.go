@@ -35,8 +35,8 @@ func TestDifferentialClientScripts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := lineDiff(strings.Split(strings.TrimRight(string(want), "\n"), "\n"), got); diff != "" {
-				t.Fatalf("RabbitMQ no longer prints %s:\n%s", c.s.recording(), diff)
+			if diffs := lineDiffs(strings.Split(strings.TrimRight(string(want), "\n"), "\n"), got); len(diffs) > 0 {
+				t.Fatalf("RabbitMQ no longer prints %s:\n%s", c.s.recording(), strings.Join(diffs, "\n"))
 			}
 		})
 	}

@@ -111,8 +111,8 @@ func compareLines(t *testing.T, s clientScript, got []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := lineDiff(strings.Split(strings.TrimRight(string(want), "\n"), "\n"), got); diff != "" {
-		t.Fatalf("%s against sluice differs from RabbitMQ 3.10:\n%s", s.name, diff)
+	if diffs := lineDiffs(strings.Split(strings.TrimRight(string(want), "\n"), "\n"), got); len(diffs) > 0 {
+		t.Fatalf("%s against sluice differs from RabbitMQ 3.10:\n%s", s.name, strings.Join(diffs, "\n"))
 	}
 }
 
@@ -137,9 +137,9 @@ func runClientScript(t *testing.T, s clientScript, addr string, extra ...string)
 	return lines
 }
 
-// lineDiff lists the lines where got differs from want, or "" when none do.
-func lineDiff(want, got []string) string {
-	var b strings.Builder
+// lineDiffs describes each line where got differs from RabbitMQ's want.
+func lineDiffs(want, got []string) []string {
+	var diffs []string
 	for i := 0; i < len(want) || i < len(got); i++ {
 		w, g := "<nothing>", "<nothing>"
 		if i < len(want) {
@@ -149,8 +149,8 @@ func lineDiff(want, got []string) string {
 			g = got[i]
 		}
 		if w != g {
-			fmt.Fprintf(&b, "  line %d\n    rabbitmq: %s\n    sluice:   %s\n", i+1, w, g)
+			diffs = append(diffs, fmt.Sprintf("  line %d\n    rabbitmq: %s\n    sluice:   %s", i+1, w, g))
 		}
 	}
-	return b.String()
+	return diffs
 }

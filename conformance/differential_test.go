@@ -463,24 +463,7 @@ func TestDifferential(t *testing.T) {
 			tk := token + "-" + sc.name
 			want := run(t, rurl, tk, sc.fn)
 			got := run(t, brokers[sc.sluice].AMQPURL(), tk, sc.fn)
-			n := len(want)
-			if len(got) > n {
-				n = len(got)
-			}
-			var diffs []string
-			for i := 0; i < n; i++ {
-				w, g := "<nothing>", "<nothing>"
-				if i < len(want) {
-					w = want[i]
-				}
-				if i < len(got) {
-					g = got[i]
-				}
-				if w != g {
-					diffs = append(diffs, fmt.Sprintf("  line %d\n    rabbitmq: %s\n    sluice:   %s", i+1, w, g))
-				}
-			}
-			if len(diffs) > 0 {
+			if diffs := lineDiffs(want, got); len(diffs) > 0 {
 				ndiff++
 				t.Errorf("%s: %d differing lines (token %s replaced by <T>)\n%s", sc.name, len(diffs), tk,
 					strings.ReplaceAll(strings.Join(diffs, "\n"), tk, "<T>"))
