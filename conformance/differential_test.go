@@ -438,6 +438,9 @@ type scenario struct {
 	// sluice, when set, picks a differently configured sluice broker.
 	sluice string
 	fn     func(*scen)
+	// known, when set, says why this scenario differs on purpose: its
+	// difference is logged, not failed.
+	known string
 }
 
 func TestDifferential(t *testing.T) {
@@ -463,7 +466,9 @@ func TestDifferential(t *testing.T) {
 			tk := token + "-" + sc.name
 			want := run(t, rurl, tk, sc.fn)
 			got := run(t, brokers[sc.sluice].AMQPURL(), tk, sc.fn)
-			if diffs := lineDiffs(want, got); len(diffs) > 0 {
+			if diffs := lineDiffs(want, got); len(diffs) > 0 && sc.known != "" {
+				t.Logf("%s: known difference (%s):\n%s", sc.name, sc.known, strings.ReplaceAll(strings.Join(diffs, "\n"), tk, "<T>"))
+			} else if len(diffs) > 0 {
 				ndiff++
 				t.Errorf("%s: %d differing lines (token %s replaced by <T>)\n%s", sc.name, len(diffs), tk,
 					strings.ReplaceAll(strings.Join(diffs, "\n"), tk, "<T>"))
@@ -634,7 +639,8 @@ func scenarios() []scenario {
 	add("queue_declare_type_quorum_nondurable", declareOnce(false, false, false, amqp.Table{"x-queue-type": "quorum"}))
 	add("queue_declare_type_quorum_exclusive", declareOnce(true, false, true, amqp.Table{"x-queue-type": "quorum"}))
 	add("queue_declare_type_quorum_autodelete", declareOnce(true, true, false, amqp.Table{"x-queue-type": "quorum"}))
-	add("queue_declare_type_stream_durable", declareOnce(true, false, false, amqp.Table{"x-queue-type": "stream"}))
+	out = append(out, scenario{name: "queue_declare_type_stream_durable", fn: declareOnce(true, false, false, amqp.Table{"x-queue-type": "stream"}),
+		known: "sluice has classic and quorum queues, no streams: declaring one is refused with 406 naming x-queue-type"})
 	add("queue_declare_type_bogus", declareOnce(false, false, false, amqp.Table{"x-queue-type": "bogus"}))
 	add("queue_declare_type_int", declareOnce(false, false, false, amqp.Table{"x-queue-type": int32(1)}))
 	add("queue_declare_overflow_bogus", declareOnce(false, false, false, amqp.Table{"x-overflow": "bogus"}))
@@ -1432,14 +1438,14 @@ func scenarios() []scenario {
 	add("publish_to_amq_rabbitmq_prefixed_missing_exchange", onePublish(func(s *scen, ch *amqp.Channel) (string, string) {
 		return "amq.nope", "k"
 	}, false, false, body("x")))
-	add("publish_over_rabbit_default_max", func(s *scen) {
+	out = append(out, scenario{name: "publish_over_rabbit_default_max", known: "sluice's default --max-message-size is 16 MiB, RabbitMQ's 128 MiB (publish_over_max_same_limit checks the same limit)", fn: func(s *scen) {
 		c := s.dial()
 		defer c.Close()
 		ch := s.channel(c)
 		q := withQueue(s, ch, 0, nil)
 		s.step("publish 128MiB+1", s.pub(ch, "", q, amqp.Publishing{Body: make([]byte, rabbitMaxMessageSize+1)}))
 		s.state("after", c, ch)
-	})
+	}})
 	out = append(out, scenario{name: "publish_over_max_same_limit", sluice: "bigmax", fn: func(s *scen) {
 		c := s.dial()
 		defer c.Close()
@@ -1448,7 +1454,7 @@ func scenarios() []scenario {
 		s.step("publish 128MiB+1", s.pub(ch, "", q, amqp.Publishing{Body: make([]byte, rabbitMaxMessageSize+1)}))
 		s.state("after", c, ch)
 	}})
-	add("publish_16MiB_plus_1", func(s *scen) {
+	out = append(out, scenario{name: "publish_16MiB_plus_1", known: "sluice's default --max-message-size is 16 MiB, RabbitMQ's 128 MiB", fn: func(s *scen) {
 		c := s.dial()
 		defer c.Close()
 		ch := s.channel(c)
@@ -1456,7 +1462,7 @@ func scenarios() []scenario {
 		s.step("publish 16MiB+1", s.pub(ch, "", q, amqp.Publishing{Body: make([]byte, 16<<20+1)}))
 		s.state("after", c, ch)
 		s.count("count", c, q)
-	})
+	}})
 
 	// ---- confirms
 	add("confirm_reject_publish_overflow", func(s *scen) {
@@ -1580,6 +1586,10 @@ func scenarios() []scenario {
 		ch := s.channel(c)
 		s.step("tx.select", ch.Tx())
 		s.step("ack 42 in tx", ch.Ack(42, false))
+		// Both brokers close the channel at the ack; let the close arrive
+		// before the commit, or the client's race decides what the
+		// commit returns (406 or "not open") from run to run.
+		time.Sleep(200 * time.Millisecond)
 		s.step("tx.commit", ch.TxCommit())
 		s.state("after", c, ch)
 	})
