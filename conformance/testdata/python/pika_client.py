@@ -1,6 +1,6 @@
 """Drives a broker with pika (Debian's python3-pika) the way applications
 do, and prints what it observed, one line per observation, with the run's
-token replaced by <T>. conformance/python_clients_test.go compares the
+token replaced by <T>. conformance/client_scripts_test.go compares the
 lines with those RabbitMQ 3.10 printed (pika_client.rabbitmq.txt).
 
 usage: pika_client.py HOST PORT TOKEN

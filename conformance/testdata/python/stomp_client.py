@@ -1,7 +1,7 @@
 """Drives a broker with stomp.py (Debian's python3-stomp) over STOMP 1.0,
 1.1 and 1.2 the way applications do, and prints what it observed, one line
 per observation, with the run's token replaced by <T>.
-conformance/python_clients_test.go compares the lines with those RabbitMQ
+conformance/client_scripts_test.go compares the lines with those RabbitMQ
 3.10 printed (stomp_client.rabbitmq.txt).
 
 Headers that name a session or a moment (message-id, session, server,

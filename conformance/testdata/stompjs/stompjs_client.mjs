@@ -1,7 +1,7 @@
 // Drives a broker's Web STOMP endpoint with stomp.js (@stomp/stompjs, the
 // STOMP client of web pages) the way a page does, and prints what it
 // observed, one line per observation, with the run's token replaced by <T>.
-// conformance/stompjs_test.go compares the lines with those RabbitMQ 3.10's
+// conformance/client_scripts_test.go compares the lines with those RabbitMQ 3.10's
 // rabbitmq_web_stomp printed (stompjs_client.rabbitmq.txt).
 //
 // Headers that name a session or a moment (message-id, session, server,
