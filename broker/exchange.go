@@ -122,7 +122,7 @@ type router interface {
 	route(key string, headers message.Table, rs *routeState)
 }
 
-func newRouter(kind string) router {
+func newRouter(kind string, args message.Table) router {
 	switch kind {
 	case ExchangeDirect:
 		return &directRouter{byKey: map[string][]*binding{}}
@@ -132,13 +132,17 @@ func newRouter(kind string) router {
 		return newTopicRouter()
 	case ExchangeHeaders:
 		return &headersRouter{}
+	case ExchangeLocalRandom:
+		return &localRandomRouter{}
+	case ExchangeConsistentHash:
+		return newHashRouter(args)
 	}
 	return nil
 }
 
 // knownExchangeType reports whether the core can route for kind.
 func knownExchangeType(kind string) bool {
-	return newRouter(kind) != nil || kind == ExchangeDelayed || kind == ExchangeDedup
+	return newRouter(kind, nil) != nil || kind == ExchangeDelayed || kind == ExchangeDedup
 }
 
 type directRouter struct{ byKey map[string][]*binding }

@@ -30,9 +30,11 @@ func checkPluginArgs(d ExchangeDecl, vhost string, maxCacheSize int64) error {
 	switch d.Type {
 	case ExchangeDelayed:
 		t, _ := message.String(d.Args["x-delayed-type"])
-		if t == "" || t == ExchangeDelayed || newRouter(t) == nil {
+		if t == "" || t == ExchangeDelayed || newRouter(t, nil) == nil {
 			return errorf(CodePreconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type")
 		}
+	case ExchangeConsistentHash:
+		return checkHashArgs(d.Args)
 	case ExchangeDedup:
 		for _, k := range []string{"x-cache-size", "x-cache-ttl"} {
 			if v, ok := d.Args[k]; ok {
@@ -68,15 +70,26 @@ func argInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// setupPlugin gives a new exchange of a plugin type its router and state.
+// routerFor is the empty router of an exchange of kind with args: a
+// delayed-message exchange routes as its x-delayed-type, a de-duplication
+// exchange as fanout.
+func routerFor(kind string, args message.Table) router {
+	switch kind {
+	case ExchangeDelayed:
+		t, _ := message.String(args["x-delayed-type"])
+		return newRouter(t, args)
+	case ExchangeDedup:
+		return newRouter(ExchangeFanout, nil)
+	}
+	return newRouter(kind, args)
+}
+
+// setupPlugin gives a new exchange of a plugin type its state.
 func (x *Exchange) setupPlugin() {
 	switch x.kind {
 	case ExchangeDelayed:
-		t, _ := message.String(x.args["x-delayed-type"])
-		x.router = newRouter(t)
 		x.delayed = &delayedHolder{x: x}
 	case ExchangeDedup:
-		x.router = newRouter(ExchangeFanout)
 		size, ttl := int64(defaultCacheSize), defaultCacheTTL
 		if n, ok := argInt(x.args["x-cache-size"]); ok && n > 0 {
 			size = n

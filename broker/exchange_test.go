@@ -102,7 +102,7 @@ func routedTo(t *testing.T, v *VHost, exchange, key string, m *message.Message) 
 		t.Fatalf("no exchange %s", exchange)
 	}
 	var names []string
-	for _, q := range v.route(x, key, m.Properties.Headers, &routeState{}) {
+	for _, q := range v.route(x, key, &m.Properties, &routeState{}) {
 		names = append(names, q.name)
 	}
 	sort.Strings(names)

@@ -125,7 +125,7 @@ func (v *VHost) publish(s *Session, exchange, key string, msg *message.Message, 
 
 // routeAndEnqueue routes msg from x and hands it to every queue chosen.
 func (v *VHost) routeAndEnqueue(x *Exchange, key string, msg *message.Message, rs *routeState, opt PublishOptions, now int64) (PublishResult, error) {
-	qs := v.route(x, key, msg.Properties.Headers, rs)
+	qs := v.route(x, key, &msg.Properties, rs)
 	if len(qs) == 0 {
 		return PublishResult{}, nil
 	}
@@ -257,6 +257,9 @@ type routeState struct {
 	work    []*Exchange
 	words   []string
 	matched bool
+	// props are the routed message's properties, for routers that hash
+	// on one (exchange_hash.go); nil when there is no message.
+	props *message.Properties
 	// hashSeen is the topic router's memo (exchange_topic.go), kept
 	// between publishes so that it is allocated once.
 	hashSeen map[hashVisit]struct{}
@@ -313,8 +316,13 @@ func (rs *routeState) reset() {
 // route finds the queues a message goes to, following exchange-to-exchange
 // bindings and alternate exchanges, each exchange visited once. The result
 // lives in rs until its next use.
-func (v *VHost) route(x *Exchange, key string, headers message.Table, rs *routeState) []*Queue {
+func (v *VHost) route(x *Exchange, key string, props *message.Properties, rs *routeState) []*Queue {
 	rs.reset()
+	var headers message.Table
+	if props != nil {
+		headers = props.Headers
+	}
+	rs.props = props // cleared below: a kept routeState must not pin the message
 	var keys []string
 	if headers != nil {
 		_, cc := headers["CC"]
@@ -347,8 +355,12 @@ func (v *VHost) route(x *Exchange, key string, headers message.Table, rs *routeS
 			if keys == nil {
 				cur.router.route(key, headers, rs)
 			} else {
+				_, once := cur.router.(routesOnce)
 				for _, k := range keys {
 					cur.router.route(k, headers, rs)
+					if once {
+						break
+					}
 				}
 			}
 			ae := cur.alternate
@@ -369,6 +381,7 @@ func (v *VHost) route(x *Exchange, key string, headers message.Table, rs *routeS
 			rs.work = rs.work[1:]
 		}
 	}
+	rs.props = nil
 	return rs.queues
 }
 
@@ -435,7 +448,7 @@ func (v *VHost) deadLetter(q *Queue, dead []deadLetter) {
 			key = c.dlrk
 		}
 		m.Exchange, m.RoutingKey = c.dlx, key
-		routes := v.route(x, key, m.Properties.Headers, &rs)
+		routes := v.route(x, key, &m.Properties, &rs)
 		kept := make([]*Queue, 0, len(routes))
 		for _, target := range routes {
 			if !deathCycle(m, target.name) {

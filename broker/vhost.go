@@ -51,7 +51,7 @@ func (v *VHost) Name() string { return v.name }
 
 func (v *VHost) newExchange(d ExchangeDecl) *Exchange {
 	x := &Exchange{vh: v, name: d.Name, kind: d.Type, durable: d.Durable, autoDelete: d.AutoDelete,
-		internal: d.Internal, args: d.Args, bindings: map[bindingKey]*binding{}, router: newRouter(d.Type)}
+		internal: d.Internal, args: d.Args, bindings: map[bindingKey]*binding{}, router: routerFor(d.Type, d.Args)}
 	if ae, ok := message.String(d.Args["alternate-exchange"]); ok {
 		x.argAlternate = ae
 	}
@@ -202,7 +202,7 @@ func (v *VHost) deleteExchangeLocked(x *Exchange) {
 		bs = append(bs, b)
 	}
 	x.bindings = map[bindingKey]*binding{}
-	x.router = newRouter(x.kind)
+	x.router = routerFor(x.kind, x.args) // a publisher may still hold x
 	x.mu.Unlock()
 	for _, b := range bs {
 		if b.queue != nil {
@@ -474,6 +474,11 @@ func (v *VHost) bind(s BindSpec) (bool, error) {
 	b := &binding{source: src, queue: q, exch: dx, key: s.Key, args: s.Args}
 	if src.kind == ExchangeHeaders {
 		if b.match, err = parseXMatch(s.Args); err != nil {
+			return false, err
+		}
+	}
+	if c, ok := src.router.(bindingChecker); ok {
+		if err := c.check(b); err != nil {
 			return false, err
 		}
 	}

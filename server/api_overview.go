@@ -89,7 +89,9 @@ var overviewExchangeTypes = []exchangeTypeJSON{
 	{broker.ExchangeFanout, "AMQP fanout exchange, as per the AMQP specification", true},
 	{broker.ExchangeHeaders, "AMQP headers exchange, as per the AMQP specification", true},
 	{broker.ExchangeTopic, "AMQP topic exchange, as per the AMQP specification", true},
+	{broker.ExchangeConsistentHash, "Consistent Hashing Exchange", true},
 	{broker.ExchangeDelayed, "Delayed message exchange (x-delay header), as the rabbitmq_delayed_message_exchange plugin", true},
+	{broker.ExchangeLocalRandom, "Picks one random local binding (queue) to route via (to).", true},
 	{broker.ExchangeDedup, "Message deduplication exchange, as the rabbitmq-message-deduplication plugin", true},
 }
 
