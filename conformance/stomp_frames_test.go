@@ -127,14 +127,56 @@ func TestStompReceipts(t *testing.T) {
 		"DISCONNECT\nreceipt:r7\n\n\x00",
 	}
 	r.write(strings.Join(frames, ""))
-	for i := 1; i <= 7; i++ {
+	// r4 never comes: a SEND in a transaction is done at COMMIT, and this
+	// one was aborted (RabbitMQ sends no receipt for it either).
+	for _, want := range []string{"r1", "r2", "r3", "r5", "r6", "r7"} {
 		f := r.read()
-		want := "r" + string(rune('0'+i))
 		if f.command != "RECEIPT" || f.headers["receipt-id"] != want {
-			t.Fatalf("frame %d: %s %v, want RECEIPT %s", i, f.command, f.headers, want)
+			t.Fatalf("got %s %v, want RECEIPT %s", f.command, f.headers, want)
 		}
 	}
 	r.expectClosed()
+}
+
+// A SEND in a transaction is done at COMMIT, and so is its receipt: it
+// follows the COMMIT's own receipt, as RabbitMQ sends it (from the
+// publish's confirm once the commit has published). An ACK's receipt in a
+// transaction comes at once, as in RabbitMQ.
+func TestStompTransactionalSendReceiptAtCommit(t *testing.T) {
+	b := brokertest.New(t)
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SEND\ndestination:/queue/txr\n\nm1\x00" +
+		"SUBSCRIBE\nid:0\ndestination:/queue/txr\nack:client-individual\n\n\x00")
+	m := r.read()
+	if m.command != "MESSAGE" {
+		t.Fatalf("got %s, want MESSAGE", m.command)
+	}
+	r.write("BEGIN\ntransaction:t1\nreceipt:r-begin\n\n\x00" +
+		"ACK\nid:" + m.headers["ack"] + "\ntransaction:t1\nreceipt:r-ack\n\n\x00" +
+		"SEND\ndestination:/queue/txr-other\ntransaction:t1\nreceipt:r-send\n\nhello\x00" +
+		"SEND\ndestination:/queue/txr-other\ntransaction:t1\npersistent:true\nreceipt:r-send-p\n\nhello\x00")
+	for _, want := range []string{"r-begin", "r-ack"} {
+		if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != want {
+			t.Fatalf("got %s %v, want RECEIPT %s", f.command, f.headers, want)
+		}
+	}
+	if f, err := r.readErr(300 * time.Millisecond); err == nil {
+		t.Fatalf("before COMMIT: got %s %v, want nothing", f.command, f.headers)
+	}
+	r.write("COMMIT\ntransaction:t1\nreceipt:r-commit\n\n\x00")
+	for _, want := range []string{"r-commit", "r-send", "r-send-p"} {
+		if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != want {
+			t.Fatalf("got %s %v, want RECEIPT %s", f.command, f.headers, want)
+		}
+	}
+	// A COMMIT without a receipt still releases its SENDs' receipts.
+	r.write("BEGIN\ntransaction:t2\n\n\x00" +
+		"SEND\ndestination:/queue/txr-other\ntransaction:t2\nreceipt:r-send-2\n\nhello\x00" +
+		"COMMIT\ntransaction:t2\n\n\x00")
+	if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "r-send-2" {
+		t.Fatalf("got %s %v, want RECEIPT r-send-2", f.command, f.headers)
+	}
 }
 
 func TestStompAckModes(t *testing.T) {

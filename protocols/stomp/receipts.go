@@ -14,9 +14,20 @@ import (
 // otherwise — or replaced by an ERROR if a queue refused one or storage
 // failed, as RabbitMQ answers a STOMP receipt from publisher confirms.
 type heldReceipt struct {
-	id     string
-	left   int // unsettled publishes, plus one while the frame is being handled
+	id     string // "" for a COMMIT without a receipt of its own
+	left   int    // unsettled publishes, plus one while the frame is being handled
 	failed bool
+	// then are receipts that follow id's: those of the SENDs a COMMIT ran.
+	then []string
+}
+
+// name is the receipt an ERROR for h names: its own, or the first one it
+// holds back.
+func (h *heldReceipt) name() string {
+	if h.id == "" && len(h.then) > 0 {
+		return h.then[0]
+	}
+	return h.id
 }
 
 // holdReceipt returns the receipt f asks for, or nil.
@@ -95,7 +106,7 @@ func (c *conn) finishReceipt(h *heldReceipt) error {
 		// The ERROR closes the connection: receipts owed for earlier
 		// frames, still waiting for their fsync, go out first.
 		c.waitSettled(5 * time.Second)
-		return rejectedError(h.id)
+		return rejectedError(h.name())
 	}
 	c.releaseReceipt(h, false)
 	return nil
@@ -128,10 +139,15 @@ func rejectedError(receipt string) *stompError {
 // after which the connection closes.
 func (c *conn) releaseReceipt(h *heldReceipt, async bool) {
 	if !h.failed {
-		c.out.push(outItem{kind: outReceipt, text: h.id}, async)
+		if h.id != "" {
+			c.out.push(outItem{kind: outReceipt, text: h.id}, async)
+		}
+		for _, r := range h.then {
+			c.out.push(outItem{kind: outReceipt, text: r}, async)
+		}
 		return
 	}
-	e := rejectedError(h.id)
+	e := rejectedError(h.name())
 	fields := []frame.Field{{Name: hMessage, Value: e.msg}, {Name: hContentType, Value: "text/plain"},
 		{Name: hVersion, Value: supportedVersions}}
 	fields = append(fields, e.extra...)

@@ -75,6 +75,9 @@ func (s *subscription) takeUpTo(tag uint64, dst []uint64) ([]uint64, bool) {
 type txn struct {
 	ops   []txOp
 	bytes int64
+	// receipts are the SENDs' receipts, owed once COMMIT has published
+	// (dropped by ABORT), as RabbitMQ's plugin answers them.
+	receipts []string
 }
 
 type txOp struct {
@@ -275,10 +278,10 @@ func (c *conn) send(f *frame.Frame) error {
 			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
 		}
 		tx.ops = append(tx.ops, txOp{msg: msg, exchange: exchange, key: key})
-		// The SEND has been taken; its effect waits for COMMIT, whose
-		// receipt waits for storage.
-		if r, ok := f.Get(hReceipt); ok {
-			c.out.receipt(string(r))
+		// The SEND is done at COMMIT, and so is its receipt: it follows
+		// the COMMIT's, once storage has the transaction's messages.
+		if r, ok := f.GetString(hReceipt); ok {
+			tx.receipts = append(tx.receipts, r)
 		}
 		return nil
 	}
@@ -670,6 +673,12 @@ func (c *conn) commit(f *frame.Frame) error {
 	}
 	delete(c.txns, id)
 	h := holdReceipt(f)
+	if len(tx.receipts) > 0 {
+		if h == nil {
+			h = &heldReceipt{left: 1} // no receipt of its own, only its SENDs'
+		}
+		h.then = tx.receipts
+	}
 	for _, op := range tx.ops {
 		if op.msg != nil {
 			if err := c.publish(op.exchange, op.key, op.msg, h); err != nil {
