@@ -16,7 +16,8 @@ import (
 
 // Clients in other languages drive sluice through scripts in testdata: pika
 // and stomp.py, the Python clients most RabbitMQ users have (Debian's
-// python3-pika and python3-stomp), and stomp.js, the STOMP client of web
+// python3-pika and python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
+// (Debian's libnet-stomp-perl), and stomp.js, the STOMP client of web
 // pages, over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json);
 // scripts/test-tools.sh installs them. Each script prints what it observed,
 // one line per observation; the test compares the lines with the ones
@@ -31,6 +32,11 @@ func TestPikaClient(t *testing.T) {
 func TestStompPyClient(t *testing.T) {
 	b := brokertest.New(t)
 	compareClientScript(t, stompPyScript, b.STOMPAddr())
+}
+
+func TestNetStompClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, netStompScript, b.STOMPAddr())
 }
 
 func TestStompJSClient(t *testing.T) {
@@ -56,10 +62,31 @@ type clientScript struct {
 }
 
 var (
-	pikaScript    = clientScript{"pika_client.py", "python", runPython("pika")}
-	stompPyScript = clientScript{"stomp_client.py", "python", runPython("stomp")}
-	stompJSScript = clientScript{"stompjs_client.mjs", "stompjs", runNode("@stomp/stompjs")}
+	pikaScript     = clientScript{"pika_client.py", "python", runPython("pika")}
+	stompPyScript  = clientScript{"stomp_client.py", "python", runPython("stomp")}
+	stompJSScript  = clientScript{"stompjs_client.mjs", "stompjs", runNode("@stomp/stompjs")}
+	netStompScript = clientScript{"net_stomp_client.pl", "perl", runPerl("Net::Stomp", "libnet-stomp-perl")}
 )
+
+func runPerl(module, pkg string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
+	return func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
+		t.Helper()
+		perl := requireTool(t, "perl")
+		if err := exec.Command(perl, "-M"+module, "-e", "1").Run(); err != nil {
+			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
+				t.Fatalf("Debian's %s is missing: scripts/test-tools.sh installs it", pkg)
+			}
+			t.Skipf("Debian's %s is not installed", pkg)
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(perl, append([]string{script, host, port}, args...)...)
+		cmd.Dir = dir
+		return cmd
+	}
+}
 
 func runPython(module string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 	return func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
