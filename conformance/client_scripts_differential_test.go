@@ -8,12 +8,13 @@ import (
 	"testing"
 )
 
-// TestDifferentialClientScripts runs the pika, stomp.py, Net::Stomp and stomp.js
-// scripts against a real RabbitMQ (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh
-// start, for Web STOMP) and checks that it still prints what the
-// .rabbitmq.txt recordings say it does, so that the files TestPikaClient,
-// TestStompPyClient, TestNetStompClient and TestStompJSClient compare sluice with are RabbitMQ's
-// own answers. SLUICE_RECORD=1 writes them instead.
+// TestDifferentialClientScripts runs the pika, stomp.py, Net::Stomp, stomp
+// gem and stomp.js scripts against a real RabbitMQ (RABBITMQ_MANAGEMENT=1
+// scripts/rabbitmq.sh start, for Web STOMP) and checks that it still prints
+// what the .rabbitmq.txt recordings say it does, so that the files
+// TestPikaClient, TestStompPyClient, TestNetStompClient, TestStompGemClient
+// and TestStompJSClient compare sluice with are RabbitMQ's own answers.
+// SLUICE_RECORD=1 writes them instead.
 func TestDifferentialClientScripts(t *testing.T) {
 	for _, c := range []struct {
 		s    clientScript
@@ -22,6 +23,7 @@ func TestDifferentialClientScripts(t *testing.T) {
 		{pikaScript, "127.0.0.1:5682"},
 		{stompPyScript, rabbitSTOMPAddr()},
 		{netStompScript, rabbitSTOMPAddr()},
+		{stompGemScript, rabbitSTOMPAddr()},
 		{stompJSScript, "127.0.0.1:15684"},
 	} {
 		t.Run(c.s.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 // Clients in other languages drive sluice through scripts in testdata: pika
 // and stomp.py, the Python clients most RabbitMQ users have (Debian's
 // python3-pika and python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
-// (Debian's libnet-stomp-perl), and stomp.js, the STOMP client of web
+// (Debian's libnet-stomp-perl), Ruby's stomp gem (ruby-stomp), and stomp.js, the STOMP client of web
 // pages, over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json);
 // scripts/test-tools.sh installs them. Each script prints what it observed,
 // one line per observation; the test compares the lines with the ones
@@ -37,6 +37,11 @@ func TestStompPyClient(t *testing.T) {
 func TestNetStompClient(t *testing.T) {
 	b := brokertest.New(t)
 	compareClientScript(t, netStompScript, b.STOMPAddr())
+}
+
+func TestStompGemClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, stompGemScript, b.STOMPAddr())
 }
 
 func TestStompJSClient(t *testing.T) {
@@ -65,14 +70,17 @@ var (
 	pikaScript     = clientScript{"pika_client.py", "python", runPython("pika")}
 	stompPyScript  = clientScript{"stomp_client.py", "python", runPython("stomp")}
 	stompJSScript  = clientScript{"stompjs_client.mjs", "stompjs", runNode("@stomp/stompjs")}
-	netStompScript = clientScript{"net_stomp_client.pl", "perl", runPerl("Net::Stomp", "libnet-stomp-perl")}
+	netStompScript = clientScript{"net_stomp_client.pl", "perl", runInterpreter("perl", "-MNet::Stomp", "libnet-stomp-perl")}
+	stompGemScript = clientScript{"stomp_gem_client.rb", "ruby", runInterpreter("ruby", "-rstomp", "ruby-stomp")}
 )
 
-func runPerl(module, pkg string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
+// runInterpreter runs a script with interpreter (perl, ruby), once load
+// (its option that loads the client library) shows Debian's pkg is there.
+func runInterpreter(interpreter, load, pkg string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 	return func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 		t.Helper()
-		perl := requireTool(t, "perl")
-		if err := exec.Command(perl, "-M"+module, "-e", "1").Run(); err != nil {
+		bin := requireTool(t, interpreter)
+		if err := exec.Command(bin, load, "-e", "1").Run(); err != nil {
 			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
 				t.Fatalf("Debian's %s is missing: scripts/test-tools.sh installs it", pkg)
 			}
@@ -82,7 +90,7 @@ func runPerl(module, pkg string) func(t *testing.T, dir, script, addr string, ar
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(perl, append([]string{script, host, port}, args...)...)
+		cmd := exec.Command(bin, append([]string{script, host, port}, args...)...)
 		cmd.Dir = dir
 		return cmd
 	}
