@@ -8,13 +8,12 @@ import (
 	"testing"
 )
 
-// TestDifferentialClientScripts runs the pika, stomp.py, Net::Stomp, stomp
-// gem and stomp.js scripts against a real RabbitMQ (RABBITMQ_MANAGEMENT=1
-// scripts/rabbitmq.sh start, for Web STOMP) and checks that it still prints
-// what the .rabbitmq.txt recordings say it does, so that the files
-// TestPikaClient, TestStompPyClient, TestNetStompClient, TestStompGemClient
-// and TestStompJSClient compare sluice with are RabbitMQ's own answers.
-// SLUICE_RECORD=1 writes them instead.
+// TestDifferentialClientScripts runs the client scripts (pika, stomp.py,
+// Net::Stomp, stomp gem, Bunny, php-amqplib, stomp.js) against a real
+// RabbitMQ (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start, for Web STOMP)
+// and checks that it still prints what the .rabbitmq.txt recordings say it
+// does, so that the files the Test*Client tests compare sluice with are
+// RabbitMQ's own answers. SLUICE_RECORD=1 writes them instead.
 func TestDifferentialClientScripts(t *testing.T) {
 	for _, c := range []struct {
 		s    clientScript
@@ -24,6 +23,8 @@ func TestDifferentialClientScripts(t *testing.T) {
 		{stompPyScript, rabbitSTOMPAddr()},
 		{netStompScript, rabbitSTOMPAddr()},
 		{stompGemScript, rabbitSTOMPAddr()},
+		{bunnyScript, "127.0.0.1:5682"},
+		{phpAMQPScript, "127.0.0.1:5682"},
 		{stompJSScript, "127.0.0.1:15684"},
 	} {
 		t.Run(c.s.name, func(t *testing.T) {

@@ -17,7 +17,8 @@ import (
 // Clients in other languages drive sluice through scripts in testdata: pika
 // and stomp.py, the Python clients most RabbitMQ users have (Debian's
 // python3-pika and python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
-// (Debian's libnet-stomp-perl), Ruby's stomp gem (ruby-stomp), and stomp.js, the STOMP client of web
+// (Debian's libnet-stomp-perl), Ruby's stomp gem and Bunny (ruby-stomp,
+// ruby-bunny), php-amqplib (php-cli, php-amqplib), and stomp.js, the STOMP client of web
 // pages, over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json);
 // scripts/test-tools.sh installs them. Each script prints what it observed,
 // one line per observation; the test compares the lines with the ones
@@ -42,6 +43,16 @@ func TestNetStompClient(t *testing.T) {
 func TestStompGemClient(t *testing.T) {
 	b := brokertest.New(t)
 	compareClientScript(t, stompGemScript, b.STOMPAddr())
+}
+
+func TestBunnyClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, bunnyScript, b.AMQPAddr())
+}
+
+func TestPHPAMQPLibClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, phpAMQPScript, b.AMQPAddr())
 }
 
 func TestStompJSClient(t *testing.T) {
@@ -70,17 +81,21 @@ var (
 	pikaScript     = clientScript{"pika_client.py", "python", runPython("pika")}
 	stompPyScript  = clientScript{"stomp_client.py", "python", runPython("stomp")}
 	stompJSScript  = clientScript{"stompjs_client.mjs", "stompjs", runNode("@stomp/stompjs")}
-	netStompScript = clientScript{"net_stomp_client.pl", "perl", runInterpreter("perl", "-MNet::Stomp", "libnet-stomp-perl")}
-	stompGemScript = clientScript{"stomp_gem_client.rb", "ruby", runInterpreter("ruby", "-rstomp", "ruby-stomp")}
+	netStompScript = clientScript{"net_stomp_client.pl", "perl", runInterpreter("perl", "libnet-stomp-perl", "-MNet::Stomp", "-e", "1")}
+	stompGemScript = clientScript{"stomp_gem_client.rb", "ruby", runInterpreter("ruby", "ruby-stomp", "-rstomp", "-e", "1")}
+	bunnyScript    = clientScript{"bunny_client.rb", "ruby", runInterpreter("ruby", "ruby-bunny", "-rbunny", "-e", "1")}
+	phpAMQPScript  = clientScript{"amqplib_client.php", "php", runInterpreter("php", "php-amqplib",
+		"-r", "require '/usr/share/php/PhpAmqpLib/autoload.php'; new ReflectionClass('PhpAmqpLib\\Connection\\AMQPStreamConnection');")}
 )
 
-// runInterpreter runs a script with interpreter (perl, ruby), once load
-// (its option that loads the client library) shows Debian's pkg is there.
-func runInterpreter(interpreter, load, pkg string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
+// runInterpreter runs a script with interpreter (perl, ruby, php), once
+// the interpreter run with check (arguments that load the client library)
+// shows that Debian's pkg is there.
+func runInterpreter(interpreter, pkg string, check ...string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 	return func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 		t.Helper()
 		bin := requireTool(t, interpreter)
-		if err := exec.Command(bin, load, "-e", "1").Run(); err != nil {
+		if err := exec.Command(bin, check...).Run(); err != nil {
 			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
 				t.Fatalf("Debian's %s is missing: scripts/test-tools.sh installs it", pkg)
 			}

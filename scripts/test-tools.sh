@@ -6,8 +6,10 @@
 #                          switch to JSON and speak SQS's Query protocol
 #   python3-pika,          the Python AMQP and STOMP clients most RabbitMQ
 #   python3-stomp          users have (conformance/python_clients_test.go)
-#   libnet-stomp-perl,     Net::Stomp, Perl's STOMP 1.0 client, and Ruby's
-#   ruby-stomp             stomp gem (conformance/client_scripts_test.go)
+#   libnet-stomp-perl,     Net::Stomp, Perl's STOMP 1.0 client, Ruby's stomp
+#   ruby-stomp,            gem and Bunny (AMQP), and PHP's php-amqplib
+#   ruby-bunny, php-cli,   (conformance/client_scripts_test.go)
+#   php-amqplib
 #   @aws-sdk/client-sqs    the AWS SDK for JavaScript v3 (AWS JSON), pinned by
 #                          conformance/testdata/sqs-js/package-lock.json and
 #                          installed there with npm ci (the machine's Node.js)
@@ -53,7 +55,7 @@ want_packages() {
   rm -f "$log"
 }
 
-want_packages awscli python3-boto3 python3-pika python3-stomp libnet-stomp-perl ruby-stomp
+want_packages awscli python3-boto3 python3-pika python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib
 
 # rabbitmqadmin from Debian's rabbitmq-server package, unpacked, not installed.
 if [ ! -x "$tools/bin/rabbitmqadmin" ]; then
