@@ -65,6 +65,26 @@ func checkHashArgs(args message.Table) error {
 // pick ignores keys).
 type routesOnce interface{ routeOnce() }
 
+// orderedRouter is implemented by routers whose choices depend on the
+// order the bindings came in: the saved topology lists their bindings in
+// that order, so that a restart rebuilds the same router.
+type orderedRouter interface{ inOrder() []*binding }
+
+// bindingsInOrder lists x's bindings: in the router's order where it has
+// one, else in no particular order. x.mu held.
+func (x *Exchange) bindingsInOrder() []*binding {
+	if o, ok := x.router.(orderedRouter); ok {
+		if l := o.inOrder(); len(l) == len(x.bindings) {
+			return l
+		}
+	}
+	l := make([]*binding, 0, len(x.bindings))
+	for _, b := range x.bindings {
+		l = append(l, b)
+	}
+	return l
+}
+
 // bindingChecker is implemented by routers that refuse some bindings;
 // check runs before the binding is added, under the vhost lock.
 type bindingChecker interface{ check(b *binding) error }
@@ -133,6 +153,16 @@ func newHashRouter(args message.Table) *hashRouter {
 }
 
 func (r *hashRouter) routeOnce() {}
+
+// inOrder is the ring's bindings in bucket order, then the ones waiting to
+// take over a destination.
+func (r *hashRouter) inOrder() []*binding {
+	l := make([]*binding, 0, len(r.ring)+len(r.others))
+	for _, e := range r.ring {
+		l = append(l, e.b)
+	}
+	return append(l, r.others...)
+}
 
 // hashWeight reads a binding key as a weight, or says why it is not one in
 // the plugin's words.

@@ -213,7 +213,7 @@ func (b *Broker) Definitions() Definitions {
 				continue
 			}
 			x.mu.RLock()
-			for _, bd := range x.bindings {
+			for _, bd := range x.bindingsInOrder() {
 				if (bd.queue != nil && !bd.queue.durable) || (bd.exch != nil && !bd.exch.durable) {
 					continue
 				}

@@ -240,3 +240,43 @@ func TestLocalRandomExchange(t *testing.T) {
 	err := ch.ExchangeBind("lrx.dest", "", "lrx", false, nil)
 	qsAMQPError(t, err, amqp.PreconditionFailed, "PRECONDITION_FAILED - Destination not found")
 }
+
+// A consistent-hash exchange's keys keep their destinations across a
+// restart: the ring is rebuilt in the order the bindings were made, not in
+// whatever order the saved topology lists them.
+func TestConsistentHashExchangeSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	b := qsBrokerOn(t, dir)
+	conn := qsDial(t, b.AMQPURL())
+	ch := qsConfirmChan(t, conn)
+	if err := ch.ExchangeDeclare("chx.d", "x-consistent-hash", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var queues []string
+	for i := 0; i < 6; i++ {
+		q := fmt.Sprint("chx.d.", i)
+		queues = append(queues, q)
+		qsDeclare(t, ch, q, true, nil)
+		if err := ch.QueueBind(q, fmt.Sprint(1+i%3), "chx.d", false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 300
+	keys := make([]string, n)
+	pubs := make([]amqp.Publishing, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key-", i)
+	}
+	before := pickOneWhere(t, ch, "chx.d", queues, pubs, keys)
+	conn.Close()
+	b.Stop(t)
+
+	b2 := qsBrokerOn(t, dir)
+	ch2 := qsConfirmChan(t, qsDial(t, b2.AMQPURL()))
+	after := pickOneWhere(t, ch2, "chx.d", queues, pubs, keys)
+	for i := range keys {
+		if before[i] != after[i] {
+			t.Fatalf("key %q went to %s before the restart and to %s after", keys[i], before[i], after[i])
+		}
+	}
+}
