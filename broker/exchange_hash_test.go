@@ -98,3 +98,22 @@ func TestDeletedPluginExchangeStillRoutes(t *testing.T) {
 		}
 	}
 }
+
+// A delayed-message exchange that routes as x-consistent-hash takes the
+// hash arguments, and has them checked, as a consistent-hash exchange does.
+func TestDelayedConsistentHashArgs(t *testing.T) {
+	v := newTestVHost(t)
+	_, err := v.DeclareExchange(ExchangeDecl{Name: "dx", Type: ExchangeDelayed,
+		Args: message.Table{"x-delayed-type": ExchangeConsistentHash, "hash-property": "nope"}})
+	if codeOf(err) != CodePreconditionFailed {
+		t.Fatalf("bad hash-property on a delayed consistent-hash exchange: %v", err)
+	}
+	if _, err := v.DeclareExchange(ExchangeDecl{Name: "dx", Type: ExchangeDelayed,
+		Args: message.Table{"x-delayed-type": ExchangeConsistentHash, "hash-header": "h"}}); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := v.Exchange("dx")
+	if r, ok := x.router.(*hashRouter); !ok || r.header != "h" {
+		t.Fatalf("router %#v, want a consistent-hash router on header h", x.router)
+	}
+}

@@ -33,6 +33,9 @@ func checkPluginArgs(d ExchangeDecl, vhost string, maxCacheSize int64) error {
 		if t == "" || t == ExchangeDelayed || newRouter(t, nil) == nil {
 			return errorf(CodePreconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type")
 		}
+		if t == ExchangeConsistentHash {
+			return checkHashArgs(d.Args) // it routes with the delayed exchange's arguments
+		}
 	case ExchangeConsistentHash:
 		return checkHashArgs(d.Args)
 	case ExchangeDedup:
