@@ -9,11 +9,12 @@ import (
 )
 
 // TestDifferentialClientScripts runs the client scripts (pika, stomp.py,
-// Net::Stomp, stomp gem, Bunny, php-amqplib, stomp.js) against a real
-// RabbitMQ (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start, for Web STOMP)
-// and checks that it still prints what the .rabbitmq.txt recordings say it
-// does, so that the files the Test*Client tests compare sluice with are
-// RabbitMQ's own answers. SLUICE_RECORD=1 writes them instead.
+// Net::Stomp, stomp gem, Bunny, php-amqplib, the Java client, stomp.js)
+// against a real RabbitMQ (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start,
+// for Web STOMP) and checks that it still prints what the .rabbitmq.txt
+// recordings say it does, so that the files the Test*Client tests compare
+// sluice with are RabbitMQ's own answers. SLUICE_RECORD=1 writes them
+// instead.
 func TestDifferentialClientScripts(t *testing.T) {
 	for _, c := range []struct {
 		s    clientScript
@@ -25,6 +26,7 @@ func TestDifferentialClientScripts(t *testing.T) {
 		{stompGemScript, rabbitSTOMPAddr()},
 		{bunnyScript, "127.0.0.1:5682"},
 		{phpAMQPScript, "127.0.0.1:5682"},
+		{javaScript, "127.0.0.1:5682"},
 		{stompJSScript, "127.0.0.1:15684"},
 	} {
 		t.Run(c.s.name, func(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 // and stomp.py, the Python clients most RabbitMQ users have (Debian's
 // python3-pika and python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
 // (Debian's libnet-stomp-perl), Ruby's stomp gem and Bunny (ruby-stomp,
-// ruby-bunny), php-amqplib (php-cli, php-amqplib), and stomp.js, the STOMP client of web
+// ruby-bunny), php-amqplib (php-cli, php-amqplib), RabbitMQ's Java client
+// (librabbitmq-client-java, run from source by the JDK), and stomp.js, the STOMP client of web
 // pages, over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json);
 // scripts/test-tools.sh installs them. Each script prints what it observed,
 // one line per observation; the test compares the lines with the ones
@@ -55,6 +56,11 @@ func TestPHPAMQPLibClient(t *testing.T) {
 	compareClientScript(t, phpAMQPScript, b.AMQPAddr())
 }
 
+func TestJavaClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, javaScript, b.AMQPAddr())
+}
+
 func TestStompJSClient(t *testing.T) {
 	b := brokertest.New(t)
 	// "binary" adds a body with NUL octets sent in a binary WebSocket
@@ -86,7 +92,34 @@ var (
 	bunnyScript    = clientScript{"bunny_client.rb", "ruby", runInterpreter("ruby", "ruby-bunny", "-rbunny", "-e", "1")}
 	phpAMQPScript  = clientScript{"amqplib_client.php", "php", runInterpreter("php", "php-amqplib",
 		"-r", "require '/usr/share/php/PhpAmqpLib/autoload.php'; new ReflectionClass('PhpAmqpLib\\Connection\\AMQPStreamConnection');")}
+	javaScript = clientScript{"AmqpClient.java", "java", runJava}
 )
+
+// javaClassPath is RabbitMQ's Java client and a silent SLF4J binding, as
+// Debian's librabbitmq-client-java and libslf4j-java install them.
+var javaClassPath = []string{"/usr/share/java/amqp-client.jar", "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-nop.jar"}
+
+// runJava runs a single-file Java program from source (the JDK's source
+// launcher compiles it in memory) with the client on the class path.
+func runJava(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
+	t.Helper()
+	java := requireTool(t, "java")
+	for _, jar := range javaClassPath {
+		if _, err := os.Stat(jar); err != nil {
+			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
+				t.Fatalf("%s is missing: scripts/test-tools.sh installs it", jar)
+			}
+			t.Skipf("%s is not installed", jar)
+		}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(java, append([]string{"-cp", strings.Join(javaClassPath, ":"), script, host, port}, args...)...)
+	cmd.Dir = dir
+	return cmd
+}
 
 // runInterpreter runs a script with interpreter (perl, ruby, php), once
 // the interpreter run with check (arguments that load the client library)

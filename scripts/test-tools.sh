@@ -10,6 +10,9 @@
 #   ruby-stomp,            gem and Bunny (AMQP), and PHP's php-amqplib
 #   ruby-bunny, php-cli,   (conformance/client_scripts_test.go)
 #   php-amqplib
+#   librabbitmq-client-    RabbitMQ's Java client, run from source by the JDK
+#   java, libslf4j-java,   with a silent SLF4J binding
+#   openjdk-17-jdk-headless
 #   @aws-sdk/client-sqs    the AWS SDK for JavaScript v3 (AWS JSON), pinned by
 #                          conformance/testdata/sqs-js/package-lock.json and
 #                          installed there with npm ci (the machine's Node.js)
@@ -55,7 +58,8 @@ want_packages() {
   rm -f "$log"
 }
 
-want_packages awscli python3-boto3 python3-pika python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib
+want_packages awscli python3-boto3 python3-pika python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib \
+  librabbitmq-client-java libslf4j-java openjdk-17-jdk-headless
 
 # rabbitmqadmin from Debian's rabbitmq-server package, unpacked, not installed.
 if [ ! -x "$tools/bin/rabbitmqadmin" ]; then
