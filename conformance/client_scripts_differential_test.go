@@ -8,19 +8,20 @@ import (
 	"testing"
 )
 
-// TestDifferentialClientScripts runs the client scripts (pika, stomp.py,
-// Net::Stomp, stomp gem, Bunny, php-amqplib, the Java client, stomp.js)
-// against a real RabbitMQ (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start,
-// for Web STOMP) and checks that it still prints what the .rabbitmq.txt
-// recordings say it does, so that the files the Test*Client tests compare
-// sluice with are RabbitMQ's own answers. SLUICE_RECORD=1 writes them
-// instead.
+// TestDifferentialClientScripts runs the client scripts (pika, kombu,
+// stomp.py, Net::Stomp, stomp gem, Bunny, php-amqplib, the Java client,
+// stomp.js) against a real RabbitMQ (RABBITMQ_MANAGEMENT=1
+// scripts/rabbitmq.sh start, for Web STOMP) and checks that it still prints
+// what the .rabbitmq.txt recordings say it does, so that the files the
+// Test*Client tests compare sluice with are RabbitMQ's own answers.
+// SLUICE_RECORD=1 writes them instead.
 func TestDifferentialClientScripts(t *testing.T) {
 	for _, c := range []struct {
 		s    clientScript
 		addr string
 	}{
 		{pikaScript, "127.0.0.1:5682"},
+		{kombuScript, "127.0.0.1:5682"},
 		{stompPyScript, rabbitSTOMPAddr()},
 		{netStompScript, rabbitSTOMPAddr()},
 		{stompGemScript, rabbitSTOMPAddr()},

@@ -14,9 +14,10 @@ import (
 	"github.com/sluice-mq/sluice/brokertest"
 )
 
-// Clients in other languages drive sluice through scripts in testdata: pika
-// and stomp.py, the Python clients most RabbitMQ users have (Debian's
-// python3-pika and python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
+// Clients in other languages drive sluice through scripts in testdata: pika,
+// kombu (Celery's transport, on py-amqp) and stomp.py, the Python clients
+// most RabbitMQ users have (Debian's python3-pika, python3-kombu and
+// python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
 // (Debian's libnet-stomp-perl), Ruby's stomp gem and Bunny (ruby-stomp,
 // ruby-bunny), php-amqplib (php-cli, php-amqplib), RabbitMQ's Java client
 // (librabbitmq-client-java, run from source by the JDK), and stomp.js, the STOMP client of web
@@ -56,6 +57,11 @@ func TestPHPAMQPLibClient(t *testing.T) {
 	compareClientScript(t, phpAMQPScript, b.AMQPAddr())
 }
 
+func TestKombuClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, kombuScript, b.AMQPAddr())
+}
+
 func TestJavaClient(t *testing.T) {
 	b := brokertest.New(t)
 	compareClientScript(t, javaScript, b.AMQPAddr())
@@ -86,6 +92,7 @@ type clientScript struct {
 var (
 	pikaScript     = clientScript{"pika_client.py", "python", runPython("pika")}
 	stompPyScript  = clientScript{"stomp_client.py", "python", runPython("stomp")}
+	kombuScript    = clientScript{"kombu_client.py", "python", runPython("kombu")}
 	stompJSScript  = clientScript{"stompjs_client.mjs", "stompjs", runNode("@stomp/stompjs")}
 	netStompScript = clientScript{"net_stomp_client.pl", "perl", runInterpreter("perl", "libnet-stomp-perl", "-MNet::Stomp", "-e", "1")}
 	stompGemScript = clientScript{"stomp_gem_client.rb", "ruby", runInterpreter("ruby", "ruby-stomp", "-rstomp", "-e", "1")}

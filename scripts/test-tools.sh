@@ -6,6 +6,7 @@
 #                          switch to JSON and speak SQS's Query protocol
 #   python3-pika,          the Python AMQP and STOMP clients most RabbitMQ
 #   python3-stomp          users have (conformance/python_clients_test.go)
+#   python3-kombu          Celery's transport, on py-amqp
 #   libnet-stomp-perl,     Net::Stomp, Perl's STOMP 1.0 client, Ruby's stomp
 #   ruby-stomp,            gem and Bunny (AMQP), and PHP's php-amqplib
 #   ruby-bunny, php-cli,   (conformance/client_scripts_test.go)
@@ -58,7 +59,7 @@ want_packages() {
   rm -f "$log"
 }
 
-want_packages awscli python3-boto3 python3-pika python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib \
+want_packages awscli python3-boto3 python3-pika python3-kombu python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib \
   librabbitmq-client-java libslf4j-java openjdk-17-jdk-headless
 
 # rabbitmqadmin from Debian's rabbitmq-server package, unpacked, not installed.
