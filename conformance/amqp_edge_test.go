@@ -357,3 +357,34 @@ func TestAMQPTxBadPublishDiscardsTransaction(t *testing.T) {
 		})
 	}
 }
+
+// The expiration property is parsed as RabbitMQ parses it (Erlang's
+// string:to_integer, then at most ten years), with its reasons: a
+// leftover after the digits, a negative or too large value.
+func TestAMQPPublishExpirationTexts(t *testing.T) {
+	_, conn, _ := amqpSetup(t)
+	q := declareQ(t, amqpChan(t, conn), "", nil)
+	for _, tc := range []struct{ exp, reason string }{
+		{"1.5", `{leftover_string,".5"}`},
+		{"5 ", `{leftover_string," "}`},
+		{"-5x", `{leftover_string,"x"}`},
+		{"1e3", `{leftover_string,"e3"}`},
+		{" 5", "no_integer"}, // ("" too, but amqp091-go sends no empty expiration)
+		{"315360000001", "{value_too_large,315360000001}"},
+		{"99999999999999999999", "{value_too_large,99999999999999999999}"},
+	} {
+		c := amqpChan(t, conn)
+		notify := c.NotifyClose(make(chan *amqp.Error, 1))
+		pub(t, c, "", q.Name, amqp.Publishing{Expiration: tc.exp})
+		wantAMQPError(t, waitClosed(t, notify, "channel"), 406,
+			"PRECONDITION_FAILED - invalid expiration '"+tc.exp+"': "+tc.reason)
+	}
+	// The largest expiration, a sign and a negative zero are taken.
+	c := amqpChan(t, conn)
+	for _, exp := range []string{"315360000000", "+5", "-0"} {
+		pub(t, c, "", q.Name, amqp.Publishing{Expiration: exp})
+	}
+	if n := messageCount(t, conn, q.Name); n != 3 {
+		t.Fatalf("%d of 3 valid expirations enqueued", n)
+	}
+}

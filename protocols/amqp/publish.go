@@ -3,7 +3,6 @@ package amqp
 import (
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/sluice-mq/sluice/broker"
 	"github.com/sluice-mq/sluice/broker/message"
@@ -144,11 +143,8 @@ func (ch *channel) checkTxPublish(pub *wire.BasicPublish, msg *message.Message) 
 			"user_id property set to '%s' but authenticated user was '%s'", msg.Properties.UserID, ch.c.user))
 	}
 	if msg.Properties.Has(message.FlagExpiration) {
-		exp := msg.Properties.Expiration
-		if n, err := strconv.ParseInt(exp, 10, 64); err != nil {
-			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': no_integer", exp))
-		} else if n < 0 {
-			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': {value_negative,%d}", exp, n))
+		if why := message.ExpirationError(msg.Properties.Expiration); why != "" {
+			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': %s", msg.Properties.Expiration, why))
 		}
 	}
 	return nil
@@ -186,11 +182,8 @@ func (ch *channel) route(pub *wire.BasicPublish, msg *message.Message, tc *txCom
 		return wire.NewError(wire.NotImplemented, "immediate=true")
 	}
 	if msg.Properties.Has(message.FlagExpiration) {
-		exp := msg.Properties.Expiration
-		if n, err := strconv.ParseInt(exp, 10, 64); err != nil {
-			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': no_integer", exp))
-		} else if n < 0 {
-			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': {value_negative,%d}", exp, n))
+		if why := message.ExpirationError(msg.Properties.Expiration); why != "" {
+			return ch.softError(pub, wire.PreconditionFailed, fmt.Sprintf("invalid expiration '%s': %s", msg.Properties.Expiration, why))
 		}
 	}
 	// The time of the read that brought the message's last frame: one
