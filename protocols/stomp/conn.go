@@ -38,6 +38,8 @@ type stompError struct {
 	detail string
 	extra  []frame.Field
 	closes bool
+	// noReceipt: no RECEIPT follows this closing ERROR (receiptAfterError).
+	noReceipt bool
 }
 
 func (e *stompError) Error() string { return e.msg + ": " + strings.TrimSpace(e.detail) }
@@ -298,6 +300,25 @@ func (c *conn) sendError(e *stompError) {
 	c.graceful = true
 }
 
+// receiptAfterError sends the RECEIPT that RabbitMQ's plugin still sends
+// after an ERROR that closes the connection: its error path runs the
+// frame's receipt step as well, for every frame but SEND (whose receipt
+// only a settled publish earns) and CONNECT. sluice's own "Message
+// rejected", which names the receipt that will not come, has none.
+func (c *conn) receiptAfterError(f *frame.Frame, e *stompError) {
+	switch f.Command {
+	case frame.Send, frame.Connect, frame.Stomp:
+		return
+	}
+	if e != nil && e.noReceipt {
+		return
+	}
+	if r, ok := f.GetString(hReceipt); ok {
+		c.out.receipt(r)
+		c.out.flush(time.Second)
+	}
+}
+
 // refuseFrame answers a frame the session refused without ending it: an
 // ERROR frame and no RECEIPT.
 func (c *conn) refuseFrame(e *stompError) {
@@ -534,12 +555,14 @@ func (c *conn) loop() error {
 			switch {
 			case errors.As(err, &be):
 				c.sendError(brokerError(be))
+				c.receiptAfterError(f, nil)
 				return nil
 			case errors.As(err, &se) && !se.closes:
 				c.refuseFrame(se)
 				continue
 			case errors.As(err, &se):
 				c.sendError(se)
+				c.receiptAfterError(f, se)
 				return nil
 			}
 			return err

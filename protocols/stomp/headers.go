@@ -244,7 +244,7 @@ func buildMessage(f *frame.Frame, v10 bool, in *interner) *message.Message {
 			}
 			p.DeliveryMode = message.Persistent
 		case message.FlagPriority:
-			n, ok := parseInt(val)
+			n, ok := parseInt(bytes.TrimSpace(val))
 			if !ok || n < 0 || n > 255 {
 				continue
 			}
@@ -258,7 +258,7 @@ func buildMessage(f *frame.Frame, v10 bool, in *interner) *message.Message {
 		case message.FlagMessageID:
 			p.MessageID = a.str(val)
 		case message.FlagTimestamp:
-			n, ok := parseInt(val)
+			n, ok := parseInt(bytes.TrimSpace(val))
 			if !ok {
 				continue
 			}

@@ -130,7 +130,7 @@ func (c *conn) waitSettled(limit time.Duration) {
 func rejectedError(receipt string) *stompError {
 	// sluice's own answer (RabbitMQ's plugin sends no receipt and no
 	// word): the connection closes, on this path as on the asynchronous one.
-	return &stompError{msg: "Message rejected", closes: true,
+	return &stompError{msg: "Message rejected", closes: true, noReceipt: true,
 		detail: "A message was not accepted: a queue refused it (x-overflow reject-publish) or it could not be stored.\n",
 		extra:  []frame.Field{{Name: hReceiptID, Value: receipt}}}
 }

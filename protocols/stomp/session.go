@@ -272,6 +272,9 @@ func (c *conn) send(f *frame.Frame) error {
 	if err := c.checkUserID(msg); err != nil {
 		return err
 	}
+	if err := checkExpiration(msg); err != nil {
+		return err
+	}
 	if tx != nil {
 		tx.bytes += int64(len(msg.Body)) + 256
 		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
@@ -358,9 +361,6 @@ func (c *conn) subscribe(f *frame.Frame) error {
 	if !hasID && hasDurableHeader(f) {
 		return &stompError{msg: "Missing Header", detail: "Header 'id' is required for durable subscriptions"}
 	}
-	if !hasID && c.version >= frame.V11 {
-		return errorf("Missing header", "SUBSCRIBE must include an 'id' header in STOMP %s\n", c.version)
-	}
 	d, raw, err := c.destinationHeader(f, "SUBSCRIBE")
 	if err != nil {
 		return err
@@ -386,7 +386,12 @@ func (c *conn) subscribe(f *frame.Frame) error {
 	}
 	prefetch := 0
 	if v, ok := f.Get(hPrefetchCount); ok {
-		if n, ok := parseInt(bytes.TrimSpace(v)); ok && n > 0 {
+		n, isInt := parseInt(bytes.TrimSpace(v))
+		if !isInt {
+			// RabbitMQ's plugin cannot read it either ("Processing error").
+			return errorf("Invalid header", "Header '%s' must be an integer, got '%s'\n", hPrefetchCount, v)
+		}
+		if n > 0 {
 			prefetch = int(min(n, 1<<31-1))
 		}
 	}

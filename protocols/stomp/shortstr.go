@@ -1,8 +1,11 @@
 package stomp
 
 import (
+	"bytes"
 	"strconv"
 
+	"github.com/sluice-mq/sluice/broker"
+	"github.com/sluice-mq/sluice/broker/message"
 	"github.com/sluice-mq/sluice/protocols/stomp/frame"
 )
 
@@ -75,6 +78,30 @@ func checkSendHeaders(f *frame.Frame, v10 bool) error {
 		if n := len(trimValue(h.Value, v10)); n > maxShortString {
 			return tooLong(string(h.Name), n, "its value (an AMQP short string)")
 		}
+	}
+	// RabbitMQ's plugin cannot read a priority or timestamp that is not
+	// an integer and refuses the SEND ("Processing error"); sluice
+	// refuses it too, naming the header.
+	for _, name := range [...]string{hPriority, hTimestamp} {
+		if v, ok := f.Get(name); ok {
+			if _, isInt := parseInt(bytes.TrimSpace(v)); !isInt {
+				return &stompError{msg: "Invalid header", detail: "Header '" + name + "' must be an integer, got '" + string(v) + "'\n"}
+			}
+		}
+	}
+	return nil
+}
+
+// checkExpiration refuses an expiration that is not a TTL as an AMQP
+// publish refuses it: a channel error, precondition_failed, with
+// RabbitMQ's reason.
+func checkExpiration(msg *message.Message) error {
+	p := &msg.Properties
+	if !p.Has(message.FlagExpiration) {
+		return nil
+	}
+	if why := message.ExpirationError(p.Expiration); why != "" {
+		return &broker.Error{Code: broker.CodePreconditionFailed, Text: "invalid expiration '" + p.Expiration + "': " + why}
 	}
 	return nil
 }

@@ -1,0 +1,123 @@
+package conformance
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-mq/sluice/brokertest"
+)
+
+// What RabbitMQ 3.10's STOMP plugin answers, checked side by side with raw
+// frames, where sluice answered otherwise before.
+
+// A SEND's expiration is checked as an AMQP publish's: an invalid one is a
+// channel error (precondition_failed, the connection closes) with
+// RabbitMQ's reason.
+func TestStompSendExpirationRefused(t *testing.T) {
+	b := brokertest.New(t)
+	for _, tc := range []struct{ exp, reason string }{
+		{"abc", "no_integer"},
+		{"", "no_integer"},
+		{"1.5", `{leftover_string,".5"}`},
+		{"-5", "{value_negative,-5}"},
+		{"99999999999999", "{value_too_large,99999999999999}"},
+	} {
+		r := rawDial(t, b.STOMPAddr())
+		r.connect()
+		r.write("SEND\ndestination:/queue/stomp-exp\nexpiration:" + tc.exp + "\nreceipt:r\n\nx\x00")
+		f := r.nextError("precondition_failed")
+		want := "PRECONDITION_FAILED - invalid expiration '" + tc.exp + "': " + tc.reason
+		if string(f.body) != want {
+			t.Errorf("expiration %q: body %q, want %q", tc.exp, f.body, want)
+		}
+		r.expectClosed()
+	}
+}
+
+// priority and timestamp must be integers (spaces around them are
+// trimmed, as RabbitMQ reads them); anything else refuses the SEND, and
+// the session goes on (RabbitMQ's plugin fails to read them and answers
+// "Processing error"; sluice names the header). So does a SUBSCRIBE's
+// prefetch-count.
+func TestStompSendIntegerHeaders(t *testing.T) {
+	b := brokertest.New(t)
+	for _, h := range []string{"priority:abc", "priority:", "timestamp:abc", "timestamp:1.5"} {
+		r := rawDial(t, b.STOMPAddr())
+		r.connect()
+		r.write("SEND\ndestination:/queue/stomp-int\n" + h + "\nreceipt:r\n\nx\x00")
+		f := r.expectRefusal("Invalid header")
+		if name, _, _ := strings.Cut(h, ":"); !strings.Contains(string(f.body), name) {
+			t.Errorf("%s: body %q does not name the header", h, f.body)
+		}
+	}
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SUBSCRIBE\nid:1\ndestination:/queue/stomp-int-ok\nprefetch-count:many\nreceipt:r\n\n\x00")
+	r.expectRefusal("Invalid header")
+	r = rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SUBSCRIBE\nid:1\ndestination:/queue/stomp-int-ok\n\n\x00" +
+		"SEND\ndestination:/queue/stomp-int-ok\npriority: 5\ntimestamp: 1700000000 \n\nx\x00")
+	m := r.read()
+	if m.command != "MESSAGE" || m.headers["priority"] != "5" || m.headers["timestamp"] != "1700000000" {
+		t.Fatalf("got %s %v, want MESSAGE with priority 5 and timestamp 1700000000", m.command, m.headers)
+	}
+}
+
+// A SUBSCRIBE without an id is taken in every version, as RabbitMQ takes
+// it: the destination names the subscription, and its MESSAGEs carry no
+// subscription header.
+func TestStompSubscribeWithoutID(t *testing.T) {
+	b := brokertest.New(t)
+	for _, v := range []string{"1.1", "1.2"} {
+		r := rawDial(t, b.STOMPAddr())
+		r.write("CONNECT\naccept-version:" + v + "\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+		if f := r.read(); f.command != "CONNECTED" || f.headers["version"] != v {
+			t.Fatalf("got %s %v, want CONNECTED version %s", f.command, f.headers, v)
+		}
+		q := "/queue/stomp-noid-" + v
+		r.write("SUBSCRIBE\ndestination:" + q + "\nreceipt:r1\n\n\x00SEND\ndestination:" + q + "\n\nhi\x00")
+		if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "r1" {
+			t.Fatalf("%s: got %s %v %q, want RECEIPT r1", v, f.command, f.headers, f.body)
+		}
+		m := r.read()
+		if m.command != "MESSAGE" || string(m.body) != "hi" || !strings.HasPrefix(m.headers["message-id"], "Q_"+q+"@@") {
+			t.Fatalf("%s: got %s %v %q", v, m.command, m.headers, m.body)
+		}
+		if s, ok := m.headers["subscription"]; ok {
+			t.Fatalf("%s: subscription header %q on a subscription without id", v, s)
+		}
+		// UNSUBSCRIBE by destination ends it.
+		r.write("UNSUBSCRIBE\ndestination:" + q + "\nreceipt:r2\n\n\x00")
+		if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "r2" {
+			t.Fatalf("%s: got %s %v, want RECEIPT r2", v, f.command, f.headers)
+		}
+	}
+}
+
+// An error that closes the connection on a frame other than SEND still
+// sends that frame's RECEIPT after the ERROR, as RabbitMQ's plugin does
+// (its error path runs the frame's receipt step too); a SEND's receipt,
+// which only a settled publish earns, does not come.
+func TestStompReceiptAfterClosingError(t *testing.T) {
+	b := brokertest.New(t)
+	for _, tc := range []struct{ frames, want string }{
+		{"SUBSCRIBE\nid:1\ndestination:/amq/queue/stomp-missing\nreceipt:r\n\n\x00", "not_found"},
+		{"SUBSCRIBE\nid:1\ndestination:/exchange/stomp-missing/k\nreceipt:r\n\n\x00", "not_found"},
+		{"SUBSCRIBE\nid:1\ndestination:/queue/stomp-dup\n\n\x00SUBSCRIBE\nid:1\ndestination:/queue/stomp-dup\nreceipt:r\n\n\x00", "Duplicated subscription identifier"},
+	} {
+		r := rawDial(t, b.STOMPAddr())
+		r.connect()
+		r.write(tc.frames)
+		r.nextError(tc.want)
+		if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "r" {
+			t.Fatalf("after the ERROR %q: got %s %v, want RECEIPT r", tc.want, f.command, f.headers)
+		}
+		r.expectClosed()
+	}
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SEND\ndestination:/exchange/stomp-missing/k\nreceipt:r\n\nx\x00")
+	r.nextError("not_found")
+	r.expectClosed()
+}
