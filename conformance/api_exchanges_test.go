@@ -124,6 +124,8 @@ func TestAPIPublish(t *testing.T) {
 		{"/api/exchanges/%2F/nope/publish", `{"properties":{},"routing_key":"k","payload":"x","payload_encoding":"string"}`, "404 NOT_FOUND - no exchange 'nope' in vhost '/'"},
 		{"/api/exchanges/%2F/amq.direct/publish", `{"properties":{},"routing_key":"k","payload":"x"}`, "[{key_missing,payload_encoding}]"},
 		{"/api/exchanges/%2F/amq.direct/publish", `{"properties":{"priority":"high"},"routing_key":"k","payload":"x","payload_encoding":"string"}`, `["not_int","priority"]`},
+		// RabbitMQ 3.10 names the payload that is not base64.
+		{"/api/exchanges/%2F/amq.direct/publish", `{"properties":{},"routing_key":"k","payload":"hi","payload_encoding":"base64"}`, `["not_base64","hi"]`},
 	} {
 		st, raw := api.do("POST", c.path, c.body)
 		if kind, reason := apiErr(t, raw); st != 400 || kind != "bad_request" || reason != c.reason {

@@ -244,7 +244,7 @@ func (s *Server) publishMessage(w http.ResponseWriter, r *http.Request) {
 		body = []byte(payload)
 	case "base64":
 		if body, err = base64.StdEncoding.DecodeString(payload); err != nil {
-			badRequest(w, "not_base64")
+			badRequest(w, []string{"not_base64", payload}) // as RabbitMQ names it
 			return
 		}
 	default:
