@@ -46,6 +46,19 @@ func TestAPIHealthChecks(t *testing.T) {
 		t.Errorf("port-listener of a closed port: %v", o)
 	}
 	check(http.StatusBadRequest, "health/checks/port-listener/abc")
+	// The bodies' keys in RabbitMQ's order, status first (as RabbitMQ
+	// 3.10 writes them; a client reading the raw text sees the same).
+	for path, prefix := range map[string]string{
+		"health/checks/port-listener/" + strconv.Itoa(freePort): `{"status":"failed","reason":"No active listener","missing":` + strconv.Itoa(freePort) + `,"ports":[`,
+		"health/checks/port-listener/" + strconv.Itoa(int(amqpPort)): `{"status":"ok","port":`,
+		"health/checks/protocol-listener/amqp091":                    `{"status":"ok","protocol":"amqp"}`,
+		"health/checks/protocol-listener/mqtt":                       `{"status":"failed","reason":"No active listener","missing":"mqtt","protocols":[`,
+		"health/checks/node-is-quorum-critical":                      `{"status":"ok"`,
+	} {
+		if _, raw := api.do("GET", "/api/"+path, ""); !strings.HasPrefix(string(raw), prefix) {
+			t.Errorf("%s: %s, want it to begin %s", path, raw, prefix)
+		}
+	}
 	for _, p := range []string{"amqp", "amqp091", "AMQP0-9-1", "stomp", "stomp1.2", "http", "web-stomp"} {
 		if o := check(http.StatusOK, "health/checks/protocol-listener/"+p); o["status"] != "ok" {
 			t.Errorf("protocol-listener/%s: %v", p, o)

@@ -51,27 +51,24 @@ func (s *Server) nodeHealthCheck(w http.ResponseWriter, r *http.Request) {
 		for _, n := range names {
 			terms = append(terms, "{{resource_limit,"+n+",'"+nodeName()+"'},[]}")
 		}
-		healthFailed(w, "resource alarm(s) in effect:["+strings.Join(terms, ",")+"]", nil)
+		healthFailed(w, "resource alarm(s) in effect:["+strings.Join(terms, ",")+"]")
 		return
 	}
 	healthOK(w, r)
 }
 
 func healthOK(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, ordered{{"status", "ok"}})
 }
 
 func singleNode(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "reason": "single node cluster"})
+	writeJSON(w, http.StatusOK, ordered{{"status", "ok"}, {"reason", "single node cluster"}})
 }
 
 // healthFailed answers a failed check: 503 with RabbitMQ's body, the
 // status and reason first.
-func healthFailed(w http.ResponseWriter, reason string, details map[string]any) {
-	body := map[string]any{"status": "failed", "reason": reason}
-	for k, v := range details {
-		body[k] = v
-	}
+func healthFailed(w http.ResponseWriter, reason string, details ...field) {
+	body := append(ordered{{"status", "failed"}, {"reason", reason}}, details...)
 	writeJSON(w, http.StatusServiceUnavailable, body)
 }
 
@@ -88,7 +85,7 @@ func (s *Server) alarmsCheck(reason string) http.HandlerFunc {
 		for _, n := range names {
 			alarms = append(alarms, map[string]string{"resource": n, "node": nodeName()})
 		}
-		healthFailed(w, reason, map[string]any{"alarms": alarms})
+		healthFailed(w, reason, field{"alarms", alarms})
 	}
 }
 
@@ -105,10 +102,10 @@ func (s *Server) portListenerCheck(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !slices.Contains(ports, port) {
-		healthFailed(w, "No active listener", map[string]any{"missing": port, "ports": ports})
+		healthFailed(w, "No active listener", field{"missing", port}, field{"ports", ports})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "port": port})
+	writeJSON(w, http.StatusOK, ordered{{"status", "ok"}, {"port", port}})
 }
 
 // protocolAliases are the other names RabbitMQ accepts for a listener's
@@ -139,10 +136,10 @@ func (s *Server) protocolListenerCheck(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !slices.Contains(protos, proto) {
-		healthFailed(w, "No active listener", map[string]any{"missing": proto, "protocols": protos})
+		healthFailed(w, "No active listener", field{"missing", proto}, field{"protocols", protos})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "protocol": proto})
+	writeJSON(w, http.StatusOK, ordered{{"status", "ok"}, {"protocol", proto}})
 }
 
 // certUnits are the units certificate-expiration takes, in seconds
@@ -189,7 +186,7 @@ func (s *Server) certificateCheck(w http.ResponseWriter, r *http.Request) {
 				"certfile_expires_on": nonNil(certExp), "cacertfile_expires_on": nonNil(caExp)})
 		}
 	}
-	healthFailed(w, "Certificates expiring", map[string]any{"expired": expired})
+	healthFailed(w, "Certificates expiring", field{"expired", expired})
 }
 
 func nonNil(s []string) []string {
@@ -242,22 +239,22 @@ func (s *Server) alivenessTest(w http.ResponseWriter, r *http.Request) {
 	}
 	const queue = "aliveness-test"
 	if _, err := v.DeclareQueue(broker.QueueDecl{Name: queue, Owner: aliveConnID}); err != nil {
-		healthFailed(w, err.Error(), nil)
+		healthFailed(w, err.Error())
 		return
 	}
 	sess := v.NewSession(aliveConnID, aliveSink{})
 	defer sess.Close()
 	msg := &message.Message{Body: []byte("test_message")}
 	if _, err := sess.Publish("", queue, msg, broker.PublishOptions{}); err != nil {
-		healthFailed(w, err.Error(), nil)
+		healthFailed(w, err.Error())
 		return
 	}
 	_, _, got, err := sess.Get(queue, true)
 	switch {
 	case err != nil:
-		healthFailed(w, err.Error(), nil)
+		healthFailed(w, err.Error())
 	case !got:
-		healthFailed(w, "aliveness-test queue is empty", nil)
+		healthFailed(w, "aliveness-test queue is empty")
 	default:
 		healthOK(w, r)
 	}

@@ -59,6 +59,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // marshalJSON is json.Marshal without its HTML escaping: RabbitMQ's API
 // writes <, > and & as they are ("127.0.0.1:5 -> 127.0.0.1:6", not
 // "-\u003e"), and scripts that grep its answers rely on it.
+// ordered is a JSON object whose keys keep their order, for answers that
+// RabbitMQ writes in an order of its own (a map's would be sorted).
+type ordered []field
+
+type field struct {
+	key string
+	val any
+}
+
+// MarshalJSON writes the fields in order.
+func (o ordered) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, f := range o {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, err := marshalJSON(f.key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := marshalJSON(f.val)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}'), nil
+}
+
 func marshalJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
