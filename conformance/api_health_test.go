@@ -49,7 +49,7 @@ func TestAPIHealthChecks(t *testing.T) {
 	// The bodies' keys in RabbitMQ's order, status first (as RabbitMQ
 	// 3.10 writes them; a client reading the raw text sees the same).
 	for path, prefix := range map[string]string{
-		"health/checks/port-listener/" + strconv.Itoa(freePort): `{"status":"failed","reason":"No active listener","missing":` + strconv.Itoa(freePort) + `,"ports":[`,
+		"health/checks/port-listener/" + strconv.Itoa(freePort):      `{"status":"failed","reason":"No active listener","missing":` + strconv.Itoa(freePort) + `,"ports":[`,
 		"health/checks/port-listener/" + strconv.Itoa(int(amqpPort)): `{"status":"ok","port":`,
 		"health/checks/protocol-listener/amqp091":                    `{"status":"ok","protocol":"amqp"}`,
 		"health/checks/protocol-listener/mqtt":                       `{"status":"failed","reason":"No active listener","missing":"mqtt","protocols":[`,
