@@ -123,8 +123,10 @@ func (r *localRandomRouter) check(b *binding) error {
 // hashRouter is the consistent-hash ring: the destinations in the order
 // their bindings came, each owning weight consecutive buckets. A message's
 // hash picks a bucket with jump consistent hashing, so adding a destination
-// moves only the messages that now belong to it, and removing one moves
-// only its own.
+// moves only the messages that now belong to it. Removing one moves its
+// own messages and keeps those of the destinations before it; the buckets
+// after it shift down, as in the plugin, so later destinations' messages
+// may move too.
 type hashRouter struct {
 	header   string // hash-header ("" for none)
 	property string // hash-property ("" for none)
