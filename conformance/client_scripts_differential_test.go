@@ -9,8 +9,8 @@ import (
 )
 
 // TestDifferentialClientScripts runs the client scripts (pika, kombu,
-// stomp.py, Net::Stomp, stomp gem, Bunny, php-amqplib, the Java client,
-// stomp.js) against a real RabbitMQ (RABBITMQ_MANAGEMENT=1
+// stomp.py, Net::Stomp, stomp gem, Bunny, php-amqplib, PHP's stomp, the
+// Java client, stomp.js) against a real RabbitMQ (RABBITMQ_MANAGEMENT=1
 // scripts/rabbitmq.sh start, for Web STOMP) and checks that it still prints
 // what the .rabbitmq.txt recordings say it does, so that the files the
 // Test*Client tests compare sluice with are RabbitMQ's own answers.
@@ -27,6 +27,7 @@ func TestDifferentialClientScripts(t *testing.T) {
 		{stompGemScript, rabbitSTOMPAddr()},
 		{bunnyScript, "127.0.0.1:5682"},
 		{phpAMQPScript, "127.0.0.1:5682"},
+		{phpStompScript, rabbitSTOMPAddr()},
 		{javaScript, "127.0.0.1:5682"},
 		{stompJSScript, "127.0.0.1:15684"},
 	} {

@@ -19,7 +19,8 @@ import (
 // most RabbitMQ users have (Debian's python3-pika, python3-kombu and
 // python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
 // (Debian's libnet-stomp-perl), Ruby's stomp gem and Bunny (ruby-stomp,
-// ruby-bunny), php-amqplib (php-cli, php-amqplib), RabbitMQ's Java client
+// ruby-bunny), php-amqplib and PHP's stomp extension (php-cli, php-amqplib,
+// php-stomp), RabbitMQ's Java client
 // (librabbitmq-client-java, run from source by the JDK), and stomp.js, the STOMP client of web
 // pages, over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json);
 // scripts/test-tools.sh installs them. Each script prints what it observed,
@@ -62,6 +63,11 @@ func TestKombuClient(t *testing.T) {
 	compareClientScript(t, kombuScript, b.AMQPAddr())
 }
 
+func TestPHPStompClient(t *testing.T) {
+	b := brokertest.New(t)
+	compareClientScript(t, phpStompScript, b.STOMPAddr())
+}
+
 func TestJavaClient(t *testing.T) {
 	b := brokertest.New(t)
 	compareClientScript(t, javaScript, b.AMQPAddr())
@@ -99,7 +105,8 @@ var (
 	bunnyScript    = clientScript{"bunny_client.rb", "ruby", runInterpreter("ruby", "ruby-bunny", "-rbunny", "-e", "1")}
 	phpAMQPScript  = clientScript{"amqplib_client.php", "php", runInterpreter("php", "php-amqplib",
 		"-r", "require '/usr/share/php/PhpAmqpLib/autoload.php'; new ReflectionClass('PhpAmqpLib\\Connection\\AMQPStreamConnection');")}
-	javaScript = clientScript{"AmqpClient.java", "java", runJava}
+	phpStompScript = clientScript{"stomp_ext_client.php", "php", runInterpreter("php", "php-stomp", "-r", "new ReflectionClass('Stomp');")}
+	javaScript     = clientScript{"AmqpClient.java", "java", runJava}
 )
 
 // javaClassPath is RabbitMQ's Java client and a silent SLF4J binding, as

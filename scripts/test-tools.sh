@@ -8,9 +8,9 @@
 #   python3-stomp          users have (conformance/python_clients_test.go)
 #   python3-kombu          Celery's transport, on py-amqp
 #   libnet-stomp-perl,     Net::Stomp, Perl's STOMP 1.0 client, Ruby's stomp
-#   ruby-stomp,            gem and Bunny (AMQP), and PHP's php-amqplib
-#   ruby-bunny, php-cli,   (conformance/client_scripts_test.go)
-#   php-amqplib
+#   ruby-stomp,            gem and Bunny (AMQP), PHP's php-amqplib and stomp
+#   ruby-bunny, php-cli,   extension (conformance/client_scripts_test.go)
+#   php-amqplib, php-stomp
 #   librabbitmq-client-    RabbitMQ's Java client, run from source by the JDK
 #   java, libslf4j-java,   with a silent SLF4J binding
 #   openjdk-17-jdk-headless
@@ -59,7 +59,7 @@ want_packages() {
   rm -f "$log"
 }
 
-want_packages awscli python3-boto3 python3-pika python3-kombu python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib \
+want_packages awscli python3-boto3 python3-pika python3-kombu python3-stomp libnet-stomp-perl ruby-stomp ruby-bunny php-cli php-amqplib php-stomp \
   librabbitmq-client-java libslf4j-java openjdk-17-jdk-headless
 
 # rabbitmqadmin from Debian's rabbitmq-server package, unpacked, not installed.
