@@ -88,6 +88,19 @@ func TestConsistentHashExchange(t *testing.T) {
 		t.Fatalf("shares %v, want about 500/1000/500 for weights 1/2/1", count)
 	}
 
+	// CC and BCC add routing keys; the exchange still hashes the
+	// publish's own key and sends one copy.
+	ccPubs := make([]amqp.Publishing, 50)
+	for i := range ccPubs {
+		ccPubs[i].Headers = amqp.Table{"CC": []any{"cc-1", "cc-2"}, "BCC": []any{"bcc-1"}}
+	}
+	ccWhere := pickOneWhere(t, ch, "chx", queues, ccPubs, keys[:50])
+	for i, q := range ccWhere {
+		if q != where[i] {
+			t.Fatalf("key %q with CC went to %s, without to %s", keys[i], q, where[i])
+		}
+	}
+
 	// Unbinding b moves only b's keys: a's keys stay in a.
 	if err := ch.QueueUnbind("chx.b", "2", "chx", nil); err != nil {
 		t.Fatal(err)
