@@ -489,3 +489,38 @@ func TestAPIQueuePersistentCounts(t *testing.T) {
 		t.Fatalf("rabbitmq_queue_messages_persistent = %v, want 1", v)
 	}
 }
+
+// A quorum queue shows its leader, members and online members, as RabbitMQ
+// shows them (one node here: the node is all three); a classic queue has
+// none of them.
+func TestAPIQuorumQueueMembers(t *testing.T) {
+	b := brokertest.New(t)
+	api := newAPI(t, b)
+	api.want(http.StatusCreated, "PUT", "/api/queues/%2F/qq", `{"durable":true,"arguments":{"x-queue-type":"quorum"}}`)
+	api.want(http.StatusCreated, "PUT", "/api/queues/%2F/cq", `{"durable":true}`)
+	var qq, cq obj
+	api.getJSON("/api/queues/%2F/qq", &qq)
+	api.getJSON("/api/queues/%2F/cq", &cq)
+	node, _ := qq["node"].(string)
+	if node == "" || qq["leader"] != node {
+		t.Fatalf("quorum queue: node %v, leader %v", qq["node"], qq["leader"])
+	}
+	for _, k := range []string{"members", "online"} {
+		if l, _ := qq[k].([]any); len(l) != 1 || l[0] != node {
+			t.Errorf("quorum queue %s: %v, want [%s]", k, qq[k], node)
+		}
+	}
+	for _, k := range []string{"leader", "members", "online"} {
+		if v, ok := cq[k]; ok {
+			t.Errorf("classic queue has %s: %v", k, v)
+		}
+	}
+	// The columns RabbitMQ users ask a list for.
+	var list []obj
+	api.getJSON("/api/queues/%2F?columns=name,type,leader,members,online", &list)
+	for _, q := range list {
+		if q["name"] == "qq" && (q["leader"] != node || q["members"] == nil || q["online"] == nil) {
+			t.Errorf("listed quorum queue: %v", q)
+		}
+	}
+}

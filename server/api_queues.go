@@ -35,6 +35,11 @@ type queueJSON struct {
 	Type       string         `json:"type"`
 	State      string         `json:"state"`
 	Node       string         `json:"node"`
+	// A quorum queue's leader, members and online members, as RabbitMQ
+	// shows them; one node, so it is all three.
+	Leader  string   `json:"leader,omitempty"`
+	Members []string `json:"members,omitempty"`
+	Online  []string `json:"online,omitempty"`
 	*queueTotals
 	*queueStats
 }
@@ -124,6 +129,7 @@ func (s *Server) queueInfo(vhost string, q *broker.Queue, qv queueView) queueJSO
 		Arguments: argsJSON(d.Args), Type: "classic", State: "running", Node: qv.node}
 	if isQuorum(d) {
 		j.Type = "quorum"
+		j.Leader, j.Members, j.Online = qv.node, []string{qv.node}, []string{qv.node}
 	}
 	if !qv.stats {
 		j.State = "live" // the record's state, which is what RabbitMQ shows without stats
