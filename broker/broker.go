@@ -82,6 +82,10 @@ type Broker struct {
 // body could not be read back from storage since the broker started.
 func (b *Broker) UnreadableMessages() int64 { return b.unreadable.Load() }
 
+// MaxQueues is the bound on queues per vhost (0: none), for callers that
+// check a batch before they declare it.
+func (b *Broker) MaxQueues() int { return b.cfg.MaxQueues }
+
 // New returns a broker with the default vhost "/".
 func New(cfg Config) *Broker {
 	if cfg.ResidentBytes == 0 {

@@ -570,3 +570,27 @@ func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// --max-queues bounds the queues of every vhost; an import that would take
+// a vhost past it is refused before anything is applied, as a vhost's own
+// max-queues limit is, not halfway through. Queues the vhost already has
+// are not counted twice.
+func TestDefinitionsImportBrokerQueueLimit(t *testing.T) {
+	b := brokertest.New(t, func(c *server.Config) { c.MaxQueues = 3 })
+	c := newAPI(t, b)
+	c.want(http.StatusCreated, "PUT", "/api/queues/%2F/have1", `{"durable":true}`)
+	c.want(http.StatusCreated, "PUT", "/api/queues/%2F/have2", `{"durable":true}`)
+	doc := `{"queues":[{"name":"have1","vhost":"/","durable":true},{"name":"new1","vhost":"/","durable":true},` +
+		`{"name":"new2","vhost":"/","durable":true}],"exchanges":[{"name":"lim-x","vhost":"/","type":"direct","durable":true}]}`
+	st, raw := c.do("POST", "/api/definitions", doc)
+	if kind, reason := apiErr(t, raw); st != http.StatusBadRequest || kind != "bad_request" || !strings.Contains(reason, "--max-queues") {
+		t.Fatalf("import past --max-queues: %d %s", st, raw)
+	}
+	for _, path := range []string{"/api/queues/%2F/new1", "/api/queues/%2F/new2", "/api/exchanges/%2F/lim-x"} {
+		c.want(http.StatusNotFound, "GET", path, "")
+	}
+	// One new queue fits (have1 is there already).
+	c.want(http.StatusNoContent, "POST", "/api/definitions",
+		`{"queues":[{"name":"have1","vhost":"/","durable":true},{"name":"new1","vhost":"/","durable":true}]}`)
+	c.want(http.StatusOK, "GET", "/api/queues/%2F/new1", "")
+}

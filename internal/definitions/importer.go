@@ -409,11 +409,15 @@ func (im *Importer) planTopology(p *plan, d *Document, hasVHost func(string) err
 
 // checkQueueLimits refuses an import that would take a vhost past its
 // max-queues limit (the file's when it sets one), as RabbitMQ's
-// validate_limits.
+// validate_limits, or past the broker's --max-queues, before anything is
+// applied.
 func (im *Importer) checkQueueLimits(p *plan) error {
 	add := map[string]int{}
 	for _, q := range p.queues {
 		add[q.VHost]++
+	}
+	if err := im.checkBrokerQueueLimit(p); err != nil {
+		return err
 	}
 	for v, n := range add {
 		limit, ok := im.Users.VHostLimit(v, auth.LimitMaxQueues)
@@ -428,6 +432,40 @@ func (im *Importer) checkQueueLimits(p *plan) error {
 		if ok && int64(have+n) > limit {
 			return &Error{Reason: fmt.Sprintf("Adding %d queue(s) to virtual host \"%s\" would exceed the limit of %d queue(s).\n\n"+
 				"This virtual host currently has %d queue(s) defined.\n\nImport aborted!", n, v, limit, have)}
+		}
+	}
+	return nil
+}
+
+// checkBrokerQueueLimit refuses an import whose new queues would take a
+// vhost past the broker's --max-queues. Unlike a vhost's own limit
+// (RabbitMQ's rule, which counts every queue the file names), only queues
+// the vhost does not have yet count: a redeclare adds nothing.
+func (im *Importer) checkBrokerQueueLimit(p *plan) error {
+	max := im.Broker.MaxQueues()
+	if max <= 0 {
+		return nil
+	}
+	fresh := map[string]map[string]bool{}
+	for _, q := range p.queues {
+		if vh, ok := im.Broker.VHost(q.VHost); ok {
+			if _, exists := vh.Queue(q.Name); exists {
+				continue
+			}
+		}
+		if fresh[q.VHost] == nil {
+			fresh[q.VHost] = map[string]bool{}
+		}
+		fresh[q.VHost][q.Name] = true
+	}
+	for v, names := range fresh {
+		have := 0
+		if vh, ok := im.Broker.VHost(v); ok {
+			have = len(vh.Queues())
+		}
+		if have+len(names) > max {
+			return &Error{Reason: fmt.Sprintf("Adding %d queue(s) to virtual host \"%s\" would exceed this broker's limit of %d queue(s) per virtual host (--max-queues).\n\n"+
+				"This virtual host currently has %d queue(s) defined.\n\nImport aborted!", len(names), v, max, have)}
 		}
 	}
 	return nil
