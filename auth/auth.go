@@ -34,6 +34,9 @@ type Store interface {
 	// certificate login): no password, but the user must exist and may
 	// connect from remote.
 	AuthenticateExternal(name string, remote net.Addr) (*User, error)
+	// RecordAttempt counts one authentication attempt of protocol
+	// (ProtocolAMQP, ...), as RabbitMQ's auth_attempt_metrics.
+	RecordAttempt(protocol string, ok bool)
 	// VHostAccess checks that user may open a connection to vhost.
 	VHostAccess(user, vhost string) error
 	// Authorize checks that user may do op on a queue or exchange;

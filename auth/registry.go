@@ -142,6 +142,7 @@ type Registry struct {
 	// address (RabbitMQ's loopback_users, [guest] by default).
 	loopbackOnly []string
 	throttle     *Throttle
+	attempts     Attempts
 }
 
 type state struct {
@@ -382,6 +383,13 @@ func (r *Registry) FailedLogin(remote net.Addr) error {
 	}
 	return ErrRefused
 }
+
+// RecordAttempt implements Store: it counts one authentication attempt of
+// protocol.
+func (r *Registry) RecordAttempt(protocol string, ok bool) { r.attempts.Record(protocol, ok) }
+
+// Attempts is the registry's count of authentication attempts.
+func (r *Registry) Attempts() *Attempts { return &r.attempts }
 
 // LoginSucceeded forgets remote's failed logins; for adapters that check
 // credentials themselves (SQS signatures).

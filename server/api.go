@@ -83,6 +83,7 @@ func (s *Server) apiAuth(need access, h http.HandlerFunc) http.HandlerFunc {
 			remote = ap
 		}
 		u, err := s.Users.Authenticate(name, pass, remote)
+		s.Users.RecordAttempt(auth.ProtocolHTTP, err == nil)
 		if err != nil {
 			s.log.Warn().Str("user", name).Str("peer", r.RemoteAddr).Str("path", r.URL.Path).Msg("HTTP access denied: login failed")
 			w.Header().Set("WWW-Authenticate", `Basic realm="RabbitMQ Management"`)

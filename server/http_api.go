@@ -29,6 +29,7 @@ func (s *Server) registerAPI() {
 	s.registerChannelAPI()
 	s.registerOverviewAPI()
 	s.registerHealthAPI()
+	s.registerAuthAttemptsAPI()
 	s.registerPolicyAPI()
 	s.registerGlobalParameterAPI()
 	s.registerParameterAPI()

@@ -266,6 +266,14 @@ func (c *brokerCollector) collectNode(e *emitter, queues []queueSample) {
 	} {
 		e.send(m.name, m.help, counter, float64(m.v), nil)
 	}
+	if c.s.Users != nil {
+		// The plugin's auth_attempt_metrics, per protocol.
+		for _, a := range c.s.Users.Attempts().Snapshot() {
+			e.send("rabbitmq_auth_attempts_total", "Total number of authentication attempts", counter, float64(a.Total), []string{"protocol"}, a.Protocol)
+			e.send("rabbitmq_auth_attempts_succeeded_total", "Total number of successful authentication attempts", counter, float64(a.Succeeded), []string{"protocol"}, a.Protocol)
+			e.send("rabbitmq_auth_attempts_failed_total", "Total number of failed authentication attempts", counter, float64(a.Failed), []string{"protocol"}, a.Protocol)
+		}
+	}
 	c.collectMessageCounters(e, b.MessageCounts(), consumers)
 	c.collectResources(e, conns.open)
 	c.collectStore(e)

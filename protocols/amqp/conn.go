@@ -453,6 +453,7 @@ func (c *conn) handshake() error {
 		}
 		u, aerr = c.srv.users.Authenticate(user, pass, c.nc.RemoteAddr())
 	}
+	c.srv.users.RecordAttempt(auth.ProtocolAMQP, aerr == nil)
 	if aerr != nil {
 		c.event(c.srv.log.Warn()).Str("user", user).Str("mechanism", so.Mechanism).AnErr("reason", unlessRefused(aerr)).Msg("authentication failed")
 		c.reason = "authentication failed for user '" + user + "'"

@@ -125,6 +125,7 @@ func (fixedKeys) AccessKeySecret(id string, _ net.Addr) (*auth.User, string, err
 
 func (fixedKeys) FailedLogin(net.Addr) error { return auth.ErrRefused }
 func (fixedKeys) LoginSucceeded(net.Addr)    {}
+func (fixedKeys) RecordAttempt(string, bool) {}
 
 // FuzzHandler: signed requests of any action and body, in either
 // protocol, against a real broker, get an answer with a request id and

@@ -45,6 +45,8 @@ type KeyStore interface {
 	// forgets its failures.
 	FailedLogin(remote net.Addr) error
 	LoginSucceeded(remote net.Addr)
+	// RecordAttempt counts one authentication attempt (auth.Attempts).
+	RecordAttempt(protocol string, ok bool)
 }
 
 // sigInput is a parsed signature: from the Authorization header or from a
@@ -201,6 +203,7 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 	}
 	user, secret, kerr := keys.AccessKeySecret(in.accessKey, remote)
 	if kerr != nil {
+		keys.RecordAttempt(auth.ProtocolSQS, false)
 		keys.FailedLogin(remote)
 		return nil, errorf(errInvalidClientTokenID, "The security token included in the request is invalid.")
 	}
@@ -242,12 +245,14 @@ func verifySignature(r *http.Request, body []byte, keys KeyStore, now time.Time,
 				sts := sigAlgorithm + "\n" + in.amzDate + "\n" + scope + "\n" + sha256Hex([]byte(creq))
 				want := hex.EncodeToString(hmacSHA256(key, []byte(sts)))
 				if hmac.Equal([]byte(want), []byte(strings.ToLower(in.signature))) {
+					keys.RecordAttempt(auth.ProtocolSQS, true)
 					keys.LoginSucceeded(remote)
 					return user, nil
 				}
 			}
 		}
 	}
+	keys.RecordAttempt(auth.ProtocolSQS, false)
 	keys.FailedLogin(remote)
 	return nil, errorf(errSignatureDoesNotMatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 }

@@ -424,6 +424,7 @@ func (c *conn) handshake() error {
 	} else {
 		u, aerr = c.srv.users.Authenticate(login, passcode, c.link.RemoteAddr())
 	}
+	c.srv.users.RecordAttempt(auth.ProtocolSTOMP, aerr == nil)
 	if aerr != nil {
 		c.log.Warn().Str("user", login).Msg("STOMP login failed: authentication failed")
 		return errorf("Bad CONNECT", "Access refused for user '%s'\n", login)
