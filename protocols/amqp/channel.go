@@ -121,6 +121,10 @@ func (ch *channel) frame(f wire.Frame) error {
 	if ch.pub != nil {
 		return errUnexpectedFrame(ch.asm.gotHeader)
 	}
+	if isAccessRequest(f.Payload) {
+		ch.reply(accessRequestOk{})
+		return nil
+	}
 	m, err := ch.c.decoder().Decode(f.Payload)
 	if err != nil {
 		return err
