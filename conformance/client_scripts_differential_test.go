@@ -12,8 +12,9 @@ import (
 // stomp.py, Net::Stomp, stomp gem, Bunny, php-amqplib, PHP's stomp, the
 // Java client, stomp.js) against a real RabbitMQ (RABBITMQ_MANAGEMENT=1
 // scripts/rabbitmq.sh start, for Web STOMP) and checks that it still prints
-// what the .rabbitmq.txt recordings say it does, so that the files the
-// Test*Client tests compare sluice with are RabbitMQ's own answers.
+// what the .rabbitmq.txt recordings say it does, so that the files
+// TestClientScripts and TestStompJSClient compare sluice with are
+// RabbitMQ's own answers.
 // SLUICE_RECORD=1 writes them instead.
 func TestDifferentialClientScripts(t *testing.T) {
 	for _, c := range []struct {

@@ -14,63 +14,38 @@ import (
 	"github.com/sluice-mq/sluice/brokertest"
 )
 
-// Clients in other languages drive sluice through scripts in testdata: pika,
-// kombu (Celery's transport, on py-amqp) and stomp.py, the Python clients
-// most RabbitMQ users have (Debian's python3-pika, python3-kombu and
-// python3-stomp), Net::Stomp, Perl's STOMP 1.0 client
-// (Debian's libnet-stomp-perl), Ruby's stomp gem and Bunny (ruby-stomp,
-// ruby-bunny), php-amqplib and PHP's stomp extension (php-cli, php-amqplib,
-// php-stomp), RabbitMQ's Java client
-// (librabbitmq-client-java, run from source by the JDK), and stomp.js, the STOMP client of web
-// pages, over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json);
-// scripts/test-tools.sh installs them. Each script prints what it observed,
-// one line per observation; the test compares the lines with the ones
-// RabbitMQ 3.10 printed for the same script (the .rabbitmq.txt files, kept
-// honest by TestDifferentialClientScripts).
+// Clients in other languages drive sluice through scripts in testdata:
+// pika, kombu (Celery's transport, on py-amqp) and stomp.py, the Python
+// clients most RabbitMQ users have (Debian's python3-pika, python3-kombu
+// and python3-stomp); Net::Stomp, Perl's STOMP 1.0 client
+// (libnet-stomp-perl); Ruby's stomp gem and Bunny (ruby-stomp,
+// ruby-bunny); php-amqplib and PHP's stomp extension (php-cli,
+// php-amqplib, php-stomp); RabbitMQ's Java client (librabbitmq-client-java,
+// run from source by the JDK); and stomp.js, the STOMP client of web pages,
+// over Web STOMP (npm, pinned by testdata/stompjs/package-lock.json).
+// scripts/test-tools.sh installs them. Each script prints what it
+// observed, one line per observation; the test compares the lines with the
+// ones RabbitMQ 3.10 printed for the same script (the .rabbitmq.txt files,
+// kept honest by TestDifferentialClientScripts).
 
-func TestPikaClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, pikaScript, b.AMQPAddr())
-}
-
-func TestStompPyClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, stompPyScript, b.STOMPAddr())
-}
-
-func TestNetStompClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, netStompScript, b.STOMPAddr())
-}
-
-func TestStompGemClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, stompGemScript, b.STOMPAddr())
-}
-
-func TestBunnyClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, bunnyScript, b.AMQPAddr())
-}
-
-func TestPHPAMQPLibClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, phpAMQPScript, b.AMQPAddr())
-}
-
-func TestKombuClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, kombuScript, b.AMQPAddr())
-}
-
-func TestPHPStompClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, phpStompScript, b.STOMPAddr())
-}
-
-func TestJavaClient(t *testing.T) {
-	b := brokertest.New(t)
-	compareClientScript(t, javaScript, b.AMQPAddr())
+// TestClientScripts runs each script against a broker of its own.
+func TestClientScripts(t *testing.T) {
+	for _, c := range []struct {
+		s     clientScript
+		stomp bool // the script speaks STOMP, not AMQP
+	}{
+		{pikaScript, false}, {kombuScript, false}, {bunnyScript, false}, {phpAMQPScript, false}, {javaScript, false},
+		{stompPyScript, true}, {netStompScript, true}, {stompGemScript, true}, {phpStompScript, true},
+	} {
+		t.Run(c.s.name, func(t *testing.T) {
+			b := brokertest.New(t)
+			addr := b.AMQPAddr()
+			if c.stomp {
+				addr = b.STOMPAddr()
+			}
+			compareClientScript(t, c.s, addr)
+		})
+	}
 }
 
 func TestStompJSClient(t *testing.T) {
