@@ -121,3 +121,44 @@ func TestStompReceiptAfterClosingError(t *testing.T) {
 	r.nextError("not_found")
 	r.expectClosed()
 }
+
+// An ACK's or NACK's RECEIPT goes out once the frame is taken, before the
+// settle's effects, as RabbitMQ's plugin sends it (the ack goes to its
+// channel afterwards): a NACK's redeliveries follow its RECEIPT, and the
+// ERROR for an unknown delivery tag follows the RECEIPT too.
+func TestStompAckReceiptBeforeItsEffects(t *testing.T) {
+	b := brokertest.New(t)
+	r := rawDial(t, b.STOMPAddr())
+	r.write("CONNECT\naccept-version:1.1\nhost:/\nlogin:guest\npasscode:guest\n\n\x00")
+	if f := r.read(); f.command != "CONNECTED" {
+		t.Fatalf("got %s", f.command)
+	}
+	q := "/queue/stomp-ack-receipt"
+	r.write("SEND\ndestination:" + q + "\n\nm1\x00SEND\ndestination:" + q + "\n\nm2\x00" +
+		"SUBSCRIBE\nid:s\ndestination:" + q + "\nack:client\n\n\x00")
+	var ids []string
+	for i := 0; i < 2; i++ {
+		m := r.read()
+		if m.command != "MESSAGE" {
+			t.Fatalf("got %s, want MESSAGE", m.command)
+		}
+		ids = append(ids, m.headers["message-id"])
+	}
+	// client mode: NACK of the second settles both, and both come back.
+	r.write("NACK\nmessage-id:" + ids[1] + "\nsubscription:s\nreceipt:n1\n\n\x00")
+	if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "n1" {
+		t.Fatalf("got %s %v %q, want RECEIPT n1 before the redeliveries", f.command, f.headers, f.body)
+	}
+	for i := 0; i < 2; i++ {
+		if m := r.read(); m.command != "MESSAGE" || m.headers["redelivered"] != "true" {
+			t.Fatalf("got %s %v, want a redelivered MESSAGE", m.command, m.headers)
+		}
+	}
+	// The first delivery's tag was settled by the NACK: unknown now.
+	r.write("ACK\nmessage-id:" + ids[0] + "\nsubscription:s\nreceipt:a1\n\n\x00")
+	if f := r.read(); f.command != "RECEIPT" || f.headers["receipt-id"] != "a1" {
+		t.Fatalf("got %s %v %q, want RECEIPT a1 before the ERROR", f.command, f.headers, f.body)
+	}
+	r.nextError("precondition_failed")
+	r.expectClosed()
+}

@@ -303,11 +303,12 @@ func (c *conn) sendError(e *stompError) {
 // receiptAfterError sends the RECEIPT that RabbitMQ's plugin still sends
 // after an ERROR that closes the connection: its error path runs the
 // frame's receipt step as well, for every frame but SEND (whose receipt
-// only a settled publish earns) and CONNECT. sluice's own "Message
+// only a settled publish earns), CONNECT, and ACK and NACK (whose RECEIPT
+// went out before the settle that failed). sluice's own "Message
 // rejected", which names the receipt that will not come, has none.
 func (c *conn) receiptAfterError(f *frame.Frame, e *stompError) {
 	switch f.Command {
-	case frame.Send, frame.Connect, frame.Stomp:
+	case frame.Send, frame.Connect, frame.Stomp, frame.Ack, frame.Nack:
 		return
 	}
 	if e != nil && e.noReceipt {
@@ -602,9 +603,9 @@ func (c *conn) handle(f *frame.Frame) error {
 	case frame.Unsubscribe:
 		err = c.unsubscribe(f)
 	case frame.Ack:
-		err = c.ack(f, false)
+		err, ownReceipt = c.ack(f, false), true
 	case frame.Nack:
-		err = c.ack(f, true)
+		err, ownReceipt = c.ack(f, true), true
 	case frame.Begin:
 		err = c.begin(f)
 	case frame.Commit:

@@ -604,9 +604,21 @@ func (c *conn) ack(f *frame.Frame, nack bool) error {
 			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
 		}
 		tx.ops = append(tx.ops, txOp{sub: sub, tag: tag, nack: nack, requeue: requeue})
+		c.receipt(f)
 		return nil
 	}
+	// RabbitMQ's plugin sends the RECEIPT once the frame is taken and
+	// hands the ack to its channel afterwards: a NACK's redeliveries, and
+	// the ERROR for an unknown delivery tag, come after the RECEIPT.
+	c.receipt(f)
 	return c.settle(sub, tag, nack, requeue)
+}
+
+// receipt queues the RECEIPT f asks for, if any.
+func (c *conn) receipt(f *frame.Frame) {
+	if r, ok := f.GetString(hReceipt); ok {
+		c.out.receipt(r)
+	}
 }
 
 // settle acks or nacks: in client mode every pending message of the
