@@ -34,6 +34,13 @@ type QueueDecl struct {
 	Admit func(name string, isNew bool, queues int) error
 }
 
+// durable is whether the queue is made durable: an exclusive queue never
+// is, whatever the declare says, as RabbitMQ's channel declares it
+// (durable andalso not exclusive) and compares a redeclare with it. It
+// belongs to one connection and goes with it, so there is nothing to keep
+// across a restart, and its messages are not logged.
+func (d QueueDecl) durable() bool { return d.Durable && !d.Exclusive }
+
 // QueueInfo answers a declare, purge or delete.
 type QueueInfo struct {
 	Name      string

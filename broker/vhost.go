@@ -232,7 +232,7 @@ func (v *VHost) deleteExchangeLocked(x *Exchange) {
 func (v *VHost) DeclareQueue(d QueueDecl) (QueueInfo, error) {
 	info, created, err := v.declareQueue(d)
 	v.b.countDeclare(d, created, err)
-	if created && d.Durable {
+	if created && d.durable() {
 		if serr := v.b.saveDefinitions(); serr != nil {
 			return info, serr
 		}
@@ -304,7 +304,7 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	}
 	pol, op := v.matchQueue(name, cfg.quorum)
 	cfg = withPolicies(cfg, d.Args, pol, op, nil)
-	q := &Queue{vh: v, name: name, durable: d.Durable, exclusive: d.Exclusive, autoDelete: d.AutoDelete,
+	q := &Queue{vh: v, name: name, durable: d.durable(), exclusive: d.Exclusive, autoDelete: d.AutoDelete,
 		args: d.Args, ready: newReadyList(cfg.maxPriority)}
 	q.cfg.Store(&cfg)
 	if d.Exclusive {
@@ -326,8 +326,8 @@ func (q *Queue) checkEquivalent(d QueueDecl) error {
 		return errorf(CodePreconditionFailed, "inequivalent arg '%s' for queue '%s' in vhost '%s': received '%t' but current is '%t'",
 			arg, q.name, q.vh.name, got, have)
 	}
-	if d.Durable != q.durable {
-		return diff("durable", d.Durable, q.durable)
+	if d.durable() != q.durable {
+		return diff("durable", d.durable(), q.durable)
 	}
 	if d.AutoDelete != q.autoDelete {
 		return diff("auto_delete", d.AutoDelete, q.autoDelete)

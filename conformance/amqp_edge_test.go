@@ -388,3 +388,26 @@ func TestAMQPPublishExpirationTexts(t *testing.T) {
 		t.Fatalf("%d of 3 valid expirations enqueued", n)
 	}
 }
+
+// An exclusive queue is never durable, whatever the declare says, as in
+// RabbitMQ (its channel declares durable andalso not exclusive): the API
+// shows it transient, a redeclare with either durable flag is equivalent,
+// and its messages are not logged.
+func TestAMQPExclusiveQueueIsTransient(t *testing.T) {
+	b, conn, _ := amqpSetup(t)
+	ch := amqpChan(t, conn)
+	if _, err := ch.QueueDeclare("excl-durable", true, false, true, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, durable := range []bool{true, false} {
+		if _, err := ch.QueueDeclare("excl-durable", durable, false, true, false, nil); err != nil {
+			t.Fatalf("redeclare with durable=%v: %v", durable, err)
+		}
+	}
+	api := newAPI(t, b)
+	var q obj
+	api.getJSON("/api/queues/%2F/excl-durable", &q)
+	if q["durable"] != false || q["exclusive"] != true {
+		t.Fatalf("exclusive queue declared durable: %v", q)
+	}
+}
