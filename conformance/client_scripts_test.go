@@ -95,10 +95,7 @@ func runJava(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 	java := requireTool(t, "java")
 	for _, jar := range javaClassPath {
 		if _, err := os.Stat(jar); err != nil {
-			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is missing: scripts/test-tools.sh installs it", jar)
-			}
-			t.Skipf("%s is not installed", jar)
+			missingClient(t, jar)
 		}
 	}
 	host, port, err := net.SplitHostPort(addr)
@@ -110,18 +107,15 @@ func runJava(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// runInterpreter runs a script with interpreter (perl, ruby, php), once
-// the interpreter run with check (arguments that load the client library)
-// shows that Debian's pkg is there.
+// runInterpreter runs a script with interpreter (python3, perl, ruby,
+// php), once the interpreter run with check (arguments that load the
+// client library) shows that Debian's pkg is there.
 func runInterpreter(interpreter, pkg string, check ...string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 	return func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
 		t.Helper()
 		bin := requireTool(t, interpreter)
 		if err := exec.Command(bin, check...).Run(); err != nil {
-			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("Debian's %s is missing: scripts/test-tools.sh installs it", pkg)
-			}
-			t.Skipf("Debian's %s is not installed", pkg)
+			missingClient(t, "Debian's "+pkg)
 		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -129,29 +123,23 @@ func runInterpreter(interpreter, pkg string, check ...string) func(t *testing.T,
 		}
 		cmd := exec.Command(bin, append([]string{script, host, port}, args...)...)
 		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1") // no __pycache__ in testdata
 		return cmd
 	}
 }
 
 func runPython(module string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
-	return func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
-		t.Helper()
-		py := requireTool(t, debianPython)
-		if err := exec.Command(py, "-c", "import "+module).Run(); err != nil {
-			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("Debian's python3-%s is missing: scripts/test-tools.sh installs it", module)
-			}
-			t.Skipf("Debian's python3-%s is not installed", module)
-		}
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(py, append([]string{script, host, port}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
-		return cmd
+	return runInterpreter(debianPython, "python3-"+module, "-c", "import "+module)
+}
+
+// missingClient fails the test when the tools are required (make test),
+// and skips it otherwise.
+func missingClient(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("%s is missing: scripts/test-tools.sh installs it", what)
 	}
+	t.Skipf("%s is not installed (scripts/test-tools.sh)", what)
 }
 
 func runNode(pkg string) func(t *testing.T, dir, script, addr string, args ...string) *exec.Cmd {
@@ -159,10 +147,7 @@ func runNode(pkg string) func(t *testing.T, dir, script, addr string, args ...st
 		t.Helper()
 		node := requireTool(t, "node")
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
-			if os.Getenv("SLUICE_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is not installed in %s: scripts/test-tools.sh installs it", pkg, dir)
-			}
-			t.Skipf("%s is not installed (scripts/test-tools.sh)", pkg)
+			missingClient(t, pkg+" in "+dir)
 		}
 		cmd := exec.Command(node, append([]string{script, "ws://" + addr + "/ws"}, args...)...)
 		cmd.Dir = dir
