@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/sluice-mq/sluice/storage/wal"
 	tlsconfig "github.com/sluice-mq/sluice/tls"
@@ -248,10 +249,34 @@ func decodeConfigFile(data []byte, cfg *Config) error {
 	if err := dec.Decode(cfg); err != nil && err != io.EOF {
 		return err
 	}
+	for _, f := range configFields(cfg) {
+		if p, ok := f.ptr.(*string); ok && hasLineBreakOrControl(*p) {
+			return fmt.Errorf("%s: %q holds a line break or control character", f.yaml, *p)
+		}
+	}
 	return nil
 }
 
+// hasLineBreakOrControl reports a character no address, path, name,
+// password or origin holds. YAML makes it easy to get one by mistake (a
+// block scalar `data_dir: |` keeps its final line break, which would make
+// a directory whose name ends in one), so such a value is refused, not
+// used.
+func hasLineBreakOrControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) validate() error {
+	for _, f := range configFields(c) {
+		if p, ok := f.ptr.(*string); ok && hasLineBreakOrControl(*p) {
+			return fmt.Errorf("%s: %q holds a line break or control character", f.flag, *p)
+		}
+	}
 	if c.MaxMessageSize <= 0 {
 		return fmt.Errorf("max-message-size must be positive")
 	}

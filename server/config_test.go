@@ -77,6 +77,33 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesLineBreaks: a YAML block scalar keeps its final line
+// break (`data_dir: |`), and such a value used to be taken as it was, a
+// directory or address ending in "\n". Found by CI's fuzzing, whose round
+// trip through yaml.v3 lost the line break. A value with a line break or
+// control character is refused wherever it comes from, naming the setting.
+func TestConfigRefusesLineBreaks(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ yaml, name string }{
+		{"data_dir: |\n  /var/lib/sluice\n", "data_dir"},
+		{"http_addr: \"\\n\"\n", "http_addr"},
+		{"default_user: \"a\\u2028b\"\ndefault_pass: x\n", "default_user"},
+	} {
+		file := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(file, []byte(c.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Load([]string{"--config", file}, nil, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%q: %v, want an error naming %s", c.yaml, err, c.name)
+		}
+	}
+	_, _, err := Load(nil, []string{"SLUICE_DATA_DIR=/var/lib/sluice\n"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "data-dir") {
+		t.Errorf("SLUICE_DATA_DIR with a line break: %v", err)
+	}
+}
+
 // TestConfigByteSizeUnits is the regression test for issue #12 item 17:
 // the documentation says `--memory-limit 256MiB` and the binary refused it
 // as "not a whole number". Every setting that counts bytes takes units, in
