@@ -386,5 +386,27 @@ func TestAMQPTxLimits(t *testing.T) {
 		if n := messageCount(t, conn, "tx-limits"); n != 2 {
 			t.Fatalf("queue holds %d messages, want the 2 committed", n)
 		}
+		_, err := amqpChan(t, conn).QueuePurge("tx-limits", false)
+		must(t, err, "queue.purge")
+	})
+	// A held publish keeps its properties too, and a content header may
+	// be as large as frame-max: empty bodies with 1,000-byte headers once
+	// passed any tx-max-bytes (100,000 of them at 128 KiB, 13 GB).
+	t.Run("headers count too", func(t *testing.T) {
+		ch := amqpChan(t, conn)
+		closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+		must(t, ch.Tx(), "tx.select")
+		for i := 0; i < 3; i++ {
+			err := ch.PublishWithContext(context.Background(), "", "tx-limits", false, false, amqp.Publishing{
+				Headers: amqp.Table{"h": strings.Repeat("h", 1000)}})
+			must(t, err, "basic.publish")
+		}
+		e := waitClosed(t, closed, "channel")
+		if e.Code != amqp.PreconditionFailed || !strings.Contains(e.Reason, "tx-max-bytes") {
+			t.Fatalf("got %d %q, want 406 naming tx-max-bytes", e.Code, e.Reason)
+		}
+		if n := messageCount(t, conn, "tx-limits"); n != 0 {
+			t.Fatalf("queue holds %d messages of the refused transaction", n)
+		}
 	})
 }

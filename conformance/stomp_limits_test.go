@@ -96,6 +96,38 @@ func TestStompLimitsHurtOnlyThatSession(t *testing.T) {
 	})
 }
 
+// TestStompTransactionBytes: a transaction holds its SENDs until COMMIT,
+// bodies and headers alike, so both count against tx-max-bytes (the
+// setting AMQP's transactions share). Headers once counted nothing: a
+// transaction of header-heavy SENDs with empty bodies had no bound but the
+// 100,000 operations.
+func TestStompTransactionBytes(t *testing.T) {
+	b := brokertest.New(t, func(c *server.Config) {
+		c.MaxMessageSize = 32 << 10
+		c.TxMaxBytes = 64 << 10
+	})
+	good := stompDial(t, b)
+	sub, err := good.Subscribe("/queue/tx-bytes-bystander", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, header, body string }{
+		{"bodies", "", strings.Repeat("b", 30<<10)},
+		{"headers", "big:" + strings.Repeat("h", 30<<10) + "\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rawDial(t, b.STOMPAddr())
+			r.connect()
+			r.write("BEGIN\ntransaction:t\n\n\x00")
+			for i := 0; i < 3; i++ {
+				r.write("SEND\ndestination:/queue/tx-bytes\ntransaction:t\n" + tc.header + "\n" + tc.body + "\x00")
+			}
+			r.expectRefusal("Transaction too large")
+			checkOthersWork(t, good, sub, tc.name)
+		})
+	}
+}
+
 func TestStompMessageSizeLimit(t *testing.T) {
 	b := brokertest.New(t, func(c *server.Config) { c.MaxMessageSize = 1000 })
 	r := rawDial(t, b.STOMPAddr())

@@ -67,8 +67,8 @@ type Config struct {
 	MaxQueues             int           `yaml:"max_queues" flag:"max-queues" help:"queues per vhost (0: no limit)"`
 	MaxDedupCacheSize     int64         `yaml:"max_dedup_ids" flag:"max-dedup-ids" help:"largest x-cache-size a queue or de-duplication exchange may ask for (de-duplication ids remembered)"`
 
-	TxMaxOperations int      `yaml:"tx_max_operations" flag:"tx-max-operations" help:"publishes, acks and nacks one AMQP transaction holds until tx.commit; past it the channel closes with 406"`
-	TxMaxBytes      ByteSize `yaml:"tx_max_bytes" flag:"tx-max-bytes" help:"message bodies one AMQP transaction holds until tx.commit (never less than max-message-size); past it the channel closes with 406"`
+	TxMaxOperations int      `yaml:"tx_max_operations" flag:"tx-max-operations" help:"publishes, acks and nacks one AMQP transaction holds until tx.commit; past it the channel closes with 406 (STOMP's transactions are bounded by tx-max-bytes and stomp-max-transactions)"`
+	TxMaxBytes      ByteSize `yaml:"tx_max_bytes" flag:"tx-max-bytes" help:"message bytes, bodies and headers, one transaction holds until AMQP's tx.commit or STOMP's COMMIT (never less than max-message-size); past it AMQP closes the channel with 406, STOMP refuses the SEND with an ERROR"`
 
 	STOMPMaxFrameSize     ByteSize `yaml:"stomp_max_frame_size" flag:"stomp-max-frame-size" help:"largest STOMP frame"`
 	STOMPMaxHeaders       int      `yaml:"stomp_max_headers" flag:"stomp-max-headers" help:"headers in one STOMP frame"`

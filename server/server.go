@@ -126,19 +126,20 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	s.Broker.Alarms.OnChange(s.amqp.SetAlarm)
 	s.mux = http.NewServeMux()
 	stompSrv := stomp.NewServer(stomp.Config{
-		MaxFrameSize:      int(cfg.STOMPMaxFrameSize),
-		MaxHeaders:        cfg.STOMPMaxHeaders,
-		MaxHeaderLine:     int(cfg.STOMPMaxHeaderLine),
-		MaxSubscriptions:  cfg.STOMPMaxSubscriptions,
-		MaxTransactions:   cfg.STOMPMaxTransactions,
-		TrailingLF:        cfg.STOMPTrailingLF,
-		MaxHandshakeFrame: int(cfg.STOMPMaxHandshakeFrame),
-		WebSocketOrigins:  splitList(cfg.WSAllowedOrigins),
-		MaxMessageSize:    int(cfg.MaxMessageSize),
-		Limits:            limits,
-		HandshakeTimeout:  cfg.HandshakeTimeout,
-		OutputHighWater:   int64(cfg.OutputHighWater),
-		Version:           Version,
+		MaxFrameSize:        int(cfg.STOMPMaxFrameSize),
+		MaxHeaders:          cfg.STOMPMaxHeaders,
+		MaxHeaderLine:       int(cfg.STOMPMaxHeaderLine),
+		MaxSubscriptions:    cfg.STOMPMaxSubscriptions,
+		MaxTransactions:     cfg.STOMPMaxTransactions,
+		MaxTransactionBytes: int64(cfg.TxMaxBytes),
+		TrailingLF:          cfg.STOMPTrailingLF,
+		MaxHandshakeFrame:   int(cfg.STOMPMaxHandshakeFrame),
+		WebSocketOrigins:    splitList(cfg.WSAllowedOrigins),
+		MaxMessageSize:      int(cfg.MaxMessageSize),
+		Limits:              limits,
+		HandshakeTimeout:    cfg.HandshakeTimeout,
+		OutputHighWater:     int64(cfg.OutputHighWater),
+		Version:             Version,
 	}, s.Broker, s.Users, log)
 	s.protos["stomp"] = stompSrv
 	s.protos["sqs"] = sqs.NewServer(sqs.Config{Region: cfg.SQSRegion}, s.Broker, s.Users, s.Users, log)

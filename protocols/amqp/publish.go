@@ -16,6 +16,9 @@ type assembly struct {
 	body      []byte
 	bodySize  uint64
 	gotHeader bool
+	// headerSize is the content header's size on the wire, which a
+	// transaction counts with the body (up to frame-max of properties).
+	headerSize int
 }
 
 // Framing errors in RabbitMQ's words (rabbit_command_assembler), which
@@ -61,6 +64,7 @@ func (ch *channel) header(p []byte) error {
 	}
 	a.gotHeader = true
 	a.bodySize = size
+	a.headerSize = len(p)
 	// Nothing is allocated for the body until its bytes arrive: the size
 	// is only the client's word, and a header per channel announcing 16
 	// MiB with no body to follow once held gigabytes (bodyFrame).
@@ -118,7 +122,7 @@ func (ch *channel) publish() error {
 		if err := ch.checkTxPublish(pub, msg); err != nil || ch.closing {
 			return err
 		}
-		return ch.txHold(pub, msg)
+		return ch.txHold(pub, msg, a.headerSize)
 	}
 	return ch.route(pub, msg, nil)
 }

@@ -50,8 +50,8 @@ type Config struct {
 	// TxMaxOperations bounds the publishes, acks and nacks one transaction
 	// holds until tx.commit (default 100,000).
 	TxMaxOperations int
-	// TxMaxBytes bounds the message body bytes one transaction holds
-	// until tx.commit (default 64 MiB, as a STOMP transaction, and never
+	// TxMaxBytes bounds the message bytes (bodies and content headers)
+	// one transaction holds until tx.commit (default 64 MiB, as a STOMP transaction, and never
 	// less than MaxMessageSize, so that one message always fits).
 	TxMaxBytes int64
 	// ClusterName is reported in server-properties (default "sluice")

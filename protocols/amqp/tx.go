@@ -11,7 +11,8 @@ import (
 
 // AMQP transactions (the tx class). A transactional channel holds its
 // publishes, acks and nacks until tx.commit, bounded in number
-// (Config.TxMaxOperations) and in body bytes (Config.TxMaxBytes): RabbitMQ
+// (Config.TxMaxOperations) and in bytes, bodies and content headers
+// (Config.TxMaxBytes): RabbitMQ
 // has no such bound, so a client could hold any amount of memory in one
 // open transaction. tx.commit runs the held operations in order and
 // answers commit-ok only once the persistent messages among them are on
@@ -54,20 +55,23 @@ func (ch *channel) txSettle(op txOp) error {
 }
 
 // txHold holds a checked publish until tx.commit. A publish that would
-// cross a limit closes the channel, and the transaction goes with it.
-func (ch *channel) txHold(pub *wire.BasicPublish, msg *message.Message) error {
-	if err := ch.txCheckLimits(int64(len(msg.Body))); err != nil {
+// cross a limit closes the channel, and the transaction goes with it. Its
+// bytes are its body and its content header as it came: the properties
+// held with the body may be as large as frame-max.
+func (ch *channel) txHold(pub *wire.BasicPublish, msg *message.Message, headerSize int) error {
+	size := int64(len(msg.Body) + headerSize)
+	if err := ch.txCheckLimits(size); err != nil {
 		e := err.(*wire.Error)
 		return ch.softError(pub, e.Code, e.Text)
 	}
 	p := *pub
 	ch.txOps = append(ch.txOps, txOp{pub: &p, msg: msg})
-	ch.txBytes += int64(len(msg.Body))
+	ch.txBytes += size
 	ch.shown.txMsgs.Add(1)
 	return nil
 }
 
-// txCheckLimits says whether one more operation carrying body bytes fits
+// txCheckLimits says whether one more operation carrying message bytes fits
 // in the transaction.
 func (ch *channel) txCheckLimits(body int64) error {
 	cfg := &ch.c.srv.cfg
@@ -78,7 +82,7 @@ func (ch *channel) txCheckLimits(body int64) error {
 	}
 	if ch.txBytes+body > cfg.TxMaxBytes {
 		return wire.NewError(wire.PreconditionFailed, fmt.Sprintf(
-			"transaction on channel %d would hold %d bytes of message bodies, over the limit of %d (tx-max-bytes): commit more often",
+			"transaction on channel %d would hold %d bytes of messages, over the limit of %d (tx-max-bytes): commit more often",
 			ch.id, ch.txBytes+body, cfg.TxMaxBytes))
 	}
 	return nil

@@ -88,8 +88,9 @@ type Config struct {
 	MaxSubscriptions int
 	// MaxTransactions bounds the open transactions of one session (default 100).
 	MaxTransactions int
-	// MaxTransactionBytes bounds the body bytes one transaction may hold
-	// back until COMMIT (default 64 MiB).
+	// MaxTransactionBytes bounds the bytes one transaction may hold back
+	// until COMMIT, each SEND's body and headers (default 64 MiB, and
+	// never less than MaxMessageSize).
 	MaxTransactionBytes int64
 	// HeartbeatMin is the shortest heart-beat interval the server agrees
 	// to in either direction (default 1 s, the whole second RabbitMQ rounds
@@ -169,6 +170,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxTransactionBytes <= 0 {
 		c.MaxTransactionBytes = 64 << 20
+	}
+	if c.MaxTransactionBytes < int64(c.MaxMessageSize) {
+		c.MaxTransactionBytes = int64(c.MaxMessageSize)
 	}
 	if c.HeartbeatMin == 0 {
 		c.HeartbeatMin = time.Second

@@ -276,7 +276,7 @@ func (c *conn) send(f *frame.Frame) error {
 		return err
 	}
 	if tx != nil {
-		tx.bytes += int64(len(msg.Body)) + 256
+		tx.bytes += int64(len(msg.Body) + headerBytes(f))
 		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
 			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
 		}
@@ -293,6 +293,16 @@ func (c *conn) send(f *frame.Frame) error {
 		return err
 	}
 	return c.finishReceipt(h)
+}
+
+// headerBytes is what a held SEND keeps of its frame's headers: the
+// message's properties and headers, and its receipt until COMMIT.
+func headerBytes(f *frame.Frame) int {
+	n := 0
+	for _, h := range f.Headers {
+		n += len(h.Name) + len(h.Value)
+	}
+	return n
 }
 
 // replyQueue returns the private queue behind /temp-queue/id, creating it
