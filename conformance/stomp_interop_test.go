@@ -74,7 +74,13 @@ func TestStompSendToAMQPConsumer(t *testing.T) {
 		if d.Exchange != "" || d.RoutingKey != "from-stomp" {
 			t.Fatalf("%s: exchange %q key %q", name, d.Exchange, d.RoutingKey)
 		}
-		want := amqp.Table{"x-custom": "v:1\\n", "number": "42"}
+		// As RabbitMQ's plugin, every header but destination and the
+		// properties is copied, STOMP's own too: go-stomp's receipt and
+		// content-length.
+		if _, ok := d.Headers["receipt"].(string); !ok {
+			t.Fatalf("%s: no receipt header in %v", name, d.Headers)
+		}
+		want := amqp.Table{"x-custom": "v:1\\n", "number": "42", "content-length": strconv.Itoa(len(body)), "receipt": d.Headers["receipt"]}
 		if len(d.Headers) != len(want) {
 			t.Fatalf("%s: headers %v, want %v", name, d.Headers, want)
 		}
@@ -89,8 +95,9 @@ func TestStompSendToAMQPConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := amqpRecv(t, msgs)
-	if d.ContentType != "" || d.DeliveryMode != 0 || d.Priority != 0 || len(d.Headers) != 0 || !d.Timestamp.IsZero() {
-		t.Fatalf("bare message: %+v", d)
+	if d.ContentType != "" || d.DeliveryMode != 0 || d.Priority != 0 || !d.Timestamp.IsZero() ||
+		len(d.Headers) != 2 || d.Headers["content-length"] != "4" || d.Headers["receipt"] == nil {
+		t.Fatalf("bare message (only go-stomp's content-length and receipt headers): %+v", d)
 	}
 }
 

@@ -1,9 +1,11 @@
 package conformance
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/sluice-mq/sluice/brokertest"
 )
 
@@ -161,4 +163,44 @@ func TestStompAckReceiptBeforeItsEffects(t *testing.T) {
 	}
 	r.nextError("precondition_failed")
 	r.expectClosed()
+}
+
+// RabbitMQ's plugin copies every SEND header but destination and the
+// property headers into the message's headers table: receipt,
+// transaction, content-length, id, ack, subscription and redelivered
+// reach an AMQP consumer as strings, and a STOMP subscriber sees those
+// its MESSAGE frame does not carry itself (receipt, transaction, id),
+// after its own. sluice kept STOMP's control headers out.
+func TestStompSendHeadersCopied(t *testing.T) {
+	b, conn, ch := amqpSetup(t)
+	declareQ(t, ch, "stomp-copied", nil)
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SEND\ndestination:/amq/queue/stomp-copied\nreceipt:r1\nid:i\nack:a\nsubscription:s\nredelivered:true\ncontent-length:1\nzz:1\n\nx\x00")
+	if f := r.read(); f.command != "RECEIPT" {
+		t.Fatalf("got %s %v", f.command, f.headers)
+	}
+	r.write("BEGIN\ntransaction:t1\n\n\x00SEND\ndestination:/amq/queue/stomp-copied\ntransaction:t1\n\ny\x00COMMIT\ntransaction:t1\nreceipt:c\n\n\x00")
+	if f := r.read(); f.command != "RECEIPT" {
+		t.Fatalf("got %s %v", f.command, f.headers)
+	}
+	d := getOne(t, ch, "stomp-copied", true)
+	want := amqp.Table{"receipt": "r1", "id": "i", "ack": "a", "subscription": "s", "redelivered": "true", "content-length": "1", "zz": "1"}
+	if !reflect.DeepEqual(d.Headers, want) {
+		t.Errorf("AMQP headers %v, want %v", d.Headers, want)
+	}
+	d = getOne(t, ch, "stomp-copied", true)
+	if !reflect.DeepEqual(d.Headers, amqp.Table{"transaction": "t1"}) {
+		t.Errorf("AMQP headers of the transaction's SEND %v, want transaction:t1", d.Headers)
+	}
+	_ = conn
+
+	r.write("SEND\ndestination:/amq/queue/stomp-copied\nreceipt:r2\nid:i\nsubscription:s\nredelivered:true\n\nx\x00")
+	r.read() // RECEIPT
+	r.write("SUBSCRIBE\nid:s1\ndestination:/amq/queue/stomp-copied\n\n\x00")
+	f := r.read()
+	if f.command != "MESSAGE" || f.headers["receipt"] != "r2" || f.headers["id"] != "i" ||
+		f.headers["subscription"] != "s1" || f.headers["redelivered"] != "false" {
+		t.Errorf("MESSAGE %s %v, want receipt:r2, id:i and its own subscription and redelivered", f.command, f.headers)
+	}
 }

@@ -61,11 +61,15 @@ func propertyHeader(name []byte) bool {
 	return false
 }
 
-// controlHeader reports whether a SEND header is STOMP's own and is
-// therefore not copied into the message.
+// controlHeader reports whether a SEND header is not copied into the
+// message's headers table. RabbitMQ's plugin leaves out only destination
+// (and refuses message-id on SEND): receipt, transaction, content-length
+// and the rest of STOMP's own reach AMQP consumers as strings, and STOMP
+// subscribers those their MESSAGE frame does not carry itself
+// (reservedOnMessage).
 func controlHeader(name []byte) bool {
 	switch string(name) {
-	case hDestination, hReceipt, hTransaction, hContentLength, hAck, hID, hSubscription, hMessageID:
+	case hDestination, hMessageID:
 		return true
 	}
 	return false
