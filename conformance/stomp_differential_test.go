@@ -1,0 +1,425 @@
+//go:build differential
+
+// Differential STOMP tests: every scenario sends the same frames, one at a
+// time, to a real RabbitMQ's STOMP plugin (RABBITMQ_STOMP_ADDR, default
+// 127.0.0.1:61623, see scripts/rabbitmq.sh) and to a sluice started by
+// brokertest, and the two transcripts are compared line by line. A
+// transcript holds each frame sent and every frame that came back before
+// the connection fell quiet, with its headers sorted (their order carries
+// no meaning) and server-made values (message-id, ack, session, server,
+// amq.gen-* names) numbered or dropped.
+//
+//	RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start
+//	go test -tags differential -run TestStompDifferential ./conformance/ -v
+//
+// A diagnostic, not part of `make test`: differences are reported with
+// t.Errorf, both sides shown.
+package conformance
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/sluice-mq/sluice/brokertest"
+)
+
+// stompScenario is frames to send in order ({T} is the run's token). When
+// the first frame is not CONNECT or STOMP, a 1.2 CONNECT as guest goes
+// first. known, when set, says why the scenario differs on purpose.
+type stompScenario struct {
+	name   string
+	frames []string
+	known  string
+}
+
+// stompQuiet is how long a connection must stay silent after a frame for
+// the transcript to move on to the next.
+const stompQuiet = 500 * time.Millisecond
+
+func TestStompDifferential(t *testing.T) {
+	raddr := rabbitSTOMPAddr()
+	if c, err := net.DialTimeout("tcp", raddr, time.Second); err != nil {
+		t.Fatalf("RabbitMQ's STOMP not reachable at %s (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start): %v", raddr, err)
+	} else {
+		c.Close()
+	}
+	b := brokertest.New(t)
+	tok := make([]byte, 4)
+	rand.Read(tok)
+	token := hex.EncodeToString(tok)
+	ndiff := 0
+	for _, sc := range stompScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			tk := "sd-" + token + "-" + sc.name
+			frames := make([]string, len(sc.frames))
+			for i, f := range sc.frames {
+				frames[i] = strings.ReplaceAll(f, "{T}", tk)
+			}
+			want := stompTranscript(t, raddr, tk, frames)
+			got := stompTranscript(t, b.STOMPAddr(), tk, frames)
+			stompCleanup(rabbitURL(), tk, frames)
+			stompCleanup(b.AMQPURL(), tk, frames)
+			diffs := lineDiffs(want, got)
+			switch {
+			case len(diffs) > 0 && sc.known != "":
+				t.Logf("known difference (%s):\n%s", sc.known, strings.Join(diffs, "\n"))
+			case len(diffs) > 0:
+				ndiff++
+				t.Errorf("%d differing lines\n%s\nrabbitmq transcript:\n  %s\nsluice transcript:\n  %s", len(diffs),
+					strings.Join(diffs, "\n"), strings.Join(want, "\n  "), strings.Join(got, "\n  "))
+			case testing.Verbose():
+				t.Logf("same:\n  %s", strings.Join(want, "\n  "))
+			}
+		})
+	}
+	t.Logf("%d scenarios differ", ndiff)
+}
+
+// stompTranscript runs frames against addr and returns what was seen.
+func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	n := &stompNormaliser{tk: tk, ids: map[string]string{}}
+	br := bufio.NewReader(nc)
+	if len(frames) == 0 || !(strings.HasPrefix(frames[0], "CONNECT\n") || strings.HasPrefix(frames[0], "STOMP\n")) {
+		frames = append([]string{"CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00"}, frames...)
+	}
+	var out []string
+	closed := false
+	for _, f := range frames {
+		cmd, _, _ := strings.Cut(f, "\n")
+		out = append(out, "> "+cmd)
+		_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(nc, f); err != nil {
+			out = append(out, "< write refused (closed)")
+			closed = true
+			break
+		}
+		// A login takes RabbitMQ longer than the quiet period.
+		first := stompQuiet
+		if cmd == "CONNECT" || cmd == "STOMP" {
+			first = 3 * time.Second
+		}
+		lines, eof := readUntilQuiet(br, nc, n, first)
+		out = append(out, lines...)
+		if eof {
+			out = append(out, "< closed")
+			closed = true
+			break
+		}
+	}
+	if !closed {
+		out = append(out, "> DISCONNECT")
+		_, _ = io.WriteString(nc, "DISCONNECT\nreceipt:the-end\n\n\x00")
+		lines, eof := readUntilQuiet(br, nc, n, 5*time.Second)
+		out = append(out, lines...)
+		if eof {
+			out = append(out, "< closed")
+		}
+	}
+	return out
+}
+
+// readUntilQuiet reads frames until none came for stompQuiet (the first
+// for up to first) or the peer closed (eof).
+func readUntilQuiet(br *bufio.Reader, nc net.Conn, n *stompNormaliser, first time.Duration) (lines []string, eof bool) {
+	for wait := first; ; wait = stompQuiet {
+		_ = nc.SetReadDeadline(time.Now().Add(wait))
+		f, err := readDiffFrame(br)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() && f == nil {
+				return lines, false
+			}
+			return lines, true
+		}
+		if f == nil {
+			continue // a heart-beat
+		}
+		lines = append(lines, n.frame(f)...)
+	}
+}
+
+// diffFrame keeps every header line, repeats included.
+type diffFrame struct {
+	command string
+	headers [][2]string
+	body    []byte
+}
+
+func readDiffFrame(br *bufio.Reader) (*diffFrame, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return nil, nil
+	}
+	f := &diffFrame{command: line}
+	cl := -1
+	for {
+		line, err = br.ReadString('\n')
+		if err != nil {
+			return f, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		k, v, _ := strings.Cut(line, ":")
+		f.headers = append(f.headers, [2]string{k, v})
+		if k == "content-length" && cl < 0 {
+			cl, _ = strconv.Atoi(v)
+		}
+	}
+	if cl >= 0 {
+		body := make([]byte, cl+1)
+		if _, err := io.ReadFull(br, body); err != nil {
+			return f, err
+		}
+		f.body = body[:cl]
+		return f, nil
+	}
+	body, err := br.ReadBytes(0)
+	f.body = bytes.TrimSuffix(body, []byte{0})
+	return f, err
+}
+
+// stompNormaliser numbers server-made values in order of appearance, so
+// that two transcripts compare by what the values mean.
+type stompNormaliser struct {
+	tk  string
+	ids map[string]string
+}
+
+var amqGen = regexp.MustCompile(`amq\.gen-[A-Za-z0-9_-]+`)
+
+func (n *stompNormaliser) number(kind, v string) string {
+	key := kind + "\x00" + v
+	if id, ok := n.ids[key]; ok {
+		return id
+	}
+	id := fmt.Sprintf("<%s %d>", kind, len(n.ids)+1)
+	n.ids[key] = id
+	return id
+}
+
+func (n *stompNormaliser) frame(f *diffFrame) []string {
+	out := []string{"< " + f.command}
+	var hs []string
+	for _, h := range f.headers {
+		k, v := h[0], strings.ReplaceAll(h[1], n.tk, "<T>")
+		v = amqGen.ReplaceAllStringFunc(v, func(s string) string { return n.number("gen", s) })
+		switch k {
+		case "server", "session":
+			continue
+		case "message-id", "ack":
+			v = n.number(k, v)
+		case "receipt-id":
+			if v == "the-end" {
+				v = "<end>"
+			}
+		}
+		hs = append(hs, "    "+k+":"+v)
+	}
+	// By name only: repeated headers keep their order (the first counts).
+	sort.SliceStable(hs, func(i, j int) bool {
+		a, _, _ := strings.Cut(hs[i], ":")
+		b, _, _ := strings.Cut(hs[j], ":")
+		return a < b
+	})
+	out = append(out, hs...)
+	if len(f.body) > 0 {
+		body := strings.ReplaceAll(string(f.body), n.tk, "<T>")
+		if len(body) > 300 {
+			body = body[:300] + "..."
+		}
+		out = append(out, fmt.Sprintf("    body %q", body))
+	}
+	return out
+}
+
+var stompNames = regexp.MustCompile(`sd-[0-9a-f]+-[A-Za-z0-9_]+-[A-Za-z0-9.-]+`)
+
+// stompCleanup deletes the queues the frames named, whatever they did.
+func stompCleanup(url, tk string, frames []string) {
+	c, err := amqp.Dial(url)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	seen := map[string]bool{}
+	for _, f := range frames {
+		for _, name := range stompNames.FindAllString(f, -1) {
+			if seen[name] || !strings.HasPrefix(name, tk) {
+				continue
+			}
+			seen[name] = true
+			if ch, err := c.Channel(); err == nil {
+				_, _ = ch.QueueDelete(name, false, false, false)
+				_ = ch.ExchangeDelete(name, false, false)
+				ch.Close()
+			}
+		}
+	}
+}
+
+// frame builds a STOMP frame from a command, header lines and a body.
+func sframe(cmd string, body string, headers ...string) string {
+	var b strings.Builder
+	b.WriteString(cmd + "\n")
+	for _, h := range headers {
+		b.WriteString(h + "\n")
+	}
+	b.WriteString("\n" + body + "\x00")
+	return b.String()
+}
+
+func stompScenarios() []stompScenario {
+	var out []stompScenario
+	add := func(name string, frames ...string) {
+		out = append(out, stompScenario{name: name, frames: frames})
+	}
+	known := func(why, name string, frames ...string) {
+		out = append(out, stompScenario{name: name, frames: frames, known: why})
+	}
+	const refusedLogin = "sluice closes the socket after refusing a CONNECT (a client must start over on a new one anyway, and a socket that failed to log in holds nothing open); RabbitMQ keeps it and answers later frames 'You must log in using CONNECT first'"
+	const unparsable = "a frame that cannot be parsed: sluice sends an ERROR naming what is wrong, then closes; RabbitMQ closes without one"
+	const processingError = "RabbitMQ's plugin answers a header it fails to read with 'Processing error'; sluice's ERROR names the header and what is wrong with it"
+	const badCommand = "issue #12: sluice answers a command line that is no STOMP command with ERROR and closes at once (it cannot know where such a frame ends); RabbitMQ reads the whole frame and goes on"
+	sub := func(id, dest string, hs ...string) string {
+		return sframe("SUBSCRIBE", "", append([]string{"id:" + id, "destination:" + dest}, hs...)...)
+	}
+	send := func(dest, body string, hs ...string) string {
+		return sframe("SEND", body, append([]string{"destination:" + dest}, hs...)...)
+	}
+
+	// ---- connecting
+	add("connect_10", sframe("CONNECT", "", "login:guest", "passcode:guest"))
+	add("connect_11_heartbeat", sframe("CONNECT", "", "accept-version:1.1", "host:/", "login:guest", "passcode:guest", "heart-beat:0,0"))
+	add("connect_12_versions", sframe("STOMP", "", "accept-version:1.0,1.1,1.2", "host:/", "login:guest", "passcode:guest"))
+	known(refusedLogin, "connect_bad_version", sframe("CONNECT", "", "accept-version:9.9", "host:/", "login:guest", "passcode:guest"))
+	known(refusedLogin, "connect_bad_password", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:nope"))
+	known(refusedLogin, "connect_unknown_vhost", sframe("CONNECT", "", "accept-version:1.2", "host:nosuchvhost", "login:guest", "passcode:guest"))
+	add("frame_before_connect", send("/queue/{T}-q", "x"))
+
+	// ---- queues
+	add("send_subscribe_auto", send("/queue/{T}-q", "hello", "content-type:text/plain", "custom:v", "receipt:r1"),
+		sub("s1", "/queue/{T}-q"))
+	add("subscribe_then_send", sub("s1", "/queue/{T}-q", "receipt:r0"), send("/queue/{T}-q", "a"), send("/queue/{T}-q", "b"))
+	add("client_ack", sub("s1", "/queue/{T}-q", "ack:client"), send("/queue/{T}-q", "a"), send("/queue/{T}-q", "b"),
+		sframe("UNSUBSCRIBE", "", "id:s1", "receipt:u1"), sub("s2", "/queue/{T}-q", "ack:auto"))
+	add("nack_requeue", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"))
+	add("ack_unknown_id", sframe("ACK", "", "id:nope", "receipt:r1"))
+	add("ack_without_id", sframe("ACK", "", "receipt:r1"))
+	add("prefetch_one", sub("s1", "/queue/{T}-q", "ack:client", "prefetch-count:1"),
+		send("/queue/{T}-q", "a"), send("/queue/{T}-q", "b"), send("/queue/{T}-q", "c"))
+	add("persistent_and_priority", send("/queue/{T}-q", "p", "persistent:true", "priority:3", "expiration:60000", "receipt:r"),
+		sub("s1", "/queue/{T}-q"))
+	add("durable_false_redeclare", sub("s1", "/queue/{T}-q", "durable:false"))
+	add("queue_args_headers", send("/queue/{T}-q", "a", "x-max-length:1", "receipt:r1"), send("/queue/{T}-q", "b", "receipt:r2"),
+		sub("s1", "/queue/{T}-q", "x-max-length:1"))
+	add("amq_queue_missing", sub("s1", "/amq/queue/{T}-missing"))
+	add("amq_queue_send_missing", send("/amq/queue/{T}-missing", "x", "receipt:r1"))
+	add("unsubscribe_unknown", sframe("UNSUBSCRIBE", "", "id:nope", "receipt:r1"))
+	add("subscribe_duplicate_id", sub("s1", "/queue/{T}-q"), sub("s1", "/queue/{T}-q2"))
+	add("subscribe_no_destination", sframe("SUBSCRIBE", "", "id:s1"))
+	add("send_no_destination", sframe("SEND", "x", "receipt:r1"))
+	add("send_bad_destination", send("/nosuch/{T}", "x"))
+	add("send_empty_queue_name", send("/queue/", "x"))
+
+	// ---- topics and exchanges
+	// (One SEND's copies to two subscriptions come in no set order.)
+	add("topic_wildcard_star", sub("s1", "/topic/{T}.*"), send("/topic/{T}.a", "one"), send("/topic/{T}.a.b", "two"))
+	add("topic_wildcard_hash", sub("s2", "/topic/{T}.#"), send("/topic/{T}.a", "one"), send("/topic/{T}.a.b", "two"))
+	add("topic_durable", sub("s1", "/topic/{T}-t", "durable:true", "auto-delete:false", "x-queue-name:{T}-dq"),
+		sframe("UNSUBSCRIBE", "", "id:s1"), send("/topic/{T}-t", "kept", "receipt:r1"),
+		sub("s2", "/amq/queue/{T}-dq"))
+	add("exchange_amq_topic", sub("s1", "/exchange/amq.topic/{T}.k"), send("/exchange/amq.topic/{T}.k", "x"))
+	add("exchange_missing", sub("s1", "/exchange/{T}-nox/k"))
+	add("exchange_send_missing", send("/exchange/{T}-nox/k", "x", "receipt:r1"))
+
+	// ---- transactions
+	known("a COMMIT's RECEIPT waits in sluice for the transaction's publishes (and their fsync, when persistent), so a delivery of them to the same connection can come first; RabbitMQ answers the COMMIT before it publishes", "tx_commit", sframe("BEGIN", "", "transaction:t1"), send("/queue/{T}-q", "a", "transaction:t1", "receipt:s1"),
+		sub("s1", "/queue/{T}-q"), sframe("COMMIT", "", "transaction:t1", "receipt:c1"))
+	add("tx_abort", sframe("BEGIN", "", "transaction:t1"), send("/queue/{T}-q", "a", "transaction:t1"),
+		sframe("ABORT", "", "transaction:t1", "receipt:a1"), sub("s1", "/queue/{T}-q"), send("/queue/{T}-q", "b"))
+	add("tx_unknown", sframe("COMMIT", "", "transaction:nope", "receipt:c1"))
+	add("tx_begin_twice", sframe("BEGIN", "", "transaction:t1"), sframe("BEGIN", "", "transaction:t1", "receipt:b2"))
+	add("tx_ack", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("BEGIN", "", "transaction:t1"), sframe("ABORT", "", "transaction:t1"))
+
+	// ---- headers and bodies
+	add("escapes_12", send("/queue/{T}-q", "x", `k:a\cb\nc\\d`, "receipt:r1"), sub("s1", "/queue/{T}-q"))
+	known(unparsable, "bad_escape_12", send("/queue/{T}-q", "x", `k:a\tb`))
+	add("repeated_headers", send("/queue/{T}-q", "x", "k:first", "k:second"), sub("s1", "/queue/{T}-q"))
+	add("binary_body", send("/queue/{T}-q", "a\x00b", "content-length:3"), sub("s1", "/queue/{T}-q"))
+	known(unparsable, "content_length_short", send("/queue/{T}-q", "abcdef", "content-length:3"))
+	known(badCommand, "unknown_command", sframe("FOO", "", "receipt:r1"))
+	known(badCommand, "lowercase_command", sframe("send", "x", "destination:/queue/{T}-q"))
+	add("reply_to_temp_queue", sub("s1", "/queue/{T}-q"), send("/queue/{T}-q", "req", "reply-to:/temp-queue/{T}-tq"))
+	add("message_headers_amqp", send("/queue/{T}-q", "x", "correlation-id:c", "message-id:m", "type:t", "app-id:a",
+		"user-id:guest", "timestamp:1700000000", "content-encoding:gzip"), sub("s1", "/queue/{T}-q"))
+	known("RabbitMQ 3.10 writes a SEND's own ack, subscription and redelivered into its MESSAGE after the frame's (twice; the first counts); sluice leaves out a copied header that a MESSAGE may carry itself", "control_headers_on_send", send("/queue/{T}-q", "x", "ack:a", "id:i", "subscription:s",
+		"redelivered:true", "transaction-x:t", "receipt:r1"), sub("s1", "/queue/{T}-q"))
+	add("user_id_mismatch", send("/queue/{T}-q", "x", "user-id:someone", "receipt:r1"))
+
+	// ---- versions and acknowledgements
+	c10 := sframe("CONNECT", "", "login:guest", "passcode:guest")
+	c11 := sframe("CONNECT", "", "accept-version:1.1", "host:/", "login:guest", "passcode:guest")
+	add("v10_subscribe_without_id", c10, sframe("SUBSCRIBE", "", "destination:/queue/{T}-q"), send("/queue/{T}-q", "a"))
+	add("v10_client_ack_by_message_id", c10, sframe("SUBSCRIBE", "", "destination:/queue/{T}-q", "ack:client"),
+		send("/queue/{T}-q", "a"), sframe("ACK", "", "message-id:nope", "receipt:r1"))
+	add("v10_nack", c10, sframe("NACK", "", "message-id:x", "receipt:r1"))
+	add("v11_ack_needs_subscription", c11, sub("s1", "/queue/{T}-q", "ack:client"), send("/queue/{T}-q", "a"),
+		sframe("ACK", "", "message-id:nope", "receipt:r1"))
+	add("v11_headers_not_escaped_colon", c11, send("/queue/{T}-q", "x", "k:a:b", "receipt:r1"), sub("s1", "/queue/{T}-q"))
+	add("v10_trailing_spaces", c10, send("/queue/{T}-q", "x", "k:  v  ", "receipt:r1"), sframe("SUBSCRIBE", "", "destination:/queue/{T}-q"))
+	known(processingError, "ack_mode_bogus", sub("s1", "/queue/{T}-q", "ack:sometimes"))
+	add("nack_no_requeue", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("NACK", "", "id:nope", "requeue:false", "receipt:r1"))
+	add("unsubscribe_no_id", sframe("UNSUBSCRIBE", "", "receipt:r1"))
+	add("unsubscribe_by_destination_12", sub("s1", "/queue/{T}-q"), sframe("UNSUBSCRIBE", "", "destination:/queue/{T}-q", "receipt:r1"))
+	add("disconnect_receipt_after_send", send("/queue/{T}-q", "a"), sframe("DISCONNECT", "", "receipt:bye"))
+
+	// ---- heart-beats in CONNECTED
+	add("heartbeat_client_wants", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:0,5000"))
+	add("heartbeat_client_sends", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:5000,0"))
+	known(processingError+" (and, the CONNECT refused, closes: "+refusedLogin+")", "heartbeat_malformed", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:x,y"))
+	add("connect_no_host", sframe("CONNECT", "", "accept-version:1.2", "login:guest", "passcode:guest"))
+	known("a second CONNECT: sluice answers ERROR 'The session is already connected' and closes; RabbitMQ closes without a word", "connect_twice", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest"),
+		sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest"))
+
+	// ---- destinations and subscription options
+	add("temp_queue_subscribe", sub("s1", "/temp-queue/{T}-x"))
+	add("temp_queue_send", send("/temp-queue/{T}-x", "a", "receipt:r1"))
+	add("reply_queue_send_missing", send("/reply-queue/{T}-x", "a", "receipt:r1"))
+	add("topic_exclusive_name", sub("s1", "/topic/{T}-t", "x-queue-name:{T}-xq"), send("/topic/{T}-t", "a"))
+	add("queue_exclusive_subscribe", sub("s1", "/queue/{T}-q", "exclusive:true"), sub("s2", "/queue/{T}-q"))
+	add("queue_auto_delete", sub("s1", "/queue/{T}-q", "auto-delete:true", "durable:false"))
+	add("selector_ignored", sub("s1", "/queue/{T}-q", "selector:a = 1"), send("/queue/{T}-q", "a"))
+	add("exchange_headers_type", sub("s1", "/exchange/amq.headers"), send("/exchange/amq.headers", "a", "k:v"))
+	add("exchange_fanout", sub("s1", "/exchange/amq.fanout"), send("/exchange/amq.fanout/ignored", "a"))
+	add("queue_name_with_slash", send("/queue/{T}/sub", "a", "receipt:r1"))
+	add("queue_name_encoded", send("/queue/{T}%2Fx", "a", "receipt:r1"), sub("s1", "/queue/{T}%2Fx"))
+	add("amq_queue_existing", send("/queue/{T}-q", "a", "receipt:r1"), sub("s1", "/amq/queue/{T}-q"))
+	add("priority_queue", sub("s1", "/queue/{T}-q", "x-max-priority:5", "prefetch-count:1", "ack:client"),
+		send("/queue/{T}-q", "low", "priority:1"), send("/queue/{T}-q", "high", "priority:5"))
+	add("mismatched_queue_args", sub("s1", "/queue/{T}-q", "x-max-length:5"), sub("s2", "/queue/{T}-q", "x-max-length:6"))
+	return out
+}
