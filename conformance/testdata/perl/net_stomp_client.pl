@@ -7,8 +7,9 @@
 #
 # Headers that name a session or a moment (message-id, session, server,
 # receipt-id) are left out, and so are the receipt and transaction headers
-# RabbitMQ copies from a SEND into the message, where sluice differs on
-# purpose. Net::Stomp's send_transactional is not used: it waits for the
+# a SEND's copy carries into the message (send_with_receipt's receipt ids
+# carry the session id; RabbitMQ and sluice both copy them). Net::Stomp's
+# send_transactional is not used: it waits for the
 # SEND's receipt before it commits, and RabbitMQ (as sluice) sends that
 # receipt only after the COMMIT.
 #

@@ -6,8 +6,9 @@ conformance/client_scripts_test.go compares the lines with those RabbitMQ
 
 Headers that name a session or a moment (message-id, session, server,
 timestamp, ack ids) are left out, and so are the receipt and transaction
-headers RabbitMQ copies from a SEND into the message (with id, ack and
-subscription, which then appear twice), where sluice differs on purpose.
+headers a SEND's copy carries into the message (RabbitMQ copies them, and
+sluice since eb5a261; the recording was made without them), with id, ack
+and subscription, which RabbitMQ then writes twice.
 
 usage: stomp_client.py HOST PORT TOKEN
 """

@@ -6,8 +6,8 @@
 #
 # Headers that name a session or a moment (message-id, session, server,
 # receipt-id, ack) are left out, and so are the receipt and transaction
-# headers RabbitMQ copies from a SEND into the message, where sluice differs
-# on purpose.
+# headers a SEND's copy carries into the message (RabbitMQ copies them, and
+# sluice since eb5a261; the recording was made without them).
 #
 # usage: ruby stomp_gem_client.rb HOST PORT TOKEN
 require "stomp"
