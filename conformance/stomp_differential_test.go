@@ -19,6 +19,7 @@ package conformance
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -42,6 +43,9 @@ type stompScenario struct {
 	name   string
 	frames []string
 	known  string
+	// before, when set, runs first over AMQP on the same broker (with
+	// the token), for what crosses from AMQP to STOMP.
+	before func(ch *amqp.Channel, tk string) error
 }
 
 // stompQuiet is how long a connection must stay silent after a frame for
@@ -67,8 +71,18 @@ func TestStompDifferential(t *testing.T) {
 			for i, f := range sc.frames {
 				frames[i] = strings.ReplaceAll(f, "{T}", tk)
 			}
-			want := stompTranscript(t, raddr, tk, frames)
-			got := stompTranscript(t, b.STOMPAddr(), tk, frames)
+			var want, got []string
+			for _, side := range []struct {
+				amqpURL, stompAddr string
+				out                *[]string
+			}{{rabbitURL(), raddr, &want}, {b.AMQPURL(), b.STOMPAddr(), &got}} {
+				if sc.before != nil {
+					if err := amqpBefore(side.amqpURL, tk, sc.before); err != nil {
+						t.Fatalf("before, on %s: %v", side.amqpURL, err)
+					}
+				}
+				*side.out = stompTranscript(t, side.stompAddr, tk, frames)
+			}
 			stompCleanup(rabbitURL(), tk, frames)
 			stompCleanup(b.AMQPURL(), tk, frames)
 			diffs := lineDiffs(want, got)
@@ -85,6 +99,20 @@ func TestStompDifferential(t *testing.T) {
 		})
 	}
 	t.Logf("%d scenarios differ", ndiff)
+}
+
+// amqpBefore runs fn on a fresh AMQP channel.
+func amqpBefore(url, tk string, fn func(ch *amqp.Channel, tk string) error) error {
+	c, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ch, err := c.Channel()
+	if err != nil {
+		return err
+	}
+	return fn(ch, tk)
 }
 
 // stompTranscript runs frames against addr and returns what was seen.
@@ -375,7 +403,7 @@ func stompScenarios() []stompScenario {
 	add("reply_to_temp_queue", sub("s1", "/queue/{T}-q"), send("/queue/{T}-q", "req", "reply-to:/temp-queue/{T}-tq"))
 	add("message_headers_amqp", send("/queue/{T}-q", "x", "correlation-id:c", "message-id:m", "type:t", "app-id:a",
 		"user-id:guest", "timestamp:1700000000", "content-encoding:gzip"), sub("s1", "/queue/{T}-q"))
-	known("RabbitMQ 3.10 writes a SEND's own ack, subscription and redelivered into its MESSAGE after the frame's (twice; the first counts); sluice leaves out a copied header that a MESSAGE may carry itself", "control_headers_on_send", send("/queue/{T}-q", "x", "ack:a", "id:i", "subscription:s",
+	known("RabbitMQ 3.10 writes a copied subscription or redelivered into a MESSAGE after the frame's own (twice; the first counts); sluice writes the frame's own once", "control_headers_on_send", send("/queue/{T}-q", "x", "ack:a", "id:i", "subscription:s",
 		"redelivered:true", "transaction-x:t", "receipt:r1"), sub("s1", "/queue/{T}-q"))
 	add("user_id_mismatch", send("/queue/{T}-q", "x", "user-id:someone", "receipt:r1"))
 
@@ -421,5 +449,39 @@ func stompScenarios() []stompScenario {
 	add("priority_queue", sub("s1", "/queue/{T}-q", "x-max-priority:5", "prefetch-count:1", "ack:client"),
 		send("/queue/{T}-q", "low", "priority:1"), send("/queue/{T}-q", "high", "priority:5"))
 	add("mismatched_queue_args", sub("s1", "/queue/{T}-q", "x-max-length:5"), sub("s2", "/queue/{T}-q", "x-max-length:6"))
+
+	// ---- from AMQP to STOMP
+	publish := func(p amqp.Publishing) func(ch *amqp.Channel, tk string) error {
+		return func(ch *amqp.Channel, tk string) error {
+			if _, err := ch.QueueDeclare(tk+"-q", true, false, false, false, nil); err != nil {
+				return err
+			}
+			if err := ch.Confirm(false); err != nil {
+				return err
+			}
+			dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), "", tk+"-q", false, false, p)
+			if err != nil {
+				return err
+			}
+			if !dc.Wait() {
+				return fmt.Errorf("publish nacked")
+			}
+			return nil
+		}
+	}
+	cross := func(name string, p amqp.Publishing, frames ...string) {
+		out = append(out, stompScenario{name: name, before: publish(p), frames: append(frames, sub("s1", "/queue/{T}-q"))})
+	}
+	cross("amqp_properties_to_stomp", amqp.Publishing{ContentType: "text/plain", ContentEncoding: "gzip", DeliveryMode: 2,
+		Priority: 3, CorrelationId: "c", ReplyTo: "replies", Expiration: "60000", MessageId: "m", Timestamp: time.Unix(1700000000, 0),
+		Type: "t", UserId: "guest", AppId: "a", Body: []byte("props")})
+	cross("amqp_header_types_to_stomp", amqp.Publishing{Headers: amqp.Table{"s": "str", "i8": int8(8), "i16": int16(16), "i32": int32(32),
+		"i64": int64(64), "u8": uint8(8), "f32": float32(1.5), "f64": float64(2.5), "b": true, "bytes": []byte("raw"),
+		"ts": time.Unix(1700000000, 0), "dec": amqp.Decimal{Scale: 2, Value: 12345}, "arr": []interface{}{"a", int32(1)},
+		"tbl": amqp.Table{"k": "v"}, "nil": nil, "escape": "a:b\nc", "content-type": "shadow"}, Body: []byte("types")})
+	cross("amqp_reply_to_forms", amqp.Publishing{ReplyTo: "/queue/already", Body: []byte("r")})
+	cross("amqp_binary_body", amqp.Publishing{Body: []byte("a\x00b\x00")})
+	cross("amqp_empty_body", amqp.Publishing{})
+	cross("amqp_delivery_mode_1", amqp.Publishing{DeliveryMode: 1, Body: []byte("transient")})
 	return out
 }

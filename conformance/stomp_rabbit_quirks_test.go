@@ -204,3 +204,26 @@ func TestStompSendHeadersCopied(t *testing.T) {
 		t.Errorf("MESSAGE %s %v, want receipt:r2, id:i and its own subscription and redelivered", f.command, f.headers)
 	}
 }
+
+// An AMQP header named like a STOMP header reaches a STOMP subscriber when
+// its MESSAGE frame does not carry that header itself, as RabbitMQ 3.10's
+// plugin writes it (content-type without the property; ack on an auto-ack
+// subscription); of one it carries (subscription, redelivered, its own
+// content-length) the frame's own comes first. sluice left out every such
+// name.
+func TestStompShadowHeadersFromAMQP(t *testing.T) {
+	b, _, ch := amqpSetup(t)
+	declareQ(t, ch, "stomp-shadow", nil)
+	pub(t, ch, "", "stomp-shadow", amqp.Publishing{Body: []byte("x"), Headers: amqp.Table{
+		"content-type": "shadow", "ack": "a", "subscription": "other", "redelivered": "maybe", "content-length": "99"}})
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SUBSCRIBE\nid:s1\ndestination:/amq/queue/stomp-shadow\n\n\x00")
+	f := r.read()
+	want := map[string]string{"content-type": "shadow", "ack": "a", "subscription": "s1", "redelivered": "false", "content-length": "1"}
+	for k, v := range want {
+		if f.headers[k] != v {
+			t.Errorf("%s: %q, want %q (headers %v)", k, f.headers[k], v, f.headers)
+		}
+	}
+}

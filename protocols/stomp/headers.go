@@ -75,13 +75,14 @@ func controlHeader(name []byte) bool {
 	return false
 }
 
-// reservedOnMessage reports whether a header table key would clash with a
-// header the MESSAGE frame already carries; such keys are left out.
+// reservedOnMessage reports whether a header table key names a header a
+// MESSAGE frame may carry itself; addMessageProperties leaves such a key
+// out when the frame does carry it.
 func reservedOnMessage(name string) bool {
 	switch name {
 	case hDestination, hMessageID, hSubscription, hAck, hRedelivered, hContentLength,
 		hContentType, hContentEncoding, hPersistent, hPriority, hCorrelationID, hReplyTo,
-		hExpiration, hAMQPMessageID, hTimestamp, hType, hUserID, hAppID:
+		hExpiration, hAMQPMessageID, hTimestamp, hType, hUserID, hAppID, "x-delivery-count":
 		return true
 	}
 	return false
@@ -301,6 +302,16 @@ func (b *fieldBuilder) reset() {
 	}
 }
 
+// has reports whether a header of that name was added.
+func (b *fieldBuilder) has(name string) bool {
+	for i := range b.fields {
+		if b.fields[i].Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *fieldBuilder) add(name, value string) {
 	b.fields = append(b.fields, frame.Field{Name: name, Value: value})
 }
@@ -382,8 +393,14 @@ func (b *fieldBuilder) addMessageProperties(m *message.Message) {
 	// decimals, arrays, tables, the smaller and unsigned integers) are
 	// left out, so that a STOMP client sees the headers it would see
 	// there.
+	//
+	// A key named like a header the frame already has is left out (RabbitMQ
+	// 3.10 writes both, its own first, and a client takes the first); one
+	// the frame lacks (content-type without the property, ack on an
+	// auto-ack subscription) is written, as RabbitMQ writes it.
+	// content-length is always the frame's own.
 	for k, v := range p.Headers {
-		if reservedOnMessage(k) {
+		if reservedOnMessage(k) && (k == hContentLength || b.has(k)) {
 			continue
 		}
 		switch x := v.(type) {

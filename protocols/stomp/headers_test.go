@@ -136,11 +136,15 @@ func TestStompMessageHeadersRendering(t *testing.T) {
 			"dec": message.Decimal{Scale: 3, Value: -5}, "ts": ts, "void": nil,
 			"arr": []any{"x", int64(1), true, nil, message.Table{"b": 2.0, "a": "\"q\"\n"}},
 			"tbl": message.Table{"z": []any{}, "y": []byte{0xff}},
-			// Keys that clash with the frame's own headers are left out.
-			"destination": "/queue/fake", "content-type": "fake", "message-id": "fake",
+			// Keys that clash with the frame's own headers are left out;
+			// one the frame lacks is written, as RabbitMQ's plugin does.
+			"destination": "/queue/fake", "content-type": "fake", "message-id": "fake", "ack": "shadow",
+			"content-length": "always the frame's own",
 		},
 	}}
 	var b fieldBuilder
+	b.add("destination", "/queue/q") // as the writer adds them first
+	b.add("message-id", "T_1@@s@@1")
 	b.addMessageProperties(m)
 	got := map[string]string{}
 	for _, f := range b.fields {
@@ -156,6 +160,7 @@ func TestStompMessageHeadersRendering(t *testing.T) {
 		// Of the header table, as RabbitMQ's plugin: long strings and
 		// 32- and 64-bit integers only.
 		"s": "str", "i32": "-32", "i64": "1099511627776",
+		"destination": "/queue/q", "message-id": "T_1@@s@@1", "ack": "shadow",
 	}
 	if !reflect.DeepEqual(got, want) {
 		for k, v := range want {
