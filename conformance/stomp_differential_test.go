@@ -130,6 +130,7 @@ func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
 	var out []string
 	closed := false
 	for _, f := range frames {
+		f = n.fill(f)
 		cmd, _, _ := strings.Cut(f, "\n")
 		out = append(out, "> "+cmd)
 		_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -233,6 +234,24 @@ func readDiffFrame(br *bufio.Reader) (*diffFrame, error) {
 type stompNormaliser struct {
 	tk  string
 	ids map[string]string
+	// seen holds the raw ack and message-id values of MESSAGE frames, in
+	// order, for frames that name them ({ack1}, {mid2}, ...).
+	seen map[string][]string
+}
+
+var placeholder = regexp.MustCompile(`\{(ack|mid)([0-9]+)\}`)
+
+// fill replaces {ackN} and {midN} with the ack or message-id header of
+// the Nth MESSAGE received so far (an unknown one stays as written).
+func (n *stompNormaliser) fill(f string) string {
+	return placeholder.ReplaceAllStringFunc(f, func(p string) string {
+		m := placeholder.FindStringSubmatch(p)
+		i, _ := strconv.Atoi(m[2])
+		if vs := n.seen[m[1]]; i >= 1 && i <= len(vs) {
+			return vs[i-1]
+		}
+		return p
+	})
 }
 
 var amqGen = regexp.MustCompile(`amq\.gen-[A-Za-z0-9_-]+`)
@@ -249,6 +268,19 @@ func (n *stompNormaliser) number(kind, v string) string {
 
 func (n *stompNormaliser) frame(f *diffFrame) []string {
 	out := []string{"< " + f.command}
+	if f.command == "MESSAGE" {
+		if n.seen == nil {
+			n.seen = map[string][]string{}
+		}
+		for _, kind := range []struct{ header, key string }{{"ack", "ack"}, {"message-id", "mid"}} {
+			for _, h := range f.headers {
+				if h[0] == kind.header {
+					n.seen[kind.key] = append(n.seen[kind.key], h[1])
+					break
+				}
+			}
+		}
+	}
 	var hs []string
 	for _, h := range f.headers {
 		k, v := h[0], strings.ReplaceAll(h[1], n.tk, "<T>")
@@ -483,5 +515,41 @@ func stompScenarios() []stompScenario {
 	cross("amqp_binary_body", amqp.Publishing{Body: []byte("a\x00b\x00")})
 	cross("amqp_empty_body", amqp.Publishing{})
 	cross("amqp_delivery_mode_1", amqp.Publishing{DeliveryMode: 1, Body: []byte("transient")})
+
+	// ---- acknowledgements naming what was delivered
+	three := []string{send("/queue/{T}-q", "a"), send("/queue/{T}-q", "b"), send("/queue/{T}-q", "c")}
+	add("client_ack_cumulative", append(append([]string{sub("s1", "/queue/{T}-q", "ack:client")}, three...),
+		sframe("ACK", "", "id:{ack2}", "receipt:r1"), sframe("UNSUBSCRIBE", "", "id:s1", "receipt:u1"),
+		sub("s2", "/queue/{T}-q"))...)
+	add("client_individual_ack_one", append(append([]string{sub("s1", "/queue/{T}-q", "ack:client-individual")}, three...),
+		sframe("ACK", "", "id:{ack2}", "receipt:r1"), sframe("UNSUBSCRIBE", "", "id:s1", "receipt:u1"),
+		sub("s2", "/queue/{T}-q"))...)
+	add("nack_requeues", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("NACK", "", "id:{ack1}", "receipt:n1"))
+	add("nack_requeue_false", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("NACK", "", "id:{ack1}", "requeue:false", "receipt:n1"), sframe("UNSUBSCRIBE", "", "id:s1"), sub("s2", "/queue/{T}-q"))
+	add("ack_twice", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("ACK", "", "id:{ack1}", "receipt:r1"), sframe("ACK", "", "id:{ack1}", "receipt:r2"))
+	add("ack_on_auto_subscription", sub("s1", "/queue/{T}-q"), send("/queue/{T}-q", "a"),
+		sframe("ACK", "", "id:{mid1}", "receipt:r1"))
+	add("v11_ack_by_message_id", c11, sub("s1", "/queue/{T}-q", "ack:client"), send("/queue/{T}-q", "a"),
+		sframe("ACK", "", "subscription:s1", "message-id:{mid1}", "receipt:r1"))
+	add("v11_nack", c11, sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("NACK", "", "subscription:s1", "message-id:{mid1}", "receipt:r1"))
+	add("v10_ack_by_message_id", c10, sframe("SUBSCRIBE", "", "destination:/queue/{T}-q", "ack:client"), send("/queue/{T}-q", "a"),
+		sframe("ACK", "", "message-id:{mid1}", "receipt:r1"), sframe("DISCONNECT", "", "receipt:d"))
+	add("prefetch_released_by_ack", sub("s1", "/queue/{T}-q", "ack:client-individual", "prefetch-count:1"),
+		send("/queue/{T}-q", "a"), send("/queue/{T}-q", "b"), sframe("ACK", "", "id:{ack1}"))
+	add("tx_ack_abort_keeps_message", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("BEGIN", "", "transaction:t1"), sframe("ACK", "", "id:{ack1}", "transaction:t1"),
+		sframe("ABORT", "", "transaction:t1", "receipt:a1"), sframe("UNSUBSCRIBE", "", "id:s1", "receipt:u1"), sub("s2", "/queue/{T}-q"))
+	add("tx_ack_commit", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("BEGIN", "", "transaction:t1"), sframe("ACK", "", "id:{ack1}", "transaction:t1", "receipt:r1"),
+		sframe("COMMIT", "", "transaction:t1", "receipt:c1"), sframe("UNSUBSCRIBE", "", "id:s1", "receipt:u1"), sub("s2", "/queue/{T}-q"))
+	add("subscribe_persistent_alias", sub("s1", "/topic/{T}-t", "persistent:true", "x-queue-name:{T}-pq"),
+		sframe("UNSUBSCRIBE", "", "id:s1", "persistent:true", "receipt:u1"), send("/topic/{T}-t", "kept", "receipt:r1"),
+		sub("s2", "/amq/queue/{T}-pq"))
+	add("durable_unsubscribe_deletes", sub("s1", "/topic/{T}-t", "durable:true", "auto-delete:false", "x-queue-name:{T}-dq2"),
+		sframe("UNSUBSCRIBE", "", "id:s1", "durable:true", "receipt:u1"), sub("s2", "/amq/queue/{T}-dq2"))
 	return out
 }
