@@ -25,13 +25,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/sluice-mq/sluice/brokertest"
 )
@@ -85,16 +88,70 @@ func TestStompDifferential(t *testing.T) {
 			}
 			stompCleanup(rabbitURL(), tk, frames)
 			stompCleanup(b.AMQPURL(), tk, frames)
-			diffs := lineDiffs(want, got)
-			switch {
-			case len(diffs) > 0 && sc.known != "":
-				t.Logf("known difference (%s):\n%s", sc.known, strings.Join(diffs, "\n"))
-			case len(diffs) > 0:
+			if compareTranscripts(t, sc.known, want, got, false) {
 				ndiff++
-				t.Errorf("%d differing lines\n%s\nrabbitmq transcript:\n  %s\nsluice transcript:\n  %s", len(diffs),
-					strings.Join(diffs, "\n"), strings.Join(want, "\n  "), strings.Join(got, "\n  "))
-			case testing.Verbose():
-				t.Logf("same:\n  %s", strings.Join(want, "\n  "))
+			}
+		})
+	}
+	t.Logf("%d scenarios differ", ndiff)
+}
+
+// TestWebStompDifferential runs the same scenarios over STOMP over
+// WebSocket: RabbitMQ's Web STOMP (RABBITMQ_WEB_STOMP_URL, default
+// ws://127.0.0.1:15684/ws) against sluice's /ws, each frame one text
+// message. A scenario that differs only over WebSocket shows here alone.
+func TestWebStompDifferential(t *testing.T) {
+	rurl := os.Getenv("RABBITMQ_WEB_STOMP_URL")
+	if rurl == "" {
+		rurl = "ws://127.0.0.1:15684/ws"
+	}
+	b := brokertest.New(t)
+	surl := "ws://" + b.HTTPAddr() + "/ws"
+	wsDial := func(u string) func() (net.Conn, error) {
+		return func() (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{"v12.stomp", "v11.stomp", "v10.stomp"}})
+			if err != nil {
+				return nil, err
+			}
+			return websocket.NetConn(context.Background(), c, websocket.MessageText), nil
+		}
+	}
+	if c, err := wsDial(rurl)(); err != nil {
+		t.Fatalf("RabbitMQ's Web STOMP not reachable at %s (RABBITMQ_MANAGEMENT=1 scripts/rabbitmq.sh start): %v", rurl, err)
+	} else {
+		c.Close()
+	}
+	tok := make([]byte, 4)
+	rand.Read(tok)
+	token := hex.EncodeToString(tok)
+	ndiff := 0
+	for _, sc := range stompScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			tk := "sw-" + token + "-" + sc.name
+			frames := make([]string, len(sc.frames))
+			for i, f := range sc.frames {
+				frames[i] = strings.ReplaceAll(f, "{T}", tk)
+			}
+			var want, got []string
+			for _, side := range []struct {
+				amqpURL, wsURL string
+				out            *[]string
+			}{{rabbitURL(), rurl, &want}, {b.AMQPURL(), surl, &got}} {
+				if sc.before != nil {
+					if err := amqpBefore(side.amqpURL, tk, sc.before); err != nil {
+						t.Fatalf("before, on %s: %v", side.amqpURL, err)
+					}
+				}
+				// No DISCONNECT at the end: RabbitMQ 3.10's Web STOMP
+				// closes the WebSocket before its RECEIPT is out.
+				*side.out = transcriptOver(t, wsDial(side.wsURL), tk, frames, false)
+			}
+			stompCleanup(rabbitURL(), tk, frames)
+			stompCleanup(b.AMQPURL(), tk, frames)
+			if compareTranscripts(t, sc.known, want, got, true) {
+				ndiff++
 			}
 		})
 	}
@@ -115,15 +172,80 @@ func amqpBefore(url, tk string, fn func(ch *amqp.Channel, tk string) error) erro
 	return fn(ch, tk)
 }
 
+// compareTranscripts reports how got (sluice) differs from want
+// (RabbitMQ) and says whether that is a difference not known. Over
+// WebSocket (ws), RabbitMQ 3.10 losing its last ERROR or RECEIPT to its
+// own close is known.
+func compareTranscripts(t *testing.T, known string, want, got []string, ws bool) bool {
+	diffs := lineDiffs(want, got)
+	switch {
+	case len(diffs) > 0 && known != "":
+		t.Logf("known difference (%s):\n%s", known, strings.Join(diffs, "\n"))
+	case len(diffs) > 0 && ws && slices.Equal(want, lastFrameLost(got)):
+		t.Logf("known difference (RabbitMQ 3.10's Web STOMP closes the WebSocket before its last ERROR or RECEIPT is out, rabbitmq-server#6737):\n%s",
+			strings.Join(diffs, "\n"))
+	case len(diffs) > 0:
+		t.Errorf("%d differing lines\n%s\nrabbitmq transcript:\n  %s\nsluice transcript:\n  %s", len(diffs),
+			strings.Join(diffs, "\n"), strings.Join(want, "\n  "), strings.Join(got, "\n  "))
+		return true
+	case testing.Verbose():
+		t.Logf("same:\n  %s", strings.Join(want, "\n  "))
+	}
+	return false
+}
+
+// lastFrameLost is a transcript that ends in a closing frame (ERROR or
+// RECEIPT, then "< closed") without that frame: what a client sees when
+// the server closes before the frame is out.
+func lastFrameLost(tr []string) []string {
+	if len(tr) < 2 || tr[len(tr)-1] != "< closed" {
+		return tr
+	}
+	i := len(tr) - 2
+	for i >= 0 && strings.HasPrefix(tr[i], "    ") {
+		i--
+	}
+	if i < 0 || (tr[i] != "< ERROR" && tr[i] != "< RECEIPT") {
+		return tr
+	}
+	return append(slices.Clip(tr[:i]), "< closed")
+}
+
 // stompTranscript runs frames against addr and returns what was seen.
 func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
-	nc, err := net.Dial("tcp", addr)
+	return transcriptOver(t, func() (net.Conn, error) { return net.Dial("tcp", addr) }, tk, frames, true)
+}
+
+// transcriptOver runs frames over the connection dial gives; with
+// disconnect, a DISCONNECT with a receipt ends it.
+func transcriptOver(t *testing.T, dial func() (net.Conn, error), tk string, frames []string, disconnect bool) []string {
+	nc, err := dial()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	n := &stompNormaliser{tk: tk, ids: map[string]string{}}
-	br := bufio.NewReader(nc)
+	// Frames are read on their own goroutine, so that a quiet period is a
+	// timer, not a read deadline (which ends a WebSocket's net.Conn).
+	in := make(chan *diffFrame)
+	go func() {
+		defer close(in)
+		br := bufio.NewReader(nc)
+		for {
+			f, err := readDiffFrame(br)
+			if err != nil {
+				return
+			}
+			if f != nil { // nil: a heart-beat
+				in <- f
+			}
+		}
+	}()
+	defer func() {
+		nc.Close()
+		for range in {
+		}
+	}()
 	if len(frames) == 0 || !(strings.HasPrefix(frames[0], "CONNECT\n") || strings.HasPrefix(frames[0], "STOMP\n")) {
 		frames = append([]string{"CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\n\n\x00"}, frames...)
 	}
@@ -144,7 +266,7 @@ func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
 		if cmd == "CONNECT" || cmd == "STOMP" {
 			first = 3 * time.Second
 		}
-		lines, eof := readUntilQuiet(br, nc, n, first)
+		lines, eof := readUntilQuiet(in, n, first)
 		out = append(out, lines...)
 		if eof {
 			out = append(out, "< closed")
@@ -152,10 +274,10 @@ func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
 			break
 		}
 	}
-	if !closed {
+	if !closed && disconnect {
 		out = append(out, "> DISCONNECT")
 		_, _ = io.WriteString(nc, "DISCONNECT\nreceipt:the-end\n\n\x00")
-		lines, eof := readUntilQuiet(br, nc, n, 5*time.Second)
+		lines, eof := readUntilQuiet(in, n, 5*time.Second)
 		out = append(out, lines...)
 		if eof {
 			out = append(out, "< closed")
@@ -166,20 +288,17 @@ func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
 
 // readUntilQuiet reads frames until none came for stompQuiet (the first
 // for up to first) or the peer closed (eof).
-func readUntilQuiet(br *bufio.Reader, nc net.Conn, n *stompNormaliser, first time.Duration) (lines []string, eof bool) {
+func readUntilQuiet(in <-chan *diffFrame, n *stompNormaliser, first time.Duration) (lines []string, eof bool) {
 	for wait := first; ; wait = stompQuiet {
-		_ = nc.SetReadDeadline(time.Now().Add(wait))
-		f, err := readDiffFrame(br)
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() && f == nil {
-				return lines, false
+		select {
+		case f, ok := <-in:
+			if !ok {
+				return lines, true
 			}
-			return lines, true
+			lines = append(lines, n.frame(f)...)
+		case <-time.After(wait):
+			return lines, false
 		}
-		if f == nil {
-			continue // a heart-beat
-		}
-		lines = append(lines, n.frame(f)...)
 	}
 }
 
@@ -314,7 +433,7 @@ func (n *stompNormaliser) frame(f *diffFrame) []string {
 	return out
 }
 
-var stompNames = regexp.MustCompile(`sd-[0-9a-f]+-[A-Za-z0-9_]+-[A-Za-z0-9.-]+`)
+var stompNames = regexp.MustCompile(`s[dw]-[0-9a-f]+-[A-Za-z0-9_]+-[A-Za-z0-9.-]+`)
 
 // stompCleanup deletes the queues the frames named, whatever they did.
 func stompCleanup(url, tk string, frames []string) {
