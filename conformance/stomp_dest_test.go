@@ -254,7 +254,7 @@ func TestStompQueueArguments(t *testing.T) {
 	r := rawDial(t, b.STOMPAddr())
 	r.connect()
 	r.write("SUBSCRIBE\nid:1\ndestination:/queue/badargs\nx-max-length:lots\n\n\x00")
-	r.expectRefusal("Invalid header")
+	r.expectRefusal("Processing error") // RabbitMQ 3.10's message header
 }
 
 func TestStompTempQueueReplyOverAMQP(t *testing.T) {

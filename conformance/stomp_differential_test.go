@@ -479,7 +479,7 @@ func stompScenarios() []stompScenario {
 	}
 	const refusedLogin = "sluice closes the socket after refusing a CONNECT (a client must start over on a new one anyway, and a socket that failed to log in holds nothing open); RabbitMQ keeps it and answers later frames 'You must log in using CONNECT first'"
 	const unparsable = "a frame that cannot be parsed: sluice sends an ERROR naming what is wrong, then closes; RabbitMQ closes without one"
-	const processingError = "RabbitMQ's plugin answers a header it fails to read with 'Processing error'; sluice's ERROR names the header and what is wrong with it"
+	const processingError = "RabbitMQ 3.10's ERROR for a header it fails to read says 'Processing error' in its message header and its body; sluice's has that message header and a body that names the header and what is wrong with it"
 	const badCommand = "issue #12: sluice answers a command line that is no STOMP command with ERROR and closes at once (it cannot know where such a frame ends); RabbitMQ reads the whole frame and goes on"
 	sub := func(id, dest string, hs ...string) string {
 		return sframe("SUBSCRIBE", "", append([]string{"id:" + id, "destination:" + dest}, hs...)...)
@@ -670,5 +670,16 @@ func stompScenarios() []stompScenario {
 		sub("s2", "/amq/queue/{T}-pq"))
 	add("durable_unsubscribe_deletes", sub("s1", "/topic/{T}-t", "durable:true", "auto-delete:false", "x-queue-name:{T}-dq2"),
 		sframe("UNSUBSCRIBE", "", "id:s1", "durable:true", "receipt:u1"), sub("s2", "/amq/queue/{T}-dq2"))
+
+	// ---- header values that do not parse
+	known(processingError, "send_priority_not_integer", send("/queue/{T}-q", "a", "priority:high", "receipt:r1"))
+	known(processingError, "send_timestamp_not_integer", send("/queue/{T}-q", "a", "timestamp:now", "receipt:r1"))
+	known(processingError, "subscribe_prefetch_not_integer", sub("s1", "/queue/{T}-q", "prefetch-count:many", "receipt:r1"))
+	known(processingError, "subscribe_x_max_length_not_integer", sub("s1", "/queue/{T}-q", "x-max-length:abc", "receipt:r1"))
+	known(processingError, "subscribe_durable_not_boolean", sub("s1", "/topic/{T}-t", "durable:maybe", "receipt:r1"))
+	known(processingError, "send_persistent_not_boolean", send("/queue/{T}-q", "a", "persistent:maybe", "receipt:r1"), sub("s1", "/queue/{T}-q"))
+	add("nack_requeue_not_boolean", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
+		sframe("NACK", "", "id:{ack1}", "requeue:maybe", "receipt:n1"))
+	add("ack_id_malformed", sframe("ACK", "", "id:garbage", "receipt:r1"))
 	return out
 }

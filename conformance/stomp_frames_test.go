@@ -384,7 +384,7 @@ func TestStompErrorsOnFrames(t *testing.T) {
 		// (A SUBSCRIBE without id is taken, as RabbitMQ takes it:
 		// TestStompSubscribeWithoutID.)
 		{"SUBSCRIBE\nid:1\ndestination:/amq/queue/nosuch\n\n\x00", "not_found", true},
-		{"SUBSCRIBE\nid:1\ndestination:/topic/x\ndurable:true\nack:sometimes\n\n\x00", "Invalid header", false},
+		{"SUBSCRIBE\nid:1\ndestination:/topic/x\ndurable:true\nack:sometimes\n\n\x00", "Processing error", false},
 		{"SUBSCRIBE\nid:1\ndestination:/queue/dup\n\n\x00SUBSCRIBE\nid:1\ndestination:/queue/dup\n\n\x00", "Duplicated subscription identifier", true},
 		{"UNSUBSCRIBE\nid:none\n\n\x00", "No subscription found", false},
 		{"UNSUBSCRIBE\n\n\x00", "Missing destination or id", false},

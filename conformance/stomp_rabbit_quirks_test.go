@@ -38,8 +38,9 @@ func TestStompSendExpirationRefused(t *testing.T) {
 
 // priority and timestamp must be integers (spaces around them are
 // trimmed, as RabbitMQ reads them); anything else refuses the SEND, and
-// the session goes on (RabbitMQ's plugin fails to read them and answers
-// "Processing error"; sluice names the header). So does a SUBSCRIBE's
+// the session goes on. RabbitMQ 3.10's plugin fails to read them and
+// answers ERROR "Processing error"; sluice's ERROR has that message
+// header too, and a body that names the header. So does a SUBSCRIBE's
 // prefetch-count.
 func TestStompSendIntegerHeaders(t *testing.T) {
 	b := brokertest.New(t)
@@ -47,7 +48,7 @@ func TestStompSendIntegerHeaders(t *testing.T) {
 		r := rawDial(t, b.STOMPAddr())
 		r.connect()
 		r.write("SEND\ndestination:/queue/stomp-int\n" + h + "\nreceipt:r\n\nx\x00")
-		f := r.expectRefusal("Invalid header")
+		f := r.expectRefusal("Processing error")
 		if name, _, _ := strings.Cut(h, ":"); !strings.Contains(string(f.body), name) {
 			t.Errorf("%s: body %q does not name the header", h, f.body)
 		}
@@ -55,7 +56,7 @@ func TestStompSendIntegerHeaders(t *testing.T) {
 	r := rawDial(t, b.STOMPAddr())
 	r.connect()
 	r.write("SUBSCRIBE\nid:1\ndestination:/queue/stomp-int-ok\nprefetch-count:many\nreceipt:r\n\n\x00")
-	r.expectRefusal("Invalid header")
+	r.expectRefusal("Processing error")
 	r = rawDial(t, b.STOMPAddr())
 	r.connect()
 	r.write("SUBSCRIBE\nid:1\ndestination:/queue/stomp-int-ok\n\n\x00" +
@@ -225,5 +226,31 @@ func TestStompShadowHeadersFromAMQP(t *testing.T) {
 		if f.headers[k] != v {
 			t.Errorf("%s: %q, want %q (headers %v)", k, f.headers[k], v, f.headers)
 		}
+	}
+}
+
+// A queue's durable, persistent, exclusive and auto-delete headers must
+// be true or false (or True, False) where they declare a queue: RabbitMQ's
+// plugin declares it with 'undefined' and answers "Processing error", the
+// session going on. Where nothing is declared (a SEND to a topic) a
+// persistent header that is not true is simply not persistent, as there.
+func TestStompQueueFlagsMustBeBooleans(t *testing.T) {
+	b := brokertest.New(t)
+	for _, frame := range []string{
+		"SUBSCRIBE\nid:1\ndestination:/topic/stomp-flags\ndurable:maybe\nreceipt:r\n\n\x00",
+		"SUBSCRIBE\nid:1\ndestination:/queue/stomp-flags\nexclusive:yes\nreceipt:r\n\n\x00",
+		"SUBSCRIBE\nid:1\ndestination:/queue/stomp-flags\nauto-delete:1\nreceipt:r\n\n\x00",
+		"SEND\ndestination:/queue/stomp-flags-send\npersistent:maybe\nreceipt:r\n\nx\x00",
+	} {
+		r := rawDial(t, b.STOMPAddr())
+		r.connect()
+		r.write(frame)
+		r.expectRefusal("Processing error")
+	}
+	r := rawDial(t, b.STOMPAddr())
+	r.connect()
+	r.write("SEND\ndestination:/topic/stomp-flags\npersistent:maybe\nreceipt:r\n\nx\x00")
+	if f := r.read(); f.command != "RECEIPT" {
+		t.Fatalf("SEND to a topic with persistent:maybe: %s %v %q", f.command, f.headers, f.body)
 	}
 }

@@ -44,6 +44,12 @@ type stompError struct {
 
 func (e *stompError) Error() string { return e.msg + ": " + strings.TrimSpace(e.detail) }
 
+// processingError is the message header RabbitMQ 3.10's plugin gives
+// every ERROR for a header value it fails to read (an integer that is not
+// one, an unknown ack mode): the frame is refused and the session goes on.
+// sluice gives the same message, and a body that says what was wrong.
+const processingError = "Processing error"
+
 func errorf(msg, format string, args ...any) *stompError {
 	return &stompError{msg: msg, detail: fmt.Sprintf(format, args...)}
 }

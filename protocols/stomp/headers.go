@@ -451,7 +451,7 @@ func queueArgs(f *frame.Frame) (message.Table, error) {
 		case 'l':
 			n, ok := parseInt(val)
 			if !ok {
-				return nil, &stompError{msg: "Invalid header", detail: "header '" + key + "' must be an integer, got '" + string(val) + "'\n"}
+				return nil, &stompError{msg: processingError, detail: "header '" + key + "' must be an integer, got '" + string(val) + "'\n"}
 			}
 			v = n
 		case 'S':

@@ -161,6 +161,15 @@ func (c *conn) queueDecl(f *frame.Frame, kind destKind, name string) (broker.Que
 	if err != nil {
 		return broker.QueueDecl{}, err
 	}
+	// RabbitMQ's plugin declares the queue with each of these it finds,
+	// and one that is not a boolean fails the declare.
+	for _, name := range []string{hDurable, hPersistent, hExclusive, hAutoDelete} {
+		if v, present := f.Get(name); present {
+			if _, ok := parseBool(bytes.TrimSpace(v)); !ok {
+				return broker.QueueDecl{}, errorf(processingError, "Header '%s' must be true or false, got '%s'\n", name, v)
+			}
+		}
+	}
 	durable, ok := boolHeader(f, hDurable)
 	if !ok {
 		durable, ok = boolHeader(f, hPersistent)
@@ -392,14 +401,14 @@ func (c *conn) subscribe(f *frame.Frame) error {
 	case "client-individual":
 		sub.ack = ackClientIndividual
 	default:
-		return errorf("Invalid header", "ack mode '%s' is not one of auto, client, client-individual\n", mode)
+		return errorf(processingError, "ack mode '%s' is not one of auto, client, client-individual\n", mode)
 	}
 	prefetch := 0
 	if v, ok := f.Get(hPrefetchCount); ok {
 		n, isInt := parseInt(bytes.TrimSpace(v))
 		if !isInt {
 			// RabbitMQ's plugin cannot read it either ("Processing error").
-			return errorf("Invalid header", "Header '%s' must be an integer, got '%s'\n", hPrefetchCount, v)
+			return errorf(processingError, "Header '%s' must be an integer, got '%s'\n", hPrefetchCount, v)
 		}
 		if n > 0 {
 			prefetch = int(min(n, 1<<31-1))

@@ -85,7 +85,7 @@ func checkSendHeaders(f *frame.Frame, v10 bool) error {
 	for _, name := range [...]string{hPriority, hTimestamp} {
 		if v, ok := f.Get(name); ok {
 			if _, isInt := parseInt(bytes.TrimSpace(v)); !isInt {
-				return &stompError{msg: "Invalid header", detail: "Header '" + name + "' must be an integer, got '" + string(v) + "'\n"}
+				return &stompError{msg: processingError, detail: "Header '" + name + "' must be an integer, got '" + string(v) + "'\n"}
 			}
 		}
 	}
