@@ -579,7 +579,7 @@ func stompScenarios() []stompScenario {
 	// ---- heart-beats in CONNECTED
 	add("heartbeat_client_wants", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:0,5000"))
 	add("heartbeat_client_sends", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:5000,0"))
-	known(processingError+" (and, the CONNECT refused, closes: "+refusedLogin+")", "heartbeat_malformed", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:x,y"))
+	known(processingError+"; and the CONNECT refused, "+refusedLogin, "heartbeat_malformed", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:x,y"))
 	add("connect_no_host", sframe("CONNECT", "", "accept-version:1.2", "login:guest", "passcode:guest"))
 	known("a second CONNECT: sluice answers ERROR 'The session is already connected' and closes; RabbitMQ closes without a word", "connect_twice", sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest"),
 		sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest"))
@@ -681,5 +681,7 @@ func stompScenarios() []stompScenario {
 	add("nack_requeue_not_boolean", sub("s1", "/queue/{T}-q", "ack:client-individual"), send("/queue/{T}-q", "a"),
 		sframe("NACK", "", "id:{ack1}", "requeue:maybe", "receipt:n1"))
 	add("ack_id_malformed", sframe("ACK", "", "id:garbage", "receipt:r1"))
+	known("RabbitMQ 3.10 takes a negative heart-beat as 0; sluice's parser refuses it (a change left while the parsers' fuzzing hours are measured)", "heartbeat_negative",
+		sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:-1,0"))
 	return out
 }

@@ -254,3 +254,19 @@ func TestStompQueueFlagsMustBeBooleans(t *testing.T) {
 		t.Fatalf("SEND to a topic with persistent:maybe: %s %v %q", f.command, f.headers, f.body)
 	}
 }
+
+// A CONNECT whose heart-beat header does not parse is refused with
+// RabbitMQ 3.10's message header, "Processing error", the body naming the
+// header; the login being refused, sluice closes (RabbitMQ keeps the
+// socket, not logged in).
+func TestStompConnectBadHeartbeat(t *testing.T) {
+	b := brokertest.New(t)
+	for _, hb := range []string{"x,y", "1000", "1000,"} {
+		r := rawDial(t, b.STOMPAddr())
+		r.write("CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\nheart-beat:" + hb + "\n\n\x00")
+		f := r.expectError("Processing error")
+		if !strings.Contains(string(f.body), "heart-beat") {
+			t.Errorf("heart-beat:%s: body %q does not name the header", hb, f.body)
+		}
+	}
+}

@@ -408,7 +408,7 @@ func (c *conn) handshake() error {
 	hbText, _ := f.GetString(hHeartBeat)
 	clientHB, err := frame.ParseHeartBeat(hbText)
 	if err != nil {
-		return errorf("Bad CONNECT", "Invalid heart-beat header '%s'\n", hbText)
+		return errorf(processingError, "Invalid heart-beat header '%s'\n", hbText)
 	}
 	cfg := &c.srv.cfg
 	login, hasLogin := f.GetString(hLogin)
