@@ -292,14 +292,15 @@ func (v *VHost) declareQueue(d QueueDecl) (QueueInfo, bool, error) {
 	}
 	if cfg.quorum {
 		// A quorum queue is replicated and durable by nature; RabbitMQ
-		// refuses the properties that contradict that, in these words.
+		// refuses the properties that contradict that, in these words and
+		// in this order (rabbit_quorum_queue:declare's checks).
 		switch {
-		case !d.Durable:
-			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'non-durable' for queue '%s' in vhost '%s'", name, v.name)
-		case d.Exclusive:
-			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'exclusive-owner' for queue '%s' in vhost '%s'", name, v.name)
 		case d.AutoDelete:
 			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'auto-delete' for queue '%s' in vhost '%s'", name, v.name)
+		case d.Exclusive:
+			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'exclusive-owner' for queue '%s' in vhost '%s'", name, v.name)
+		case !d.Durable:
+			return QueueInfo{}, false, errorf(CodePreconditionFailed, "invalid property 'non-durable' for queue '%s' in vhost '%s'", name, v.name)
 		}
 	}
 	pol, op := v.matchQueue(name, cfg.quorum)

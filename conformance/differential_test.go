@@ -639,6 +639,11 @@ func scenarios() []scenario {
 	add("queue_declare_type_quorum_nondurable", declareOnce(false, false, false, amqp.Table{"x-queue-type": "quorum"}))
 	add("queue_declare_type_quorum_exclusive", declareOnce(true, false, true, amqp.Table{"x-queue-type": "quorum"}))
 	add("queue_declare_type_quorum_autodelete", declareOnce(true, true, false, amqp.Table{"x-queue-type": "quorum"}))
+	// More than one property a quorum queue refuses: RabbitMQ checks
+	// auto-delete, then exclusive, then durable.
+	add("queue_declare_type_quorum_nondurable_autodelete", declareOnce(false, true, false, amqp.Table{"x-queue-type": "quorum"}))
+	add("queue_declare_type_quorum_nondurable_exclusive", declareOnce(false, false, true, amqp.Table{"x-queue-type": "quorum"}))
+	add("queue_declare_type_quorum_all_three", declareOnce(false, true, true, amqp.Table{"x-queue-type": "quorum"}))
 	out = append(out, scenario{name: "queue_declare_type_stream_durable", fn: declareOnce(true, false, false, amqp.Table{"x-queue-type": "stream"}),
 		known: "sluice has classic and quorum queues, no streams: declaring one is refused with 406 naming x-queue-type"})
 	add("queue_declare_type_bogus", declareOnce(false, false, false, amqp.Table{"x-queue-type": "bogus"}))

@@ -371,6 +371,11 @@ func TestQueueServiceQuorumQueue(t *testing.T) {
 		{false, false, false, "invalid property 'non-durable' for queue 'qs.qq.bad' in vhost '/'"},
 		{true, false, true, "invalid property 'exclusive-owner' for queue 'qs.qq.bad'"},
 		{true, true, false, "invalid property 'auto-delete' for queue 'qs.qq.bad'"},
+		// Several at once: RabbitMQ checks auto-delete, then exclusive,
+		// then durable (a non-durable STOMP subscription is all three).
+		{false, true, false, "invalid property 'auto-delete' for queue 'qs.qq.bad'"},
+		{false, false, true, "invalid property 'exclusive-owner' for queue 'qs.qq.bad'"},
+		{false, true, true, "invalid property 'auto-delete' for queue 'qs.qq.bad'"},
 	} {
 		ch := qsChan(t, conn)
 		_, err := ch.QueueDeclare("qs.qq.bad", c.durable, c.autoDelete, c.exclusive, false, quorum)

@@ -480,6 +480,7 @@ func stompScenarios() []stompScenario {
 	const refusedLogin = "sluice closes the socket after refusing a CONNECT (a client must start over on a new one anyway, and a socket that failed to log in holds nothing open); RabbitMQ keeps it and answers later frames 'You must log in using CONNECT first'"
 	const unparsable = "a frame that cannot be parsed: sluice sends an ERROR naming what is wrong, then closes; RabbitMQ closes without one"
 	const processingError = "RabbitMQ 3.10's ERROR for a header it fails to read says 'Processing error' in its message header and its body; sluice's has that message header and a body that names the header and what is wrong with it"
+	const moreQueueArgs = "sluice takes x-overflow, x-single-active-consumer, x-delivery-limit and its queue-service arguments as queue headers on SUBSCRIBE and SEND; RabbitMQ's plugin takes only its own list and ignores them"
 	const badCommand = "issue #12: sluice answers a command line that is no STOMP command with ERROR and closes at once (it cannot know where such a frame ends); RabbitMQ reads the whole frame and goes on"
 	sub := func(id, dest string, hs ...string) string {
 		return sframe("SUBSCRIBE", "", append([]string{"id:" + id, "destination:" + dest}, hs...)...)
@@ -683,5 +684,24 @@ func stompScenarios() []stompScenario {
 	add("ack_id_malformed", sframe("ACK", "", "id:garbage", "receipt:r1"))
 	known("RabbitMQ 3.10 takes a negative heart-beat as 0; sluice's parser refuses it (a change left while the parsers' fuzzing hours are measured)", "heartbeat_negative",
 		sframe("CONNECT", "", "accept-version:1.2", "host:/", "login:guest", "passcode:guest", "heart-beat:-1,0"))
+
+	// ---- queue types and arguments by header
+	add("subscribe_quorum", sub("s1", "/queue/{T}-q", "x-queue-type:quorum", "receipt:r1"), send("/queue/{T}-q", "a"))
+	known("sluice has classic and quorum queues, no streams", "subscribe_stream", sub("s1", "/queue/{T}-q", "x-queue-type:stream", "receipt:r1"))
+	add("subscribe_quorum_nondurable", sub("s1", "/queue/{T}-q", "x-queue-type:quorum", "durable:false", "receipt:r1"))
+	add("dead_letter_by_headers", sub("s1", "/queue/{T}-dlq"), sub("s2", "/queue/{T}-q", "ack:client-individual",
+		"x-dead-letter-exchange:", "x-dead-letter-routing-key:{T}-dlq"), send("/queue/{T}-q", "a"),
+		sframe("NACK", "", "id:{ack1}", "requeue:false", "receipt:n1"))
+	add("queue_expires_header", sub("s1", "/queue/{T}-q", "x-expires:60000", "receipt:r1"))
+	known(moreQueueArgs, "single_active_consumer", sub("s1", "/queue/{T}-q", "x-single-active-consumer:true"),
+		sub("s2", "/queue/{T}-q", "x-single-active-consumer:true"), send("/queue/{T}-q", "a"), send("/queue/{T}-q", "b"))
+	known(moreQueueArgs, "max_length_reject_publish", send("/queue/{T}-q", "a", "x-max-length:1", "x-overflow:reject-publish", "receipt:r1"),
+		send("/queue/{T}-q", "b", "receipt:r2"))
+	add("subscribe_unknown_x_header", sub("s1", "/queue/{T}-q", "x-custom-thing:1", "receipt:r1"))
+	add("send_to_amq_exchange_default", send("/exchange/amq.default/{T}-q", "a", "receipt:r1"))
+	add("send_to_exchange_empty_name", send("/exchange//{T}-q", "a", "receipt:r1"))
+	add("topic_empty_key", sub("s1", "/topic/"), send("/topic/", "a"))
+	add("reply_to_plain_name", sub("s1", "/queue/{T}-q"), send("/queue/{T}-q", "a", "reply-to:{T}-plain"))
+	add("large_header_count", send("/queue/{T}-q", "a", "h1:1", "h2:2", "h3:3", "h4:4", "h5:5", "h6:6", "h7:7", "h8:8"), sub("s1", "/queue/{T}-q"))
 	return out
 }
