@@ -63,37 +63,10 @@ func TestStompDifferential(t *testing.T) {
 		c.Close()
 	}
 	b := brokertest.New(t)
-	tok := make([]byte, 4)
-	rand.Read(tok)
-	token := hex.EncodeToString(tok)
-	ndiff := 0
-	for _, sc := range stompScenarios() {
-		t.Run(sc.name, func(t *testing.T) {
-			tk := "sd-" + token + "-" + sc.name
-			frames := make([]string, len(sc.frames))
-			for i, f := range sc.frames {
-				frames[i] = strings.ReplaceAll(f, "{T}", tk)
-			}
-			var want, got []string
-			for _, side := range []struct {
-				amqpURL, stompAddr string
-				out                *[]string
-			}{{rabbitURL(), raddr, &want}, {b.AMQPURL(), b.STOMPAddr(), &got}} {
-				if sc.before != nil {
-					if err := amqpBefore(side.amqpURL, tk, sc.before); err != nil {
-						t.Fatalf("before, on %s: %v", side.amqpURL, err)
-					}
-				}
-				*side.out = stompTranscript(t, side.stompAddr, tk, frames)
-			}
-			stompCleanup(rabbitURL(), tk, frames)
-			stompCleanup(b.AMQPURL(), tk, frames)
-			if compareTranscripts(t, sc.known, want, got, false) {
-				ndiff++
-			}
-		})
+	tcp := func(addr string) func() (net.Conn, error) {
+		return func() (net.Conn, error) { return net.Dial("tcp", addr) }
 	}
-	t.Logf("%d scenarios differ", ndiff)
+	runStompScenarios(t, "sd", b, tcp(raddr), tcp(b.STOMPAddr()), false)
 }
 
 // TestWebStompDifferential runs the same scenarios over STOMP over
@@ -106,7 +79,6 @@ func TestWebStompDifferential(t *testing.T) {
 		rurl = "ws://127.0.0.1:15684/ws"
 	}
 	b := brokertest.New(t)
-	surl := "ws://" + b.HTTPAddr() + "/ws"
 	wsDial := func(u string) func() (net.Conn, error) {
 		return func() (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -123,53 +95,46 @@ func TestWebStompDifferential(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	runStompScenarios(t, "sw", b, wsDial(rurl), wsDial("ws://"+b.HTTPAddr()+"/ws"), true)
+}
+
+// runStompScenarios runs every scenario against RabbitMQ (rabbit) and
+// sluice (b, over sluice) and compares the transcripts. Over WebSocket
+// (ws) a transcript ends without a DISCONNECT: RabbitMQ 3.10's Web STOMP
+// closes the WebSocket before its RECEIPT is out.
+func runStompScenarios(t *testing.T, prefix string, b *brokertest.Broker, rabbit, sluice func() (net.Conn, error), ws bool) {
 	tok := make([]byte, 4)
 	rand.Read(tok)
 	token := hex.EncodeToString(tok)
 	ndiff := 0
 	for _, sc := range stompScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			tk := "sw-" + token + "-" + sc.name
+			tk := prefix + "-" + token + "-" + sc.name
 			frames := make([]string, len(sc.frames))
 			for i, f := range sc.frames {
 				frames[i] = strings.ReplaceAll(f, "{T}", tk)
 			}
 			var want, got []string
 			for _, side := range []struct {
-				amqpURL, wsURL string
-				out            *[]string
-			}{{rabbitURL(), rurl, &want}, {b.AMQPURL(), surl, &got}} {
+				amqpURL string
+				dial    func() (net.Conn, error)
+				out     *[]string
+			}{{rabbitURL(), rabbit, &want}, {b.AMQPURL(), sluice, &got}} {
 				if sc.before != nil {
 					if err := amqpBefore(side.amqpURL, tk, sc.before); err != nil {
 						t.Fatalf("before, on %s: %v", side.amqpURL, err)
 					}
 				}
-				// No DISCONNECT at the end: RabbitMQ 3.10's Web STOMP
-				// closes the WebSocket before its RECEIPT is out.
-				*side.out = transcriptOver(t, wsDial(side.wsURL), tk, frames, false)
+				*side.out = transcriptOver(t, side.dial, tk, frames, !ws)
 			}
 			stompCleanup(rabbitURL(), tk, frames)
 			stompCleanup(b.AMQPURL(), tk, frames)
-			if compareTranscripts(t, sc.known, want, got, true) {
+			if compareTranscripts(t, sc.known, want, got, ws) {
 				ndiff++
 			}
 		})
 	}
 	t.Logf("%d scenarios differ", ndiff)
-}
-
-// amqpBefore runs fn on a fresh AMQP channel.
-func amqpBefore(url, tk string, fn func(ch *amqp.Channel, tk string) error) error {
-	c, err := amqp.Dial(url)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ch, err := c.Channel()
-	if err != nil {
-		return err
-	}
-	return fn(ch, tk)
 }
 
 // compareTranscripts reports how got (sluice) differs from want
@@ -211,9 +176,18 @@ func lastFrameLost(tr []string) []string {
 	return append(slices.Clip(tr[:i]), "< closed")
 }
 
-// stompTranscript runs frames against addr and returns what was seen.
-func stompTranscript(t *testing.T, addr, tk string, frames []string) []string {
-	return transcriptOver(t, func() (net.Conn, error) { return net.Dial("tcp", addr) }, tk, frames, true)
+// amqpBefore runs fn on a fresh AMQP channel.
+func amqpBefore(url, tk string, fn func(ch *amqp.Channel, tk string) error) error {
+	c, err := amqp.Dial(url)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ch, err := c.Channel()
+	if err != nil {
+		return err
+	}
+	return fn(ch, tk)
 }
 
 // transcriptOver runs frames over the connection dial gives; with
