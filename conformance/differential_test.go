@@ -1931,6 +1931,47 @@ func scenarios() []scenario {
 		s.step("bind x-match bogus", ch.QueueBind(q, "", "amq.headers", false, amqp.Table{"x-match": "bogus"}))
 		s.state("after", c, ch)
 	})
+	add("headers_exchange_any_all_with_x", func(s *scen) {
+		c := s.dial()
+		defer c.Close()
+		ch := s.channel(c)
+		qa, qb := s.q("all"), s.q("anyx")
+		for _, q := range []string{qa, qb} {
+			_, err := ch.QueueDeclare(q, false, false, false, false, nil)
+			s.step("declare", err)
+		}
+		s.step("bind all", ch.QueueBind(qa, "", "amq.headers", false, amqp.Table{"x-match": "all", "a": "1", "x-k": "v"}))
+		s.step("bind any-with-x", ch.QueueBind(qb, "", "amq.headers", false, amqp.Table{"x-match": "any-with-x", "x-k": "v"}))
+		s.pub(ch, "amq.headers", "", amqp.Publishing{Body: []byte("a-and-xk"), Headers: amqp.Table{"a": "1", "x-k": "v"}})
+		s.pub(ch, "amq.headers", "", amqp.Publishing{Body: []byte("a-only"), Headers: amqp.Table{"a": "1"}})
+		s.pub(ch, "amq.headers", "", amqp.Publishing{Body: []byte("int-vs-string"), Headers: amqp.Table{"a": int32(1), "x-k": "v"}})
+		time.Sleep(100 * time.Millisecond)
+		for i := 0; i < 3; i++ {
+			s.get("get all", ch, qa, true)
+		}
+		for i := 0; i < 3; i++ {
+			s.get("get any-with-x", ch, qb, true)
+		}
+		s.state("after", c, ch)
+	})
+	add("exchange_to_exchange_routing", func(s *scen) {
+		c := s.dial()
+		defer c.Close()
+		ch := s.channel(c)
+		q := withQueue(s, ch, 0, nil)
+		x := s.x("fan")
+		s.step("declare fanout", ch.ExchangeDeclare(x, "fanout", false, true, false, false, nil))
+		s.step("bind queue to fanout", ch.QueueBind(q, "", x, false, nil))
+		s.step("bind fanout to amq.topic", ch.ExchangeBind(x, "a.*", "amq.topic", false, nil))
+		s.pub(ch, "amq.topic", "a.b", amqp.Publishing{Body: []byte("via e2e")})
+		s.pub(ch, "amq.topic", "b.b", amqp.Publishing{Body: []byte("not routed")})
+		time.Sleep(100 * time.Millisecond)
+		s.get("get", ch, q, true)
+		s.get("get", ch, q, true)
+		s.step("unbind e2e", ch.ExchangeUnbind(x, "a.*", "amq.topic", false, nil))
+		s.step("unbind e2e again", ch.ExchangeUnbind(x, "a.*", "amq.topic", false, nil))
+		s.state("after", c, ch)
+	})
 	add("channel_use_after_close", func(s *scen) {
 		c := s.dial()
 		defer c.Close()
