@@ -51,8 +51,9 @@ type Config struct {
 	// holds until tx.commit (default 100,000).
 	TxMaxOperations int
 	// TxMaxBytes bounds the message bytes (bodies and content headers)
-	// one transaction holds until tx.commit (default 64 MiB, as a STOMP transaction, and never
-	// less than MaxMessageSize, so that one message always fits).
+	// one transaction holds until tx.commit (default 64 MiB, as a STOMP
+	// transaction, and never less than MaxMessageSize, so that one
+	// message always fits).
 	TxMaxBytes int64
 	// ClusterName is reported in server-properties (default "sluice")
 	// while the broker has no cluster_name global parameter.

@@ -12,9 +12,8 @@ import (
 // AMQP transactions (the tx class). A transactional channel holds its
 // publishes, acks and nacks until tx.commit, bounded in number
 // (Config.TxMaxOperations) and in bytes, bodies and content headers
-// (Config.TxMaxBytes): RabbitMQ
-// has no such bound, so a client could hold any amount of memory in one
-// open transaction. tx.commit runs the held operations in order and
+// (Config.TxMaxBytes): RabbitMQ has no such bound, so a client could hold
+// any amount of memory in one open transaction. tx.commit runs the held operations in order and
 // answers commit-ok only once the persistent messages among them are on
 // disk, as a publisher confirm would be: commit-ok is the client's promise
 // that the transaction survives a crash.
