@@ -122,7 +122,10 @@ func TestStompTransactionBytes(t *testing.T) {
 			for i := 0; i < 3; i++ {
 				r.write("SEND\ndestination:/queue/tx-bytes\ntransaction:t\n" + tc.header + "\n" + tc.body + "\x00")
 			}
-			r.expectRefusal("Transaction too large")
+			// The body names the setting an operator can raise.
+			if f := r.expectRefusal("Transaction too large"); !strings.Contains(string(f.body), "tx-max-bytes") {
+				t.Errorf("ERROR body %q does not name tx-max-bytes", f.body)
+			}
 			checkOthersWork(t, good, sub, tc.name)
 		})
 	}

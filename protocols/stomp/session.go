@@ -287,7 +287,7 @@ func (c *conn) send(f *frame.Frame) error {
 	if tx != nil {
 		tx.bytes += int64(len(msg.Body) + headerBytes(f))
 		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
-			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
+			return errorf("Transaction too large", "the transaction holds more than %d bytes (tx-max-bytes)\n", c.srv.cfg.MaxTransactionBytes)
 		}
 		tx.ops = append(tx.ops, txOp{msg: msg, exchange: exchange, key: key})
 		// The SEND is done at COMMIT, and so is its receipt: it follows
@@ -620,7 +620,7 @@ func (c *conn) ack(f *frame.Frame, nack bool) error {
 		}
 		tx.bytes += 256
 		if tx.bytes > c.srv.cfg.MaxTransactionBytes {
-			return errorf("Transaction too large", "the transaction holds more than %d bytes (MaxTransactionBytes)\n", c.srv.cfg.MaxTransactionBytes)
+			return errorf("Transaction too large", "the transaction holds more than %d bytes (tx-max-bytes)\n", c.srv.cfg.MaxTransactionBytes)
 		}
 		tx.ops = append(tx.ops, txOp{sub: sub, tag: tag, nack: nack, requeue: requeue})
 		c.receipt(f)
